@@ -1,0 +1,237 @@
+//! Admin pages: list users, create a user, reset a password, disable or enable a user.
+//! Admin only. Disabling ends the user's sessions and tokens at once.
+
+use super::PageCaller;
+use super::users::{self, NewUser, OrgRow, UserRow};
+use crate::domain::Role;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::{FormErrors, Layout, PageResult, done, invalid};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "accounts/users.html")]
+struct UsersPage {
+    layout: Layout,
+    users: Vec<UserRow>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "accounts/user_new.html")]
+struct NewUserPage {
+    layout: Layout,
+    form: NewUserForm,
+    orgs: Vec<OrgRow>,
+    roles: Vec<Role>,
+    errors: FormErrors,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "accounts/user_password.html")]
+struct PasswordPage {
+    layout: Layout,
+    user: UserRow,
+    errors: FormErrors,
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct NewUserForm {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub role: String,
+    #[serde(default)]
+    pub org_code: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    password: String,
+}
+
+fn admin(caller: &super::Caller) -> Result<(), AppError> {
+    caller.require(&[Role::Admin])
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+) -> PageResult {
+    admin(&caller)?;
+    Ok(UsersPage {
+        layout: Layout::new(&session, &caller, "admin").await,
+        users: users::list(&state.pool).await?,
+    }
+    .into_response())
+}
+
+pub async fn new_form(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+) -> PageResult {
+    admin(&caller)?;
+    Ok(NewUserPage {
+        layout: Layout::new(&session, &caller, "admin").await,
+        form: NewUserForm::default(),
+        orgs: users::organisations(&state.pool).await?,
+        roles: Role::ALL.to_vec(),
+        errors: FormErrors::default(),
+    }
+    .into_response())
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Form(form): Form<NewUserForm>,
+) -> PageResult {
+    admin(&caller)?;
+    let role = form.role.parse::<Role>();
+    let result = match role {
+        Ok(role) => {
+            users::create(
+                &state.pool,
+                NewUser {
+                    username: form.username.clone(),
+                    display_name: form.display_name.clone(),
+                    role,
+                    org_code: form.org_code.clone(),
+                    password: form.password.clone(),
+                },
+            )
+            .await
+        }
+        Err(()) => Err(AppError::Validation(crate::error::FieldErrors::single(
+            "role",
+            "Select a role",
+        ))),
+    };
+    match result {
+        Ok(_) => {
+            tracing::info!(admin = caller.user_id, "created user");
+            Ok(done(
+                &session,
+                "/admin/users",
+                format!("User {} created", form.username.trim().to_lowercase()),
+            )
+            .await)
+        }
+        Err(AppError::Validation(errors)) => Ok(invalid(NewUserPage {
+            layout: Layout::new(&session, &caller, "admin").await,
+            form: NewUserForm {
+                password: String::new(),
+                ..form
+            },
+            orgs: users::organisations(&state.pool).await?,
+            roles: Role::ALL.to_vec(),
+            errors: FormErrors(errors),
+        })),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn password_form(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<i64>,
+) -> PageResult {
+    admin(&caller)?;
+    let user = users::by_id(&state.pool, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(PasswordPage {
+        layout: Layout::new(&session, &caller, "admin").await,
+        user,
+        errors: FormErrors::default(),
+    }
+    .into_response())
+}
+
+pub async fn reset_password(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<i64>,
+    Form(form): Form<PasswordForm>,
+) -> PageResult {
+    admin(&caller)?;
+    let user = users::by_id(&state.pool, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    match users::set_password(&state.pool, id, form.password).await {
+        Ok(()) => Ok(done(
+            &session,
+            "/admin/users",
+            format!("Password reset for {}", user.username),
+        )
+        .await),
+        Err(AppError::Validation(errors)) => Ok(invalid(PasswordPage {
+            layout: Layout::new(&session, &caller, "admin").await,
+            user,
+            errors: FormErrors(errors),
+        })),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn disable(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<i64>,
+) -> PageResult {
+    admin(&caller)?;
+    if id == caller.user_id {
+        return Ok(done(
+            &session,
+            "/admin/users",
+            "You cannot disable your own account",
+        )
+        .await);
+    }
+    let user = users::by_id(&state.pool, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    users::set_disabled(&state.pool, id, true, state.clock.now()).await?;
+    tracing::info!(admin = caller.user_id, user_id = id, "disabled user");
+    Ok(done(
+        &session,
+        "/admin/users",
+        format!("{} is disabled and signed out", user.username),
+    )
+    .await)
+}
+
+pub async fn enable(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<i64>,
+) -> PageResult {
+    admin(&caller)?;
+    let user = users::by_id(&state.pool, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    users::set_disabled(&state.pool, id, false, state.clock.now()).await?;
+    Ok(done(
+        &session,
+        "/admin/users",
+        format!("{} is enabled", user.username),
+    )
+    .await)
+}

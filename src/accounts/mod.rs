@@ -1,0 +1,131 @@
+//! Who is calling: users, passwords, sessions, API tokens and the [`Caller`] every handler
+//! that touches patient data must take. A caller always has a role and an organisation;
+//! queries scope by both.
+
+pub mod admin;
+pub mod login;
+pub mod tokens;
+pub mod users;
+
+use crate::domain::Role;
+use crate::error::{ApiError, AppError};
+use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use tower_sessions::Session;
+
+/// The signed-in user, as every scoped query needs it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub org_code: String,
+    pub org_name: String,
+}
+
+impl Caller {
+    /// 403 unless the caller has one of the roles.
+    pub fn require(&self, roles: &[Role]) -> Result<(), AppError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+    pub fn is(&self, role: Role) -> bool {
+        self.role == role
+    }
+}
+
+pub const SESSION_USER_KEY: &str = "user_id";
+
+/// A caller identified by `Authorization: Bearer TOKEN` (the API).
+pub struct ApiCaller(pub Caller);
+
+impl FromRequestParts<AppState> for ApiCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(AppError::Unauthorized)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or(AppError::Unauthorized)?;
+        let caller = tokens::caller_for_token(&state.pool, token.trim(), state.clock.now())
+            .await?
+            .ok_or(AppError::Unauthorized)?;
+        Ok(ApiCaller(caller))
+    }
+}
+
+/// A caller signed in to the pages with a session cookie. Anyone else is sent to the
+/// sign-in page. The user row is read on every request, so disabling a user ends their
+/// sessions at once.
+pub struct PageCaller(pub Caller);
+
+/// Where an unsigned request goes.
+pub struct SignInRedirect;
+
+impl IntoResponse for SignInRedirect {
+    fn into_response(self) -> Response {
+        Redirect::to("/login").into_response()
+    }
+}
+
+impl FromRequestParts<AppState> for PageCaller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(s, m)| (s, m).into_response())?;
+        let user_id: Option<i64> = session
+            .get(SESSION_USER_KEY)
+            .await
+            .map_err(|e| crate::web::error_page(AppError::from(e)))?;
+        let Some(user_id) = user_id else {
+            return Err(SignInRedirect.into_response());
+        };
+        match users::active_caller(&state.pool, user_id).await {
+            Ok(Some(caller)) => Ok(PageCaller(caller)),
+            Ok(None) => {
+                // disabled or deleted: end this session now
+                let _ = session.flush().await;
+                Err(SignInRedirect.into_response())
+            }
+            Err(e) => Err(crate::web::error_page(e)),
+        }
+    }
+}
+
+/// Hashes a password with Argon2id off the async threads.
+pub async fn hash_password(password: String) -> Result<String, AppError> {
+    tokio::task::spawn_blocking(move || password_auth::generate_hash(password))
+        .await
+        .map_err(|e| AppError::Internal(e.into()))
+}
+
+/// Checks a password against a stored hash off the async threads.
+pub async fn verify_password(password: String, hash: String) -> Result<bool, AppError> {
+    tokio::task::spawn_blocking(move || password_auth::verify_password(password, &hash).is_ok())
+        .await
+        .map_err(|e| AppError::Internal(e.into()))
+}
+
+/// The rule for new passwords, shared by the CLI and the admin pages.
+pub fn check_new_password(password: &str) -> Result<(), &'static str> {
+    if password.chars().count() < 12 {
+        Err("Password must be 12 characters or more")
+    } else if password.len() > 1024 {
+        Err("Password must be 1024 characters or fewer")
+    } else {
+        Ok(())
+    }
+}

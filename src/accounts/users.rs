@@ -1,0 +1,214 @@
+//! SQL for users and organisations.
+
+use super::Caller;
+use crate::domain::Role;
+use crate::error::{AppError, FieldErrors};
+use sqlx::{FromRow, PgExecutor};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub org_code: String,
+    pub org_name: String,
+    pub password_hash: String,
+    pub disabled_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl UserRow {
+    pub fn caller(&self) -> Result<Caller, AppError> {
+        Ok(Caller {
+            user_id: self.id,
+            username: self.username.clone(),
+            display_name: self.display_name.clone(),
+            role: self
+                .role
+                .parse()
+                .map_err(|_| AppError::Internal(anyhow::anyhow!("unknown role in database")))?,
+            org_code: self.org_code.clone(),
+            org_name: self.org_name.clone(),
+        })
+    }
+}
+
+const USER_SELECT: &str = "SELECT u.id, u.username, u.display_name, u.role, u.org_code, o.name AS org_name, \
+     u.password_hash, u.disabled_at, u.created_at \
+     FROM users u JOIN organisations o ON o.code = u.org_code";
+
+pub async fn by_username(
+    db: impl PgExecutor<'_>,
+    username: &str,
+) -> Result<Option<UserRow>, AppError> {
+    Ok(
+        sqlx::query_as::<_, UserRow>(&format!("{USER_SELECT} WHERE u.username = $1"))
+            .bind(username)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+pub async fn by_id(db: impl PgExecutor<'_>, id: i64) -> Result<Option<UserRow>, AppError> {
+    Ok(
+        sqlx::query_as::<_, UserRow>(&format!("{USER_SELECT} WHERE u.id = $1"))
+            .bind(id)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+/// The caller for a session's user id, or `None` when the user is disabled or gone.
+pub async fn active_caller(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Caller>, AppError> {
+    match by_id(db, id).await? {
+        Some(u) if u.disabled_at.is_none() => Ok(Some(u.caller()?)),
+        _ => Ok(None),
+    }
+}
+
+pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<UserRow>, AppError> {
+    Ok(
+        sqlx::query_as::<_, UserRow>(&format!("{USER_SELECT} ORDER BY u.org_code, u.username"))
+            .fetch_all(db)
+            .await?,
+    )
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct OrgRow {
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub sector: String,
+}
+
+pub async fn organisations(db: impl PgExecutor<'_>) -> Result<Vec<OrgRow>, AppError> {
+    Ok(sqlx::query_as::<_, OrgRow>(
+        "SELECT code, name, kind, sector FROM organisations ORDER BY kind, code",
+    )
+    .fetch_all(db)
+    .await?)
+}
+
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub org_code: String,
+    pub password: String,
+}
+
+/// Creates a user after checking the role fits the organisation. Shared by the CLI, the
+/// admin pages and the demo loader.
+pub async fn create(pool: &sqlx::PgPool, new: NewUser) -> Result<i64, AppError> {
+    let mut errors = FieldErrors::new();
+    let username = new.username.trim().to_lowercase();
+    let valid_name = (3..=64).contains(&username.len())
+        && username
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+    if !valid_name {
+        errors.add(
+            "username",
+            "Username must be 3 to 64 characters: letters, numbers, dots, hyphens or underscores",
+        );
+    }
+    let org: Option<(String,)> = sqlx::query_as("SELECT kind FROM organisations WHERE code = $1")
+        .bind(&new.org_code)
+        .fetch_optional(pool)
+        .await?;
+    match org {
+        None => errors.add("org_code", "Select an organisation that exists"),
+        Some((kind,)) if !new.role.org_kinds().contains(&kind.as_str()) => errors.add(
+            "org_code",
+            format!(
+                "A {} user must belong to {}",
+                new.role.as_str(),
+                new.role.org_kinds().join(" or ").replace('_', " ")
+            ),
+        ),
+        Some(_) => {}
+    }
+    if let Err(m) = super::check_new_password(&new.password) {
+        errors.add("password", m);
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    let hash = super::hash_password(new.password).await?;
+    let display = if new.display_name.trim().is_empty() {
+        username.clone()
+    } else {
+        new.display_name.trim().to_string()
+    };
+    let id: Option<(i64,)> = sqlx::query_as(
+        "INSERT INTO users (username, display_name, role, org_code, password_hash) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (username) DO NOTHING RETURNING id",
+    )
+    .bind(&username)
+    .bind(&display)
+    .bind(new.role.as_str())
+    .bind(&new.org_code)
+    .bind(&hash)
+    .fetch_optional(pool)
+    .await?;
+    match id {
+        Some((id,)) => Ok(id),
+        None => Err(AppError::Validation(FieldErrors::single(
+            "username",
+            "That username is already taken",
+        ))),
+    }
+}
+
+pub async fn set_password(pool: &sqlx::PgPool, id: i64, password: String) -> Result<(), AppError> {
+    if let Err(m) = super::check_new_password(&password) {
+        return Err(AppError::Validation(FieldErrors::single("password", m)));
+    }
+    let hash = super::hash_password(password).await?;
+    let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+        .bind(id)
+        .bind(&hash)
+        .execute(pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(AppError::NotFound);
+    }
+    // a reset password ends existing API tokens too
+    sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Disables or re-enables a user. Disabling revokes API tokens; page sessions end on their
+/// next request because [`super::PageCaller`] reads the user row every time.
+pub async fn set_disabled(
+    pool: &sqlx::PgPool,
+    id: i64,
+    disabled: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), AppError> {
+    let mut tx = pool.begin().await?;
+    let done = sqlx::query(
+        "UPDATE users SET disabled_at = CASE WHEN $2 THEN COALESCE(disabled_at, $3) END WHERE id = $1",
+    )
+    .bind(id)
+    .bind(disabled)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(AppError::NotFound);
+    }
+    if disabled {
+        sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! Configuration: command-line flags with environment fallbacks (see README).
+
+use chrono::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// How long a signed-in page session may sit idle before it ends.
+    pub session_idle: Duration,
+    /// How long an API bearer token lives.
+    pub token_lifetime: Duration,
+    /// Send session cookies only over HTTPS (set when served behind TLS).
+    pub secure_cookies: bool,
+    /// Where the vendored NHS design system and our own JS live.
+    pub static_dir: std::path::PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            session_idle: Duration::minutes(30),
+            token_lifetime: Duration::hours(12),
+            secure_cookies: false,
+            static_dir: std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
+        }
+    }
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/homeward";

@@ -1,0 +1,589 @@
+//! The demo area (`homeward serve --demo`): two acute trusts with eight wards each, the hub,
+//! six providers across the sectors, the CONTRACT's demo users and about 150 patients in
+//! every status with histories. Cases are made through the same commands the pages use, on
+//! a clock set back in time, so their histories are real. Loading is idempotent and guarded
+//! by an advisory lock, so two servers starting together load it once.
+
+use crate::accounts::Caller;
+use crate::accounts::users::{self, NewUser};
+use crate::domain::time::Clock;
+use crate::domain::{NhsNumber, Pathway, Role};
+use crate::patients::commands::{self, CriteriaChange, DetailsChange};
+use crate::patients::model::NewCaseDraft;
+use crate::state::AppState;
+use anyhow::Context;
+use chrono::{DateTime, Duration, Utc};
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+
+pub const DEMO_PASSWORD: &str = "homeward-demo";
+const LOCK_KEY: i64 = 0x686f_6d65_7761_7264; // "homeward"
+
+const ORGS: &[(&str, &str, &str, &str)] = &[
+    (
+        "RHW",
+        "Royal Hartwell Hospitals NHS Trust",
+        "nhs_acute",
+        "acute_trust",
+    ),
+    (
+        "RXX",
+        "Riverside and Exmoor Hospitals NHS Foundation Trust",
+        "nhs_acute",
+        "acute_trust",
+    ),
+    (
+        "HUB",
+        "Hartwell and Riverside Transfer of Care Hub",
+        "local_authority",
+        "hub",
+    ),
+    (
+        "PRV1",
+        "Meadowbank Care Homes Group",
+        "independent",
+        "provider",
+    ),
+    (
+        "PRV2",
+        "Homeward Bound Home Care Agency",
+        "independent",
+        "provider",
+    ),
+    (
+        "PRV3",
+        "Hartwell Community Health NHS Trust",
+        "nhs_community",
+        "provider",
+    ),
+    (
+        "PRV4",
+        "Hartwell City Council Reablement Service",
+        "local_authority",
+        "provider",
+    ),
+    ("PRV5", "St Columba's Hospice", "hospice", "provider"),
+    (
+        "PRV6",
+        "Good Neighbours Home from Hospital",
+        "voluntary",
+        "provider",
+    ),
+];
+
+const SITES: &[(&str, &str, &str)] = &[
+    ("RHW01", "RHW", "Hartwell General Hospital"),
+    ("RHW02", "RHW", "St Anne's Hospital"),
+    ("RXX01", "RXX", "Riverside Infirmary"),
+];
+
+const WARDS: &[(&str, &str, &str)] = &[
+    ("RHW-AMU", "RHW01", "Acute Medical Unit"),
+    ("RHW-W10", "RHW01", "Ward 10 (Care of the Elderly)"),
+    ("RHW-W12", "RHW01", "Ward 12 (Respiratory)"),
+    ("RHW-W14", "RHW01", "Ward 14 (Orthopaedics)"),
+    ("RHW-W16", "RHW01", "Ward 16 (Stroke)"),
+    ("RHW-W18", "RHW02", "Ward 18 (General Medicine)"),
+    ("RHW-W20", "RHW02", "Ward 20 (Frailty)"),
+    ("RHW-W22", "RHW02", "Ward 22 (Surgery)"),
+    ("RXX-W01", "RXX01", "Ward 1 (Admissions)"),
+    ("RXX-W02", "RXX01", "Ward 2 (Elderly Care)"),
+    ("RXX-W03", "RXX01", "Ward 3 (Cardiology)"),
+    ("RXX-W04", "RXX01", "Ward 4 (Trauma)"),
+    ("RXX-W05", "RXX01", "Ward 5 (Gastroenterology)"),
+    ("RXX-W06", "RXX01", "Ward 6 (Respiratory)"),
+    ("RXX-W07", "RXX01", "Ward 7 (Stroke Rehabilitation)"),
+    ("RXX-W08", "RXX01", "Ward 8 (General Surgery)"),
+];
+
+const USERS: &[(&str, &str, Role, &str)] = &[
+    ("ward.demo", "Sam Patel (Ward Sister)", Role::Ward, "RHW"),
+    (
+        "ward2.demo",
+        "Morgan Hughes (Discharge Nurse)",
+        Role::Ward,
+        "RXX",
+    ),
+    (
+        "hub.demo",
+        "Alex Carter (Hub Coordinator)",
+        Role::Hub,
+        "HUB",
+    ),
+    (
+        "provider.demo",
+        "Jo Okafor (Meadowbank Admissions)",
+        Role::Provider,
+        "PRV1",
+    ),
+    (
+        "provider2.demo",
+        "Chris Nowak (Homeward Bound Care)",
+        Role::Provider,
+        "PRV2",
+    ),
+    (
+        "admin.demo",
+        "Pat Lee (Hub Administrator)",
+        Role::Admin,
+        "HUB",
+    ),
+];
+
+const FEMALE: &[&str] = &[
+    "Margaret", "Joan", "Dorothy", "Patricia", "Sheila", "Irene", "Jean", "Barbara", "Eileen",
+    "Doreen", "Brenda", "Maureen", "Pauline", "Valerie", "Elsie", "Gwen", "Nora", "Priya", "Amina",
+    "Grace",
+];
+const MALE: &[&str] = &[
+    "John", "Peter", "David", "Michael", "Brian", "Kenneth", "Roy", "Derek", "Alan", "Keith",
+    "Raymond", "Frank", "Stanley", "Trevor", "Harold", "Arthur", "Bernard", "Tariq", "Winston",
+    "Colin",
+];
+const FAMILY: &[&str] = &[
+    "Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Robinson",
+    "Wright", "Thompson", "Evans", "Walker", "White", "Roberts", "Green", "Hall", "Wood",
+    "Jackson", "Clarke", "Patel", "Khan", "Lewis", "Harrison", "Cooper", "Ward", "Turner", "Hill",
+    "Moore", "Hussain", "Kelly", "Baker", "Morris", "Bennett", "Shaw", "Atkinson", "Holmes",
+    "Fletcher", "Pearson", "Begum",
+];
+const DISTRICTS: &[&str] = &[
+    "LS6", "LS7", "LS8", "LS9", "LS10", "LS11", "LS12", "LS13", "LS14", "LS15", "LS17", "LS25",
+    "LS26", "WF1", "WF3", "BD3",
+];
+const NEEDS: &[&str] = &[
+    "Lives alone. Needs help with washing and dressing twice a day after a fall; mobile with a frame.",
+    "Post hip fracture. Needs a double-handed package of care four times a day for the first fortnight.",
+    "Mild dementia, wanders at night. Family no longer able to cope; needs a residential dementia placement.",
+    "COPD on home oxygen. Needs reablement to regain confidence on stairs; key safe already fitted.",
+    "Stroke with left-sided weakness. Needs a rehabilitation bed with daily physiotherapy.",
+    "Frail, recurrent falls. Needs a short-term step-down bed while a home assessment is arranged.",
+    "Advanced heart failure, end of life care likely in weeks. Family wish for a hospice or nursing bed.",
+    "Independent before admission. Needs medicines to take home and transport only.",
+    "Diabetic, needs insulin given by district nurses twice daily and a meals check at lunch.",
+    "Bariatric: needs a profiling bed and hoist. Existing carers can restart from Monday.",
+    "Delirium resolving. Needs a period of 24-hour care; husband is main carer and unwell himself.",
+    "Parkinson's disease. Time-critical medicines; needs a care home able to give them on time.",
+];
+const BEDS: &[&str] = &[
+    "A1", "A2", "A3", "A4", "B1", "B2", "B3", "B4", "C1", "C2", "C3", "SR1", "SR2",
+];
+
+/// Loads the demo area unless it is already there.
+pub async fn load(state: &AppState) -> anyhow::Result<()> {
+    let mut lock = state.pool.acquire().await?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(LOCK_KEY)
+        .execute(&mut *lock)
+        .await?;
+    let result = load_locked(state).await;
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(LOCK_KEY)
+        .execute(&mut *lock)
+        .await?;
+    result
+}
+
+async fn load_locked(state: &AppState) -> anyhow::Result<()> {
+    let loaded: Option<(String,)> =
+        sqlx::query_as("SELECT value FROM installation WHERE key = 'demo_loaded_at'")
+            .fetch_optional(&state.pool)
+            .await?;
+    if loaded.is_some() {
+        tracing::warn!(
+            "demo data is present (loaded earlier); demo users have the password {DEMO_PASSWORD}"
+        );
+        return Ok(());
+    }
+    tracing::warn!(
+        "loading DEMO DATA: fictional patients, and demo users whose password is {DEMO_PASSWORD}"
+    );
+    for (code, name, sector, kind) in ORGS {
+        sqlx::query("INSERT INTO organisations (code, name, sector, kind) VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING")
+            .bind(code).bind(name).bind(sector).bind(kind)
+            .execute(&state.pool).await?;
+    }
+    for (code, org, name) in SITES {
+        sqlx::query(
+            "INSERT INTO sites (code, org_code, name) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING",
+        )
+        .bind(code)
+        .bind(org)
+        .bind(name)
+        .execute(&state.pool)
+        .await?;
+    }
+    for (code, site, name) in WARDS {
+        sqlx::query("INSERT INTO wards (code, site_code, org_code, name) SELECT $1, $2, s.org_code, $3 FROM sites s WHERE s.code = $2 ON CONFLICT DO NOTHING")
+            .bind(code).bind(site).bind(name)
+            .execute(&state.pool).await?;
+    }
+    for (username, display, role, org) in USERS {
+        if users::by_username(&state.pool, username)
+            .await
+            .map_err(anyhow_app)?
+            .is_some()
+        {
+            continue;
+        }
+        users::create(
+            &state.pool,
+            NewUser {
+                username: username.to_string(),
+                display_name: display.to_string(),
+                role: *role,
+                org_code: org.to_string(),
+                password: DEMO_PASSWORD.to_string(),
+            },
+        )
+        .await
+        .map_err(anyhow_app)?;
+    }
+    let existing: i64 = sqlx::query_scalar("SELECT count(*) FROM patients")
+        .fetch_one(&state.pool)
+        .await?;
+    if existing == 0 {
+        patients(state).await?;
+    }
+    sqlx::query("INSERT INTO installation (key, value) VALUES ('demo_loaded_at', now()::text) ON CONFLICT DO NOTHING")
+        .execute(&state.pool)
+        .await?;
+    Ok(())
+}
+
+fn anyhow_app(e: crate::error::AppError) -> anyhow::Error {
+    match e {
+        crate::error::AppError::Validation(f) => anyhow::anyhow!(
+            "demo data invalid: {}",
+            f.iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        crate::error::AppError::Internal(inner) => inner,
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+async fn caller(state: &AppState, username: &str) -> anyhow::Result<Caller> {
+    users::by_username(&state.pool, username)
+        .await
+        .map_err(anyhow_app)?
+        .context("demo user missing")?
+        .caller()
+        .map_err(anyhow_app)
+}
+
+/// What happens to one demo patient.
+#[derive(Clone, Copy, Debug)]
+enum Fate {
+    Planning,
+    AwaitingTriage,
+    AwaitingCare,
+    CareArranged,
+    ReadyToGo,
+    Discharged,
+    Cancelled,
+    /// Not meeting, then deteriorated and met the criteria again (still in hospital).
+    Deteriorated,
+}
+
+fn random_nhs_number(rng: &mut StdRng) -> NhsNumber {
+    loop {
+        // 999 numbers are the NHS's range for test patients
+        let mut prefix = [9, 9, 9, 0, 0, 0, 0, 0, 0];
+        for d in prefix.iter_mut().skip(3) {
+            *d = rng.random_range(0..10);
+        }
+        if let Some(n) = NhsNumber::from_prefix(prefix) {
+            return n;
+        }
+    }
+}
+
+fn random_postcode(rng: &mut StdRng) -> String {
+    const LETTERS: &[u8] = b"ABDEFGHJLNPQRSTUWXYZ";
+    let district = DISTRICTS.choose(rng).copied().unwrap_or("LS9");
+    let a = LETTERS[rng.random_range(0..LETTERS.len())] as char;
+    let b = LETTERS[rng.random_range(0..LETTERS.len())] as char;
+    format!("{district} {}{a}{b}", rng.random_range(1..10))
+}
+
+async fn patients(state: &AppState) -> anyhow::Result<()> {
+    let real_now = state.clock.now();
+    let clock = Clock::fixed(real_now);
+    let demo = AppState {
+        clock: clock.clone(),
+        ..state.clone()
+    };
+    let ward = caller(state, "ward.demo").await?;
+    let ward2 = caller(state, "ward2.demo").await?;
+    let hub = caller(state, "hub.demo").await?;
+    let reasons: Vec<String> = crate::reference::delay_reasons(&state.pool)
+        .await
+        .map_err(anyhow_app)?
+        .into_iter()
+        .map(|r| r.code)
+        .collect();
+    let ctr_codes = ["01", "02", "03", "04", "06", "08"];
+    let mut rng = StdRng::seed_from_u64(20261122);
+    let mut fates = vec![];
+    for (fate, n) in [
+        (Fate::Planning, 28),
+        (Fate::AwaitingTriage, 22),
+        (Fate::AwaitingCare, 38),
+        (Fate::CareArranged, 12),
+        (Fate::ReadyToGo, 16),
+        (Fate::Discharged, 24),
+        (Fate::Cancelled, 5),
+        (Fate::Deteriorated, 5),
+    ] {
+        fates.extend(std::iter::repeat_n(fate, n));
+    }
+    for (i, fate) in fates.into_iter().enumerate() {
+        let at = |t: DateTime<Utc>| {
+            clock.set(t.min(real_now));
+        };
+        let (flagger, wards): (&Caller, &[(&str, &str, &str)]) = if i % 3 == 2 {
+            (&ward2, &WARDS[8..])
+        } else {
+            (&ward, &WARDS[..8])
+        };
+        let ward_code = wards.choose(&mut rng).map(|w| w.0).unwrap_or("RHW-AMU");
+        let female = rng.random_bool(0.55);
+        let given = if female {
+            FEMALE.choose(&mut rng)
+        } else {
+            MALE.choose(&mut rng)
+        }
+        .copied()
+        .unwrap_or("Sam");
+        let age_years = rng.random_range(58..99);
+        let dob =
+            (real_now - Duration::days(age_years * 365 + rng.random_range(0..365))).date_naive();
+        let stay_days = rng.random_range(2..40);
+        let admitted_at =
+            real_now - Duration::days(stay_days) - Duration::minutes(rng.random_range(0..1440));
+        let nctr = !matches!(fate, Fate::Planning);
+        // ready some time after admission, leaving room for what follows
+        let ready_at =
+            admitted_at + Duration::hours(rng.random_range(12..(stay_days * 24 - 4).max(13)));
+        let pathway = match rng.random_range(0..100) {
+            0..=44 => 1,
+            45..=79 => 2,
+            _ => 3,
+        };
+        let draft = NewCaseDraft {
+            nhs_number: random_nhs_number(&mut rng).to_string(),
+            given_name: given.to_string(),
+            family_name: FAMILY
+                .choose(&mut rng)
+                .copied()
+                .unwrap_or("Smith")
+                .to_string(),
+            date_of_birth: dob.format("%Y-%m-%d").to_string(),
+            sex: if female { "female" } else { "male" }.to_string(),
+            postcode: random_postcode(&mut rng),
+            ward_code: ward_code.to_string(),
+            bed: BEDS.choose(&mut rng).copied().unwrap_or("A1").to_string(),
+            admitted_at: Some(admitted_at),
+            discharge_ready_at: None,
+            expected_discharge_date: (admitted_at + Duration::days(rng.random_range(3..15)))
+                .date_naive()
+                .format("%Y-%m-%d")
+                .to_string(),
+            needs_summary: NEEDS
+                .choose(&mut rng)
+                .copied()
+                .unwrap_or_default()
+                .to_string(),
+        };
+        at(admitted_at + Duration::hours(2));
+        let new = draft
+            .validate(clock.now(), crate::error::FieldErrors::new())
+            .map_err(|e| anyhow_app(crate::error::AppError::Validation(e)))?;
+        let case = commands::flag(&demo, flagger, new)
+            .await
+            .map_err(anyhow_app)?;
+        let id = case.id;
+        if !nctr {
+            continue;
+        }
+        at(ready_at + Duration::minutes(20));
+        commands::record_criteria(
+            &demo,
+            flagger,
+            id,
+            None,
+            CriteriaChange {
+                meets_criteria: false,
+                at: Some(ready_at),
+                ctr_code: None,
+            },
+        )
+        .await
+        .map_err(anyhow_app)?;
+        let waited = real_now - ready_at;
+        let step = |k: i64| ready_at + waited * (k as i32) / 10;
+        if matches!(fate, Fate::AwaitingTriage) {
+            if rng.random_bool(0.6) {
+                at(step(3));
+                let code = if rng.random_bool(0.5) {
+                    "referral_to_hub"
+                } else {
+                    "medical_decision"
+                };
+                commands::set_delay_reason(&demo, flagger, id, None, code)
+                    .await
+                    .map_err(anyhow_app)?;
+            }
+            continue;
+        }
+        if matches!(fate, Fate::Deteriorated) {
+            at(step(4));
+            commands::record_criteria(
+                &demo,
+                flagger,
+                id,
+                None,
+                CriteriaChange {
+                    meets_criteria: true,
+                    at: Some(step(4)),
+                    ctr_code: ctr_codes.choose(&mut rng).map(|c| c.to_string()),
+                },
+            )
+            .await
+            .map_err(anyhow_app)?;
+            continue;
+        }
+        at(step(2));
+        commands::take_ownership(&demo, &hub, id, None)
+            .await
+            .map_err(anyhow_app)?;
+        if matches!(fate, Fate::Cancelled) {
+            at(step(5));
+            let reason = [
+                "Died in hospital",
+                "Transferred to another trust for specialist care",
+                "Self-discharged against advice",
+            ]
+            .choose(&mut rng)
+            .copied()
+            .unwrap_or("Died in hospital");
+            commands::cancel(&demo, &hub, id, None, reason)
+                .await
+                .map_err(anyhow_app)?;
+            continue;
+        }
+        let chosen = if matches!(fate, Fate::ReadyToGo) && rng.random_bool(0.5) {
+            0
+        } else {
+            pathway
+        };
+        let chosen = if matches!(fate, Fate::Discharged) && rng.random_bool(0.4) {
+            0
+        } else {
+            chosen
+        };
+        at(step(3));
+        let p = Pathway::new(chosen).context("pathway")?;
+        commands::choose_pathway(&demo, &hub, id, None, p)
+            .await
+            .map_err(anyhow_app)?;
+        if chosen > 0 {
+            let reason = match chosen {
+                1 => {
+                    if rng.random_bool(0.7) {
+                        "p1_new_care"
+                    } else {
+                        "p1_continued_rehab"
+                    }
+                }
+                2 => "p2_bed",
+                _ => {
+                    if rng.random_bool(0.8) {
+                        "p3_placement"
+                    } else {
+                        "p3_end_of_life"
+                    }
+                }
+            };
+            let reason = if rng.random_bool(0.15) {
+                reasons
+                    .choose(&mut rng)
+                    .map(String::as_str)
+                    .unwrap_or(reason)
+            } else {
+                reason
+            };
+            at(step(4));
+            commands::set_delay_reason(&demo, &hub, id, None, reason)
+                .await
+                .map_err(anyhow_app)?;
+        } else if rng.random_bool(0.5) {
+            at(step(4));
+            let reason = ["medicines_tto", "transport", "medical_decision"]
+                .choose(&mut rng)
+                .copied()
+                .unwrap_or("transport");
+            commands::set_delay_reason(&demo, flagger, id, None, reason)
+                .await
+                .map_err(anyhow_app)?;
+        }
+        if rng.random_bool(0.5) {
+            at(step(5));
+            commands::update_details(
+                &demo,
+                flagger,
+                id,
+                None,
+                DetailsChange {
+                    expected_discharge_date: Some(Some(
+                        (real_now + Duration::days(rng.random_range(0..5))).date_naive(),
+                    )),
+                    needs_summary: None,
+                },
+            )
+            .await
+            .map_err(anyhow_app)?;
+        }
+        if matches!(fate, Fate::AwaitingCare) {
+            continue;
+        }
+        if chosen > 0 && !matches!(fate, Fate::Discharged) || (chosen > 0 && rng.random_bool(0.9)) {
+            // Referrals and acceptance arrive with the capacity market; until then the demo
+            // records the provider's acceptance as the status change it causes.
+            at(step(7));
+            let provider = if chosen == 1 { "PRV2" } else { "PRV1" };
+            let mut tx = state.pool.begin().await?;
+            sqlx::query("UPDATE patients SET status = 'care_arranged', version = version + 1, updated_at = $2 WHERE id = $1 AND status = 'awaiting_care'")
+                .bind(id).bind(clock.now()).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO patient_history (patient_id, at, action, detail, from_status, to_status) VALUES ($1, $2, 'care_arranged', $3, 'awaiting_care', 'care_arranged')")
+                .bind(id).bind(clock.now()).bind(format!("Care accepted by {provider} (demo)"))
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+        }
+        if matches!(fate, Fate::CareArranged) {
+            continue;
+        }
+        if chosen > 0 {
+            at(step(8));
+            let planned = if matches!(fate, Fate::Discharged) {
+                step(9)
+            } else {
+                real_now + Duration::days(rng.random_range(0..3))
+            };
+            commands::plan_discharge(&demo, &hub, id, None, planned)
+                .await
+                .map_err(anyhow_app)?;
+        }
+        if matches!(fate, Fate::Discharged) {
+            at(step(9));
+            commands::discharge(&demo, flagger, id, None, Some(step(9)))
+                .await
+                .map_err(anyhow_app)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! Homeward: a discharge coordination hub (transfer of care hub) for the NHS.
+//!
+//! [`app`] builds the whole HTTP application (pages, API, static files) from an
+//! [`AppState`]; [`serve`] runs it until SIGTERM or Ctrl-C. Tests start the same `app` on a
+//! random port with a fresh database.
+
+pub mod accounts;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod patients;
+pub mod provider;
+pub mod reference;
+pub mod state;
+pub mod telemetry;
+pub mod web;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Json};
+use axum::routing::{get, post};
+use error::{ApiError, AppError};
+use state::AppState;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Request bodies over this are refused with 413 (CONTRACT.md).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Homeward API", version = "1", description = "Discharge coordination hub. Errors are `{\"error\":{\"code\",\"message\",\"fields\"}}`."),
+    modifiers(&BearerAuth),
+    components(schemas(error::ErrorBody))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+/// The API router and its OpenAPI document, generated from the handlers' annotations.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(accounts::tokens::issue_token))
+        .merge(patients::api::router())
+        .merge(reference::router())
+        .split_for_parts()
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError(AppError::NotFound)
+}
+
+async fn page_not_found() -> impl IntoResponse {
+    web::error_page(AppError::NotFound)
+}
+
+/// `GET /healthz`: 200 when the database answers, 503 otherwise.
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    let ping = tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool),
+    )
+    .await;
+    match ping {
+        Ok(Ok(_)) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "unavailable"})),
+        ),
+    }
+}
+
+fn pages(state: &AppState) -> Router<AppState> {
+    use accounts::{admin, login};
+    use patients::pages as p;
+    let store = PostgresStore::new(state.pool.clone());
+    let idle = time::Duration::seconds(state.config.session_idle.num_seconds());
+    let sessions = SessionManagerLayer::new(store)
+        .with_name("homeward_session")
+        .with_same_site(SameSite::Lax)
+        .with_http_only(true)
+        .with_secure(state.config.secure_cookies)
+        .with_expiry(Expiry::OnInactivity(idle));
+    Router::new()
+        .route("/", get(login::home))
+        .route("/login", get(login::login_page).post(login::login))
+        .route("/logout", post(login::logout))
+        .route("/ward", get(p::ward_list))
+        .route("/hub", get(p::worklist))
+        .route("/provider", get(provider::home))
+        .route("/patients/new", get(p::flag_form))
+        .route("/patients", post(p::flag))
+        .route("/patients/{id}", get(p::show))
+        .route("/patients/{id}/criteria", post(p::criteria))
+        .route("/patients/{id}/pathway", post(p::pathway))
+        .route("/patients/{id}/delay-reason", post(p::delay_reason))
+        .route("/patients/{id}/details", post(p::details))
+        .route("/patients/{id}/plan-discharge", post(p::plan_discharge))
+        .route("/patients/{id}/discharge", post(p::discharge))
+        .route("/patients/{id}/cancel", post(p::cancel))
+        .route("/patients/{id}/coordinator", post(p::take_ownership))
+        .route("/admin/users", get(admin::list).post(admin::create))
+        .route("/admin/users/new", get(admin::new_form))
+        .route(
+            "/admin/users/{id}/password",
+            get(admin::password_form).post(admin::reset_password),
+        )
+        .route("/admin/users/{id}/disable", post(admin::disable))
+        .route("/admin/users/{id}/enable", post(admin::enable))
+        .fallback(page_not_found)
+        // Cross-site form posts are refused (Origin / Sec-Fetch-Site), and the session
+        // cookie is SameSite=Lax: no state changes on GET anywhere.
+        .layer(tower_http::csrf::CsrfLayer::new())
+        .layer(sessions)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+}
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    let (api_router, openapi) = api();
+    let openapi = Arc::new(openapi);
+    let api_router = api_router
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = openapi.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
+        .route("/api/{*rest}", axum::routing::any(api_not_found))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    let static_files = Router::new()
+        .nest_service("/static", ServeDir::new(&state.config.static_dir))
+        .nest_service(
+            "/assets",
+            ServeDir::new(state.config.static_dir.join("assets")),
+        )
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=3600"),
+        ));
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(api_router)
+        .merge(pages(&state))
+        .merge(static_files)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                // the route template, never the URI: no identifiers in logs
+                let route = req
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(|m| m.as_str().to_string())
+                    .unwrap_or_else(|| "unmatched".into());
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-")
+                    .to_string();
+                tracing::info_span!("request", method = %req.method(), route = %route, request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(CatchPanicLayer::new())
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+        ))
+        .with_state(state)
+}
+
+/// Serves the application until SIGTERM or Ctrl-C, then finishes in-flight requests.
+pub async fn serve(state: AppState, addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "Homeward is listening");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("Homeward stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

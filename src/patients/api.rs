@@ -1,0 +1,416 @@
+//! `/api/v1/patients`: CONTRACT.md's calls over [`super::commands`] and [`super::queries`].
+
+use super::commands::{self, CriteriaChange, DetailsChange};
+use super::model::{HistoryEntry, NewPatientRequest, PatientJson, parse_date, parse_instant};
+use super::queries::{self, CaseFilter};
+use crate::accounts::{ApiCaller, Caller};
+use crate::domain::time::london_to_utc;
+use crate::domain::{CaseStatus, Pathway};
+use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
+use crate::state::AppState;
+use crate::web::api::{ApiJson, ApiQuery};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_patients, create_patient))
+        .routes(routes!(get_patient))
+        .routes(routes!(patient_history))
+        .routes(routes!(record_criteria))
+        .routes(routes!(choose_pathway))
+        .routes(routes!(set_delay_reason))
+        .routes(routes!(update_details))
+        .routes(routes!(plan_discharge))
+        .routes(routes!(discharge))
+        .routes(routes!(cancel))
+        .routes(routes!(take_ownership))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PatientList {
+    pub items: Vec<PatientJson>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HistoryList {
+    pub items: Vec<HistoryEntry>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PatientQuery {
+    /// One of the statuses of CONTRACT.md.
+    status: Option<String>,
+    /// 0 to 3.
+    pathway: Option<String>,
+    ward_code: Option<String>,
+    /// An acute trust's ODS code.
+    trust_code: Option<String>,
+    delay_reason: Option<String>,
+    /// `true` for open (not discharged or cancelled) cases only.
+    open: Option<String>,
+    /// At most this many cases (1-5000, default 1000).
+    limit: Option<String>,
+}
+
+fn non_empty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl PatientQuery {
+    fn filter(&self) -> Result<CaseFilter, AppError> {
+        let mut errors = FieldErrors::new();
+        let status = non_empty(&self.status).and_then(|s| {
+            s.parse::<CaseStatus>()
+                .map_err(|_| errors.add("status", "Unknown status"))
+                .ok()
+        });
+        let pathway = non_empty(&self.pathway).and_then(|s| {
+            s.parse::<Pathway>()
+                .map_err(|_| errors.add("pathway", "Pathway must be 0, 1, 2 or 3"))
+                .ok()
+        });
+        let open_only = match non_empty(&self.open) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => {
+                errors.add("open", "open must be true or false");
+                false
+            }
+        };
+        let limit = match non_empty(&self.limit) {
+            None => 1000,
+            Some(s) => match s.parse::<i64>() {
+                Ok(n) if (1..=5000).contains(&n) => n,
+                _ => {
+                    errors.add("limit", "limit must be a whole number from 1 to 5000");
+                    0
+                }
+            },
+        };
+        errors.into_result(|| CaseFilter {
+            status,
+            open_only,
+            pathway,
+            ward_code: non_empty(&self.ward_code).map(str::to_uppercase),
+            trust_code: non_empty(&self.trust_code).map(str::to_uppercase),
+            delay_reason: non_empty(&self.delay_reason).map(str::to_string),
+            no_delay_reason: false,
+            limit,
+        })
+    }
+}
+
+fn json(state: &AppState, caller: &Caller, case: super::CaseRow) -> Json<PatientJson> {
+    Json(PatientJson::from_case(case, caller, state.clock.now()))
+}
+
+#[utoipa::path(get, path = "/api/v1/patients", tag = "patients",
+    params(PatientQuery),
+    responses((status = 200, body = PatientList), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_patients(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiQuery(q): ApiQuery<PatientQuery>,
+) -> ApiResult<Json<PatientList>> {
+    let filter = q.filter()?;
+    let now = state.clock.now();
+    let rows = queries::list(&state.pool, &caller, &filter).await?;
+    Ok(Json(PatientList {
+        items: rows
+            .into_iter()
+            .map(|c| PatientJson::from_case(c, &caller, now))
+            .collect(),
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/patients", tag = "patients",
+    request_body = NewPatientRequest,
+    responses((status = 201, body = PatientJson), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_patient(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiJson(body): ApiJson<NewPatientRequest>,
+) -> ApiResult<(StatusCode, Json<PatientJson>)> {
+    caller.require(&[crate::domain::Role::Ward, crate::domain::Role::Hub])?;
+    let (draft, errors) = body.into_draft();
+    let new = draft
+        .validate(state.clock.now(), errors)
+        .map_err(AppError::Validation)?;
+    let case = commands::flag(&state, &caller, new).await?;
+    Ok((StatusCode::CREATED, json(&state, &caller, case)))
+}
+
+#[utoipa::path(get, path = "/api/v1/patients/{id}", tag = "patients",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = PatientJson), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get_patient(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<PatientJson>> {
+    let case = queries::get(&state.pool, &caller, id).await?;
+    Ok(json(&state, &caller, case))
+}
+
+#[utoipa::path(get, path = "/api/v1/patients/{id}/history", tag = "patients",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = HistoryList), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn patient_history(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<HistoryList>> {
+    let case = queries::get(&state.pool, &caller, id).await?;
+    Ok(Json(HistoryList {
+        items: queries::history(&state.pool, case.id).await?,
+    }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CriteriaRequest {
+    pub meets_criteria: bool,
+    /// When the review happened (ISO 8601); defaults to now.
+    pub at: Option<String>,
+    /// When meeting the criteria again: the NHS Data Dictionary code, 01-12.
+    pub ctr_code: Option<String>,
+    pub version: Option<i32>,
+}
+
+fn optional_instant(v: &Option<String>, field: &str) -> Result<Option<DateTime<Utc>>, AppError> {
+    match non_empty(v) {
+        None => Ok(None),
+        Some(s) => parse_instant(s).map(Some).ok_or_else(|| {
+            AppError::Validation(FieldErrors::single(
+                field,
+                format!("{field} must be an ISO 8601 date and time, like 2026-11-20T09:30:00Z"),
+            ))
+        }),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/patients/{id}/criteria", tag = "patients",
+    params(("id" = i64, Path)), request_body = CriteriaRequest,
+    responses((status = 200, body = PatientJson), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn record_criteria(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<CriteriaRequest>,
+) -> ApiResult<Json<PatientJson>> {
+    let at = optional_instant(&body.at, "at")?;
+    let change = CriteriaChange {
+        meets_criteria: body.meets_criteria,
+        at,
+        ctr_code: non_empty(&body.ctr_code).map(str::to_string),
+    };
+    let case = commands::record_criteria(&state, &caller, id, body.version, change).await?;
+    Ok(json(&state, &caller, case))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct PathwayRequest {
+    /// 0, 1, 2 or 3.
+    pub pathway: serde_json::Value,
+    pub version: Option<i32>,
+}
+
+#[utoipa::path(post, path = "/api/v1/patients/{id}/pathway", tag = "patients",
+    params(("id" = i64, Path)), request_body = PathwayRequest,
+    responses((status = 200, body = PatientJson), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn choose_pathway(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<PathwayRequest>,
+) -> ApiResult<Json<PatientJson>> {
+    caller.require(&[crate::domain::Role::Hub])?;
+    let pathway = body
+        .pathway
+        .as_i64()
+        .and_then(Pathway::new)
+        .ok_or_else(|| {
+            AppError::Validation(FieldErrors::single(
+                "pathway",
+                "Pathway must be 0, 1, 2 or 3",
+            ))
+        })?;
+    let case = commands::choose_pathway(&state, &caller, id, body.version, pathway).await?;
+    Ok(json(&state, &caller, case))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct DelayReasonRequest {
+    /// A delay reason code from `/api/v1/reference/delay-reasons`.
+    pub code: String,
+    pub version: Option<i32>,
+}
+
+#[utoipa::path(post, path = "/api/v1/patients/{id}/delay-reason", tag = "patients",
+    params(("id" = i64, Path)), request_body = DelayReasonRequest,
+    responses((status = 200, body = PatientJson), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn set_delay_reason(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<DelayReasonRequest>,
+) -> ApiResult<Json<PatientJson>> {
+    let case =
+        commands::set_delay_reason(&state, &caller, id, body.version, body.code.trim()).await?;
+    Ok(json(&state, &caller, case))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct DetailsRequest {
+    /// `YYYY-MM-DD`, or null to clear. Omit to leave unchanged.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub expected_discharge_date: Option<Option<String>>,
+    pub needs_summary: Option<String>,
+    pub version: Option<i32>,
+}
+
+/// Tells "absent" (None) from "null" (Some(None)).
+fn double_option<'de, D>(d: D) -> Result<Option<Option<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[utoipa::path(post, path = "/api/v1/patients/{id}/details", tag = "patients",
+    params(("id" = i64, Path)), request_body = DetailsRequest,
+    responses((status = 200, body = PatientJson), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn update_details(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<DetailsRequest>,
+) -> ApiResult<Json<PatientJson>> {
+    let edd = match body.expected_discharge_date {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(s)) if s.trim().is_empty() => Some(None),
+        Some(Some(s)) => Some(Some(parse_date(&s).ok_or_else(|| {
+            AppError::Validation(FieldErrors::single(
+                "expected_discharge_date",
+                "expected_discharge_date must be a date like 2026-11-30",
+            ))
+        })?)),
+    };
+    let change = DetailsChange {
+        expected_discharge_date: edd,
+        needs_summary: body.needs_summary,
+    };
+    let case = commands::update_details(&state, &caller, id, body.version, change).await?;
+    Ok(json(&state, &caller, case))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct PlanDischargeRequest {
+    /// ISO 8601 date and time, or a date (`YYYY-MM-DD`, taken as midday in England).
+    pub planned_for: String,
+    pub version: Option<i32>,
+}
+
+#[utoipa::path(post, path = "/api/v1/patients/{id}/plan-discharge", tag = "patients",
+    params(("id" = i64, Path)), request_body = PlanDischargeRequest,
+    responses((status = 200, body = PatientJson), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn plan_discharge(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<PlanDischargeRequest>,
+) -> ApiResult<Json<PatientJson>> {
+    let planned_for = parse_instant(&body.planned_for)
+        .or_else(|| {
+            parse_date(&body.planned_for).map(|d| {
+                london_to_utc(d.and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap_or_default()))
+            })
+        })
+        .ok_or_else(|| {
+            AppError::Validation(FieldErrors::single(
+                "planned_for",
+                "planned_for must be an ISO 8601 date and time or a date",
+            ))
+        })?;
+    let case = commands::plan_discharge(&state, &caller, id, body.version, planned_for).await?;
+    Ok(json(&state, &caller, case))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct DischargeRequest {
+    /// ISO 8601; defaults to now.
+    pub discharged_at: Option<String>,
+    pub version: Option<i32>,
+}
+
+#[utoipa::path(post, path = "/api/v1/patients/{id}/discharge", tag = "patients",
+    params(("id" = i64, Path)), request_body = DischargeRequest,
+    responses((status = 200, body = PatientJson), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn discharge(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<DischargeRequest>,
+) -> ApiResult<Json<PatientJson>> {
+    let at = optional_instant(&body.discharged_at, "discharged_at")?;
+    let case = commands::discharge(&state, &caller, id, body.version, at).await?;
+    Ok(json(&state, &caller, case))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CancelRequest {
+    pub reason: String,
+    pub version: Option<i32>,
+}
+
+#[utoipa::path(post, path = "/api/v1/patients/{id}/cancel", tag = "patients",
+    params(("id" = i64, Path)), request_body = CancelRequest,
+    responses((status = 200, body = PatientJson), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<CancelRequest>,
+) -> ApiResult<Json<PatientJson>> {
+    let case = commands::cancel(&state, &caller, id, body.version, &body.reason).await?;
+    Ok(json(&state, &caller, case))
+}
+
+#[derive(Deserialize, utoipa::ToSchema, Default)]
+pub struct VersionOnly {
+    pub version: Option<i32>,
+}
+
+#[utoipa::path(post, path = "/api/v1/patients/{id}/coordinator", tag = "patients",
+    params(("id" = i64, Path)), request_body = VersionOnly,
+    responses((status = 200, body = PatientJson), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn take_ownership(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<VersionOnly>,
+) -> ApiResult<Json<PatientJson>> {
+    let case = commands::take_ownership(&state, &caller, id, body.version).await?;
+    Ok(json(&state, &caller, case))
+}

@@ -1,0 +1,676 @@
+//! Every change to a case. Each command runs in one transaction: it locks the case (scoped
+//! to the caller, version-checked), asks the status machine whether the move is allowed,
+//! writes the change and its history row, and commits them together or not at all.
+//! Page and API handlers both call these; the rules live only here.
+
+use super::model::{CaseRow, NewCase};
+use super::queries;
+use crate::accounts::Caller;
+use crate::domain::{CaseEvent, CaseStatus, Pathway, Role};
+use crate::error::{AppError, FieldErrors};
+use crate::state::AppState;
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgConnection;
+
+/// Who may do what, in one place.
+const FLAG: &[Role] = &[Role::Ward, Role::Hub];
+const CRITERIA: &[Role] = &[Role::Ward, Role::Hub];
+const PATHWAY: &[Role] = &[Role::Hub];
+const DELAY_REASON: &[Role] = &[Role::Ward, Role::Hub];
+const DETAILS: &[Role] = &[Role::Ward, Role::Hub];
+const PLAN_DISCHARGE: &[Role] = &[Role::Ward, Role::Hub];
+const DISCHARGE: &[Role] = &[Role::Ward, Role::Hub];
+const CANCEL: &[Role] = &[Role::Hub];
+const COORDINATE: &[Role] = &[Role::Hub];
+
+/// A little leeway for clocks that run a few minutes apart.
+fn latest_allowed(now: DateTime<Utc>) -> DateTime<Utc> {
+    now + chrono::Duration::minutes(5)
+}
+
+fn transition(case: &CaseRow, event: CaseEvent) -> Result<CaseStatus, AppError> {
+    case.status()
+        .apply(event, case.pathway())
+        .map_err(|e| AppError::conflict("invalid_transition", e.message))
+}
+
+/// Writes the history row and bumps the version and timestamp. Every command ends here.
+async fn record(
+    conn: &mut PgConnection,
+    case: &CaseRow,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    action: &str,
+    detail: String,
+    new_status: Option<CaseStatus>,
+) -> Result<(), AppError> {
+    let to_status = new_status.map(|s| s.as_str());
+    sqlx::query(
+        "UPDATE patients SET version = version + 1, updated_at = $2, status = COALESCE($3, status) \
+         WHERE id = $1",
+    )
+    .bind(case.id)
+    .bind(now)
+    .bind(to_status)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO patient_history (patient_id, at, actor_id, action, detail, from_status, to_status) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(case.id)
+    .bind(now)
+    .bind(caller.user_id)
+    .bind(action)
+    .bind(detail)
+    .bind(&case.status)
+    .bind(to_status.filter(|s| *s != case.status))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Creates a case. A ward user may only use its own trust's wards; a second open case for
+/// the same NHS number is a 409.
+pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<CaseRow, AppError> {
+    caller.require(FLAG)?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let ward: Option<(String,)> = sqlx::query_as("SELECT org_code FROM wards WHERE code = $1")
+        .bind(&new.ward_code)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let trust_code = match ward {
+        None => {
+            return Err(AppError::Validation(FieldErrors::single(
+                "ward_code",
+                "Select a ward that exists",
+            )));
+        }
+        Some((org,)) if caller.is(Role::Ward) && org != caller.org_code => {
+            return Err(AppError::Forbidden);
+        }
+        Some((org,)) => org,
+    };
+    let status = if new.discharge_ready_at.is_some() {
+        CaseStatus::AwaitingTriage
+    } else {
+        CaseStatus::Planning
+    };
+    let inserted: Result<(i64,), sqlx::Error> = sqlx::query_as(
+        "INSERT INTO patients (nhs_number, given_name, family_name, date_of_birth, sex, postcode, \
+         trust_code, ward_code, bed, admitted_at, expected_discharge_date, needs_summary, status, \
+         discharge_ready_at, created_at, updated_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15) RETURNING id",
+    )
+    .bind(new.nhs_number.as_str())
+    .bind(&new.given_name)
+    .bind(&new.family_name)
+    .bind(new.date_of_birth)
+    .bind(new.sex.as_str())
+    .bind(new.postcode.as_str())
+    .bind(&trust_code)
+    .bind(&new.ward_code)
+    .bind(&new.bed)
+    .bind(new.admitted_at)
+    .bind(new.expected_discharge_date)
+    .bind(&new.needs_summary)
+    .bind(status.as_str())
+    .bind(new.discharge_ready_at)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await;
+    let id = match inserted {
+        Ok((id,)) => id,
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some("patients_one_open_case_idx") => {
+            return Err(AppError::conflict(
+                "duplicate_open_case",
+                "This patient already has an open case",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(ready) = new.discharge_ready_at {
+        sqlx::query("INSERT INTO nctr_periods (patient_id, started_at) VALUES ($1, $2)")
+            .bind(id)
+            .bind(ready)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let detail = match new.discharge_ready_at {
+        Some(_) => format!(
+            "Case opened on {}; not meeting the criteria to reside",
+            new.ward_code
+        ),
+        None => format!("Case opened on {}", new.ward_code),
+    };
+    sqlx::query(
+        "INSERT INTO patient_history (patient_id, at, actor_id, action, detail, to_status) \
+         VALUES ($1, $2, $3, 'created', $4, $5)",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(caller.user_id)
+    .bind(detail)
+    .bind(status.as_str())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(case_id = id, "case created");
+    queries::get(&state.pool, caller, id).await
+}
+
+/// A criteria-to-reside review outcome.
+#[derive(Debug, Clone)]
+pub struct CriteriaChange {
+    pub meets_criteria: bool,
+    /// When it happened; defaults to now.
+    pub at: Option<DateTime<Utc>>,
+    /// Why the patient meets the criteria again (NHS Data Dictionary code).
+    pub ctr_code: Option<String>,
+}
+
+/// Opens or closes a period of not meeting the criteria to reside. Meeting them again
+/// clears the pathway, plan and delay reason: the patient will be triaged afresh.
+pub async fn record_criteria(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    version: Option<i32>,
+    change: CriteriaChange,
+) -> Result<CaseRow, AppError> {
+    caller.require(CRITERIA)?;
+    let now = state.clock.now();
+    let at = change.at.unwrap_or(now);
+    let mut tx = state.pool.begin().await?;
+    let case = queries::lock(&mut tx, caller, id, version).await?;
+    if at > latest_allowed(now) {
+        return Err(AppError::Validation(FieldErrors::single(
+            "at",
+            "The time must not be in the future",
+        )));
+    }
+    if at < case.admitted_at {
+        return Err(AppError::Validation(FieldErrors::single(
+            "at",
+            "The time must be after admission",
+        )));
+    }
+    if change.meets_criteria {
+        let next = transition(&case, CaseEvent::MeetsCriteriaAgain)?;
+        if let Some(code) = &change.ctr_code {
+            let known: Option<(String,)> =
+                sqlx::query_as("SELECT label FROM ctr_reasons WHERE code = $1")
+                    .bind(code)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if known.is_none() {
+                return Err(AppError::Validation(FieldErrors::single(
+                    "ctr_code",
+                    "Select a criteria to reside code from 01 to 12",
+                )));
+            }
+        }
+        if case.discharge_ready_at.is_some_and(|r| at < r) {
+            return Err(AppError::Validation(FieldErrors::single(
+                "at",
+                "The time must be after the patient became ready for discharge",
+            )));
+        }
+        sqlx::query(
+            "UPDATE nctr_periods SET ended_at = $2, ended_by = 'met_criteria', ctr_code = $3 \
+             WHERE patient_id = $1 AND ended_at IS NULL",
+        )
+        .bind(id)
+        .bind(at)
+        .bind(&change.ctr_code)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE patients SET discharge_ready_at = NULL, pathway = NULL, planned_discharge_at = NULL, \
+             delay_reason = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if case.delay_reason.is_some() {
+            insert_delay_reason_history(&mut tx, id, None, at, caller).await?;
+        }
+        let detail = match &change.ctr_code {
+            Some(code) => format!("Meets the criteria to reside again (code {code})"),
+            None => "Meets the criteria to reside again".to_string(),
+        };
+        record(
+            &mut tx,
+            &case,
+            caller,
+            now,
+            "meets_criteria",
+            detail,
+            Some(next),
+        )
+        .await?;
+    } else {
+        let next = transition(&case, CaseEvent::StopsMeetingCriteria)?;
+        sqlx::query("INSERT INTO nctr_periods (patient_id, started_at) VALUES ($1, $2)")
+            .bind(id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        // status and ready time change together: the table refuses a planning case with a
+        // ready time
+        sqlx::query("UPDATE patients SET discharge_ready_at = $2, status = $3 WHERE id = $1")
+            .bind(id)
+            .bind(at)
+            .bind(next.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let detail = format!(
+            "No longer meets the criteria to reside from {}",
+            crate::domain::time::display_london(at)
+        );
+        record(
+            &mut tx,
+            &case,
+            caller,
+            now,
+            "not_meeting_criteria",
+            detail,
+            Some(next),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    queries::get(&state.pool, caller, id).await
+}
+
+/// The hub chooses the discharge pathway: 0 is ready to go, 1-3 await care.
+pub async fn choose_pathway(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    version: Option<i32>,
+    pathway: Pathway,
+) -> Result<CaseRow, AppError> {
+    caller.require(PATHWAY)?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let case = queries::lock(&mut tx, caller, id, version).await?;
+    let next = transition(&case, CaseEvent::ChoosePathway(pathway))?;
+    sqlx::query(
+        "UPDATE patients SET pathway = $2, \
+         planned_discharge_at = CASE WHEN $3 THEN planned_discharge_at END WHERE id = $1",
+    )
+    .bind(id)
+    .bind(pathway.number())
+    .bind(next == CaseStatus::ReadyToGo)
+    .execute(&mut *tx)
+    .await?;
+    let detail = match case.pathway() {
+        Some(old) if old != pathway => format!("Pathway changed from {old} to {pathway}"),
+        _ => format!("Pathway {pathway} chosen"),
+    };
+    record(
+        &mut tx,
+        &case,
+        caller,
+        now,
+        "pathway_chosen",
+        detail,
+        Some(next),
+    )
+    .await?;
+    tx.commit().await?;
+    queries::get(&state.pool, caller, id).await
+}
+
+async fn insert_delay_reason_history(
+    conn: &mut PgConnection,
+    id: i64,
+    code: Option<&str>,
+    at: DateTime<Utc>,
+    caller: &Caller,
+) -> Result<(), AppError> {
+    sqlx::query("INSERT INTO delay_reason_history (patient_id, code, set_at, set_by) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(code)
+        .bind(at)
+        .bind(caller.user_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Records why a patient who no longer meets the criteria is still in hospital.
+pub async fn set_delay_reason(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    version: Option<i32>,
+    code: &str,
+) -> Result<CaseRow, AppError> {
+    caller.require(DELAY_REASON)?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let case = queries::lock(&mut tx, caller, id, version).await?;
+    let label: Option<(String,)> = sqlx::query_as(
+        "SELECT d.label FROM delay_reasons d JOIN code_sets s ON s.name = d.code_set \
+         WHERE d.code = $1 AND s.active",
+    )
+    .bind(code)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((label,)) = label else {
+        return Err(AppError::Validation(FieldErrors::single(
+            "code",
+            "Select a delay reason from the list",
+        )));
+    };
+    if !case.status().is_nctr() {
+        return Err(AppError::conflict(
+            "invalid_transition",
+            "A delay reason can only be recorded while the patient does not meet the criteria to reside",
+        ));
+    }
+    if case.delay_reason.as_deref() == Some(code) {
+        tx.rollback().await?;
+        return Ok(case);
+    }
+    sqlx::query("UPDATE patients SET delay_reason = $2 WHERE id = $1")
+        .bind(id)
+        .bind(code)
+        .execute(&mut *tx)
+        .await?;
+    insert_delay_reason_history(&mut tx, id, Some(code), now, caller).await?;
+    record(
+        &mut tx,
+        &case,
+        caller,
+        now,
+        "delay_reason_set",
+        format!("Delay reason: {label}"),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    queries::get(&state.pool, caller, id).await
+}
+
+/// The ward's plan: expected date of discharge and the needs summary.
+#[derive(Debug, Clone)]
+pub struct DetailsChange {
+    pub expected_discharge_date: Option<Option<NaiveDate>>,
+    pub needs_summary: Option<String>,
+}
+
+pub async fn update_details(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    version: Option<i32>,
+    change: DetailsChange,
+) -> Result<CaseRow, AppError> {
+    caller.require(DETAILS)?;
+    if let Some(n) = &change.needs_summary {
+        if n.chars().count() > super::model::NEEDS_SUMMARY_MAX {
+            return Err(AppError::Validation(FieldErrors::single(
+                "needs_summary",
+                "Needs summary must be 2000 characters or fewer",
+            )));
+        }
+    }
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let case = queries::lock(&mut tx, caller, id, version).await?;
+    if case.status().is_terminal() {
+        return Err(AppError::conflict(
+            "invalid_transition",
+            "The case is closed and can no longer change",
+        ));
+    }
+    let mut changed = vec![];
+    let edd = match change.expected_discharge_date {
+        Some(new) if new != case.expected_discharge_date => {
+            if let Some(d) = new {
+                if d < crate::domain::time::london_date(case.admitted_at) {
+                    return Err(AppError::Validation(FieldErrors::single(
+                        "expected_discharge_date",
+                        "Expected date of discharge must be on or after admission",
+                    )));
+                }
+            }
+            changed.push(match new {
+                Some(d) => format!(
+                    "Expected date of discharge set to {}",
+                    d.format("%-d %b %Y")
+                ),
+                None => "Expected date of discharge cleared".to_string(),
+            });
+            new
+        }
+        _ => case.expected_discharge_date,
+    };
+    let needs = match change.needs_summary.map(|n| n.trim().to_string()) {
+        Some(n) if n != case.needs_summary => {
+            changed.push("Needs summary updated".to_string());
+            n
+        }
+        _ => case.needs_summary.clone(),
+    };
+    if changed.is_empty() {
+        tx.rollback().await?;
+        return Ok(case);
+    }
+    sqlx::query(
+        "UPDATE patients SET expected_discharge_date = $2, needs_summary = $3 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(edd)
+    .bind(&needs)
+    .execute(&mut *tx)
+    .await?;
+    record(
+        &mut tx,
+        &case,
+        caller,
+        now,
+        "details_updated",
+        changed.join("; "),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    queries::get(&state.pool, caller, id).await
+}
+
+/// Plans the discharge for a date: care arranged (or pathway 0) -> ready to go.
+pub async fn plan_discharge(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    version: Option<i32>,
+    planned_for: DateTime<Utc>,
+) -> Result<CaseRow, AppError> {
+    caller.require(PLAN_DISCHARGE)?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let case = queries::lock(&mut tx, caller, id, version).await?;
+    let next = transition(&case, CaseEvent::PlanDischarge)?;
+    if crate::domain::time::london_date(planned_for) < crate::domain::time::london_date(now) {
+        return Err(AppError::Validation(FieldErrors::single(
+            "planned_for",
+            "The planned discharge date must be today or in the future",
+        )));
+    }
+    sqlx::query("UPDATE patients SET planned_discharge_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(planned_for)
+        .execute(&mut *tx)
+        .await?;
+    let detail = format!(
+        "Discharge planned for {}",
+        crate::domain::time::display_london(planned_for)
+    );
+    record(
+        &mut tx,
+        &case,
+        caller,
+        now,
+        "discharge_planned",
+        detail,
+        Some(next),
+    )
+    .await?;
+    tx.commit().await?;
+    queries::get(&state.pool, caller, id).await
+}
+
+/// Records that the patient left hospital. Closes any open not-meeting-criteria period.
+pub async fn discharge(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    version: Option<i32>,
+    discharged_at: Option<DateTime<Utc>>,
+) -> Result<CaseRow, AppError> {
+    caller.require(DISCHARGE)?;
+    let now = state.clock.now();
+    let at = discharged_at.unwrap_or(now);
+    let mut tx = state.pool.begin().await?;
+    let case = queries::lock(&mut tx, caller, id, version).await?;
+    let next = transition(&case, CaseEvent::Discharge)?;
+    if at > latest_allowed(now) {
+        return Err(AppError::Validation(FieldErrors::single(
+            "discharged_at",
+            "The discharge time must not be in the future",
+        )));
+    }
+    if at < case.admitted_at || case.discharge_ready_at.is_some_and(|r| at < r) {
+        return Err(AppError::Validation(FieldErrors::single(
+            "discharged_at",
+            "The discharge time must be after admission and after the patient became ready to go",
+        )));
+    }
+    sqlx::query(
+        "UPDATE nctr_periods SET ended_at = $2, ended_by = 'discharged' WHERE patient_id = $1 AND ended_at IS NULL",
+    )
+    .bind(id)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE patients SET discharged_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+    let detail = format!("Discharged at {}", crate::domain::time::display_london(at));
+    record(
+        &mut tx,
+        &case,
+        caller,
+        now,
+        "discharged",
+        detail,
+        Some(next),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(case_id = id, "case discharged");
+    queries::get(&state.pool, caller, id).await
+}
+
+/// Closes a case without a discharge through the hub (died, transferred out).
+pub async fn cancel(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    version: Option<i32>,
+    reason: &str,
+) -> Result<CaseRow, AppError> {
+    caller.require(CANCEL)?;
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(AppError::Validation(FieldErrors::single(
+            "reason",
+            "Enter why the case is being cancelled",
+        )));
+    }
+    if reason.chars().count() > 500 {
+        return Err(AppError::Validation(FieldErrors::single(
+            "reason",
+            "Reason must be 500 characters or fewer",
+        )));
+    }
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let case = queries::lock(&mut tx, caller, id, version).await?;
+    let next = transition(&case, CaseEvent::Cancel)?;
+    sqlx::query(
+        "UPDATE nctr_periods SET ended_at = $2, ended_by = 'cancelled' WHERE patient_id = $1 AND ended_at IS NULL",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE patients SET closed_reason = $2 WHERE id = $1")
+        .bind(id)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?;
+    record(
+        &mut tx,
+        &case,
+        caller,
+        now,
+        "cancelled",
+        format!("Cancelled: {reason}"),
+        Some(next),
+    )
+    .await?;
+    tx.commit().await?;
+    queries::get(&state.pool, caller, id).await
+}
+
+/// A hub coordinator takes ownership of a case.
+pub async fn take_ownership(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    version: Option<i32>,
+) -> Result<CaseRow, AppError> {
+    caller.require(COORDINATE)?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let case = queries::lock(&mut tx, caller, id, version).await?;
+    if case.status().is_terminal() {
+        return Err(AppError::conflict(
+            "invalid_transition",
+            "The case is closed and can no longer change",
+        ));
+    }
+    if case.coordinator_id == Some(caller.user_id) {
+        tx.rollback().await?;
+        return Ok(case);
+    }
+    sqlx::query("UPDATE patients SET coordinator_id = $2 WHERE id = $1")
+        .bind(id)
+        .bind(caller.user_id)
+        .execute(&mut *tx)
+        .await?;
+    let detail = match &case.coordinator {
+        Some(prev) => format!("Coordinator changed from {prev} to {}", caller.username),
+        None => format!("{} is the coordinator", caller.username),
+    };
+    record(
+        &mut tx,
+        &case,
+        caller,
+        now,
+        "coordinator_assigned",
+        detail,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    queries::get(&state.pool, caller, id).await
+}

@@ -1,0 +1,584 @@
+//! What a case looks like in the database, over the wire, and as validated input.
+
+use crate::accounts::Caller;
+use crate::domain::time::{delay_days, london_date, london_to_utc};
+use crate::domain::{CaseStatus, NhsNumber, Pathway, Postcode, Role, Sex, postcode_district};
+use crate::error::FieldErrors;
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
+
+/// A case as read from the database, with the names the pages show.
+#[derive(Debug, Clone, FromRow)]
+pub struct CaseRow {
+    pub id: i64,
+    pub nhs_number: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub date_of_birth: NaiveDate,
+    pub sex: String,
+    pub postcode: String,
+    pub trust_code: String,
+    pub ward_code: String,
+    pub ward_name: String,
+    pub bed: String,
+    pub admitted_at: DateTime<Utc>,
+    pub expected_discharge_date: Option<NaiveDate>,
+    pub needs_summary: String,
+    pub status: String,
+    pub pathway: Option<i16>,
+    pub discharge_ready_at: Option<DateTime<Utc>>,
+    pub delay_reason: Option<String>,
+    pub delay_reason_label: Option<String>,
+    pub coordinator_id: Option<i64>,
+    pub coordinator: Option<String>,
+    pub planned_discharge_at: Option<DateTime<Utc>>,
+    pub discharged_at: Option<DateTime<Utc>>,
+    pub closed_reason: Option<String>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl CaseRow {
+    pub fn status(&self) -> CaseStatus {
+        self.status.parse().unwrap_or(CaseStatus::Planning)
+    }
+
+    pub fn pathway(&self) -> Option<Pathway> {
+        self.pathway.and_then(|p| Pathway::new(i64::from(p)))
+    }
+
+    /// Calendar days from the discharge ready date to discharge, or to today.
+    pub fn delay_days(&self, now: DateTime<Utc>) -> Option<i64> {
+        let ready = self.discharge_ready_at?;
+        Some(delay_days(ready, self.discharged_at.unwrap_or(now)))
+    }
+
+    /// Hours since the discharge ready time, for the 24-hour standard.
+    pub fn hours_waiting(&self, now: DateTime<Utc>) -> Option<i64> {
+        let ready = self.discharge_ready_at?;
+        Some(
+            (self.discharged_at.unwrap_or(now) - ready)
+                .num_hours()
+                .max(0),
+        )
+    }
+
+    pub fn age(&self, now: DateTime<Utc>) -> i32 {
+        age_on(self.date_of_birth, london_date(now))
+    }
+
+    pub fn nhs_number_formatted(&self) -> String {
+        crate::domain::nhs_number::format_digits(&self.nhs_number)
+    }
+
+    pub fn full_name(&self) -> String {
+        format!("{}, {}", self.family_name.to_uppercase(), self.given_name)
+    }
+}
+
+pub fn age_on(dob: NaiveDate, today: NaiveDate) -> i32 {
+    use chrono::Datelike;
+    let mut age = today.year() - dob.year();
+    if (today.month(), today.day()) < (dob.month(), dob.day()) {
+        age -= 1;
+    }
+    age.max(0)
+}
+
+/// A case over the wire (CONTRACT.md "Patients"). Identifiable fields are `None`, and so
+/// absent from the JSON, for callers who may only see the anonymised summary.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PatientJson {
+    pub id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nhs_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<NaiveDate>,
+    /// Age in whole years today.
+    pub age: i32,
+    pub sex: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postcode: Option<String>,
+    /// The outward code of the postcode, e.g. `LS9`.
+    pub postcode_district: String,
+    pub trust_code: String,
+    pub ward_code: String,
+    pub bed: String,
+    pub admitted_at: DateTime<Utc>,
+    pub expected_discharge_date: Option<NaiveDate>,
+    pub needs_summary: String,
+    #[schema(value_type = String, example = "awaiting_care")]
+    pub status: String,
+    pub pathway: Option<i16>,
+    pub discharge_ready_at: Option<DateTime<Utc>>,
+    pub delay_reason: Option<String>,
+    pub delay_days: Option<i64>,
+    pub planned_discharge_at: Option<DateTime<Utc>>,
+    pub discharged_at: Option<DateTime<Utc>>,
+    pub coordinator: Option<String>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl PatientJson {
+    pub fn from_case(c: CaseRow, caller: &Caller, now: DateTime<Utc>) -> Self {
+        // Providers see identifiers only after accepting a referral (issue: capacity market);
+        // until then every provider view is anonymised.
+        let identifiable = !caller.is(Role::Provider);
+        let show = |v: String| identifiable.then_some(v);
+        PatientJson {
+            id: c.id,
+            age: c.age(now),
+            delay_days: c.delay_days(now),
+            postcode_district: postcode_district(&c.postcode),
+            nhs_number: show(c.nhs_number),
+            given_name: show(c.given_name),
+            family_name: show(c.family_name),
+            date_of_birth: identifiable.then_some(c.date_of_birth),
+            postcode: show(c.postcode),
+            sex: c.sex,
+            trust_code: c.trust_code,
+            ward_code: c.ward_code,
+            bed: c.bed,
+            admitted_at: c.admitted_at,
+            expected_discharge_date: c.expected_discharge_date,
+            needs_summary: c.needs_summary,
+            status: c.status,
+            pathway: c.pathway,
+            discharge_ready_at: c.discharge_ready_at,
+            delay_reason: c.delay_reason,
+            planned_discharge_at: c.planned_discharge_at,
+            discharged_at: c.discharged_at,
+            coordinator: c.coordinator,
+            version: c.version,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// A validated new case, ready to insert.
+#[derive(Debug, Clone)]
+pub struct NewCase {
+    pub nhs_number: NhsNumber,
+    pub given_name: String,
+    pub family_name: String,
+    pub date_of_birth: NaiveDate,
+    pub sex: Sex,
+    pub postcode: Postcode,
+    pub ward_code: String,
+    pub bed: String,
+    pub admitted_at: DateTime<Utc>,
+    pub discharge_ready_at: Option<DateTime<Utc>>,
+    pub expected_discharge_date: Option<NaiveDate>,
+    pub needs_summary: String,
+}
+
+pub const NEEDS_SUMMARY_MAX: usize = 2000;
+
+/// The text fields of a new case as typed, shared by the API body and the page form.
+/// Instants arrive already parsed, because the API sends ISO 8601 and the form sends a
+/// date and a time; each entry point reports its own parse errors first.
+#[derive(Debug, Default, Clone)]
+pub struct NewCaseDraft {
+    pub nhs_number: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub date_of_birth: String,
+    pub sex: String,
+    pub postcode: String,
+    pub ward_code: String,
+    pub bed: String,
+    pub admitted_at: Option<DateTime<Utc>>,
+    pub discharge_ready_at: Option<DateTime<Utc>>,
+    pub expected_discharge_date: String,
+    pub needs_summary: String,
+}
+
+impl NewCaseDraft {
+    /// Checks every field, adding a message for each problem to `errors` (which may already
+    /// hold parse errors), and returns the case when there are none.
+    pub fn validate(
+        &self,
+        now: DateTime<Utc>,
+        mut errors: FieldErrors,
+    ) -> Result<NewCase, FieldErrors> {
+        let today = london_date(now);
+        let nhs_number = NhsNumber::parse(&self.nhs_number)
+            .map_err(|e| errors.add("nhs_number", e.to_string()))
+            .ok();
+        let given_name = name(
+            &self.given_name,
+            "given_name",
+            "Enter the patient's first name",
+            &mut errors,
+        );
+        let family_name = name(
+            &self.family_name,
+            "family_name",
+            "Enter the patient's last name",
+            &mut errors,
+        );
+        let date_of_birth = match parse_date(&self.date_of_birth) {
+            None if self.date_of_birth.trim().is_empty() => {
+                errors.add("date_of_birth", "Enter the patient's date of birth");
+                None
+            }
+            None => {
+                errors.add("date_of_birth", "Date of birth must be a real date");
+                None
+            }
+            Some(d) if d > today => {
+                errors.add("date_of_birth", "Date of birth must be in the past");
+                None
+            }
+            Some(d) if age_on(d, today) > 125 => {
+                errors.add(
+                    "date_of_birth",
+                    "Date of birth must be within the last 125 years",
+                );
+                None
+            }
+            Some(d) => Some(d),
+        };
+        let sex = self
+            .sex
+            .trim()
+            .parse::<Sex>()
+            .map_err(|_| {
+                errors.add(
+                    "sex",
+                    "Select the patient's sex: female, male, other or unknown",
+                )
+            })
+            .ok();
+        let postcode = match Postcode::parse(&self.postcode) {
+            Some(p) => Some(p),
+            None if self.postcode.trim().is_empty() => {
+                errors.add("postcode", "Enter the patient's postcode");
+                None
+            }
+            None => {
+                errors.add("postcode", "Enter a real postcode, like LS9 7TF");
+                None
+            }
+        };
+        let ward_code = self.ward_code.trim().to_uppercase();
+        if ward_code.is_empty() {
+            errors.add("ward_code", "Select the ward");
+        }
+        let bed = self.bed.trim().to_string();
+        if bed.chars().count() > 20 {
+            errors.add("bed", "Bed must be 20 characters or fewer");
+        }
+        let skew = chrono::Duration::minutes(5);
+        match self.admitted_at {
+            None => errors.add("admitted_at", "Enter the date and time of admission"),
+            Some(t) if t > now + skew => errors.add("admitted_at", "Admission must be in the past"),
+            Some(_) => {}
+        }
+        if let Some(ready) = self.discharge_ready_at {
+            if ready > now + skew {
+                errors.add(
+                    "discharge_ready_at",
+                    "The discharge ready time must be in the past",
+                );
+            } else if self.admitted_at.is_some_and(|a| ready < a) {
+                errors.add(
+                    "discharge_ready_at",
+                    "The discharge ready time must be after admission",
+                );
+            }
+        }
+        let expected_discharge_date = optional_date(
+            &self.expected_discharge_date,
+            "expected_discharge_date",
+            "Expected date of discharge must be a real date",
+            &mut errors,
+        );
+        if let (Some(edd), Some(adm)) = (expected_discharge_date, self.admitted_at) {
+            if edd < london_date(adm) {
+                errors.add(
+                    "expected_discharge_date",
+                    "Expected date of discharge must be on or after admission",
+                );
+            }
+        }
+        let needs_summary = self.needs_summary.trim().to_string();
+        if needs_summary.chars().count() > NEEDS_SUMMARY_MAX {
+            errors.add(
+                "needs_summary",
+                "Needs summary must be 2000 characters or fewer",
+            );
+        }
+        match (
+            nhs_number,
+            given_name,
+            family_name,
+            date_of_birth,
+            sex,
+            postcode,
+            self.admitted_at,
+        ) {
+            (
+                Some(nhs_number),
+                Some(given_name),
+                Some(family_name),
+                Some(date_of_birth),
+                Some(sex),
+                Some(postcode),
+                Some(admitted_at),
+            ) if errors.is_empty() => Ok(NewCase {
+                nhs_number,
+                given_name,
+                family_name,
+                date_of_birth,
+                sex,
+                postcode,
+                ward_code,
+                bed,
+                admitted_at,
+                discharge_ready_at: self.discharge_ready_at,
+                expected_discharge_date,
+                needs_summary,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+fn name(v: &str, field: &str, missing: &str, errors: &mut FieldErrors) -> Option<String> {
+    let v = v.trim();
+    if v.is_empty() {
+        errors.add(field, missing);
+        None
+    } else if v.chars().count() > 100 {
+        errors.add(field, "Name must be 100 characters or fewer");
+        None
+    } else {
+        Some(v.to_string())
+    }
+}
+
+pub fn parse_date(v: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d").ok()
+}
+
+/// An optional date field: empty is `None`, anything else must be a real date.
+pub fn optional_date(
+    v: &str,
+    field: &str,
+    message: &str,
+    errors: &mut FieldErrors,
+) -> Option<NaiveDate> {
+    if v.trim().is_empty() {
+        return None;
+    }
+    let d = parse_date(v);
+    if d.is_none() {
+        errors.add(field, message);
+    }
+    d
+}
+
+/// An ISO 8601 instant from the API (`2026-11-22T09:30:00Z` or with an offset).
+pub fn parse_instant(v: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(v.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// A date and an optional time typed into a page, read as England's wall clock.
+pub fn parse_local(date: &str, time: &str) -> Option<DateTime<Utc>> {
+    let d = parse_date(date)?;
+    let t = if time.trim().is_empty() {
+        NaiveTime::from_hms_opt(0, 0, 0)?
+    } else {
+        NaiveTime::parse_from_str(time.trim(), "%H:%M").ok()?
+    };
+    Some(london_to_utc(d.and_time(t)))
+}
+
+/// The API body of `POST /api/v1/patients`. Fields are optional here so that each missing
+/// one gets its own message rather than a single deserialisation error.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct NewPatientRequest {
+    #[schema(example = "9434765919")]
+    pub nhs_number: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    #[schema(example = "1941-03-02")]
+    pub date_of_birth: Option<String>,
+    #[schema(example = "female")]
+    pub sex: Option<String>,
+    #[schema(example = "LS9 7TF")]
+    pub postcode: Option<String>,
+    #[schema(example = "RHW-AMU")]
+    pub ward_code: Option<String>,
+    pub bed: Option<String>,
+    #[schema(example = "2026-11-20T09:30:00Z")]
+    pub admitted_at: Option<String>,
+    pub discharge_ready_at: Option<String>,
+    pub expected_discharge_date: Option<String>,
+    pub needs_summary: Option<String>,
+}
+
+impl NewPatientRequest {
+    pub fn into_draft(self) -> (NewCaseDraft, FieldErrors) {
+        let mut errors = FieldErrors::new();
+        let mut instant = |v: &Option<String>, field: &str| -> Option<DateTime<Utc>> {
+            let v = v.as_deref().unwrap_or("").trim();
+            if v.is_empty() {
+                return None;
+            }
+            let t = parse_instant(v);
+            if t.is_none() {
+                errors.add(
+                    field,
+                    format!("{field} must be an ISO 8601 date and time, like 2026-11-20T09:30:00Z"),
+                );
+            }
+            t
+        };
+        let admitted_at = instant(&self.admitted_at, "admitted_at");
+        let discharge_ready_at = instant(&self.discharge_ready_at, "discharge_ready_at");
+        let s = |v: Option<String>| v.unwrap_or_default();
+        (
+            NewCaseDraft {
+                nhs_number: s(self.nhs_number),
+                given_name: s(self.given_name),
+                family_name: s(self.family_name),
+                date_of_birth: s(self.date_of_birth),
+                sex: s(self.sex),
+                postcode: s(self.postcode),
+                ward_code: s(self.ward_code),
+                bed: s(self.bed),
+                admitted_at,
+                discharge_ready_at,
+                expected_discharge_date: s(self.expected_discharge_date),
+                needs_summary: s(self.needs_summary),
+            },
+            errors,
+        )
+    }
+}
+
+/// One row of a case's history, oldest first.
+#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
+pub struct HistoryEntry {
+    pub at: DateTime<Utc>,
+    /// Username of whoever made the change.
+    pub actor: Option<String>,
+    pub action: String,
+    pub detail: String,
+    #[serde(skip)]
+    pub to_status: Option<String>,
+}
+
+/// A period of not meeting the criteria to reside.
+#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
+pub struct NctrPeriod {
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub ended_by: Option<String>,
+    pub ctr_code: Option<String>,
+    pub ctr_label: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        parse_instant(s).unwrap()
+    }
+
+    fn good() -> NewCaseDraft {
+        NewCaseDraft {
+            nhs_number: "943 476 5919".into(),
+            given_name: "Ada".into(),
+            family_name: "Lovelace".into(),
+            date_of_birth: "1941-03-02".into(),
+            sex: "female".into(),
+            postcode: "ls9 7tf".into(),
+            ward_code: "rhw-amu".into(),
+            bed: "B4".into(),
+            admitted_at: Some(utc("2026-11-18T10:00:00Z")),
+            discharge_ready_at: None,
+            expected_discharge_date: "".into(),
+            needs_summary: "Needs help with washing".into(),
+        }
+    }
+
+    #[test]
+    fn a_complete_draft_is_valid_and_normalised() {
+        let c = good()
+            .validate(utc("2026-11-22T09:00:00Z"), FieldErrors::new())
+            .unwrap();
+        assert_eq!(c.nhs_number.as_str(), "9434765919");
+        assert_eq!(c.postcode.as_str(), "LS9 7TF");
+        assert_eq!(c.ward_code, "RHW-AMU");
+    }
+
+    #[test]
+    fn every_bad_field_gets_its_own_message() {
+        let mut d = good();
+        d.nhs_number = "9434765918".into();
+        d.given_name = " ".into();
+        d.date_of_birth = "2030-01-01".into();
+        d.sex = "f".into();
+        d.postcode = "nowhere".into();
+        d.needs_summary = "x".repeat(2001);
+        d.discharge_ready_at = Some(utc("2026-11-17T10:00:00Z"));
+        let e = d
+            .validate(utc("2026-11-22T09:00:00Z"), FieldErrors::new())
+            .unwrap_err();
+        for f in [
+            "nhs_number",
+            "given_name",
+            "date_of_birth",
+            "sex",
+            "postcode",
+            "needs_summary",
+            "discharge_ready_at",
+        ] {
+            assert!(e.get(f).is_some(), "no error for {f}");
+        }
+        assert!(e.get("family_name").is_none());
+    }
+
+    #[test]
+    fn ages_count_whole_years() {
+        let dob = NaiveDate::from_ymd_opt(1941, 11, 23).unwrap();
+        assert_eq!(
+            age_on(dob, NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()),
+            84
+        );
+        assert_eq!(
+            age_on(dob, NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()),
+            85
+        );
+    }
+
+    #[test]
+    fn local_times_from_forms_are_london_wall_clock() {
+        // 10:00 in June is 09:00 UTC
+        assert_eq!(
+            parse_local("2026-06-01", "10:00"),
+            Some(utc("2026-06-01T09:00:00Z"))
+        );
+        assert_eq!(
+            parse_local("2026-12-01", "10:00"),
+            Some(utc("2026-12-01T10:00:00Z"))
+        );
+        assert_eq!(parse_local("2026-02-30", "10:00"), None);
+        assert_eq!(parse_local("2026-06-01", "25:00"), None);
+    }
+}

@@ -1,0 +1,170 @@
+//! Every read of case data. Each function takes the [`Caller`] and filters in SQL, so a
+//! caller can never read a case it may not see: hub users see every case; ward users see
+//! their own trust's; providers (until referrals exist) and admins see none.
+
+use super::model::{CaseRow, HistoryEntry, NctrPeriod};
+use crate::accounts::Caller;
+use crate::domain::{CaseStatus, Pathway};
+use crate::error::AppError;
+use sqlx::{PgConnection, PgExecutor};
+
+/// The columns of [`CaseRow`]. `p` is the patients table.
+pub const CASE_SELECT: &str = "SELECT p.id, p.nhs_number, p.given_name, p.family_name, p.date_of_birth, \
+    p.sex, p.postcode, p.trust_code, p.ward_code, w.name AS ward_name, p.bed, p.admitted_at, \
+    p.expected_discharge_date, p.needs_summary, p.status, p.pathway, p.discharge_ready_at, \
+    p.delay_reason, dr.label AS delay_reason_label, p.coordinator_id, cu.username AS coordinator, \
+    p.planned_discharge_at, p.discharged_at, p.closed_reason, p.version, p.created_at, p.updated_at \
+    FROM patients p JOIN wards w ON w.code = p.ward_code \
+    LEFT JOIN delay_reasons dr ON dr.code = p.delay_reason \
+    LEFT JOIN users cu ON cu.id = p.coordinator_id";
+
+/// Need to know, as SQL over `$1` (role) and `$2` (organisation code).
+pub const SCOPE: &str = "($1::text = 'hub' OR ($1::text = 'ward' AND p.trust_code = $2::text))";
+
+const OPEN: &str = "p.status NOT IN ('discharged','cancelled')";
+
+/// One case, if the caller may see it.
+pub async fn get(db: impl PgExecutor<'_>, caller: &Caller, id: i64) -> Result<CaseRow, AppError> {
+    sqlx::query_as::<_, CaseRow>(&format!("{CASE_SELECT} WHERE p.id = $3 AND {SCOPE}"))
+        .bind(caller.role.as_str())
+        .bind(&caller.org_code)
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// Locks one case for a change, if the caller may see it, and checks the version the
+/// caller last saw (when it sent one).
+pub async fn lock(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: i64,
+    expected_version: Option<i32>,
+) -> Result<CaseRow, AppError> {
+    let case = sqlx::query_as::<_, CaseRow>(&format!(
+        "{CASE_SELECT} WHERE p.id = $3 AND {SCOPE} FOR UPDATE OF p"
+    ))
+    .bind(caller.role.as_str())
+    .bind(&caller.org_code)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    if let Some(v) = expected_version {
+        if v != case.version {
+            return Err(AppError::Stale);
+        }
+    }
+    Ok(case)
+}
+
+/// Filters for case lists. All optional; combined with AND.
+#[derive(Debug, Default, Clone)]
+pub struct CaseFilter {
+    pub status: Option<CaseStatus>,
+    /// Only open (non-terminal) cases; ignored when `status` is given.
+    pub open_only: bool,
+    pub pathway: Option<Pathway>,
+    pub ward_code: Option<String>,
+    pub trust_code: Option<String>,
+    pub delay_reason: Option<String>,
+    /// Open cases with no delay reason recorded.
+    pub no_delay_reason: bool,
+    pub limit: i64,
+}
+
+/// Cases the caller may see, longest wait first (never-ready cases last, newest first).
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    caller: &Caller,
+    filter: &CaseFilter,
+) -> Result<Vec<CaseRow>, AppError> {
+    let sql = format!(
+        "{CASE_SELECT} WHERE {SCOPE} \
+         AND ($3::text IS NULL OR p.status = $3) \
+         AND ($4::bool = false OR $3::text IS NOT NULL OR {OPEN}) \
+         AND ($5::smallint IS NULL OR p.pathway = $5) \
+         AND ($6::text IS NULL OR p.ward_code = $6) \
+         AND ($7::text IS NULL OR p.trust_code = $7) \
+         AND ($8::text IS NULL OR p.delay_reason = $8) \
+         AND ($9::bool = false OR (p.delay_reason IS NULL AND p.discharge_ready_at IS NOT NULL)) \
+         ORDER BY p.discharge_ready_at ASC NULLS LAST, p.id DESC LIMIT $10"
+    );
+    Ok(sqlx::query_as::<_, CaseRow>(&sql)
+        .bind(caller.role.as_str())
+        .bind(&caller.org_code)
+        .bind(filter.status.map(|s| s.as_str()))
+        .bind(filter.open_only)
+        .bind(filter.pathway.map(|p| p.number()))
+        .bind(filter.ward_code.as_deref())
+        .bind(filter.trust_code.as_deref())
+        .bind(filter.delay_reason.as_deref())
+        .bind(filter.no_delay_reason)
+        .bind(if filter.limit > 0 { filter.limit } else { 1000 })
+        .fetch_all(db)
+        .await?)
+}
+
+/// A case's history, oldest first. The caller must already have been allowed the case.
+pub async fn history(db: impl PgExecutor<'_>, case_id: i64) -> Result<Vec<HistoryEntry>, AppError> {
+    Ok(sqlx::query_as::<_, HistoryEntry>(
+        "SELECT h.at, u.username AS actor, h.action, h.detail, h.to_status \
+         FROM patient_history h LEFT JOIN users u ON u.id = h.actor_id \
+         WHERE h.patient_id = $1 ORDER BY h.at, h.id",
+    )
+    .bind(case_id)
+    .fetch_all(db)
+    .await?)
+}
+
+/// A case's periods of not meeting the criteria to reside, oldest first.
+pub async fn nctr_periods(
+    db: impl PgExecutor<'_>,
+    case_id: i64,
+) -> Result<Vec<NctrPeriod>, AppError> {
+    Ok(sqlx::query_as::<_, NctrPeriod>(
+        "SELECT n.started_at, n.ended_at, n.ended_by, n.ctr_code, c.label AS ctr_label \
+         FROM nctr_periods n LEFT JOIN ctr_reasons c ON c.code = n.ctr_code \
+         WHERE n.patient_id = $1 ORDER BY n.started_at, n.id",
+    )
+    .bind(case_id)
+    .fetch_all(db)
+    .await?)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WardRow {
+    pub code: String,
+    pub name: String,
+    pub org_code: String,
+    pub org_name: String,
+}
+
+/// Wards a caller may file cases on: a ward user's own trust's, or every ward for the hub.
+pub async fn wards_for(db: impl PgExecutor<'_>, caller: &Caller) -> Result<Vec<WardRow>, AppError> {
+    Ok(sqlx::query_as::<_, WardRow>(
+        "SELECT w.code, w.name, w.org_code, o.name AS org_name FROM wards w \
+         JOIN organisations o ON o.code = w.org_code \
+         WHERE $1::text = 'hub' OR ($1::text = 'ward' AND w.org_code = $2::text) \
+         ORDER BY w.org_code, w.code",
+    )
+    .bind(caller.role.as_str())
+    .bind(&caller.org_code)
+    .fetch_all(db)
+    .await?)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TrustRow {
+    pub code: String,
+    pub name: String,
+}
+
+pub async fn trusts(db: impl PgExecutor<'_>) -> Result<Vec<TrustRow>, AppError> {
+    Ok(sqlx::query_as::<_, TrustRow>(
+        "SELECT code, name FROM organisations WHERE kind = 'acute_trust' ORDER BY code",
+    )
+    .fetch_all(db)
+    .await?)
+}

@@ -1,0 +1,163 @@
+//! The web shell: page layout, flash messages, the HTML error page, security headers and
+//! helpers shared by page handlers. Nothing here knows about patients.
+
+pub mod api;
+
+use crate::accounts::Caller;
+use crate::domain::Role;
+use crate::error::{AppError, FieldErrors};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use tower_sessions::Session;
+
+const FLASH_KEY: &str = "flash";
+
+/// What every page's frame needs: who is signed in (for the header and navigation) and a
+/// one-time message from the previous action.
+#[derive(Debug, Clone, Default)]
+pub struct Layout {
+    pub caller: Option<Caller>,
+    pub flash: Option<String>,
+    /// Which navigation item is current.
+    pub section: &'static str,
+}
+
+pub struct NavItem {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub section: &'static str,
+}
+
+impl Layout {
+    /// Builds the layout, taking (and so clearing) the flash message.
+    pub async fn new(session: &Session, caller: &Caller, section: &'static str) -> Self {
+        let flash = session.remove::<String>(FLASH_KEY).await.ok().flatten();
+        Layout {
+            caller: Some(caller.clone()),
+            flash,
+            section,
+        }
+    }
+
+    pub fn anonymous() -> Self {
+        Layout::default()
+    }
+
+    pub fn nav(&self) -> Vec<NavItem> {
+        let Some(c) = &self.caller else {
+            return vec![];
+        };
+        let item = |href, label, section| NavItem {
+            href,
+            label,
+            section,
+        };
+        match c.role {
+            Role::Ward => vec![
+                item("/ward", "My patients", "ward"),
+                item("/patients/new", "Flag a patient", "flag"),
+            ],
+            Role::Hub => vec![
+                item("/hub", "Worklist", "hub"),
+                item("/patients/new", "Flag a patient", "flag"),
+            ],
+            Role::Provider => vec![item("/provider", "Referrals", "provider")],
+            Role::Admin => vec![item("/admin/users", "Users", "admin")],
+        }
+    }
+}
+
+/// Sets the one-time message shown on the next page.
+pub async fn flash(session: &Session, message: impl Into<String>) {
+    let _ = session.insert(FLASH_KEY, message.into()).await;
+}
+
+/// POST, then 303 to a GET with a flash message.
+pub async fn done(session: &Session, to: &str, message: impl Into<String>) -> Response {
+    flash(session, message).await;
+    Redirect::to(to).into_response()
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    title: String,
+    message: String,
+}
+
+/// Renders an error as a page. Internal errors are logged and shown without detail.
+pub fn error_page(e: AppError) -> Response {
+    let status = e.status();
+    if let AppError::Internal(inner) = &e {
+        tracing::error!(error = %format!("{inner:#}"), "internal error");
+    }
+    let (title, message) = match &e {
+        AppError::NotFound => (
+            "Page not found".to_string(),
+            "If you typed the web address, check it is correct. The page may also be one you do not have access to.".to_string(),
+        ),
+        AppError::Forbidden => (
+            "You do not have access to this page".to_string(),
+            "Your role does not allow this. Ask your administrator if you think it should.".to_string(),
+        ),
+        AppError::Internal(_) | AppError::Unavailable => (
+            "Sorry, there is a problem with the service".to_string(),
+            "Try again later. Nothing you entered has been saved.".to_string(),
+        ),
+        other => ("There is a problem".to_string(), other.to_string()),
+    };
+    let page = ErrorPage {
+        layout: Layout::anonymous(),
+        title,
+        message,
+    };
+    (status, page).into_response()
+}
+
+/// A page handler's result: errors become error pages.
+pub struct PageError(pub AppError);
+
+impl<E: Into<AppError>> From<E> for PageError {
+    fn from(e: E) -> Self {
+        PageError(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        error_page(self.0)
+    }
+}
+
+pub type PageResult = Result<Response, PageError>;
+
+/// A form's error state: the summary at the top and a message beside each field.
+#[derive(Debug, Clone, Default)]
+pub struct FormErrors(pub FieldErrors);
+
+impl FormErrors {
+    pub fn any(&self) -> bool {
+        !self.0.is_empty()
+    }
+    /// The message for a field, or "" (templates test with `!= ""`).
+    pub fn of<S: AsRef<str>>(&self, field: S) -> &str {
+        self.0.get(field.as_ref()).unwrap_or("")
+    }
+    pub fn has<S: AsRef<str>>(&self, field: S) -> bool {
+        self.0.get(field.as_ref()).is_some()
+    }
+    pub fn list(&self) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .map(|(f, m)| (f.to_string(), m.to_string()))
+            .collect()
+    }
+}
+
+/// 422 for a page re-rendered with its form errors, so clients and tests can tell.
+pub fn invalid(page: impl IntoResponse) -> Response {
+    (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
+}
