@@ -58,6 +58,10 @@ impl TestApp {
     }
 
     pub async fn spawn_at(pool: PgPool, now: DateTime<Utc>) -> TestApp {
+        Self::spawn_with(pool, now, Config::default()).await
+    }
+
+    pub async fn spawn_with(pool: PgPool, now: DateTime<Utc>, config: Config) -> TestApp {
         tower_sessions_sqlx_store::PostgresStore::new(pool.clone())
             .migrate()
             .await
@@ -75,7 +79,7 @@ impl TestApp {
                 .unwrap();
         }
         let clock = Clock::fixed(now);
-        let state = AppState::new(pool.clone(), clock.clone(), Config::default());
+        let state = AppState::new(pool.clone(), clock.clone(), config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = homeward::app(state.clone());
