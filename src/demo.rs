@@ -551,7 +551,7 @@ async fn patients(state: &AppState) -> anyhow::Result<()> {
         if matches!(fate, Fate::AwaitingCare) {
             continue;
         }
-        if chosen > 0 && !matches!(fate, Fate::Discharged) || (chosen > 0 && rng.random_bool(0.9)) {
+        if chosen > 0 && (!matches!(fate, Fate::Discharged) || rng.random_bool(0.9)) {
             // Referrals and acceptance arrive with the capacity market; until then the demo
             // records the provider's acceptance as the status change it causes.
             at(step(7));

@@ -47,10 +47,19 @@ async fn a_token_needs_the_right_password_and_an_enabled_user(pool: PgPool) {
 async fn every_api_call_needs_a_valid_token(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let client = reqwest::Client::new();
-    for path in ["/api/v1/patients", "/api/v1/reference/delay-reasons", "/api/v1/patients/1"] {
+    for path in [
+        "/api/v1/patients",
+        "/api/v1/reference/delay-reasons",
+        "/api/v1/patients/1",
+    ] {
         let res = client.get(app.url(path)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{path}");
-        let res = client.get(app.url(path)).bearer_auth("not-a-token").send().await.unwrap();
+        let res = client
+            .get(app.url(path))
+            .bearer_auth("not-a-token")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{path}");
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["error"]["code"], "unauthorized");
@@ -63,11 +72,32 @@ async fn a_ward_flags_a_patient_and_gets_the_whole_case_back(pool: PgPool) {
     let ward = app.api("ward").await;
     let mut body = patient("943 476 5919");
     body["postcode"] = json!("ls9 7tf");
-    let case = ward.post_expect("/api/v1/patients", body, StatusCode::CREATED).await;
+    let case = ward
+        .post_expect("/api/v1/patients", body, StatusCode::CREATED)
+        .await;
     for field in [
-        "id", "nhs_number", "given_name", "family_name", "date_of_birth", "sex", "postcode", "ward_code", "bed",
-        "admitted_at", "expected_discharge_date", "needs_summary", "status", "pathway", "discharge_ready_at",
-        "delay_reason", "delay_days", "planned_discharge_at", "coordinator", "version", "created_at", "updated_at",
+        "id",
+        "nhs_number",
+        "given_name",
+        "family_name",
+        "date_of_birth",
+        "sex",
+        "postcode",
+        "ward_code",
+        "bed",
+        "admitted_at",
+        "expected_discharge_date",
+        "needs_summary",
+        "status",
+        "pathway",
+        "discharge_ready_at",
+        "delay_reason",
+        "delay_days",
+        "planned_discharge_at",
+        "coordinator",
+        "version",
+        "created_at",
+        "updated_at",
     ] {
         assert!(case.get(field).is_some(), "missing {field}");
     }
@@ -79,7 +109,9 @@ async fn a_ward_flags_a_patient_and_gets_the_whole_case_back(pool: PgPool) {
     assert_eq!(case["delay_days"], 2);
     assert_eq!(case["pathway"], Value::Null);
 
-    let history = ward.get_json(&format!("/api/v1/patients/{}/history", case["id"])).await;
+    let history = ward
+        .get_json(&format!("/api/v1/patients/{}/history", case["id"]))
+        .await;
     assert_eq!(history["items"][0]["action"], "created");
     assert_eq!(history["items"][0]["actor"], "ward");
 }
@@ -109,10 +141,21 @@ async fn bad_input_names_every_bad_field_and_saves_nothing(pool: PgPool) {
         "admitted_at": "yesterday",
         "needs_summary": "x".repeat(2001)
     });
-    let err = ward.post_expect("/api/v1/patients", body, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let err = ward
+        .post_expect("/api/v1/patients", body, StatusCode::UNPROCESSABLE_ENTITY)
+        .await;
     assert_eq!(err["error"]["code"], "validation_failed");
     let fields = err["error"]["fields"].as_object().unwrap();
-    for f in ["nhs_number", "given_name", "family_name", "date_of_birth", "sex", "postcode", "admitted_at", "needs_summary"] {
+    for f in [
+        "nhs_number",
+        "given_name",
+        "family_name",
+        "date_of_birth",
+        "sex",
+        "postcode",
+        "admitted_at",
+        "needs_summary",
+    ] {
         assert!(fields.contains_key(f), "no message for {f}: {err}");
     }
     assert_eq!(app.count("SELECT count(*) FROM patients").await, 0);
@@ -136,7 +179,11 @@ async fn malformed_json_is_400_and_wrong_types_are_422(pool: PgPool) {
     assert_eq!(body["error"]["code"], "bad_request");
 
     let err = ward
-        .post_expect("/api/v1/patients", json!({"nhs_number": 12}), StatusCode::UNPROCESSABLE_ENTITY)
+        .post_expect(
+            "/api/v1/patients",
+            json!({"nhs_number": 12}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
         .await;
     assert_eq!(err["error"]["code"], "validation_failed");
 }
@@ -147,7 +194,9 @@ async fn a_body_over_one_megabyte_is_413(pool: PgPool) {
     let ward = app.api("ward").await;
     let mut body = patient(NHS[0]);
     body["needs_summary"] = json!("x".repeat(1_100_000));
-    let err = ward.post_expect("/api/v1/patients", body, StatusCode::PAYLOAD_TOO_LARGE).await;
+    let err = ward
+        .post_expect("/api/v1/patients", body, StatusCode::PAYLOAD_TOO_LARGE)
+        .await;
     assert_eq!(err["error"]["code"], "payload_too_large");
 }
 
@@ -156,11 +205,19 @@ async fn a_second_open_case_for_one_nhs_number_is_409(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let first = app.flag("ward", patient(NHS[0])).await;
     let hub = app.api("hub").await;
-    let err = hub.post_expect("/api/v1/patients", patient(NHS[0]), StatusCode::CONFLICT).await;
+    let err = hub
+        .post_expect("/api/v1/patients", patient(NHS[0]), StatusCode::CONFLICT)
+        .await;
     assert_eq!(err["error"]["code"], "duplicate_open_case");
     // once discharged, a new stay may be opened
-    hub.post_expect(&format!("/api/v1/patients/{}/discharge", first["id"]), json!({}), StatusCode::OK).await;
-    hub.post_expect("/api/v1/patients", patient(NHS[0]), StatusCode::CREATED).await;
+    hub.post_expect(
+        &format!("/api/v1/patients/{}/discharge", first["id"]),
+        json!({}),
+        StatusCode::OK,
+    )
+    .await;
+    hub.post_expect("/api/v1/patients", patient(NHS[0]), StatusCode::CREATED)
+        .await;
 }
 
 #[sqlx::test]
@@ -169,10 +226,14 @@ async fn a_ward_user_cannot_use_another_trusts_ward(pool: PgPool) {
     let ward = app.api("ward").await;
     let mut body = patient(NHS[0]);
     body["ward_code"] = json!("RXX-W01");
-    let err = ward.post_expect("/api/v1/patients", body.clone(), StatusCode::FORBIDDEN).await;
+    let err = ward
+        .post_expect("/api/v1/patients", body.clone(), StatusCode::FORBIDDEN)
+        .await;
     assert_eq!(err["error"]["code"], "forbidden");
     body["ward_code"] = json!("NOWHERE");
-    let err = ward.post_expect("/api/v1/patients", body, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let err = ward
+        .post_expect("/api/v1/patients", body, StatusCode::UNPROCESSABLE_ENTITY)
+        .await;
     assert!(err["error"]["fields"]["ward_code"].is_string());
     assert_eq!(app.count("SELECT count(*) FROM patients").await, 0);
 }
@@ -182,7 +243,8 @@ async fn providers_and_admins_cannot_flag(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     for user in ["provider", "admin"] {
         let api = app.api(user).await;
-        api.post_expect("/api/v1/patients", patient(NHS[0]), StatusCode::FORBIDDEN).await;
+        api.post_expect("/api/v1/patients", patient(NHS[0]), StatusCode::FORBIDDEN)
+            .await;
     }
 }
 
@@ -194,16 +256,33 @@ async fn each_role_sees_only_the_cases_it_may(pool: PgPool) {
     other["ward_code"] = json!("RXX-W01");
     let other = app.flag("ward2", other).await;
 
-    let ids = |v: &Value| -> Vec<i64> { v["items"].as_array().unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect() };
+    let ids = |v: &Value| -> Vec<i64> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_i64().unwrap())
+            .collect()
+    };
 
     let ward = app.api("ward").await;
-    assert_eq!(ids(&ward.get_json("/api/v1/patients").await), vec![own["id"].as_i64().unwrap()]);
+    assert_eq!(
+        ids(&ward.get_json("/api/v1/patients").await),
+        vec![own["id"].as_i64().unwrap()]
+    );
     let res = ward.get(&format!("/api/v1/patients/{}", other["id"])).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    let res = ward.get(&format!("/api/v1/patients/{}/history", other["id"])).await;
+    let res = ward
+        .get(&format!("/api/v1/patients/{}/history", other["id"]))
+        .await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     // and cannot change it either
-    let res = ward.post(&format!("/api/v1/patients/{}/discharge", other["id"]), json!({})).await;
+    let res = ward
+        .post(
+            &format!("/api/v1/patients/{}/discharge", other["id"]),
+            json!({}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 
     let hub = app.api("hub").await;
@@ -214,8 +293,20 @@ async fn each_role_sees_only_the_cases_it_may(pool: PgPool) {
     let provider = app.api("provider").await;
     assert!(ids(&provider.get_json("/api/v1/patients").await).is_empty());
     for id in [&own["id"], &other["id"]] {
-        assert_eq!(provider.get(&format!("/api/v1/patients/{id}")).await.status(), StatusCode::NOT_FOUND);
-        assert_eq!(provider.get(&format!("/api/v1/patients/{id}/history")).await.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            provider
+                .get(&format!("/api/v1/patients/{id}"))
+                .await
+                .status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            provider
+                .get(&format!("/api/v1/patients/{id}/history"))
+                .await
+                .status(),
+            StatusCode::NOT_FOUND
+        );
     }
 
     let admin = app.api("admin").await;
@@ -227,18 +318,35 @@ async fn list_filters_work_and_unknown_values_are_422(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let a = app.flag("ward", patient(NHS[0])).await;
     let mut planning = patient(NHS[1]);
-    planning.as_object_mut().unwrap().remove("discharge_ready_at");
+    planning
+        .as_object_mut()
+        .unwrap()
+        .remove("discharge_ready_at");
     planning["ward_code"] = json!("RHW-W10");
     app.flag("ward", planning).await;
     let hub = app.api("hub").await;
-    hub.post_expect(&format!("/api/v1/patients/{}/pathway", a["id"]), json!({"pathway": 2}), StatusCode::OK).await;
+    hub.post_expect(
+        &format!("/api/v1/patients/{}/pathway", a["id"]),
+        json!({"pathway": 2}),
+        StatusCode::OK,
+    )
+    .await;
 
     let items = |v: Value| v["items"].as_array().unwrap().len();
-    assert_eq!(items(hub.get_json("/api/v1/patients?status=awaiting_care").await), 1);
-    assert_eq!(items(hub.get_json("/api/v1/patients?status=planning").await), 1);
+    assert_eq!(
+        items(hub.get_json("/api/v1/patients?status=awaiting_care").await),
+        1
+    );
+    assert_eq!(
+        items(hub.get_json("/api/v1/patients?status=planning").await),
+        1
+    );
     assert_eq!(items(hub.get_json("/api/v1/patients?pathway=2").await), 1);
     assert_eq!(items(hub.get_json("/api/v1/patients?pathway=3").await), 0);
-    assert_eq!(items(hub.get_json("/api/v1/patients?ward_code=RHW-W10").await), 1);
+    assert_eq!(
+        items(hub.get_json("/api/v1/patients?ward_code=RHW-W10").await),
+        1
+    );
     assert_eq!(items(hub.get_json("/api/v1/patients?status=").await), 2);
 
     for bad in ["status=waiting", "pathway=7", "pathway=x", "limit=0"] {
@@ -258,30 +366,75 @@ async fn the_whole_pathway_two_journey_through_the_api(pool: PgPool) {
     let id = case["id"].as_i64().unwrap();
     let p = |action: &str| format!("/api/v1/patients/{id}/{action}");
 
-    let c = hub.post_expect(&p("pathway"), json!({"pathway": 2}), StatusCode::OK).await;
+    let c = hub
+        .post_expect(&p("pathway"), json!({"pathway": 2}), StatusCode::OK)
+        .await;
     assert_eq!(c["status"], "awaiting_care");
     assert_eq!(c["pathway"], 2);
-    let c = hub.post_expect(&p("delay-reason"), json!({"code": "p2_bed"}), StatusCode::OK).await;
+    let c = hub
+        .post_expect(
+            &p("delay-reason"),
+            json!({"code": "p2_bed"}),
+            StatusCode::OK,
+        )
+        .await;
     assert_eq!(c["delay_reason"], "p2_bed");
-    let c = hub.post_expect(&p("coordinator"), json!({}), StatusCode::OK).await;
+    let c = hub
+        .post_expect(&p("coordinator"), json!({}), StatusCode::OK)
+        .await;
     assert_eq!(c["coordinator"], "hub");
     // no care arranged yet: planning a date is refused
-    let err = hub.post_expect(&p("plan-discharge"), json!({"planned_for": "2026-11-24"}), StatusCode::CONFLICT).await;
+    let err = hub
+        .post_expect(
+            &p("plan-discharge"),
+            json!({"planned_for": "2026-11-24"}),
+            StatusCode::CONFLICT,
+        )
+        .await;
     assert_eq!(err["error"]["code"], "invalid_transition");
 
     let c = ward
-        .post_expect(&p("discharge"), json!({"discharged_at": "2026-11-22T09:00:00Z"}), StatusCode::OK)
+        .post_expect(
+            &p("discharge"),
+            json!({"discharged_at": "2026-11-22T09:00:00Z"}),
+            StatusCode::OK,
+        )
         .await;
     assert_eq!(c["status"], "discharged");
     assert_eq!(c["delay_days"], 2);
     // terminal: nothing moves any more
-    let err = hub.post_expect(&p("cancel"), json!({"reason": "test"}), StatusCode::CONFLICT).await;
+    let err = hub
+        .post_expect(
+            &p("cancel"),
+            json!({"reason": "test"}),
+            StatusCode::CONFLICT,
+        )
+        .await;
     assert_eq!(err["error"]["code"], "invalid_transition");
 
     let history = hub.get_json(&p("history")).await;
-    let actions: Vec<&str> = history["items"].as_array().unwrap().iter().map(|h| h["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, vec!["created", "pathway_chosen", "delay_reason_set", "coordinator_assigned", "discharged"]);
-    let actors: Vec<&str> = history["items"].as_array().unwrap().iter().map(|h| h["actor"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            "created",
+            "pathway_chosen",
+            "delay_reason_set",
+            "coordinator_assigned",
+            "discharged"
+        ]
+    );
+    let actors: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["actor"].as_str().unwrap())
+        .collect();
     assert_eq!(actors, vec!["ward", "hub", "hub", "hub", "ward"]);
 }
 
@@ -289,17 +442,33 @@ async fn the_whole_pathway_two_journey_through_the_api(pool: PgPool) {
 async fn pathway_zero_is_ready_to_go_and_can_be_planned(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let hub = app.api("hub").await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"].as_i64().unwrap();
-    let c = hub.post_expect(&format!("/api/v1/patients/{id}/pathway"), json!({"pathway": 0}), StatusCode::OK).await;
+    let id = app.flag("ward", patient(NHS[0])).await["id"]
+        .as_i64()
+        .unwrap();
+    let c = hub
+        .post_expect(
+            &format!("/api/v1/patients/{id}/pathway"),
+            json!({"pathway": 0}),
+            StatusCode::OK,
+        )
+        .await;
     assert_eq!(c["status"], "ready_to_go");
     let c = hub
-        .post_expect(&format!("/api/v1/patients/{id}/plan-discharge"), json!({"planned_for": "2026-11-23T11:00:00Z"}), StatusCode::OK)
+        .post_expect(
+            &format!("/api/v1/patients/{id}/plan-discharge"),
+            json!({"planned_for": "2026-11-23T11:00:00Z"}),
+            StatusCode::OK,
+        )
         .await;
     assert_eq!(c["planned_discharge_at"], "2026-11-23T11:00:00Z");
     assert_eq!(c["status"], "ready_to_go");
     // a date in the past is refused
     let err = hub
-        .post_expect(&format!("/api/v1/patients/{id}/plan-discharge"), json!({"planned_for": "2026-11-01"}), StatusCode::UNPROCESSABLE_ENTITY)
+        .post_expect(
+            &format!("/api/v1/patients/{id}/plan-discharge"),
+            json!({"planned_for": "2026-11-01"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
         .await;
     assert!(err["error"]["fields"]["planned_for"].is_string());
 }
@@ -307,13 +476,22 @@ async fn pathway_zero_is_ready_to_go_and_can_be_planned(pool: PgPool) {
 #[sqlx::test]
 async fn only_the_hub_chooses_a_pathway_and_only_zero_to_three(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"].as_i64().unwrap();
+    let id = app.flag("ward", patient(NHS[0])).await["id"]
+        .as_i64()
+        .unwrap();
     let path = format!("/api/v1/patients/{id}/pathway");
     let ward = app.api("ward").await;
-    ward.post_expect(&path, json!({"pathway": 1}), StatusCode::FORBIDDEN).await;
+    ward.post_expect(&path, json!({"pathway": 1}), StatusCode::FORBIDDEN)
+        .await;
     let hub = app.api("hub").await;
-    for bad in [json!({"pathway": 4}), json!({"pathway": "one"}), json!({"pathway": -1})] {
-        let err = hub.post_expect(&path, bad, StatusCode::UNPROCESSABLE_ENTITY).await;
+    for bad in [
+        json!({"pathway": 4}),
+        json!({"pathway": "one"}),
+        json!({"pathway": -1}),
+    ] {
+        let err = hub
+            .post_expect(&path, bad, StatusCode::UNPROCESSABLE_ENTITY)
+            .await;
         assert!(err["error"]["fields"]["pathway"].is_string());
     }
     let c = hub.get_json(&format!("/api/v1/patients/{id}")).await;
@@ -324,14 +502,24 @@ async fn only_the_hub_chooses_a_pathway_and_only_zero_to_three(pool: PgPool) {
 #[sqlx::test]
 async fn an_unknown_delay_reason_is_422(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"].as_i64().unwrap();
+    let id = app.flag("ward", patient(NHS[0])).await["id"]
+        .as_i64()
+        .unwrap();
     let ward = app.api("ward").await;
     let err = ward
-        .post_expect(&format!("/api/v1/patients/{id}/delay-reason"), json!({"code": "lost_the_paperwork"}), StatusCode::UNPROCESSABLE_ENTITY)
+        .post_expect(
+            &format!("/api/v1/patients/{id}/delay-reason"),
+            json!({"code": "lost_the_paperwork"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
         .await;
     assert!(err["error"]["fields"]["code"].is_string());
     let c = ward
-        .post_expect(&format!("/api/v1/patients/{id}/delay-reason"), json!({"code": "medicines_tto"}), StatusCode::OK)
+        .post_expect(
+            &format!("/api/v1/patients/{id}/delay-reason"),
+            json!({"code": "medicines_tto"}),
+            StatusCode::OK,
+        )
         .await;
     assert_eq!(c["delay_reason"], "medicines_tto");
 }
@@ -343,77 +531,140 @@ async fn a_stale_version_is_409_and_changes_nothing(pool: PgPool) {
     let id = case["id"].as_i64().unwrap();
     let hub = app.api("hub").await;
     let c = hub
-        .post_expect(&format!("/api/v1/patients/{id}/pathway"), json!({"pathway": 1, "version": 1}), StatusCode::OK)
+        .post_expect(
+            &format!("/api/v1/patients/{id}/pathway"),
+            json!({"pathway": 1, "version": 1}),
+            StatusCode::OK,
+        )
         .await;
     assert_eq!(c["version"], 2);
     let err = hub
-        .post_expect(&format!("/api/v1/patients/{id}/pathway"), json!({"pathway": 3, "version": 1}), StatusCode::CONFLICT)
+        .post_expect(
+            &format!("/api/v1/patients/{id}/pathway"),
+            json!({"pathway": 3, "version": 1}),
+            StatusCode::CONFLICT,
+        )
         .await;
     assert_eq!(err["error"]["code"], "stale_version");
     let c = hub.get_json(&format!("/api/v1/patients/{id}")).await;
     assert_eq!(c["pathway"], 1);
     assert_eq!(c["version"], 2);
-    assert_eq!(app.count(&format!("SELECT count(*) FROM patient_history WHERE patient_id = {id}")).await, 2);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM patient_history WHERE patient_id = {id}"
+        ))
+        .await,
+        2
+    );
 }
 
 #[sqlx::test]
 async fn meeting_the_criteria_again_closes_the_period_and_a_new_flag_opens_another(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"].as_i64().unwrap();
+    let id = app.flag("ward", patient(NHS[0])).await["id"]
+        .as_i64()
+        .unwrap();
     let ward = app.api("ward").await;
     let hub = app.api("hub").await;
     let path = format!("/api/v1/patients/{id}/criteria");
-    hub.post_expect(&format!("/api/v1/patients/{id}/pathway"), json!({"pathway": 1}), StatusCode::OK).await;
+    hub.post_expect(
+        &format!("/api/v1/patients/{id}/pathway"),
+        json!({"pathway": 1}),
+        StatusCode::OK,
+    )
+    .await;
 
     let err = ward
-        .post_expect(&path, json!({"meets_criteria": true, "ctr_code": "99"}), StatusCode::UNPROCESSABLE_ENTITY)
+        .post_expect(
+            &path,
+            json!({"meets_criteria": true, "ctr_code": "99"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
         .await;
     assert!(err["error"]["fields"]["ctr_code"].is_string());
 
     let c = ward
-        .post_expect(&path, json!({"meets_criteria": true, "at": "2026-11-21T08:00:00Z", "ctr_code": "04"}), StatusCode::OK)
+        .post_expect(
+            &path,
+            json!({"meets_criteria": true, "at": "2026-11-21T08:00:00Z", "ctr_code": "04"}),
+            StatusCode::OK,
+        )
         .await;
     assert_eq!(c["status"], "planning");
     assert_eq!(c["discharge_ready_at"], Value::Null);
     assert_eq!(c["pathway"], Value::Null);
     // already meets: refused
-    ward.post_expect(&path, json!({"meets_criteria": true}), StatusCode::CONFLICT).await;
+    ward.post_expect(&path, json!({"meets_criteria": true}), StatusCode::CONFLICT)
+        .await;
 
     let c = ward
-        .post_expect(&path, json!({"meets_criteria": false, "at": "2026-11-22T07:30:00Z"}), StatusCode::OK)
+        .post_expect(
+            &path,
+            json!({"meets_criteria": false, "at": "2026-11-22T07:30:00Z"}),
+            StatusCode::OK,
+        )
         .await;
     assert_eq!(c["status"], "awaiting_triage");
     assert_eq!(c["discharge_ready_at"], "2026-11-22T07:30:00Z");
     assert_eq!(c["delay_days"], 0);
-    let periods: Vec<(Option<String>, Option<String>)> =
-        sqlx::query_as("SELECT ended_by, ctr_code FROM nctr_periods WHERE patient_id = $1 ORDER BY started_at")
-            .bind(id)
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(periods, vec![(Some("met_criteria".into()), Some("04".into())), (None, None)]);
+    let periods: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT ended_by, ctr_code FROM nctr_periods WHERE patient_id = $1 ORDER BY started_at",
+    )
+    .bind(id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        periods,
+        vec![
+            (Some("met_criteria".into()), Some("04".into())),
+            (None, None)
+        ]
+    );
 
     // a time in the future is refused
-    ward.post_expect(&path, json!({"meets_criteria": true, "at": "2026-12-25T08:00:00Z"}), StatusCode::UNPROCESSABLE_ENTITY)
-        .await;
+    ward.post_expect(
+        &path,
+        json!({"meets_criteria": true, "at": "2026-12-25T08:00:00Z"}),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
 }
 
 #[sqlx::test]
 async fn cancelling_needs_a_reason_and_the_hub(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"].as_i64().unwrap();
+    let id = app.flag("ward", patient(NHS[0])).await["id"]
+        .as_i64()
+        .unwrap();
     let path = format!("/api/v1/patients/{id}/cancel");
-    app.api("ward").await.post_expect(&path, json!({"reason": "Died"}), StatusCode::FORBIDDEN).await;
+    app.api("ward")
+        .await
+        .post_expect(&path, json!({"reason": "Died"}), StatusCode::FORBIDDEN)
+        .await;
     let hub = app.api("hub").await;
-    hub.post_expect(&path, json!({"reason": "  "}), StatusCode::UNPROCESSABLE_ENTITY).await;
-    let c = hub.post_expect(&path, json!({"reason": "Transferred to another trust"}), StatusCode::OK).await;
+    hub.post_expect(
+        &path,
+        json!({"reason": "  "}),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let c = hub
+        .post_expect(
+            &path,
+            json!({"reason": "Transferred to another trust"}),
+            StatusCode::OK,
+        )
+        .await;
     assert_eq!(c["status"], "cancelled");
 }
 
 #[sqlx::test]
 async fn details_update_the_expected_date_and_needs(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"].as_i64().unwrap();
+    let id = app.flag("ward", patient(NHS[0])).await["id"]
+        .as_i64()
+        .unwrap();
     let ward = app.api("ward").await;
     let path = format!("/api/v1/patients/{id}/details");
     let c = ward
@@ -421,8 +672,19 @@ async fn details_update_the_expected_date_and_needs(pool: PgPool) {
         .await;
     assert_eq!(c["expected_discharge_date"], "2026-11-25");
     assert_eq!(c["needs_summary"], "Hoist and two carers");
-    ward.post_expect(&path, json!({"expected_discharge_date": "25/11/2026"}), StatusCode::UNPROCESSABLE_ENTITY).await;
-    let c = ward.post_expect(&path, json!({"expected_discharge_date": null}), StatusCode::OK).await;
+    ward.post_expect(
+        &path,
+        json!({"expected_discharge_date": "25/11/2026"}),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let c = ward
+        .post_expect(
+            &path,
+            json!({"expected_discharge_date": null}),
+            StatusCode::OK,
+        )
+        .await;
     assert_eq!(c["expected_discharge_date"], Value::Null);
     assert_eq!(c["needs_summary"], "Hoist and two carers");
 }
@@ -449,7 +711,12 @@ async fn reference_data_lists_the_active_code_sets(pool: PgPool) {
 #[sqlx::test]
 async fn the_openapi_document_is_generated_and_covers_the_calls(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let doc: Value = reqwest::get(app.url("/api/v1/openapi.json")).await.unwrap().json().await.unwrap();
+    let doc: Value = reqwest::get(app.url("/api/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     for path in [
         "/api/v1/auth/token",
@@ -465,7 +732,10 @@ async fn the_openapi_document_is_generated_and_covers_the_calls(pool: PgPool) {
         "/api/v1/reference/delay-reasons",
         "/api/v1/reference/capacity-types",
     ] {
-        assert!(doc["paths"].get(path).is_some(), "{path} missing from OpenAPI");
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from OpenAPI"
+        );
     }
     assert!(doc["components"]["schemas"].get("PatientJson").is_some());
 }
@@ -486,24 +756,36 @@ async fn unknown_api_paths_are_json_404s(pool: PgPool) {
 async fn a_disabled_users_tokens_stop_working(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let hub = app.api("hub").await;
-    let id: i64 = app.count("SELECT id FROM users WHERE username = 'hub'").await;
-    homeward::accounts::users::set_disabled(&app.pool, id, true, default_now()).await.unwrap();
-    assert_eq!(hub.get("/api/v1/patients").await.status(), StatusCode::UNAUTHORIZED);
+    let id: i64 = app
+        .count("SELECT id FROM users WHERE username = 'hub'")
+        .await;
+    homeward::accounts::users::set_disabled(&app.pool, id, true, default_now())
+        .await
+        .unwrap();
+    assert_eq!(
+        hub.get("/api/v1/patients").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[sqlx::test]
 async fn concurrent_changes_to_one_case_never_lose_an_update(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"].as_i64().unwrap();
+    let id = app.flag("ward", patient(NHS[0])).await["id"]
+        .as_i64()
+        .unwrap();
     let hub = std::sync::Arc::new(app.api("hub").await);
     // eight coordinators choose a pathway at once, all from version 1: exactly one wins
     let mut tasks = vec![];
     for p in 0..8 {
         let hub = hub.clone();
         tasks.push(tokio::spawn(async move {
-            hub.post(&format!("/api/v1/patients/{id}/pathway"), json!({"pathway": 1 + p % 3, "version": 1}))
-                .await
-                .status()
+            hub.post(
+                &format!("/api/v1/patients/{id}/pathway"),
+                json!({"pathway": 1 + p % 3, "version": 1}),
+            )
+            .await
+            .status()
         }));
     }
     let mut ok = 0;
@@ -515,5 +797,11 @@ async fn concurrent_changes_to_one_case_never_lose_an_update(pool: PgPool) {
         }
     }
     assert_eq!(ok, 1);
-    assert_eq!(app.count(&format!("SELECT count(*) FROM patient_history WHERE patient_id = {id}")).await, 2);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM patient_history WHERE patient_id = {id}"
+        ))
+        .await,
+        2
+    );
 }

@@ -14,10 +14,15 @@ async fn a_wrong_password_shows_the_error_summary_and_keeps_the_username(pool: P
     let b = app.anonymous_browser();
     let page = b.page("/login").await;
     assert_eq!(page.count("form[action='/login'] input[name=password]"), 1);
-    let res = b.post_form("/login", &[("username", "hub"), ("password", "nope")]).await;
+    let res = b
+        .post_form("/login", &[("username", "hub"), ("password", "nope")])
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let page = Html::from(res).await;
-    assert!(page.text(".nhsuk-error-summary").contains("Enter a correct username and password"));
+    assert!(
+        page.text(".nhsuk-error-summary")
+            .contains("Enter a correct username and password")
+    );
     assert_eq!(page.attr("#username", "value").as_deref(), Some("hub"));
     assert!(page.text("title").starts_with("Error:"));
     // still not signed in
@@ -34,7 +39,9 @@ async fn each_role_signs_in_to_its_own_home_page(pool: PgPool) {
         ("admin", "/admin/users", "Users"),
     ] {
         let b = app.anonymous_browser();
-        let res = b.post_form("/login", &[("username", user), ("password", PASSWORD)]).await;
+        let res = b
+            .post_form("/login", &[("username", user), ("password", PASSWORD)])
+            .await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
         assert_eq!(location(&res), home);
         let page = b.page(home).await;
@@ -47,7 +54,14 @@ async fn each_role_signs_in_to_its_own_home_page(pool: PgPool) {
 async fn pages_need_a_session(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let b = app.anonymous_browser();
-    for path in ["/ward", "/hub", "/patients/new", "/patients/1", "/admin/users", "/provider"] {
+    for path in [
+        "/ward",
+        "/hub",
+        "/patients/new",
+        "/patients/1",
+        "/admin/users",
+        "/provider",
+    ] {
         let res = b.get(path).await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
         assert_eq!(location(&res), "/login");
@@ -57,17 +71,36 @@ async fn pages_need_a_session(pool: PgPool) {
 #[sqlx::test]
 async fn signing_out_ends_the_session_even_for_a_copied_cookie(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let res = client
         .post(app.url("/login"))
         .form(&[("username", "hub"), ("password", PASSWORD)])
         .send()
         .await
         .unwrap();
-    let cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    let with_cookie = |path: &str| client.get(app.url(path)).header("cookie", cookie.clone()).send();
+    let cookie = res.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let with_cookie = |path: &str| {
+        client
+            .get(app.url(path))
+            .header("cookie", cookie.clone())
+            .send()
+    };
     assert_eq!(with_cookie("/hub").await.unwrap().status(), StatusCode::OK);
-    let res = client.post(app.url("/logout")).header("cookie", cookie.clone()).send().await.unwrap();
+    let res = client
+        .post(app.url("/logout"))
+        .header("cookie", cookie.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(location(&res), "/login");
     let res = with_cookie("/hub").await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
@@ -90,35 +123,75 @@ async fn an_idle_session_ends(pool: PgPool) {
 #[sqlx::test]
 async fn each_role_is_refused_pages_that_are_not_its_own(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let own = app.flag("ward", patient(NHS[0])).await["id"].as_i64().unwrap();
+    let own = app.flag("ward", patient(NHS[0])).await["id"]
+        .as_i64()
+        .unwrap();
     let mut other = patient(NHS[1]);
     other["ward_code"] = json!("RXX-W01");
     let other = app.flag("ward2", other).await["id"].as_i64().unwrap();
 
     let ward = app.browser("ward").await;
     assert_eq!(ward.get("/hub").await.status(), StatusCode::FORBIDDEN);
-    assert_eq!(ward.get("/admin/users").await.status(), StatusCode::FORBIDDEN);
-    assert_eq!(ward.get(&format!("/patients/{own}")).await.status(), StatusCode::OK);
+    assert_eq!(
+        ward.get("/admin/users").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        ward.get(&format!("/patients/{own}")).await.status(),
+        StatusCode::OK
+    );
     // another trust's patient does not exist as far as this ward knows
-    assert_eq!(ward.get(&format!("/patients/{other}")).await.status(), StatusCode::NOT_FOUND);
-    let res = ward.post_form(&format!("/patients/{other}/discharge"), &[("version", "1"), ("discharged_date", "2026-11-22"), ("discharged_time", "09:00")]).await;
+    assert_eq!(
+        ward.get(&format!("/patients/{other}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let res = ward
+        .post_form(
+            &format!("/patients/{other}/discharge"),
+            &[
+                ("version", "1"),
+                ("discharged_date", "2026-11-22"),
+                ("discharged_time", "09:00"),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 
     let provider = app.browser("provider").await;
-    for path in [format!("/patients/{own}"), format!("/patients/{other}"), "/hub".into(), "/ward".into(), "/patients/new".into()] {
-        assert_eq!(provider.get(&path).await.status(), StatusCode::FORBIDDEN, "{path}");
+    for path in [
+        format!("/patients/{own}"),
+        format!("/patients/{other}"),
+        "/hub".into(),
+        "/ward".into(),
+        "/patients/new".into(),
+    ] {
+        assert_eq!(
+            provider.get(&path).await.status(),
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
     }
     let page = provider.page("/provider").await;
     assert!(!page.text("main").contains("Lovelace"));
 
     let hub = app.browser("hub").await;
     assert_eq!(hub.get("/ward").await.status(), StatusCode::FORBIDDEN);
-    assert_eq!(hub.get("/admin/users").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        hub.get("/admin/users").await.status(),
+        StatusCode::FORBIDDEN
+    );
 
     let admin = app.browser("admin").await;
-    assert_eq!(admin.get(&format!("/patients/{own}")).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        admin.get(&format!("/patients/{own}")).await.status(),
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(admin.get("/hub").await.status(), StatusCode::FORBIDDEN);
-    assert_eq!(app.count("SELECT count(*) FROM patients WHERE status = 'discharged'").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM patients WHERE status = 'discharged'")
+            .await,
+        0
+    );
 }
 
 #[sqlx::test]
@@ -171,15 +244,40 @@ async fn the_flag_form_shows_every_error_beside_its_field_and_keeps_what_was_typ
     let page = Html::from(res).await;
     let links: Vec<String> = {
         let sel = scraper::Selector::parse(".nhsuk-error-summary__list a").unwrap();
-        page.0.select(&sel).map(|a| a.value().attr("href").unwrap().to_string()).collect()
+        page.0
+            .select(&sel)
+            .map(|a| a.value().attr("href").unwrap().to_string())
+            .collect()
     };
-    for field in ["nhs_number", "family_name", "postcode", "discharge_ready_at"] {
-        assert!(links.contains(&format!("#{field}")), "summary has no link to {field}: {links:?}");
-        assert_eq!(page.count(&format!("#{field}-error")), 1, "no inline error for {field}");
-        assert_eq!(page.count(&format!("#{field}")), 1, "no field with id {field}");
+    for field in [
+        "nhs_number",
+        "family_name",
+        "postcode",
+        "discharge_ready_at",
+    ] {
+        assert!(
+            links.contains(&format!("#{field}")),
+            "summary has no link to {field}: {links:?}"
+        );
+        assert_eq!(
+            page.count(&format!("#{field}-error")),
+            1,
+            "no inline error for {field}"
+        );
+        assert_eq!(
+            page.count(&format!("#{field}")),
+            1,
+            "no field with id {field}"
+        );
     }
-    assert!(page.text("#nhs_number-error").contains("Enter a valid NHS number"));
-    assert_eq!(page.attr("#nhs_number", "value").as_deref(), Some("943 476 5918"));
+    assert!(
+        page.text("#nhs_number-error")
+            .contains("Enter a valid NHS number")
+    );
+    assert_eq!(
+        page.attr("#nhs_number", "value").as_deref(),
+        Some("943 476 5918")
+    );
     assert_eq!(page.attr("#given_name", "value").as_deref(), Some("Ada"));
     assert_eq!(page.attr("#postcode", "value").as_deref(), Some("nowhere"));
     assert_eq!(app.count("SELECT count(*) FROM patients").await, 0);
@@ -216,76 +314,171 @@ async fn flagging_through_the_form_opens_the_case(pool: PgPool) {
     assert!(page.text(".nhsuk-tag").contains("Awaiting triage"));
     // 08:15 in November is 08:15 UTC
     let ready: chrono::DateTime<chrono::Utc> =
-        sqlx::query_scalar("SELECT discharge_ready_at FROM patients").fetch_one(&app.pool).await.unwrap();
+        sqlx::query_scalar("SELECT discharge_ready_at FROM patients")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(ready, utc("2026-11-22T08:15:00Z"));
     // the flash shows once
     assert_eq!(b.page(&to).await.count(".hw-flash"), 0);
     // the same patient again: the duplicate is explained on the NHS number
     let res = b.post_form("/patients", &fields).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(Html::from(res).await.text("#nhs_number-error").contains("already has an open case"));
+    assert!(
+        Html::from(res)
+            .await
+            .text("#nhs_number-error")
+            .contains("already has an open case")
+    );
 }
 
 #[sqlx::test]
 async fn the_hub_works_a_case_from_its_page(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"].as_i64().unwrap();
+    let id = app.flag("ward", patient(NHS[0])).await["id"]
+        .as_i64()
+        .unwrap();
     let hub = app.browser("hub").await;
     let page = hub.page(&format!("/patients/{id}")).await;
-    assert_eq!(page.count(&format!("form[action='/patients/{id}/pathway']")), 1);
+    assert_eq!(
+        page.count(&format!("form[action='/patients/{id}/pathway']")),
+        1
+    );
     let version = || async {
-        let v: i32 = sqlx::query_scalar("SELECT version FROM patients WHERE id = $1").bind(id).fetch_one(&app.pool).await.unwrap();
+        let v: i32 = sqlx::query_scalar("SELECT version FROM patients WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
         v.to_string()
     };
 
-    let res = hub.post_form(&format!("/patients/{id}/coordinator"), &[("version", &version().await)]).await;
+    let res = hub
+        .post_form(
+            &format!("/patients/{id}/coordinator"),
+            &[("version", &version().await)],
+        )
+        .await;
     assert_eq!(location(&res), format!("/patients/{id}"));
-    let res = hub.post_form(&format!("/patients/{id}/pathway"), &[("version", &version().await), ("pathway", "2")]).await;
+    let res = hub
+        .post_form(
+            &format!("/patients/{id}/pathway"),
+            &[("version", &version().await), ("pathway", "2")],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let res = hub.post_form(&format!("/patients/{id}/delay-reason"), &[("version", &version().await), ("code", "p2_bed")]).await;
+    let res = hub
+        .post_form(
+            &format!("/patients/{id}/delay-reason"),
+            &[("version", &version().await), ("code", "p2_bed")],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 
     let page = hub.page(&format!("/patients/{id}")).await;
     assert!(page.text("main").contains("Pathway 2"));
-    assert!(page.text(".nhsuk-summary-list").contains("rehabilitation or recovery bed"));
+    assert!(
+        page.text(".nhsuk-summary-list")
+            .contains("rehabilitation or recovery bed")
+    );
     assert!(page.text(".nhsuk-summary-list").contains("hub"));
     let history = page.texts(".hw-history tbody tr");
     assert_eq!(history.len(), 4, "{history:?}");
     assert!(history[2].contains("Pathway 2 chosen"));
     // the take-ownership button is gone once the hub user owns the case
-    assert_eq!(page.count(&format!("form[action='/patients/{id}/coordinator']")), 0);
+    assert_eq!(
+        page.count(&format!("form[action='/patients/{id}/coordinator']")),
+        0
+    );
 
     // a bad choice explains itself and changes nothing
-    let res = hub.post_form(&format!("/patients/{id}/pathway"), &[("version", &version().await), ("pathway", "")]).await;
+    let res = hub
+        .post_form(
+            &format!("/patients/{id}/pathway"),
+            &[("version", &version().await), ("pathway", "")],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(Html::from(res).await.text("#pathway-error").contains("Select a pathway"));
+    assert!(
+        Html::from(res)
+            .await
+            .text("#pathway-error")
+            .contains("Select a pathway")
+    );
 
     // cancelling needs a reason
-    let res = hub.post_form(&format!("/patients/{id}/cancel"), &[("version", &version().await), ("reason", "")]).await;
+    let res = hub
+        .post_form(
+            &format!("/patients/{id}/cancel"),
+            &[("version", &version().await), ("reason", "")],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let res = hub.post_form(&format!("/patients/{id}/cancel"), &[("version", &version().await), ("reason", "Died in hospital")]).await;
+    let res = hub
+        .post_form(
+            &format!("/patients/{id}/cancel"),
+            &[
+                ("version", &version().await),
+                ("reason", "Died in hospital"),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let page = hub.page(&format!("/patients/{id}")).await;
     assert!(page.text(".nhsuk-tag").contains("Cancelled"));
-    assert_eq!(page.count("main form"), 0, "a closed case offers no actions");
+    assert_eq!(
+        page.count("main form"),
+        0,
+        "a closed case offers no actions"
+    );
 }
 
 #[sqlx::test]
 async fn a_stale_form_says_the_case_changed_and_shows_the_latest_values(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"].as_i64().unwrap();
+    let id = app.flag("ward", patient(NHS[0])).await["id"]
+        .as_i64()
+        .unwrap();
     let hub = app.browser("hub").await;
     let page = hub.page(&format!("/patients/{id}")).await;
-    let seen = page.attr(&format!("form[action='/patients/{id}/pathway'] input[name=version]"), "value").unwrap();
+    let seen = page
+        .attr(
+            &format!("form[action='/patients/{id}/pathway'] input[name=version]"),
+            "value",
+        )
+        .unwrap();
     // someone else chooses pathway 3 meanwhile
-    app.api("hub").await.post_expect(&format!("/api/v1/patients/{id}/pathway"), json!({"pathway": 3}), StatusCode::OK).await;
-    let res = hub.post_form(&format!("/patients/{id}/pathway"), &[("version", &seen), ("pathway", "1")]).await;
+    app.api("hub")
+        .await
+        .post_expect(
+            &format!("/api/v1/patients/{id}/pathway"),
+            json!({"pathway": 3}),
+            StatusCode::OK,
+        )
+        .await;
+    let res = hub
+        .post_form(
+            &format!("/patients/{id}/pathway"),
+            &[("version", &seen), ("pathway", "1")],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
     let page = Html::from(res).await;
-    assert!(page.text(".nhsuk-error-summary").contains("This case changed since you opened it"));
+    assert!(
+        page.text(".nhsuk-error-summary")
+            .contains("This case changed since you opened it")
+    );
     assert!(page.text("main").contains("Pathway 3"));
-    assert_eq!(page.attr("input[name=pathway][checked]", "value").as_deref(), Some("3"));
-    let pathway: Option<i16> = sqlx::query_scalar("SELECT pathway FROM patients WHERE id = $1").bind(id).fetch_one(&app.pool).await.unwrap();
+    assert_eq!(
+        page.attr("input[name=pathway][checked]", "value")
+            .as_deref(),
+        Some("3")
+    );
+    let pathway: Option<i16> = sqlx::query_scalar("SELECT pathway FROM patients WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(pathway, Some(3));
 }
 
@@ -297,34 +490,84 @@ async fn the_ward_records_criteria_and_the_discharge(pool: PgPool) {
     let id = app.flag("ward", body).await["id"].as_i64().unwrap();
     let ward = app.browser("ward").await;
     let v = || async {
-        let v: i32 = sqlx::query_scalar("SELECT version FROM patients WHERE id = $1").bind(id).fetch_one(&app.pool).await.unwrap();
+        let v: i32 = sqlx::query_scalar("SELECT version FROM patients WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
         v.to_string()
     };
     let res = ward
-        .post_form(&format!("/patients/{id}/criteria"), &[("version", &v().await), ("meets", "no"), ("at_date", "2026-11-21"), ("at_time", "16:00")])
+        .post_form(
+            &format!("/patients/{id}/criteria"),
+            &[
+                ("version", &v().await),
+                ("meets", "no"),
+                ("at_date", "2026-11-21"),
+                ("at_time", "16:00"),
+            ],
+        )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     // meeting the criteria again needs the CtR code
     let res = ward
-        .post_form(&format!("/patients/{id}/criteria"), &[("version", &v().await), ("meets", "yes"), ("at_date", "2026-11-21"), ("at_time", "20:00"), ("ctr_code", "")])
+        .post_form(
+            &format!("/patients/{id}/criteria"),
+            &[
+                ("version", &v().await),
+                ("meets", "yes"),
+                ("at_date", "2026-11-21"),
+                ("at_time", "20:00"),
+                ("ctr_code", ""),
+            ],
+        )
         .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(Html::from(res).await.text("#ctr_code-error").contains("Select why"));
+    assert!(
+        Html::from(res)
+            .await
+            .text("#ctr_code-error")
+            .contains("Select why")
+    );
     let res = ward
-        .post_form(&format!("/patients/{id}/details"), &[("version", &v().await), ("expected_discharge_date", "2026-11-24"), ("needs_summary", "Two carers")])
+        .post_form(
+            &format!("/patients/{id}/details"),
+            &[
+                ("version", &v().await),
+                ("expected_discharge_date", "2026-11-24"),
+                ("needs_summary", "Two carers"),
+            ],
+        )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let res = ward
-        .post_form(&format!("/patients/{id}/delay-reason"), &[("version", &v().await), ("code", "transport")])
+        .post_form(
+            &format!("/patients/{id}/delay-reason"),
+            &[("version", &v().await), ("code", "transport")],
+        )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     // a discharge before the patient was ready is refused
     let res = ward
-        .post_form(&format!("/patients/{id}/discharge"), &[("version", &v().await), ("discharged_date", "2026-11-20"), ("discharged_time", "10:00")])
+        .post_form(
+            &format!("/patients/{id}/discharge"),
+            &[
+                ("version", &v().await),
+                ("discharged_date", "2026-11-20"),
+                ("discharged_time", "10:00"),
+            ],
+        )
         .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let res = ward
-        .post_form(&format!("/patients/{id}/discharge"), &[("version", &v().await), ("discharged_date", "2026-11-22"), ("discharged_time", "09:45")])
+        .post_form(
+            &format!("/patients/{id}/discharge"),
+            &[
+                ("version", &v().await),
+                ("discharged_date", "2026-11-22"),
+                ("discharged_time", "09:45"),
+            ],
+        )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let page = ward.page(&format!("/patients/{id}")).await;
@@ -360,31 +603,43 @@ async fn the_worklist_puts_the_longest_wait_first_and_filters(pool: PgPool) {
     let rows = page.texts(".hw-worklist tbody tr");
     assert_eq!(rows.len(), 1);
     assert!(rows[0].contains("RECENT"));
-    let page = hub.page("/hub?reason=none&pathway=&status=awaiting_triage&ward=RXX-W01").await;
+    let page = hub
+        .page("/hub?reason=none&pathway=&status=awaiting_triage&ward=RXX-W01")
+        .await;
     assert_eq!(page.texts(".hw-worklist tbody tr").len(), 1);
     let page = hub.page("/hub?status=care_arranged").await;
     assert_eq!(page.texts(".hw-worklist tbody tr").len(), 0);
     // unknown filter values do not break the page
-    assert_eq!(hub.get("/hub?status=bogus&pathway=9").await.status(), StatusCode::OK);
+    assert_eq!(
+        hub.get("/hub?status=bogus&pathway=9").await.status(),
+        StatusCode::OK
+    );
 }
 
 #[sqlx::test]
 async fn patient_pages_are_never_cached(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"].as_i64().unwrap();
+    let id = app.flag("ward", patient(NHS[0])).await["id"]
+        .as_i64()
+        .unwrap();
     let hub = app.browser("hub").await;
     for path in [format!("/patients/{id}"), "/hub".to_string()] {
         let res = hub.get(&path).await;
         assert_eq!(res.headers()["cache-control"], "no-store", "{path}");
     }
     let api = app.api("hub").await;
-    assert_eq!(api.get(&format!("/api/v1/patients/{id}")).await.headers()["cache-control"], "no-store");
+    assert_eq!(
+        api.get(&format!("/api/v1/patients/{id}")).await.headers()["cache-control"],
+        "no-store"
+    );
 }
 
 #[sqlx::test]
 async fn a_cross_site_form_post_is_refused(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"].as_i64().unwrap();
+    let id = app.flag("ward", patient(NHS[0])).await["id"]
+        .as_i64()
+        .unwrap();
     let hub = app.browser("hub").await;
     let res = hub
         .client
@@ -396,7 +651,11 @@ async fn a_cross_site_form_post_is_refused(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let status: String = sqlx::query_scalar("SELECT status FROM patients WHERE id = $1").bind(id).fetch_one(&app.pool).await.unwrap();
+    let status: String = sqlx::query_scalar("SELECT status FROM patients WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(status, "awaiting_triage");
     // the same post from the same origin works
     let res = hub
@@ -414,42 +673,106 @@ async fn a_cross_site_form_post_is_refused(pool: PgPool) {
 async fn an_admin_creates_resets_and_disables_users(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let admin = app.browser("admin").await;
-    assert!(admin.page("/admin/users/new").await.count("select#org_code option") > 3);
+    assert!(
+        admin
+            .page("/admin/users/new")
+            .await
+            .count("select#org_code option")
+            > 3
+    );
     // a provider role at the hub, and a short password, are both explained
     let res = admin
-        .post_form("/admin/users", &[("username", "new.coordinator"), ("display_name", "New"), ("role", "provider"), ("org_code", "HUB"), ("password", "short")])
+        .post_form(
+            "/admin/users",
+            &[
+                ("username", "new.coordinator"),
+                ("display_name", "New"),
+                ("role", "provider"),
+                ("org_code", "HUB"),
+                ("password", "short"),
+            ],
+        )
         .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let page = Html::from(res).await;
     assert!(page.count("#org_code-error") == 1 && page.count("#password-error") == 1);
-    assert_eq!(page.attr("#username", "value").as_deref(), Some("new.coordinator"));
+    assert_eq!(
+        page.attr("#username", "value").as_deref(),
+        Some("new.coordinator")
+    );
     let res = admin
-        .post_form("/admin/users", &[("username", "new.coordinator"), ("display_name", "New"), ("role", "hub"), ("org_code", "HUB"), ("password", "a-long-enough-password")])
+        .post_form(
+            "/admin/users",
+            &[
+                ("username", "new.coordinator"),
+                ("display_name", "New"),
+                ("role", "hub"),
+                ("org_code", "HUB"),
+                ("password", "a-long-enough-password"),
+            ],
+        )
         .await;
     assert_eq!(location(&res), "/admin/users");
-    assert!(admin.page("/admin/users").await.text("table").contains("new.coordinator"));
+    assert!(
+        admin
+            .page("/admin/users")
+            .await
+            .text("table")
+            .contains("new.coordinator")
+    );
     let fresh = app.anonymous_browser();
-    let res = fresh.post_form("/login", &[("username", "new.coordinator"), ("password", "a-long-enough-password")]).await;
+    let res = fresh
+        .post_form(
+            "/login",
+            &[
+                ("username", "new.coordinator"),
+                ("password", "a-long-enough-password"),
+            ],
+        )
+        .await;
     assert_eq!(location(&res), "/hub");
 
     // disabling ends the user's live session at once
     let hub = app.browser("hub").await;
     assert_eq!(hub.get("/hub").await.status(), StatusCode::OK);
-    let hub_id = app.count("SELECT id FROM users WHERE username = 'hub'").await;
-    let res = admin.post_form(&format!("/admin/users/{hub_id}/disable"), &[]).await;
+    let hub_id = app
+        .count("SELECT id FROM users WHERE username = 'hub'")
+        .await;
+    let res = admin
+        .post_form(&format!("/admin/users/{hub_id}/disable"), &[])
+        .await;
     assert_eq!(location(&res), "/admin/users");
     assert_eq!(location(&hub.get("/hub").await), "/login");
-    let res = app.anonymous_browser().post_form("/login", &[("username", "hub"), ("password", PASSWORD)]).await;
+    let res = app
+        .anonymous_browser()
+        .post_form("/login", &[("username", "hub"), ("password", PASSWORD)])
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     // a reset password works and the old one does not
-    let res = admin.post_form(&format!("/admin/users/{hub_id}/enable"), &[]).await;
+    let res = admin
+        .post_form(&format!("/admin/users/{hub_id}/enable"), &[])
+        .await;
     assert_eq!(location(&res), "/admin/users");
-    let res = admin.post_form(&format!("/admin/users/{hub_id}/password"), &[("password", "another-long-password")]).await;
+    let res = admin
+        .post_form(
+            &format!("/admin/users/{hub_id}/password"),
+            &[("password", "another-long-password")],
+        )
+        .await;
     assert_eq!(location(&res), "/admin/users");
-    let res = app.anonymous_browser().post_form("/login", &[("username", "hub"), ("password", PASSWORD)]).await;
+    let res = app
+        .anonymous_browser()
+        .post_form("/login", &[("username", "hub"), ("password", PASSWORD)])
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let res = app.anonymous_browser().post_form("/login", &[("username", "hub"), ("password", "another-long-password")]).await;
+    let res = app
+        .anonymous_browser()
+        .post_form(
+            "/login",
+            &[("username", "hub"), ("password", "another-long-password")],
+        )
+        .await;
     assert_eq!(location(&res), "/hub");
 }
 
@@ -460,6 +783,12 @@ async fn unknown_pages_are_a_friendly_404(pool: PgPool) {
     let res = hub.get("/no/such/page").await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(Html::from(res).await.text("h1"), "Page not found");
-    assert_eq!(hub.get("/patients/424242").await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(hub.get("/patients/not-a-number").await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        hub.get("/patients/424242").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        hub.get("/patients/not-a-number").await.status(),
+        StatusCode::BAD_REQUEST
+    );
 }

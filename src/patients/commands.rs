@@ -411,13 +411,13 @@ pub async fn update_details(
     change: DetailsChange,
 ) -> Result<CaseRow, AppError> {
     caller.require(DETAILS)?;
-    if let Some(n) = &change.needs_summary {
-        if n.chars().count() > super::model::NEEDS_SUMMARY_MAX {
-            return Err(AppError::Validation(FieldErrors::single(
-                "needs_summary",
-                "Needs summary must be 2000 characters or fewer",
-            )));
-        }
+    if let Some(n) = &change.needs_summary
+        && n.chars().count() > super::model::NEEDS_SUMMARY_MAX
+    {
+        return Err(AppError::Validation(FieldErrors::single(
+            "needs_summary",
+            "Needs summary must be 2000 characters or fewer",
+        )));
     }
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
@@ -431,13 +431,13 @@ pub async fn update_details(
     let mut changed = vec![];
     let edd = match change.expected_discharge_date {
         Some(new) if new != case.expected_discharge_date => {
-            if let Some(d) = new {
-                if d < crate::domain::time::london_date(case.admitted_at) {
-                    return Err(AppError::Validation(FieldErrors::single(
-                        "expected_discharge_date",
-                        "Expected date of discharge must be on or after admission",
-                    )));
-                }
+            if let Some(d) = new
+                && d < crate::domain::time::london_date(case.admitted_at)
+            {
+                return Err(AppError::Validation(FieldErrors::single(
+                    "expected_discharge_date",
+                    "Expected date of discharge must be on or after admission",
+                )));
             }
             changed.push(match new {
                 Some(d) => format!(

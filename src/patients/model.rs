@@ -303,13 +303,13 @@ impl NewCaseDraft {
             "Expected date of discharge must be a real date",
             &mut errors,
         );
-        if let (Some(edd), Some(adm)) = (expected_discharge_date, self.admitted_at) {
-            if edd < london_date(adm) {
-                errors.add(
-                    "expected_discharge_date",
-                    "Expected date of discharge must be on or after admission",
-                );
-            }
+        if let (Some(edd), Some(adm)) = (expected_discharge_date, self.admitted_at)
+            && edd < london_date(adm)
+        {
+            errors.add(
+                "expected_discharge_date",
+                "Expected date of discharge must be on or after admission",
+            );
         }
         let needs_summary = self.needs_summary.trim().to_string();
         if needs_summary.chars().count() > NEEDS_SUMMARY_MAX {

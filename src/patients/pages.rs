@@ -661,6 +661,13 @@ pub async fn show(
 
 /// Turns a command's result into a redirect with a flash message, or the case page again
 /// with the problem explained. Field names from commands are mapped to this form's names.
+/// What a form sent, to show again if the action fails, and how the command's field names
+/// map to this form's inputs.
+struct Retry {
+    typed: ActionValues,
+    rename: &'static [(&'static str, &'static str)],
+}
+
 async fn after_action(
     state: &AppState,
     session: &Session,
@@ -668,9 +675,9 @@ async fn after_action(
     id: i64,
     result: Result<CaseRow, AppError>,
     success: &str,
-    typed: ActionValues,
-    rename: &[(&str, &str)],
+    retry: Retry,
 ) -> PageResult {
+    let Retry { typed, rename } = retry;
     let problem = match result {
         Ok(_) => return Ok(done(session, &format!("/patients/{id}"), success).await),
         Err(AppError::Validation(errors)) => {
@@ -772,8 +779,10 @@ pub async fn criteria(
         id,
         result,
         success,
-        typed,
-        &[("at", "at_date")],
+        Retry {
+            typed,
+            rename: &[("at", "at_date")],
+        },
     )
     .await
 }
@@ -804,7 +813,16 @@ pub async fn pathway(
         ))),
     };
     let msg = format!("Pathway {} chosen", f.pathway);
-    after_action(&state, &session, &caller, id, result, &msg, typed, &[]).await
+    after_action(
+        &state,
+        &session,
+        &caller,
+        id,
+        result,
+        &msg,
+        Retry { typed, rename: &[] },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -833,8 +851,7 @@ pub async fn delay_reason(
         id,
         result,
         "Delay reason recorded",
-        typed,
-        &[],
+        Retry { typed, rename: &[] },
     )
     .await
 }
@@ -889,8 +906,7 @@ pub async fn details(
         id,
         result,
         "Plan updated",
-        typed,
-        &[],
+        Retry { typed, rename: &[] },
     )
     .await
 }
@@ -927,8 +943,7 @@ pub async fn plan_discharge(
         id,
         result,
         "Discharge planned",
-        typed,
-        &[],
+        Retry { typed, rename: &[] },
     )
     .await
 }
@@ -968,8 +983,10 @@ pub async fn discharge(
         id,
         result,
         "Discharge recorded",
-        typed,
-        &[("discharged_at", "discharged_date")],
+        Retry {
+            typed,
+            rename: &[("discharged_at", "discharged_date")],
+        },
     )
     .await
 }
@@ -1000,8 +1017,7 @@ pub async fn cancel(
         id,
         result,
         "Case cancelled",
-        typed,
-        &[],
+        Retry { typed, rename: &[] },
     )
     .await
 }
@@ -1026,8 +1042,10 @@ pub async fn take_ownership(
         id,
         result,
         "You are now the coordinator",
-        ActionValues::default(),
-        &[],
+        Retry {
+            typed: ActionValues::default(),
+            rename: &[],
+        },
     )
     .await
 }

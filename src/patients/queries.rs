@@ -51,10 +51,10 @@ pub async fn lock(
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(AppError::NotFound)?;
-    if let Some(v) = expected_version {
-        if v != case.version {
-            return Err(AppError::Stale);
-        }
+    if let Some(v) = expected_version
+        && v != case.version
+    {
+        return Err(AppError::Stale);
     }
     Ok(case)
 }

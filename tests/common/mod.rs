@@ -119,7 +119,9 @@ impl TestApp {
     /// A browser-like client (cookies, no redirects followed) signed in as `username`.
     pub async fn browser(&self, username: &str) -> Browser {
         let b = Browser::new(&self.base);
-        let res = b.post_form("/login", &[("username", username), ("password", PASSWORD)]).await;
+        let res = b
+            .post_form("/login", &[("username", username), ("password", PASSWORD)])
+            .await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "sign in as {username}");
         b
     }
@@ -263,7 +265,14 @@ impl Html {
         let sel = scraper::Selector::parse(selector).unwrap();
         self.0
             .select(&sel)
-            .map(|e| e.text().collect::<Vec<_>>().join(" ").split_whitespace().collect::<Vec<_>>().join(" "))
+            .map(|e| {
+                e.text()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .collect()
     }
     pub fn text(&self, selector: &str) -> String {

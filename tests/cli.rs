@@ -1,0 +1,230 @@
+//! The `homeward` command as an operator uses it: help, `user create`, `serve` with a clean
+//! shutdown on SIGTERM, and the demo area loading once however often it is asked.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use sqlx::PgPool;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_homeward");
+
+/// The URL of the database `#[sqlx::test]` made for this test.
+fn database_url(pool: &PgPool) -> String {
+    let base = std::env::var("DATABASE_URL").unwrap();
+    let (server, _) = base.rsplit_once('/').unwrap();
+    format!(
+        "{server}/{}",
+        pool.connect_options().get_database().unwrap()
+    )
+}
+
+#[test]
+fn help_lists_every_subcommand() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("serve"));
+    assert!(text.contains("user"));
+    let out = Command::new(BIN)
+        .args(["user", "create", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    for flag in ["--username", "--role", "--org"] {
+        assert!(text.contains(flag), "{flag}");
+    }
+}
+
+fn user_create(url: &str, args: &[&str], password: &str) -> std::process::Output {
+    let mut child = Command::new(BIN)
+        .env("DATABASE_URL", url)
+        .args(["user", "create"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[sqlx::test]
+async fn user_create_reads_the_password_from_stdin(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let url = database_url(&pool);
+    let out = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || {
+            user_create(
+                &url,
+                &["--username", "new.ward", "--role", "ward", "--org", "RXX"],
+                "a-long-enough-password\n",
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let res = app
+        .anonymous_browser()
+        .post_form(
+            "/login",
+            &[
+                ("username", "new.ward"),
+                ("password", "a-long-enough-password"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&res), "/ward");
+
+    // a role that does not fit the organisation, and a short password, are refused
+    let out = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || {
+            user_create(
+                &url,
+                &[
+                    "--username",
+                    "x.provider",
+                    "--role",
+                    "provider",
+                    "--org",
+                    "RHW",
+                ],
+                "short",
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("org_code") && err.contains("password"),
+        "{err}"
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        user_create(
+            &url,
+            &["--username", "y", "--role", "chief", "--org", "HUB"],
+            "whatever-password",
+        )
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(
+        app.count("SELECT count(*) FROM users WHERE username IN ('x.provider', 'y')")
+            .await,
+        0
+    );
+}
+
+#[sqlx::test]
+async fn serve_answers_health_and_stops_cleanly_on_sigterm(pool: PgPool) {
+    let url = database_url(&pool);
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = tokio::process::Command::new(BIN)
+        .env("DATABASE_URL", &url)
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let health = format!("http://127.0.0.1:{port}/healthz");
+    let mut up = false;
+    for _ in 0..100 {
+        if let Ok(res) = reqwest::get(&health).await {
+            assert_eq!(res.status(), StatusCode::OK);
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "server did not answer");
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+}
+
+#[sqlx::test]
+async fn the_demo_area_loads_once_with_every_status(pool: PgPool) {
+    use homeward::domain::time::Clock;
+    let state = homeward::state::AppState::new(pool.clone(), Clock::system(), Default::default());
+    tower_sessions_sqlx_store::PostgresStore::new(pool.clone())
+        .migrate()
+        .await
+        .unwrap();
+    homeward::demo::load(&state).await.unwrap();
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let patients = count("SELECT count(*) FROM patients").await;
+    assert!((140..=160).contains(&patients), "{patients}");
+    assert_eq!(
+        count("SELECT count(DISTINCT status) FROM patients").await,
+        7
+    );
+    assert!(count("SELECT count(*) FROM wards WHERE org_code = 'RHW'").await >= 8);
+    assert!(count("SELECT count(*) FROM wards WHERE org_code = 'RXX'").await >= 8);
+    assert!(count("SELECT count(*) FROM organisations WHERE kind = 'provider'").await >= 6);
+    assert!(
+        count("SELECT count(DISTINCT sector) FROM organisations WHERE kind = 'provider'").await
+            >= 4
+    );
+    let history = count("SELECT count(*) FROM patient_history").await;
+    assert!(history > patients * 2);
+    // every demo user signs in with the demo password
+    for user in [
+        "ward.demo",
+        "ward2.demo",
+        "hub.demo",
+        "provider.demo",
+        "provider2.demo",
+        "admin.demo",
+    ] {
+        let caller =
+            homeward::accounts::tokens::authenticate(&pool, user, homeward::demo::DEMO_PASSWORD)
+                .await
+                .unwrap();
+        assert!(caller.is_some(), "{user}");
+    }
+    // again: nothing changes
+    homeward::demo::load(&state).await.unwrap();
+    assert_eq!(count("SELECT count(*) FROM patients").await, patients);
+    assert_eq!(count("SELECT count(*) FROM patient_history").await, history);
+    assert_eq!(count("SELECT count(*) FROM users").await, 6);
+}
