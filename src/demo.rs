@@ -362,13 +362,21 @@ async fn patients(state: &AppState) -> anyhow::Result<()> {
         let age_years = rng.random_range(58..99);
         let dob =
             (real_now - Duration::days(age_years * 365 + rng.random_range(0..365))).date_naive();
-        let stay_days = rng.random_range(2..40);
-        let admitted_at =
-            real_now - Duration::days(stay_days) - Duration::minutes(rng.random_range(0..1440));
         let nctr = !matches!(fate, Fate::Planning);
-        // ready some time after admission, leaving room for what follows
+        // Most patients have waited hours or a few days since they were ready; a long tail
+        // has waited weeks, as on any real board.
+        let waited_hours = match rng.random_range(0..100) {
+            0..=44 => rng.random_range(1..48),
+            45..=84 => rng.random_range(48..240),
+            _ => rng.random_range(240..800),
+        };
         let ready_at =
-            admitted_at + Duration::hours(rng.random_range(12..(stay_days * 24 - 4).max(13)));
+            real_now - Duration::hours(waited_hours) - Duration::minutes(rng.random_range(0..60));
+        let admitted_at = if nctr {
+            ready_at - Duration::hours(rng.random_range(24..14 * 24))
+        } else {
+            real_now - Duration::hours(rng.random_range(6..10 * 24))
+        };
         let pathway = match rng.random_range(0..100) {
             0..=44 => 1,
             45..=79 => 2,
@@ -551,7 +559,8 @@ async fn patients(state: &AppState) -> anyhow::Result<()> {
         if matches!(fate, Fate::AwaitingCare) {
             continue;
         }
-        if chosen > 0 && (!matches!(fate, Fate::Discharged) || rng.random_bool(0.9)) {
+        let arranged = chosen > 0 && (!matches!(fate, Fate::Discharged) || rng.random_bool(0.9));
+        if arranged {
             // Referrals and acceptance arrive with the capacity market; until then the demo
             // records the provider's acceptance as the status change it causes.
             at(step(7));
@@ -567,7 +576,7 @@ async fn patients(state: &AppState) -> anyhow::Result<()> {
         if matches!(fate, Fate::CareArranged) {
             continue;
         }
-        if chosen > 0 {
+        if arranged {
             at(step(8));
             let planned = if matches!(fate, Fate::Discharged) {
                 step(9)

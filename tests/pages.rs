@@ -792,3 +792,73 @@ async fn unknown_pages_are_a_friendly_404(pool: PgPool) {
         StatusCode::BAD_REQUEST
     );
 }
+
+#[sqlx::test]
+async fn a_long_worklist_comes_a_page_at_a_time_with_counts_for_all(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    // 130 open cases waiting 1..130 hours
+    sqlx::query(
+        "INSERT INTO patients (nhs_number, given_name, family_name, date_of_birth, sex, postcode, trust_code, ward_code, \
+         admitted_at, status, discharge_ready_at, created_at, updated_at) \
+         SELECT lpad(g::text, 10, '0'), 'Test', 'Patient' || g, '1940-01-01', 'female', 'LS9 7TF', 'RHW', 'RHW-AMU', \
+         $1 - interval '20 days', 'awaiting_triage', $1 - (g || ' hours')::interval, $1, $1 FROM generate_series(1, 130) g",
+    )
+    .bind(default_now())
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let hub = app.browser("hub").await;
+    let page = hub.page("/hub").await;
+    assert_eq!(page.count(".hw-worklist tbody tr"), 100);
+    // 130 in all; waits of 24..130 hours are over the standard: 107
+    let intro = page.text("main > p");
+    assert!(intro.contains("130 open cases"), "{intro}");
+    assert!(intro.contains("107 waiting more than 24 hours"), "{intro}");
+    assert!(
+        page.text(".hw-worklist tbody tr:first-child")
+            .contains("PATIENT130, Test")
+    );
+    let next = page.attr(".nhsuk-pagination-item--next a", "href").unwrap();
+    assert_eq!(next, "/hub?page=2");
+    let page = hub.page(&next).await;
+    assert_eq!(page.count(".hw-worklist tbody tr"), 30);
+    assert!(
+        page.text(".hw-worklist tbody tr:last-child")
+            .contains("PATIENT1, Test")
+    );
+    assert_eq!(page.count(".nhsuk-pagination-item--next"), 0);
+    // filters survive paging
+    let page = hub.page("/hub?trust=RHW&status=awaiting_triage").await;
+    assert_eq!(
+        page.attr(".nhsuk-pagination-item--next a", "href")
+            .as_deref(),
+        Some("/hub?trust=RHW&status=awaiting_triage&page=2")
+    );
+}
+
+#[sqlx::test]
+async fn the_ward_list_remembers_the_chosen_ward(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.flag("ward", patient(NHS[0])).await;
+    let mut other = patient(NHS[1]);
+    other["ward_code"] = json!("RHW-W10");
+    other["family_name"] = json!("Tenward");
+    app.flag("ward", other).await;
+    let b = app.browser("ward").await;
+    let page = b.page("/ward?ward=RHW-W10").await;
+    assert!(page.text(".hw-ward-cases").contains("TENWARD"));
+    assert!(!page.text(".hw-ward-cases").contains("LOVELACE"));
+    let counts = page.texts(".hw-wards tbody tr");
+    assert_eq!(counts.len(), 2);
+    assert!(
+        counts[0].contains("RHW-AMU") && counts[0].contains("1 1 1"),
+        "{counts:?}"
+    );
+    // back to the list without choosing: the same ward
+    assert!(
+        b.page("/ward")
+            .await
+            .text(".hw-ward-cases")
+            .contains("TENWARD")
+    );
+}

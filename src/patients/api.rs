@@ -103,6 +103,7 @@ impl PatientQuery {
             delay_reason: non_empty(&self.delay_reason).map(str::to_string),
             no_delay_reason: false,
             limit,
+            offset: 0,
         })
     }
 }
@@ -122,11 +123,11 @@ pub async fn list_patients(
 ) -> ApiResult<Json<PatientList>> {
     let filter = q.filter()?;
     let now = state.clock.now();
-    let rows = queries::list(&state.pool, &caller, &filter).await?;
+    let rows = queries::list(&state.pool, &caller, &filter, now).await?;
     Ok(Json(PatientList {
         items: rows
             .into_iter()
-            .map(|c| PatientJson::from_case(c, &caller, now))
+            .map(|l| PatientJson::from_case(l.case, &caller, now))
             .collect(),
     }))
 }

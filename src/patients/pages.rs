@@ -4,7 +4,7 @@
 
 use super::commands::{self, CriteriaChange, DetailsChange};
 use super::model::{CaseRow, HistoryEntry, NctrPeriod, NewCaseDraft, optional_date, parse_local};
-use super::queries::{self, CaseFilter, TrustRow, WardRow};
+use super::queries::{self, CaseFilter, TrustRow, WardCounts, WardRow};
 use crate::accounts::{Caller, PageCaller};
 use crate::domain::status::ALL_STATUSES;
 use crate::domain::time::{display_london, london_date};
@@ -97,60 +97,61 @@ impl CaseLine {
 
 // ---------------------------------------------------------------- ward list
 
-pub struct WardGroup {
-    pub code: String,
-    pub name: String,
-    pub lines: Vec<CaseLine>,
-}
-
 #[derive(Template, WebTemplate)]
 #[template(path = "patients/ward_list.html")]
 struct WardListPage {
     layout: Layout,
-    groups: Vec<WardGroup>,
-    total: usize,
-    nctr: usize,
+    wards: Vec<WardCounts>,
+    /// The ward shown, if the trust has any.
+    ward: Option<WardCounts>,
+    lines: Vec<CaseLine>,
 }
 
-/// A ward user's trust: open cases grouped by ward.
+#[derive(Deserialize, Default)]
+pub struct WardQuery {
+    #[serde(default)]
+    ward: String,
+}
+
+const SESSION_WARD_KEY: &str = "ward";
+
+/// A ward user's trust: every ward with its counts, and one ward's open cases. The ward
+/// chosen last is remembered for the session.
 pub async fn ward_list(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
+    Query(q): Query<WardQuery>,
 ) -> PageResult {
     caller.require(&[Role::Ward])?;
     let now = state.clock.now();
-    let wards = queries::wards_for(&state.pool, &caller).await?;
-    let cases = queries::list(
-        &state.pool,
-        &caller,
-        &CaseFilter {
+    let wards = queries::ward_counts(&state.pool, &caller, now).await?;
+    let remembered: Option<String> = session.get(SESSION_WARD_KEY).await.ok().flatten();
+    let find = |code: &str| wards.iter().find(|w| w.code == code).cloned();
+    let ward = find(&q.ward)
+        .or_else(|| remembered.as_deref().and_then(find))
+        .or_else(|| wards.iter().find(|w| w.open > 0).cloned())
+        .or_else(|| wards.first().cloned());
+    let mut lines = vec![];
+    if let Some(w) = &ward {
+        session.insert(SESSION_WARD_KEY, &w.code).await?;
+        let filter = CaseFilter {
             open_only: true,
-            limit: 5000,
+            ward_code: Some(w.code.clone()),
+            limit: 1000,
             ..CaseFilter::default()
-        },
-    )
-    .await?;
-    let nctr = cases.iter().filter(|c| c.status().is_nctr()).count();
-    let total = cases.len();
-    let mut groups: Vec<WardGroup> = wards
-        .into_iter()
-        .map(|w| WardGroup {
-            code: w.code,
-            name: w.name,
-            lines: vec![],
-        })
-        .collect();
-    for c in &cases {
-        if let Some(g) = groups.iter_mut().find(|g| g.code == c.ward_code) {
-            g.lines.push(CaseLine::new(c, now));
-        }
+        };
+        lines = queries::list(&state.pool, &caller, &filter, now)
+            .await?
+            .iter()
+            .map(|l| CaseLine::new(&l.case, now))
+            .collect();
     }
     Ok(WardListPage {
         layout: Layout::new(&session, &caller, "ward").await,
-        groups,
-        total,
-        nctr,
+        wards,
+        ward,
+        lines,
     }
     .into_response())
 }
@@ -169,7 +170,50 @@ pub struct WorklistQuery {
     pub pathway: String,
     #[serde(default)]
     pub reason: String,
+    #[serde(default)]
+    pub page: String,
 }
+
+impl WorklistQuery {
+    /// This list's address on another page, keeping the filters.
+    fn href(&self, page: i64) -> String {
+        let mut params: Vec<(&str, String)> = vec![];
+        for (k, v) in [
+            ("trust", &self.trust),
+            ("ward", &self.ward),
+            ("status", &self.status),
+            ("pathway", &self.pathway),
+            ("reason", &self.reason),
+        ] {
+            if !v.is_empty() {
+                params.push((k, v.clone()));
+            }
+        }
+        if page > 1 {
+            params.push(("page", page.to_string()));
+        }
+        let query: Vec<String> = params
+            .into_iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.replace(
+                        |c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-',
+                        ""
+                    )
+                )
+            })
+            .collect();
+        if query.is_empty() {
+            "/hub".to_string()
+        } else {
+            format!("/hub?{}", query.join("&"))
+        }
+    }
+}
+
+/// Cases on one page of the worklist.
+pub const WORKLIST_PAGE_SIZE: i64 = 100;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "patients/worklist.html")]
@@ -177,7 +221,12 @@ struct WorklistPage {
     layout: Layout,
     q: WorklistQuery,
     lines: Vec<CaseLine>,
-    over_24h: usize,
+    total: i64,
+    over_24h: i64,
+    first: i64,
+    last: i64,
+    prev_href: Option<String>,
+    next_href: Option<String>,
     trusts: Vec<TrustRow>,
     wards: Vec<WardRow>,
     statuses: Vec<CaseStatus>,
@@ -185,7 +234,7 @@ struct WorklistPage {
     filtered: bool,
 }
 
-/// The hub's worklist: every open case across trusts, longest wait first.
+/// The hub's worklist: every open case across trusts, longest wait first, a page at a time.
 pub async fn worklist(
     State(state): State<AppState>,
     session: Session,
@@ -197,6 +246,7 @@ pub async fn worklist(
     // Unknown filter values are ignored rather than failing the page.
     let status = q.status.parse::<CaseStatus>().ok();
     let no_reason = q.reason == "none";
+    let page = q.page.parse::<i64>().unwrap_or(1).clamp(1, 10_000);
     let filter = CaseFilter {
         status,
         open_only: true,
@@ -205,11 +255,17 @@ pub async fn worklist(
         trust_code: Some(q.trust.clone()).filter(|s| !s.is_empty()),
         delay_reason: Some(q.reason.clone()).filter(|s| !s.is_empty() && !no_reason),
         no_delay_reason: no_reason,
-        limit: 2000,
+        limit: WORKLIST_PAGE_SIZE,
+        offset: (page - 1) * WORKLIST_PAGE_SIZE,
     };
-    let cases = queries::list(&state.pool, &caller, &filter).await?;
-    let lines: Vec<CaseLine> = cases.iter().map(|c| CaseLine::new(c, now)).collect();
-    let over_24h = lines.iter().filter(|l| l.over_24h).count();
+    let listed = queries::list(&state.pool, &caller, &filter, now).await?;
+    let (total, over_24h) = listed
+        .first()
+        .map(|l| (l.total, l.over_24h))
+        .unwrap_or((0, 0));
+    let lines: Vec<CaseLine> = listed.iter().map(|l| CaseLine::new(&l.case, now)).collect();
+    let first = filter.offset + 1;
+    let last = filter.offset + lines.len() as i64;
     let filtered = !(q.trust.is_empty()
         && q.ward.is_empty()
         && q.status.is_empty()
@@ -217,8 +273,13 @@ pub async fn worklist(
         && q.reason.is_empty());
     Ok(WorklistPage {
         layout: Layout::new(&session, &caller, "hub").await,
+        prev_href: (page > 1).then(|| q.href(page - 1)),
+        next_href: (last < total).then(|| q.href(page + 1)),
         lines,
+        total,
         over_24h,
+        first,
+        last,
         trusts: queries::trusts(&state.pool).await?,
         wards: queries::wards_for(&state.pool, &caller).await?,
         statuses: ALL_STATUSES

@@ -6,6 +6,7 @@ use super::model::{CaseRow, HistoryEntry, NctrPeriod};
 use crate::accounts::Caller;
 use crate::domain::{CaseStatus, Pathway};
 use crate::error::AppError;
+use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 
 /// The columns of [`CaseRow`]. `p` is the patients table.
@@ -72,16 +73,33 @@ pub struct CaseFilter {
     /// Open cases with no delay reason recorded.
     pub no_delay_reason: bool,
     pub limit: i64,
+    pub offset: i64,
 }
 
-/// Cases the caller may see, longest wait first (never-ready cases last, newest first).
+/// A case in a list, with counts over the whole filtered list (not just this page).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ListedCase {
+    #[sqlx(flatten)]
+    pub case: CaseRow,
+    /// Cases matching the filter.
+    pub total: i64,
+    /// Of those, open cases ready for discharge 24 hours or more ago.
+    pub over_24h: i64,
+}
+
+/// Cases the caller may see, longest wait first (never-ready cases last, newest first),
+/// one page at a time, each row carrying the counts for the whole filtered list.
 pub async fn list(
     db: impl PgExecutor<'_>,
     caller: &Caller,
     filter: &CaseFilter,
-) -> Result<Vec<CaseRow>, AppError> {
+    now: DateTime<Utc>,
+) -> Result<Vec<ListedCase>, AppError> {
+    let columns = CASE_SELECT.trim_start_matches("SELECT ");
     let sql = format!(
-        "{CASE_SELECT} WHERE {SCOPE} \
+        "SELECT count(*) OVER () AS total, \
+         count(*) FILTER (WHERE p.discharge_ready_at <= $12 AND {OPEN}) OVER () AS over_24h, \
+         {columns} WHERE {SCOPE} \
          AND ($3::text IS NULL OR p.status = $3) \
          AND ($4::bool = false OR $3::text IS NOT NULL OR {OPEN}) \
          AND ($5::smallint IS NULL OR p.pathway = $5) \
@@ -89,9 +107,9 @@ pub async fn list(
          AND ($7::text IS NULL OR p.trust_code = $7) \
          AND ($8::text IS NULL OR p.delay_reason = $8) \
          AND ($9::bool = false OR (p.delay_reason IS NULL AND p.discharge_ready_at IS NOT NULL)) \
-         ORDER BY p.discharge_ready_at ASC NULLS LAST, p.id DESC LIMIT $10"
+         ORDER BY p.discharge_ready_at ASC NULLS LAST, p.id DESC LIMIT $10 OFFSET $11"
     );
-    Ok(sqlx::query_as::<_, CaseRow>(&sql)
+    Ok(sqlx::query_as::<_, ListedCase>(&sql)
         .bind(caller.role.as_str())
         .bind(&caller.org_code)
         .bind(filter.status.map(|s| s.as_str()))
@@ -102,8 +120,42 @@ pub async fn list(
         .bind(filter.delay_reason.as_deref())
         .bind(filter.no_delay_reason)
         .bind(if filter.limit > 0 { filter.limit } else { 1000 })
+        .bind(filter.offset.max(0))
+        .bind(now - chrono::Duration::hours(24))
         .fetch_all(db)
         .await?)
+}
+
+/// One ward's open cases in numbers, for the ward list's chooser.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WardCounts {
+    pub code: String,
+    pub name: String,
+    pub open: i64,
+    pub nctr: i64,
+    pub over_24h: i64,
+}
+
+/// Every ward of the caller's trust with its open, not-meeting-criteria and over-24-hour
+/// counts. Ward users only (it is their trust's view).
+pub async fn ward_counts(
+    db: impl PgExecutor<'_>,
+    caller: &Caller,
+    now: DateTime<Utc>,
+) -> Result<Vec<WardCounts>, AppError> {
+    Ok(sqlx::query_as::<_, WardCounts>(&format!(
+        "SELECT w.code, w.name, count(p.id) AS open, \
+         count(p.id) FILTER (WHERE p.discharge_ready_at IS NOT NULL) AS nctr, \
+         count(p.id) FILTER (WHERE p.discharge_ready_at <= $3) AS over_24h \
+         FROM wards w LEFT JOIN patients p ON p.ward_code = w.code AND {OPEN} AND {SCOPE} \
+         WHERE w.org_code = $2 AND $1::text = 'ward' \
+         GROUP BY w.code, w.name ORDER BY w.code"
+    ))
+    .bind(caller.role.as_str())
+    .bind(&caller.org_code)
+    .bind(now - chrono::Duration::hours(24))
+    .fetch_all(db)
+    .await?)
 }
 
 /// A case's history, oldest first. The caller must already have been allowed the case.
