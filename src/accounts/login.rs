@@ -48,7 +48,7 @@ pub async fn home(caller: Result<PageCaller, Response>) -> Response {
 }
 
 pub async fn login_page(session: Session) -> PageResult {
-    let flash = session.remove::<String>("flash").await.ok().flatten();
+    let flash = crate::web::take_flash(&session).await;
     Ok(LoginPage {
         layout: Layout {
             flash,

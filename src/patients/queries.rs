@@ -4,7 +4,7 @@
 
 use super::model::{CaseRow, HistoryEntry, NctrPeriod};
 use crate::accounts::Caller;
-use crate::domain::{CaseStatus, Pathway};
+use crate::domain::{CaseStatus, Pathway, Role};
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
@@ -89,41 +89,56 @@ pub struct ListedCase {
 
 /// Cases the caller may see, longest wait first (never-ready cases last, newest first),
 /// one page at a time, each row carrying the counts for the whole filtered list.
+///
+/// The WHERE clause holds only the filters in use, so the planner can use the partial
+/// index on open cases; the joins run for the page's rows only.
 pub async fn list(
     db: impl PgExecutor<'_>,
     caller: &Caller,
     filter: &CaseFilter,
     now: DateTime<Utc>,
 ) -> Result<Vec<ListedCase>, AppError> {
-    let columns = CASE_SELECT.trim_start_matches("SELECT ");
-    let sql = format!(
-        "SELECT count(*) OVER () AS total, \
-         count(*) FILTER (WHERE p.discharge_ready_at <= $12 AND {OPEN}) OVER () AS over_24h, \
-         {columns} WHERE {SCOPE} \
-         AND ($3::text IS NULL OR p.status = $3) \
-         AND ($4::bool = false OR $3::text IS NOT NULL OR {OPEN}) \
-         AND ($5::smallint IS NULL OR p.pathway = $5) \
-         AND ($6::text IS NULL OR p.ward_code = $6) \
-         AND ($7::text IS NULL OR p.trust_code = $7) \
-         AND ($8::text IS NULL OR p.delay_reason = $8) \
-         AND ($9::bool = false OR (p.delay_reason IS NULL AND p.discharge_ready_at IS NOT NULL)) \
-         ORDER BY p.discharge_ready_at ASC NULLS LAST, p.id DESC LIMIT $10 OFFSET $11"
+    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+        "WITH matching AS (SELECT p.id, p.discharge_ready_at, p.status FROM patients p WHERE ",
     );
-    Ok(sqlx::query_as::<_, ListedCase>(&sql)
-        .bind(caller.role.as_str())
-        .bind(&caller.org_code)
-        .bind(filter.status.map(|s| s.as_str()))
-        .bind(filter.open_only)
-        .bind(filter.pathway.map(|p| p.number()))
-        .bind(filter.ward_code.as_deref())
-        .bind(filter.trust_code.as_deref())
-        .bind(filter.delay_reason.as_deref())
-        .bind(filter.no_delay_reason)
-        .bind(if filter.limit > 0 { filter.limit } else { 1000 })
-        .bind(filter.offset.max(0))
-        .bind(now - chrono::Duration::hours(24))
-        .fetch_all(db)
-        .await?)
+    match caller.role {
+        Role::Hub => q.push("true"),
+        Role::Ward => q.push("p.trust_code = ").push_bind(caller.org_code.clone()),
+        // providers see referred patients only (capacity market); admins see none
+        Role::Provider | Role::Admin => q.push("false"),
+    };
+    if let Some(status) = filter.status {
+        q.push(" AND p.status = ").push_bind(status.as_str());
+    } else if filter.open_only {
+        q.push(format!(" AND {OPEN}"));
+    }
+    if let Some(p) = filter.pathway {
+        q.push(" AND p.pathway = ").push_bind(p.number());
+    }
+    if let Some(w) = &filter.ward_code {
+        q.push(" AND p.ward_code = ").push_bind(w.clone());
+    }
+    if let Some(t) = &filter.trust_code {
+        q.push(" AND p.trust_code = ").push_bind(t.clone());
+    }
+    if let Some(r) = &filter.delay_reason {
+        q.push(" AND p.delay_reason = ").push_bind(r.clone());
+    }
+    if filter.no_delay_reason {
+        q.push(" AND p.delay_reason IS NULL AND p.discharge_ready_at IS NOT NULL");
+    }
+    q.push("), counts AS (SELECT count(*) AS total, count(*) FILTER (WHERE m.discharge_ready_at <= ")
+        .push_bind(now - chrono::Duration::hours(24))
+        .push(" AND m.status NOT IN ('discharged','cancelled')) AS over_24h FROM matching m), ")
+        .push("page AS (SELECT m.id FROM matching m ORDER BY m.discharge_ready_at ASC NULLS LAST, m.id DESC LIMIT ")
+        .push_bind(if filter.limit > 0 { filter.limit } else { 1000 })
+        .push(" OFFSET ")
+        .push_bind(filter.offset.max(0))
+        .push(") SELECT counts.total, counts.over_24h, ")
+        .push(CASE_SELECT.trim_start_matches("SELECT "))
+        .push(" JOIN page ON page.id = p.id CROSS JOIN counts \
+               ORDER BY p.discharge_ready_at ASC NULLS LAST, p.id DESC");
+    Ok(q.build_query_as::<ListedCase>().fetch_all(db).await?)
 }
 
 /// One ward's open cases in numbers, for the ward list's chooser.

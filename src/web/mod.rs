@@ -33,7 +33,7 @@ pub struct NavItem {
 impl Layout {
     /// Builds the layout, taking (and so clearing) the flash message.
     pub async fn new(session: &Session, caller: &Caller, section: &'static str) -> Self {
-        let flash = session.remove::<String>(FLASH_KEY).await.ok().flatten();
+        let flash = take_flash(session).await;
         Layout {
             caller: Some(caller.clone()),
             flash,
@@ -66,6 +66,15 @@ impl Layout {
             Role::Provider => vec![item("/provider", "Referrals", "provider")],
             Role::Admin => vec![item("/admin/users", "Users", "admin")],
         }
+    }
+}
+
+/// Takes the one-time message, if any. Reading first keeps the session unmodified (and so
+/// not written back to the database) on the usual request that has none.
+pub async fn take_flash(session: &Session) -> Option<String> {
+    match session.get::<String>(FLASH_KEY).await {
+        Ok(Some(_)) => session.remove::<String>(FLASH_KEY).await.ok().flatten(),
+        _ => None,
     }
 }
 
