@@ -12,6 +12,8 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Where the vendored NHS design system and our own JS live.
     pub static_dir: std::path::PathBuf,
+    /// An offer not confirmed as still available for this long is marked stale.
+    pub offer_stale_after: Duration,
 }
 
 impl Default for Config {
@@ -21,6 +23,7 @@ impl Default for Config {
             token_lifetime: Duration::hours(12),
             secure_cookies: false,
             static_dir: std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
+            offer_stale_after: Duration::hours(24),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! random port with a fresh database.
 
 pub mod accounts;
+pub mod capacity;
 pub mod config;
 pub mod db;
 pub mod demo;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod patients;
 pub mod provider;
 pub mod reference;
+pub mod referrals;
 pub mod state;
 pub mod telemetry;
 pub mod web;
@@ -70,6 +72,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::tokens::issue_token))
         .merge(patients::api::router())
         .merge(reference::router())
+        .merge(capacity::api::router())
+        .merge(referrals::api::router())
         .split_for_parts()
 }
 

@@ -108,8 +108,20 @@ impl PatientQuery {
     }
 }
 
-fn json(state: &AppState, caller: &Caller, case: super::CaseRow) -> Json<PatientJson> {
-    Json(PatientJson::from_case(case, caller, state.clock.now()))
+/// One case as JSON, identifiable or not as the caller may see it.
+async fn json(
+    state: &AppState,
+    caller: &Caller,
+    case: super::CaseRow,
+) -> Result<Json<PatientJson>, AppError> {
+    let identifiable = queries::identifiable(&state.pool, caller, &[case.id])
+        .await?
+        .contains(&case.id);
+    Ok(Json(PatientJson::from_case(
+        case,
+        identifiable,
+        state.clock.now(),
+    )))
 }
 
 #[utoipa::path(get, path = "/api/v1/patients", tag = "patients",
@@ -124,10 +136,15 @@ pub async fn list_patients(
     let filter = q.filter()?;
     let now = state.clock.now();
     let rows = queries::list(&state.pool, &caller, &filter, now).await?;
+    let ids: Vec<i64> = rows.iter().map(|l| l.case.id).collect();
+    let identifiable = queries::identifiable(&state.pool, &caller, &ids).await?;
     Ok(Json(PatientList {
         items: rows
             .into_iter()
-            .map(|l| PatientJson::from_case(l.case, &caller, now))
+            .map(|l| {
+                let shown = identifiable.contains(&l.case.id);
+                PatientJson::from_case(l.case, shown, now)
+            })
             .collect(),
     }))
 }
@@ -148,7 +165,7 @@ pub async fn create_patient(
         .validate(state.clock.now(), errors)
         .map_err(AppError::Validation)?;
     let case = commands::flag(&state, &caller, new).await?;
-    Ok((StatusCode::CREATED, json(&state, &caller, case)))
+    Ok((StatusCode::CREATED, json(&state, &caller, case).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/patients/{id}", tag = "patients",
@@ -161,7 +178,7 @@ pub async fn get_patient(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<PatientJson>> {
     let case = queries::get(&state.pool, &caller, id).await?;
-    Ok(json(&state, &caller, case))
+    Ok(json(&state, &caller, case).await?)
 }
 
 #[utoipa::path(get, path = "/api/v1/patients/{id}/history", tag = "patients",
@@ -218,7 +235,7 @@ pub async fn record_criteria(
         ctr_code: non_empty(&body.ctr_code).map(str::to_string),
     };
     let case = commands::record_criteria(&state, &caller, id, body.version, change).await?;
-    Ok(json(&state, &caller, case))
+    Ok(json(&state, &caller, case).await?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -250,7 +267,7 @@ pub async fn choose_pathway(
             ))
         })?;
     let case = commands::choose_pathway(&state, &caller, id, body.version, pathway).await?;
-    Ok(json(&state, &caller, case))
+    Ok(json(&state, &caller, case).await?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -272,7 +289,7 @@ pub async fn set_delay_reason(
 ) -> ApiResult<Json<PatientJson>> {
     let case =
         commands::set_delay_reason(&state, &caller, id, body.version, body.code.trim()).await?;
-    Ok(json(&state, &caller, case))
+    Ok(json(&state, &caller, case).await?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -319,7 +336,7 @@ pub async fn update_details(
         needs_summary: body.needs_summary,
     };
     let case = commands::update_details(&state, &caller, id, body.version, change).await?;
-    Ok(json(&state, &caller, case))
+    Ok(json(&state, &caller, case).await?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -352,7 +369,7 @@ pub async fn plan_discharge(
             ))
         })?;
     let case = commands::plan_discharge(&state, &caller, id, body.version, planned_for).await?;
-    Ok(json(&state, &caller, case))
+    Ok(json(&state, &caller, case).await?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -374,7 +391,7 @@ pub async fn discharge(
 ) -> ApiResult<Json<PatientJson>> {
     let at = optional_instant(&body.discharged_at, "discharged_at")?;
     let case = commands::discharge(&state, &caller, id, body.version, at).await?;
-    Ok(json(&state, &caller, case))
+    Ok(json(&state, &caller, case).await?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -394,7 +411,7 @@ pub async fn cancel(
     ApiJson(body): ApiJson<CancelRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let case = commands::cancel(&state, &caller, id, body.version, &body.reason).await?;
-    Ok(json(&state, &caller, case))
+    Ok(json(&state, &caller, case).await?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema, Default)]
@@ -413,5 +430,5 @@ pub async fn take_ownership(
     ApiJson(body): ApiJson<VersionOnly>,
 ) -> ApiResult<Json<PatientJson>> {
     let case = commands::take_ownership(&state, &caller, id, body.version).await?;
-    Ok(json(&state, &caller, case))
+    Ok(json(&state, &caller, case).await?)
 }

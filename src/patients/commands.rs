@@ -8,6 +8,7 @@ use super::queries;
 use crate::accounts::Caller;
 use crate::domain::{CaseEvent, CaseStatus, Pathway, Role};
 use crate::error::{AppError, FieldErrors};
+use crate::referrals::{self, CaseClosing};
 use crate::state::AppState;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
@@ -236,10 +237,14 @@ pub async fn record_criteria(
         if case.delay_reason.is_some() {
             insert_delay_reason_history(&mut tx, id, None, at, caller).await?;
         }
-        let detail = match &change.ctr_code {
+        let released = referrals::close_for_patient(&mut tx, id, now, CaseClosing::Release).await?;
+        let mut detail = match &change.ctr_code {
             Some(code) => format!("Meets the criteria to reside again (code {code})"),
             None => "Meets the criteria to reside again".to_string(),
         };
+        if let Some(r) = released {
+            detail = format!("{detail}; {r}");
+        }
         record(
             &mut tx,
             &case,
@@ -306,10 +311,16 @@ pub async fn choose_pathway(
     .bind(next == CaseStatus::ReadyToGo)
     .execute(&mut *tx)
     .await?;
-    let detail = match case.pathway() {
+    let mut detail = match case.pathway() {
         Some(old) if old != pathway => format!("Pathway changed from {old} to {pathway}"),
         _ => format!("Pathway {pathway} chosen"),
     };
+    if case.pathway().is_some_and(|old| old != pathway)
+        && let Some(closed) =
+            referrals::close_for_patient(&mut tx, id, now, CaseClosing::PathwayChanged).await?
+    {
+        detail = format!("{detail}; {closed}");
+    }
     record(
         &mut tx,
         &case,
@@ -563,7 +574,12 @@ pub async fn discharge(
         .bind(at)
         .execute(&mut *tx)
         .await?;
-    let detail = format!("Discharged at {}", crate::domain::time::display_london(at));
+    let mut detail = format!("Discharged at {}", crate::domain::time::display_london(at));
+    if let Some(closed) =
+        referrals::close_for_patient(&mut tx, id, now, CaseClosing::Discharge).await?
+    {
+        detail = format!("{detail}; {closed}");
+    }
     record(
         &mut tx,
         &case,
@@ -617,16 +633,13 @@ pub async fn cancel(
         .bind(reason)
         .execute(&mut *tx)
         .await?;
-    record(
-        &mut tx,
-        &case,
-        caller,
-        now,
-        "cancelled",
-        format!("Cancelled: {reason}"),
-        Some(next),
-    )
-    .await?;
+    let mut detail = format!("Cancelled: {reason}");
+    if let Some(closed) =
+        referrals::close_for_patient(&mut tx, id, now, CaseClosing::Release).await?
+    {
+        detail = format!("{detail}; {closed}");
+    }
+    record(&mut tx, &case, caller, now, "cancelled", detail, Some(next)).await?;
     tx.commit().await?;
     queries::get(&state.pool, caller, id).await
 }

@@ -1,8 +1,7 @@
 //! What a case looks like in the database, over the wire, and as validated input.
 
-use crate::accounts::Caller;
 use crate::domain::time::{delay_days, london_date, london_to_utc};
-use crate::domain::{CaseStatus, NhsNumber, Pathway, Postcode, Role, Sex, postcode_district};
+use crate::domain::{CaseStatus, NhsNumber, Pathway, Postcode, Sex, postcode_district};
 use crate::error::FieldErrors;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -128,10 +127,9 @@ pub struct PatientJson {
 }
 
 impl PatientJson {
-    pub fn from_case(c: CaseRow, caller: &Caller, now: DateTime<Utc>) -> Self {
-        // Providers see identifiers only after accepting a referral (issue: capacity market);
-        // until then every provider view is anonymised.
-        let identifiable = !caller.is(Role::Provider);
+    /// `identifiable` is false for a provider that has not accepted the patient: it gets the
+    /// anonymised summary (age, sex, postcode district, needs, pathway, waiting since).
+    pub fn from_case(c: CaseRow, identifiable: bool, now: DateTime<Utc>) -> Self {
         let show = |v: String| identifiable.then_some(v);
         PatientJson {
             id: c.id,

@@ -19,8 +19,10 @@ pub const CASE_SELECT: &str = "SELECT p.id, p.nhs_number, p.given_name, p.family
     LEFT JOIN delay_reasons dr ON dr.code = p.delay_reason \
     LEFT JOIN users cu ON cu.id = p.coordinator_id";
 
-/// Need to know, as SQL over `$1` (role) and `$2` (organisation code).
-pub const SCOPE: &str = "($1::text = 'hub' OR ($1::text = 'ward' AND p.trust_code = $2::text))";
+/// Need to know, as SQL over `$1` (role) and `$2` (organisation code): the hub sees every
+/// case, a ward its trust's, a provider those referred to it, an admin none.
+pub const SCOPE: &str = "($1::text = 'hub' OR ($1::text = 'ward' AND p.trust_code = $2::text) \
+    OR ($1::text = 'provider' AND EXISTS (SELECT 1 FROM referrals r WHERE r.patient_id = p.id AND r.org_code = $2::text)))";
 
 const OPEN: &str = "p.status NOT IN ('discharged','cancelled')";
 
@@ -104,8 +106,11 @@ pub async fn list(
     match caller.role {
         Role::Hub => q.push("true"),
         Role::Ward => q.push("p.trust_code = ").push_bind(caller.org_code.clone()),
-        // providers see referred patients only (capacity market); admins see none
-        Role::Provider | Role::Admin => q.push("false"),
+        Role::Provider => q
+            .push("EXISTS (SELECT 1 FROM referrals r WHERE r.patient_id = p.id AND r.org_code = ")
+            .push_bind(caller.org_code.clone())
+            .push(")"),
+        Role::Admin => q.push("false"),
     };
     if let Some(status) = filter.status {
         q.push(" AND p.status = ").push_bind(status.as_str());
@@ -171,6 +176,26 @@ pub async fn ward_counts(
     .bind(now - chrono::Duration::hours(24))
     .fetch_all(db)
     .await?)
+}
+
+/// Of these cases, those whose identifiable details the caller may see. Everyone who may
+/// see a case sees its identifiers, except a provider: only once it has accepted a referral.
+pub async fn identifiable(
+    db: impl PgExecutor<'_>,
+    caller: &Caller,
+    ids: &[i64],
+) -> Result<std::collections::HashSet<i64>, AppError> {
+    if !caller.is(Role::Provider) {
+        return Ok(ids.iter().copied().collect());
+    }
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT DISTINCT patient_id FROM referrals WHERE org_code = $1 AND status = 'accepted' AND patient_id = ANY($2)",
+    )
+    .bind(&caller.org_code)
+    .bind(ids)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
 /// A case's history, oldest first. The caller must already have been allowed the case.

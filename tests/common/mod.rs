@@ -49,6 +49,7 @@ pub const USERS: &[(&str, &str, &str)] = &[
     ("ward2", "ward", "RXX"),
     ("hub", "hub", "HUB"),
     ("provider", "provider", "PRV1"),
+    ("provider2", "provider", "PRV2"),
     ("admin", "admin", "HUB"),
 ];
 
@@ -157,6 +158,18 @@ pub fn patient(nhs_number: &str) -> Value {
         "admitted_at": "2026-11-18T09:30:00Z",
         "discharge_ready_at": "2026-11-20T14:00:00Z",
         "needs_summary": "Needs help with washing and dressing"
+    })
+}
+
+/// A provider's offer of `places` residential (pathway 3) beds covering LS9, open for a week.
+pub fn offer(places: i64) -> Value {
+    json!({
+        "service_type": "residential",
+        "places": places,
+        "available_from": "2026-11-22T08:00:00Z",
+        "available_until": "2026-11-29T08:00:00Z",
+        "area": "LS8, LS9",
+        "notes": "Ground floor room"
     })
 }
 

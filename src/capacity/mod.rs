@@ -1,0 +1,471 @@
+//! The capacity market's supply side: providers' offers of beds and care packages.
+//! An offer's status is derived, never stored: withdrawn, expired (past `available_until`),
+//! full (no places left) or open; so offers expire by themselves. Places are counted by the
+//! database (`places_left` is checked between 0 and `places`).
+
+pub mod api;
+pub mod pages;
+
+use crate::accounts::Caller;
+use crate::domain::Role;
+use crate::domain::time::london_date;
+use crate::error::{AppError, FieldErrors};
+use crate::state::AppState;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::{FromRow, PgExecutor};
+
+/// An offer as read, with its derived status.
+#[derive(Debug, Clone, FromRow)]
+pub struct OfferRow {
+    pub id: i64,
+    pub org_code: String,
+    pub org_name: String,
+    pub service_type: String,
+    pub service_label: String,
+    pub unit: String,
+    pub pathway: i16,
+    pub places: i32,
+    pub places_left: i32,
+    pub available_from: DateTime<Utc>,
+    pub available_until: DateTime<Utc>,
+    pub area: String,
+    pub districts: Vec<String>,
+    pub gender: String,
+    pub specialisms: Vec<String>,
+    pub funding: Vec<String>,
+    pub earliest_start: Option<DateTime<Utc>>,
+    pub notes: String,
+    pub status: String,
+    pub last_confirmed_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl OfferRow {
+    pub fn is_stale(&self, now: DateTime<Utc>, stale_after: Duration) -> bool {
+        self.status == "open" && now - self.last_confirmed_at >= stale_after
+    }
+    /// Covers a patient's postcode district (an offer naming no districts covers anywhere).
+    pub fn covers(&self, district: &str) -> bool {
+        self.districts.is_empty()
+            || self
+                .districts
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(district))
+    }
+}
+
+/// CONTRACT.md's offer, plus the fields a hub needs to judge fit.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OfferJson {
+    pub id: i64,
+    pub org_code: String,
+    pub service_type: String,
+    pub pathway: i16,
+    pub places: i32,
+    pub places_left: i32,
+    pub available_from: DateTime<Utc>,
+    pub available_until: DateTime<Utc>,
+    /// The area as the provider described it.
+    pub area: String,
+    /// Postcode districts read from `area`; empty means anywhere.
+    pub postcode_districts: Vec<String>,
+    pub notes: String,
+    /// open, full, withdrawn or expired.
+    pub status: String,
+    pub gender: String,
+    pub specialisms: Vec<String>,
+    pub funding: Vec<String>,
+    pub earliest_start: Option<DateTime<Utc>>,
+    pub last_confirmed_at: DateTime<Utc>,
+    /// Not confirmed as still available within the configured time (default 24 hours).
+    pub stale: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl OfferJson {
+    pub fn new(o: OfferRow, now: DateTime<Utc>, stale_after: Duration) -> Self {
+        OfferJson {
+            stale: o.is_stale(now, stale_after),
+            id: o.id,
+            org_code: o.org_code,
+            service_type: o.service_type,
+            pathway: o.pathway,
+            places: o.places,
+            places_left: o.places_left,
+            available_from: o.available_from,
+            available_until: o.available_until,
+            area: o.area,
+            postcode_districts: o.districts,
+            notes: o.notes,
+            status: o.status,
+            gender: o.gender,
+            specialisms: o.specialisms,
+            funding: o.funding,
+            earliest_start: o.earliest_start,
+            last_confirmed_at: o.last_confirmed_at,
+            created_at: o.created_at,
+        }
+    }
+}
+
+/// The derived status, over `o` (offers) and `$1` (now).
+pub const OFFER_STATUS: &str = "CASE WHEN o.withdrawn_at IS NOT NULL THEN 'withdrawn' \
+    WHEN o.available_until <= $1 THEN 'expired' WHEN o.places_left = 0 THEN 'full' ELSE 'open' END";
+
+pub fn offer_select() -> String {
+    format!(
+        "SELECT o.id, o.org_code, org.name AS org_name, o.service_type, ct.label AS service_label, ct.unit, \
+         o.pathway, o.places, o.places_left, o.available_from, o.available_until, o.area, o.districts, \
+         o.gender, o.specialisms, o.funding, o.earliest_start, o.notes, ({OFFER_STATUS}) AS status, \
+         o.last_confirmed_at, o.created_at \
+         FROM capacity_offers o JOIN organisations org ON org.code = o.org_code \
+         JOIN capacity_types ct ON ct.code = o.service_type"
+    )
+}
+
+pub const SPECIALISMS: &[(&str, &str)] = &[
+    ("bariatric", "Bariatric"),
+    ("dementia", "Dementia"),
+    ("behaviour", "Behaviour that challenges"),
+    ("oxygen", "Oxygen"),
+    ("end_of_life", "End of life care"),
+    ("double_handed", "Double-handed care"),
+];
+
+pub const FUNDING: &[(&str, &str)] = &[
+    ("nhs_d2a", "NHS discharge to assess"),
+    ("council", "Council funded"),
+    ("self_funder", "Self-funder"),
+    ("chc", "NHS Continuing Healthcare"),
+];
+
+/// Filters for offer lists.
+#[derive(Debug, Default, Clone)]
+pub struct OfferFilter {
+    pub pathway: Option<i16>,
+    pub service_type: Option<String>,
+    pub available_on: Option<NaiveDate>,
+    pub status: Option<String>,
+}
+
+/// Offers the caller may see: a provider its own; everyone else all of them.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    caller: &Caller,
+    filter: &OfferFilter,
+    now: DateTime<Utc>,
+) -> Result<Vec<OfferRow>, AppError> {
+    let (day_start, day_end) = match filter.available_on {
+        Some(d) => {
+            let start =
+                crate::domain::time::london_to_utc(d.and_hms_opt(0, 0, 0).unwrap_or_default());
+            (Some(start), Some(start + Duration::hours(24)))
+        }
+        None => (None, None),
+    };
+    let sql = format!(
+        "SELECT * FROM ({select}) o WHERE ($2::text IS NULL OR o.org_code = $2) \
+         AND ($3::smallint IS NULL OR o.pathway = $3) AND ($4::text IS NULL OR o.service_type = $4) \
+         AND ($5::timestamptz IS NULL OR (o.available_from < $6 AND o.available_until > $5)) \
+         AND ($7::text IS NULL OR o.status = $7) \
+         ORDER BY o.status = 'open' DESC, o.created_at DESC, o.id DESC LIMIT 1000",
+        select = offer_select()
+    );
+    Ok(sqlx::query_as::<_, OfferRow>(&sql)
+        .bind(now)
+        .bind(
+            caller
+                .is(Role::Provider)
+                .then_some(caller.org_code.as_str()),
+        )
+        .bind(filter.pathway)
+        .bind(filter.service_type.as_deref())
+        .bind(day_start)
+        .bind(day_end)
+        .bind(filter.status.as_deref())
+        .fetch_all(db)
+        .await?)
+}
+
+/// One offer, if the caller may see it.
+pub async fn get(
+    db: impl PgExecutor<'_>,
+    caller: &Caller,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<OfferRow, AppError> {
+    let sql = format!(
+        "{} WHERE o.id = $2 AND ($3::text IS NULL OR o.org_code = $3)",
+        offer_select()
+    );
+    sqlx::query_as::<_, OfferRow>(&sql)
+        .bind(now)
+        .bind(id)
+        .bind(
+            caller
+                .is(Role::Provider)
+                .then_some(caller.org_code.as_str()),
+        )
+        .fetch_optional(db)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// Open offers on a pathway: the candidates for "find care".
+pub async fn open_on_pathway(
+    db: impl PgExecutor<'_>,
+    pathway: i16,
+    now: DateTime<Utc>,
+) -> Result<Vec<OfferRow>, AppError> {
+    let sql = format!(
+        "{} WHERE o.pathway = $2 AND o.withdrawn_at IS NULL AND o.places_left > 0 \
+         AND o.available_until > $1 ORDER BY o.id",
+        offer_select()
+    );
+    Ok(sqlx::query_as::<_, OfferRow>(&sql)
+        .bind(now)
+        .bind(pathway)
+        .fetch_all(db)
+        .await?)
+}
+
+/// A validated new offer.
+#[derive(Debug, Clone)]
+pub struct NewOffer {
+    pub service_type: String,
+    pub places: i32,
+    pub available_from: DateTime<Utc>,
+    pub available_until: DateTime<Utc>,
+    pub area: String,
+    pub gender: String,
+    pub specialisms: Vec<String>,
+    pub funding: Vec<String>,
+    pub earliest_start: Option<DateTime<Utc>>,
+    pub notes: String,
+}
+
+/// The text of a new offer as typed, shared by the API and the page form.
+#[derive(Debug, Clone, Default)]
+pub struct OfferDraft {
+    pub service_type: String,
+    pub places: String,
+    pub available_from: Option<DateTime<Utc>>,
+    pub available_until: Option<DateTime<Utc>>,
+    pub area: String,
+    pub gender: String,
+    pub specialisms: Vec<String>,
+    pub funding: Vec<String>,
+    pub earliest_start: Option<DateTime<Utc>>,
+    pub notes: String,
+}
+
+/// Postcode districts (outward codes) named in an area description: `LS6, LS7 and LS9`.
+pub fn districts_in(area: &str) -> Vec<String> {
+    let mut out: Vec<String> = area
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|t| {
+            let b = t.as_bytes();
+            (2..=4).contains(&b.len())
+                && b[0].is_ascii_alphabetic()
+                && b.iter().any(u8::is_ascii_digit)
+                && b.iter().all(u8::is_ascii_alphanumeric)
+        })
+        .map(|t| t.to_ascii_uppercase())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+impl OfferDraft {
+    pub async fn validate(
+        &self,
+        db: impl PgExecutor<'_>,
+        now: DateTime<Utc>,
+        mut errors: FieldErrors,
+    ) -> Result<NewOffer, AppError> {
+        let known: Option<(String,)> = sqlx::query_as(
+            "SELECT c.code FROM capacity_types c JOIN code_sets s ON s.name = c.code_set WHERE c.code = $1 AND s.active",
+        )
+        .bind(self.service_type.trim())
+        .fetch_optional(db)
+        .await?;
+        if known.is_none() {
+            errors.add("service_type", "Select the type of care or bed");
+        }
+        let places = match self.places.trim().parse::<i32>() {
+            Ok(n) if (1..=1000).contains(&n) => n,
+            _ if self.places.trim().is_empty() => {
+                errors.add("places", "Enter how many places are free");
+                0
+            }
+            _ => {
+                errors.add("places", "Places must be a whole number from 1 to 1000");
+                0
+            }
+        };
+        let from = self.available_from.unwrap_or(now);
+        let until = match self.available_until {
+            None => {
+                errors.add(
+                    "available_until",
+                    "Enter until when the places are available",
+                );
+                now
+            }
+            Some(u) if u <= from => {
+                errors.add(
+                    "available_until",
+                    "Available until must be after available from",
+                );
+                u
+            }
+            Some(u) if u <= now => {
+                errors.add("available_until", "Available until must be in the future");
+                u
+            }
+            Some(u) => u,
+        };
+        if london_date(from) > london_date(now) + Duration::days(90) {
+            errors.add(
+                "available_from",
+                "Available from must be within the next 90 days",
+            );
+        }
+        let gender = match self.gender.trim() {
+            "" | "any" => "any",
+            "female" => "female",
+            "male" => "male",
+            _ => {
+                errors.add("gender", "Gender must be any, female or male");
+                "any"
+            }
+        };
+        let check =
+            |values: &[String], allowed: &[(&str, &str)], field: &str, errors: &mut FieldErrors| {
+                let bad: Vec<&String> = values
+                    .iter()
+                    .filter(|v| !allowed.iter().any(|(c, _)| c == v))
+                    .collect();
+                if !bad.is_empty() {
+                    let codes: Vec<&str> = allowed.iter().map(|(c, _)| *c).collect();
+                    errors.add(field, format!("Choose from: {}", codes.join(", ")));
+                }
+            };
+        check(&self.specialisms, SPECIALISMS, "specialisms", &mut errors);
+        check(&self.funding, FUNDING, "funding", &mut errors);
+        if self.area.chars().count() > 500 {
+            errors.add("area", "Area must be 500 characters or fewer");
+        }
+        if self.notes.chars().count() > 2000 {
+            errors.add("notes", "Notes must be 2000 characters or fewer");
+        }
+        errors.into_result(|| NewOffer {
+            service_type: self.service_type.trim().to_string(),
+            places,
+            available_from: from,
+            available_until: until,
+            area: self.area.trim().to_string(),
+            gender: gender.to_string(),
+            specialisms: self.specialisms.clone(),
+            funding: self.funding.clone(),
+            earliest_start: self.earliest_start,
+            notes: self.notes.trim().to_string(),
+        })
+    }
+}
+
+/// Posts an offer for the caller's own organisation.
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    new: NewOffer,
+) -> Result<OfferRow, AppError> {
+    caller.require(&[Role::Provider])?;
+    let now = state.clock.now();
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO capacity_offers (org_code, service_type, pathway, places, places_left, available_from, \
+         available_until, area, districts, gender, specialisms, funding, earliest_start, notes, last_confirmed_at, \
+         created_by, created_at) \
+         SELECT $1, $2, ct.pathway, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13 \
+         FROM capacity_types ct WHERE ct.code = $2 RETURNING id",
+    )
+    .bind(&caller.org_code)
+    .bind(&new.service_type)
+    .bind(new.places)
+    .bind(new.available_from)
+    .bind(new.available_until)
+    .bind(&new.area)
+    .bind(districts_in(&new.area))
+    .bind(&new.gender)
+    .bind(&new.specialisms)
+    .bind(&new.funding)
+    .bind(new.earliest_start)
+    .bind(&new.notes)
+    .bind(now)
+    .bind(caller.user_id)
+    .fetch_one(&state.pool)
+    .await?;
+    tracing::info!(offer_id = id, "offer posted");
+    get(&state.pool, caller, id, now).await
+}
+
+/// "Still available": the owning provider confirms an offer.
+pub async fn confirm(state: &AppState, caller: &Caller, id: i64) -> Result<OfferRow, AppError> {
+    caller.require(&[Role::Provider])?;
+    let now = state.clock.now();
+    let offer = get(&state.pool, caller, id, now).await?;
+    if offer.status == "withdrawn" || offer.status == "expired" {
+        return Err(AppError::conflict(
+            "offer_closed",
+            format!("The offer is {}", offer.status),
+        ));
+    }
+    sqlx::query("UPDATE capacity_offers SET last_confirmed_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(&state.pool)
+        .await?;
+    get(&state.pool, caller, id, now).await
+}
+
+/// Withdraws an offer. Referrals still waiting for an answer on it are withdrawn too;
+/// places already reserved stay reserved.
+pub async fn withdraw(state: &AppState, caller: &Caller, id: i64) -> Result<OfferRow, AppError> {
+    caller.require(&[Role::Provider])?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let offer = get(&mut *tx, caller, id, now).await?;
+    if offer.status == "withdrawn" {
+        return Err(AppError::conflict(
+            "offer_closed",
+            "The offer is already withdrawn",
+        ));
+    }
+    sqlx::query("UPDATE capacity_offers SET withdrawn_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    crate::referrals::withdraw_pending_for_offer(&mut tx, id, caller, now).await?;
+    tx.commit().await?;
+    get(&state.pool, caller, id, now).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::districts_in;
+
+    #[test]
+    fn districts_are_read_from_an_area_description() {
+        assert_eq!(districts_in("LS6, LS7 and ls9"), vec!["LS6", "LS7", "LS9"]);
+        assert_eq!(
+            districts_in("East Leeds: LS9 LS14 LS15"),
+            vec!["LS14", "LS15", "LS9"]
+        );
+        assert_eq!(districts_in("SW1A"), vec!["SW1A"]);
+        assert!(districts_in("anywhere in Leeds").is_empty());
+        assert!(districts_in("").is_empty());
+    }
+}

@@ -1,0 +1,1 @@
+//! Provider pages for offers (filled in below).

@@ -1,0 +1,548 @@
+//! Referrals: the hub asks providers to take a patient; each provider accepts or declines.
+//! The first acceptance reserves one place and withdraws the patient's other pending
+//! referrals. A patient who meets the criteria again, or whose case is cancelled, gives the
+//! place back; a discharge uses it. Every step writes the case's history in the same
+//! transaction. Two accepts racing for the last place: the offer row is updated with
+//! `places_left > 0` in the WHERE clause and a CHECK, so exactly one wins.
+
+pub mod api;
+
+use crate::accounts::Caller;
+use crate::domain::{CaseEvent, Role};
+use crate::error::{AppError, FieldErrors};
+use crate::patients::queries as patient_queries;
+use crate::state::AppState;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{FromRow, PgConnection, PgExecutor};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ReferralRow {
+    pub id: i64,
+    pub patient_id: i64,
+    pub offer_id: i64,
+    pub org_code: String,
+    pub org_name: String,
+    pub service_type: String,
+    pub service_label: String,
+    pub status: String,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decline_reason: Option<String>,
+    pub decline_label: Option<String>,
+    pub decline_detail: Option<String>,
+    pub place_released_at: Option<DateTime<Utc>>,
+    pub place_used_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// CONTRACT.md's referral.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReferralJson {
+    pub id: i64,
+    pub patient_id: i64,
+    pub offer_id: i64,
+    pub org_code: String,
+    pub service_type: String,
+    /// pending, accepted, declined or withdrawn.
+    pub status: String,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decline_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<ReferralRow> for ReferralJson {
+    fn from(r: ReferralRow) -> Self {
+        ReferralJson {
+            id: r.id,
+            patient_id: r.patient_id,
+            offer_id: r.offer_id,
+            org_code: r.org_code,
+            service_type: r.service_type,
+            status: r.status,
+            decided_at: r.decided_at,
+            decline_reason: r.decline_reason,
+            created_at: r.created_at,
+        }
+    }
+}
+
+const REFERRAL_SELECT: &str = "SELECT r.id, r.patient_id, r.offer_id, r.org_code, org.name AS org_name, \
+    o.service_type, ct.label AS service_label, r.status, r.decided_at, r.decline_reason, \
+    dr.label AS decline_label, r.decline_detail, r.place_released_at, r.place_used_at, r.created_at \
+    FROM referrals r JOIN organisations org ON org.code = r.org_code \
+    JOIN capacity_offers o ON o.id = r.offer_id JOIN capacity_types ct ON ct.code = o.service_type \
+    LEFT JOIN decline_reasons dr ON dr.code = r.decline_reason";
+
+/// Need to know for referrals, over `$1` (role), `$2` (organisation) and `r`: the hub sees
+/// all; a provider its own; a ward its trust's patients'.
+const SCOPE: &str = "($1::text = 'hub' OR ($1::text = 'provider' AND r.org_code = $2::text) \
+    OR ($1::text = 'ward' AND EXISTS (SELECT 1 FROM patients p WHERE p.id = r.patient_id AND p.trust_code = $2::text)))";
+
+pub async fn get(
+    db: impl PgExecutor<'_>,
+    caller: &Caller,
+    id: i64,
+) -> Result<ReferralRow, AppError> {
+    sqlx::query_as::<_, ReferralRow>(&format!("{REFERRAL_SELECT} WHERE r.id = $3 AND {SCOPE}"))
+        .bind(caller.role.as_str())
+        .bind(&caller.org_code)
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// Referrals the caller may see, newest first, optionally one status only.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    caller: &Caller,
+    status: Option<&str>,
+) -> Result<Vec<ReferralRow>, AppError> {
+    Ok(sqlx::query_as::<_, ReferralRow>(&format!(
+        "{REFERRAL_SELECT} WHERE {SCOPE} AND ($3::text IS NULL OR r.status = $3) \
+         ORDER BY r.status = 'pending' DESC, r.created_at DESC, r.id DESC LIMIT 1000"
+    ))
+    .bind(caller.role.as_str())
+    .bind(&caller.org_code)
+    .bind(status)
+    .fetch_all(db)
+    .await?)
+}
+
+/// One patient's referrals, oldest first. The caller must already have been allowed the case.
+pub async fn for_patient(
+    db: impl PgExecutor<'_>,
+    caller: &Caller,
+    patient_id: i64,
+) -> Result<Vec<ReferralRow>, AppError> {
+    Ok(sqlx::query_as::<_, ReferralRow>(&format!(
+        "{REFERRAL_SELECT} WHERE r.patient_id = $3 AND {SCOPE} ORDER BY r.created_at, r.id"
+    ))
+    .bind(caller.role.as_str())
+    .bind(&caller.org_code)
+    .bind(patient_id)
+    .fetch_all(db)
+    .await?)
+}
+
+/// A history entry for a patient's case, written with the change it records.
+struct Note<'a> {
+    patient_id: i64,
+    action: &'a str,
+    detail: String,
+    from_status: &'a str,
+    to_status: Option<&'a str>,
+}
+
+async fn history(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    note: Note<'_>,
+) -> Result<(), AppError> {
+    let Note {
+        patient_id,
+        action,
+        detail,
+        from_status,
+        to_status,
+    } = note;
+    sqlx::query(
+        "INSERT INTO patient_history (patient_id, at, actor_id, action, detail, from_status, to_status) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(patient_id)
+    .bind(now)
+    .bind(caller.user_id)
+    .bind(action)
+    .bind(detail)
+    .bind(from_status)
+    .bind(to_status)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE patients SET version = version + 1, updated_at = $2, status = COALESCE($3, status) WHERE id = $1")
+        .bind(patient_id)
+        .bind(now)
+        .bind(to_status)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The hub refers a patient to one or more offers at once. The patient must be awaiting
+/// care on each offer's pathway, and each offer open.
+pub async fn refer(
+    state: &AppState,
+    caller: &Caller,
+    patient_id: i64,
+    offer_ids: &[i64],
+) -> Result<Vec<ReferralRow>, AppError> {
+    caller.require(&[Role::Hub])?;
+    if offer_ids.is_empty() {
+        return Err(AppError::Validation(FieldErrors::single(
+            "offer_id",
+            "Select at least one offer",
+        )));
+    }
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let case = patient_queries::lock(&mut tx, caller, patient_id, None).await?;
+    if case.status != "awaiting_care" {
+        return Err(AppError::conflict(
+            "invalid_transition",
+            "Only a patient awaiting care can be referred: choose pathway 1, 2 or 3 first",
+        ));
+    }
+    let mut ids = vec![];
+    for offer_id in offer_ids {
+        let offer = sqlx::query_as::<_, crate::capacity::OfferRow>(&format!(
+            "{} WHERE o.id = $2 FOR UPDATE OF o",
+            crate::capacity::offer_select()
+        ))
+        .bind(now)
+        .bind(offer_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| {
+            AppError::Validation(FieldErrors::single("offer_id", "There is no such offer"))
+        })?;
+        if offer.status != "open" {
+            return Err(AppError::conflict(
+                "capacity_gone",
+                format!(
+                    "{}'s offer is {}: choose another",
+                    offer.org_name, offer.status
+                ),
+            ));
+        }
+        if Some(offer.pathway) != case.pathway {
+            return Err(AppError::conflict(
+                "wrong_pathway",
+                format!(
+                    "{}'s offer is for pathway {}, the patient is on pathway {}",
+                    offer.org_name,
+                    offer.pathway,
+                    case.pathway.unwrap_or_default()
+                ),
+            ));
+        }
+        let inserted: Result<(i64,), sqlx::Error> = sqlx::query_as(
+            "INSERT INTO referrals (patient_id, offer_id, org_code, status, created_by, created_at) \
+             VALUES ($1, $2, $3, 'pending', $4, $5) RETURNING id",
+        )
+        .bind(patient_id)
+        .bind(offer_id)
+        .bind(&offer.org_code)
+        .bind(caller.user_id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await;
+        match inserted {
+            Ok((id,)) => ids.push(id),
+            Err(sqlx::Error::Database(e))
+                if e.constraint() == Some("referrals_one_live_per_offer_idx") =>
+            {
+                return Err(AppError::conflict(
+                    "duplicate_referral",
+                    format!(
+                        "The patient is already referred to {}'s offer",
+                        offer.org_name
+                    ),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        history(
+            &mut tx,
+            caller,
+            now,
+            Note {
+                patient_id,
+                action: "referred",
+                detail: format!(
+                    "Referred to {} ({}) for {}",
+                    offer.org_name,
+                    offer.org_code,
+                    offer.service_label.to_lowercase()
+                ),
+                from_status: &case.status,
+                to_status: None,
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    let mut out = vec![];
+    for id in ids {
+        out.push(get(&state.pool, caller, id).await?);
+    }
+    Ok(out)
+}
+
+/// A provider's answer to a referral.
+#[derive(Debug, Clone)]
+pub enum Decision {
+    Accept,
+    Decline { reason: String, detail: String },
+}
+
+/// The owning provider accepts or declines. Accepting reserves one place (exactly one of
+/// any number of racing accepts gets the last place) and moves the patient to
+/// `care_arranged`; the patient's other pending referrals are withdrawn.
+pub async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    decision: Decision,
+) -> Result<ReferralRow, AppError> {
+    caller.require(&[Role::Provider])?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    // the referral must be this provider's; lock it so two answers cannot cross
+    let referral = sqlx::query_as::<_, (i64, i64, String, String)>(
+        "SELECT r.patient_id, r.offer_id, r.status, org.name FROM referrals r \
+         JOIN organisations org ON org.code = r.org_code WHERE r.id = $1 AND r.org_code = $2 FOR UPDATE OF r",
+    )
+    .bind(id)
+    .bind(&caller.org_code)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let (patient_id, offer_id, status, org_name) = referral;
+    if status != "pending" {
+        return Err(AppError::conflict(
+            "invalid_transition",
+            format!("The referral is already {status}"),
+        ));
+    }
+    // lock the patient (the provider's own view of it is the referral; lock by id)
+    let (patient_status,): (String,) =
+        sqlx::query_as("SELECT status FROM patients WHERE id = $1 FOR UPDATE")
+            .bind(patient_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    match decision {
+        Decision::Decline { reason, detail } => {
+            let label: Option<(String,)> =
+                sqlx::query_as("SELECT label FROM decline_reasons WHERE code = $1")
+                    .bind(&reason)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some((label,)) = label else {
+                return Err(AppError::Validation(FieldErrors::single(
+                    "reason",
+                    "Select why the referral is declined",
+                )));
+            };
+            sqlx::query(
+                "UPDATE referrals SET status = 'declined', decline_reason = $2, decline_detail = NULLIF($3, ''), \
+                 decided_at = $4, decided_by = $5 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(&reason)
+            .bind(detail.trim())
+            .bind(now)
+            .bind(caller.user_id)
+            .execute(&mut *tx)
+            .await?;
+            history(
+                &mut tx,
+                caller,
+                now,
+                Note {
+                    patient_id,
+                    action: "referral_declined",
+                    detail: format!("Declined by {org_name}: {label}"),
+                    from_status: &patient_status,
+                    to_status: None,
+                },
+            )
+            .await?;
+        }
+        Decision::Accept => {
+            let next = patient_status
+                .parse::<crate::domain::CaseStatus>()
+                .map_err(|_| AppError::Internal(anyhow::anyhow!("unknown status")))?
+                .apply(CaseEvent::CareAccepted, None)
+                .map_err(|_| {
+                    AppError::conflict(
+                        "invalid_transition",
+                        "The patient is no longer awaiting care (care may be arranged elsewhere)",
+                    )
+                })?;
+            let reserved: Option<(i32,)> = sqlx::query_as(
+                "UPDATE capacity_offers SET places_left = places_left - 1 \
+                 WHERE id = $1 AND places_left > 0 AND withdrawn_at IS NULL AND available_until > $2 \
+                 RETURNING places_left",
+            )
+            .bind(offer_id)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if reserved.is_none() {
+                return Err(AppError::conflict(
+                    "capacity_gone",
+                    "No places are left on this offer (or it is withdrawn or expired)",
+                ));
+            }
+            let accepted = sqlx::query(
+                "UPDATE referrals SET status = 'accepted', decided_at = $2, decided_by = $3 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(now)
+            .bind(caller.user_id)
+            .execute(&mut *tx)
+            .await;
+            if let Err(sqlx::Error::Database(e)) = &accepted
+                && e.constraint() == Some("referrals_one_accepted_idx")
+            {
+                return Err(AppError::conflict(
+                    "invalid_transition",
+                    "Care is already arranged for this patient",
+                ));
+            }
+            accepted?;
+            history(
+                &mut tx,
+                caller,
+                now,
+                Note {
+                    patient_id,
+                    action: "referral_accepted",
+                    detail: format!("Accepted by {org_name}: place reserved"),
+                    from_status: &patient_status,
+                    to_status: Some(next.as_str()),
+                },
+            )
+            .await?;
+            let others: Vec<(String,)> = sqlx::query_as(
+                "UPDATE referrals r SET status = 'withdrawn', withdrawn_at = $3 FROM organisations org \
+                 WHERE org.code = r.org_code AND r.patient_id = $1 AND r.id <> $2 AND r.status = 'pending' RETURNING org.name",
+            )
+            .bind(patient_id)
+            .bind(id)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            if !others.is_empty() {
+                let names: Vec<String> = others.into_iter().map(|(n,)| n).collect();
+                history(
+                    &mut tx,
+                    caller,
+                    now,
+                    Note {
+                        patient_id,
+                        action: "referrals_withdrawn",
+                        detail: format!(
+                            "Referrals to {} withdrawn: care accepted elsewhere",
+                            names.join(", ")
+                        ),
+                        from_status: next.as_str(),
+                        to_status: None,
+                    },
+                )
+                .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    get(&state.pool, caller, id).await
+}
+
+/// Why a patient's referrals are being closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseClosing {
+    /// Meets the criteria again, or the case is cancelled: give any reserved place back.
+    Release,
+    /// Discharged: the reserved place is used.
+    Discharge,
+    /// The pathway changed: pending referrals no longer fit.
+    PathwayChanged,
+}
+
+/// Closes a patient's live referrals inside the caller's transaction. Pending ones are
+/// withdrawn; an accepted one gives its place back (Release) or uses it (Discharge).
+/// Returns a sentence for the history, if anything changed.
+pub async fn close_for_patient(
+    conn: &mut PgConnection,
+    patient_id: i64,
+    now: DateTime<Utc>,
+    closing: CaseClosing,
+) -> Result<Option<String>, AppError> {
+    let withdrawn: Vec<(String,)> = sqlx::query_as(
+        "UPDATE referrals r SET status = 'withdrawn', withdrawn_at = $2 FROM organisations org \
+         WHERE org.code = r.org_code AND r.patient_id = $1 AND r.status = 'pending' RETURNING org.name",
+    )
+    .bind(patient_id)
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut said = vec![];
+    if !withdrawn.is_empty() {
+        let names: Vec<String> = withdrawn.into_iter().map(|(n,)| n).collect();
+        said.push(format!(
+            "pending referrals to {} withdrawn",
+            names.join(", ")
+        ));
+    }
+    match closing {
+        CaseClosing::Release => {
+            let released: Option<(String,)> = sqlx::query_as(
+                "WITH r AS (UPDATE referrals SET status = 'withdrawn', withdrawn_at = $2, place_released_at = $2 \
+                 WHERE patient_id = $1 AND status = 'accepted' RETURNING offer_id, org_code), \
+                 o AS (UPDATE capacity_offers SET places_left = LEAST(places, places_left + 1) \
+                 WHERE id IN (SELECT offer_id FROM r) RETURNING id) \
+                 SELECT org.name FROM r JOIN organisations org ON org.code = r.org_code",
+            )
+            .bind(patient_id)
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some((name,)) = released {
+                said.push(format!("the place reserved with {name} is released"));
+            }
+        }
+        CaseClosing::Discharge => {
+            sqlx::query("UPDATE referrals SET place_used_at = $2 WHERE patient_id = $1 AND status = 'accepted'")
+                .bind(patient_id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+        }
+        CaseClosing::PathwayChanged => {}
+    }
+    Ok((!said.is_empty()).then(|| said.join("; ")))
+}
+
+/// Pending referrals on a withdrawn offer are withdrawn, each noted on its case.
+pub async fn withdraw_pending_for_offer(
+    conn: &mut PgConnection,
+    offer_id: i64,
+    caller: &Caller,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "UPDATE referrals r SET status = 'withdrawn', withdrawn_at = $2 FROM patients p \
+         WHERE p.id = r.patient_id AND r.offer_id = $1 AND r.status = 'pending' RETURNING r.patient_id, p.status",
+    )
+    .bind(offer_id)
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (patient_id, status) in rows {
+        history(
+            conn,
+            caller,
+            now,
+            Note {
+                patient_id,
+                action: "referral_withdrawn",
+                detail: format!("Referral withdrawn: {} withdrew the offer", caller.org_name),
+                from_status: &status,
+                to_status: None,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,712 @@
+//! The capacity market through the API: offers, referrals, decisions, places, and what
+//! each provider may see.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+/// A case awaiting care on pathway 3, flagged by the ward and triaged by the hub.
+async fn awaiting_care(app: &TestApp, nhs: &str) -> i64 {
+    let id = app.flag("ward", patient(nhs)).await["id"].as_i64().unwrap();
+    app.api("hub")
+        .await
+        .post_expect(
+            &format!("/api/v1/patients/{id}/pathway"),
+            json!({"pathway": 3}),
+            StatusCode::OK,
+        )
+        .await;
+    id
+}
+
+async fn post_offer(app: &TestApp, user: &str, places: i64) -> Value {
+    app.api(user)
+        .await
+        .post_expect("/api/v1/capacity", offer(places), StatusCode::CREATED)
+        .await
+}
+
+async fn places_left(app: &TestApp, offer_id: i64) -> i64 {
+    app.count(&format!(
+        "SELECT places_left::bigint FROM capacity_offers WHERE id = {offer_id}"
+    ))
+    .await
+}
+
+#[sqlx::test]
+async fn a_provider_posts_an_offer_and_the_type_fixes_the_pathway(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let o = post_offer(&app, "provider", 2).await;
+    for f in [
+        "id",
+        "org_code",
+        "service_type",
+        "pathway",
+        "places",
+        "places_left",
+        "available_from",
+        "available_until",
+        "area",
+        "notes",
+        "status",
+        "created_at",
+    ] {
+        assert!(o.get(f).is_some(), "missing {f}");
+    }
+    assert_eq!(o["org_code"], "PRV1");
+    assert_eq!(o["pathway"], 3);
+    assert_eq!(o["places"], 2);
+    assert_eq!(o["places_left"], 2);
+    assert_eq!(o["status"], "open");
+    assert_eq!(o["stale"], false);
+    assert_eq!(o["postcode_districts"], json!(["LS8", "LS9"]));
+}
+
+#[sqlx::test]
+async fn a_bad_offer_names_each_problem_and_only_providers_post_their_own(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let provider = app.api("provider").await;
+    let err = provider
+        .post_expect(
+            "/api/v1/capacity",
+            json!({"service_type": "castle", "places": 0, "available_from": "2026-11-25T00:00:00Z", "available_until": "2026-11-24T00:00:00Z", "specialisms": ["juggling"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    for f in ["service_type", "places", "available_until", "specialisms"] {
+        assert!(err["error"]["fields"][f].is_string(), "{f}: {err}");
+    }
+    let mut other_org = offer(1);
+    other_org["org_code"] = json!("PRV2");
+    provider
+        .post_expect("/api/v1/capacity", other_org, StatusCode::FORBIDDEN)
+        .await;
+    app.api("hub")
+        .await
+        .post_expect("/api/v1/capacity", offer(1), StatusCode::FORBIDDEN)
+        .await;
+    assert_eq!(app.count("SELECT count(*) FROM capacity_offers").await, 0);
+}
+
+#[sqlx::test]
+async fn providers_see_only_their_own_offers_and_the_hub_sees_all(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let mine = post_offer(&app, "provider", 1).await;
+    let theirs = post_offer(&app, "provider2", 1).await;
+    let count = |v: Value| v["items"].as_array().unwrap().len();
+    let provider = app.api("provider").await;
+    assert_eq!(count(provider.get_json("/api/v1/capacity").await), 1);
+    assert_eq!(
+        provider
+            .get(&format!("/api/v1/capacity/{}", theirs["id"]))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    // nor withdraw it
+    let res = provider
+        .post(
+            &format!("/api/v1/capacity/{}/withdraw", theirs["id"]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let hub = app.api("hub").await;
+    assert_eq!(count(hub.get_json("/api/v1/capacity").await), 2);
+    assert_eq!(
+        count(
+            hub.get_json("/api/v1/capacity?pathway=3&status=open&available_on=2026-11-28")
+                .await
+        ),
+        2
+    );
+    assert_eq!(
+        count(
+            hub.get_json("/api/v1/capacity?available_on=2026-12-25")
+                .await
+        ),
+        0
+    );
+    assert_eq!(
+        count(hub.get_json("/api/v1/capacity?service_type=nursing").await),
+        0
+    );
+    for bad in ["status=closed", "pathway=0", "available_on=tomorrow"] {
+        assert_eq!(
+            hub.get(&format!("/api/v1/capacity?{bad}")).await.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}"
+        );
+    }
+    // withdrawing is the owner's alone
+    hub.post_expect(
+        &format!("/api/v1/capacity/{}/withdraw", mine["id"]),
+        json!({}),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let w = provider
+        .post_expect(
+            &format!("/api/v1/capacity/{}/withdraw", mine["id"]),
+            json!({}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(w["status"], "withdrawn");
+    provider
+        .post_expect(
+            &format!("/api/v1/capacity/{}/withdraw", mine["id"]),
+            json!({}),
+            StatusCode::CONFLICT,
+        )
+        .await;
+}
+
+#[sqlx::test]
+async fn offers_go_stale_without_confirmation_and_expire_by_themselves(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let o = post_offer(&app, "provider", 1).await;
+    let path = format!("/api/v1/capacity/{}", o["id"]);
+    app.clock.set(utc("2026-11-23T10:30:00Z"));
+    let provider = app.api("provider").await;
+    assert_eq!(provider.get_json(&path).await["stale"], true);
+    let c = provider
+        .post_expect(&format!("{path}/confirm"), json!({}), StatusCode::OK)
+        .await;
+    assert_eq!(c["stale"], false);
+    assert_eq!(c["last_confirmed_at"], "2026-11-23T10:30:00Z");
+    app.clock.set(utc("2026-11-29T08:00:00Z"));
+    let provider = app.api("provider").await;
+    assert_eq!(provider.get_json(&path).await["status"], "expired");
+    assert_eq!(
+        app.api("hub")
+            .await
+            .get_json("/api/v1/capacity?status=expired")
+            .await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[sqlx::test]
+async fn the_whole_referral_journey_through_the_api(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let a = awaiting_care(&app, NHS[0]).await;
+    let b = awaiting_care(&app, NHS[1]).await;
+    let bed = post_offer(&app, "provider", 1).await;
+    let other = post_offer(&app, "provider2", 3).await;
+    let hub = app.api("hub").await;
+    let provider = app.api("provider").await;
+    let provider2 = app.api("provider2").await;
+
+    // refer patient A to both providers, and patient B to the first
+    let ra = hub
+        .post_expect(
+            "/api/v1/referrals",
+            json!({"patient_id": a, "offer_id": bed["id"]}),
+            StatusCode::CREATED,
+        )
+        .await;
+    for f in [
+        "id",
+        "patient_id",
+        "offer_id",
+        "org_code",
+        "status",
+        "decided_at",
+        "decline_reason",
+        "created_at",
+    ] {
+        assert!(ra.get(f).is_some(), "missing {f}");
+    }
+    assert_eq!(ra["status"], "pending");
+    assert_eq!(ra["org_code"], "PRV1");
+    let ra2 = hub
+        .post_expect(
+            "/api/v1/referrals",
+            json!({"patient_id": a, "offer_id": other["id"]}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let rb = hub
+        .post_expect(
+            "/api/v1/referrals",
+            json!({"patient_id": b, "offer_id": bed["id"]}),
+            StatusCode::CREATED,
+        )
+        .await;
+    // twice to the same offer is refused
+    let err = hub
+        .post_expect(
+            "/api/v1/referrals",
+            json!({"patient_id": a, "offer_id": bed["id"]}),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert_eq!(err["error"]["code"], "duplicate_referral");
+
+    // before accepting, the provider sees the anonymised summary only
+    let seen = provider.get_json(&format!("/api/v1/patients/{a}")).await;
+    for hidden in [
+        "nhs_number",
+        "given_name",
+        "family_name",
+        "date_of_birth",
+        "postcode",
+    ] {
+        assert!(
+            seen.get(hidden).is_none(),
+            "{hidden} shown before acceptance: {seen}"
+        );
+    }
+    assert_eq!(seen["postcode_district"], "LS9");
+    assert_eq!(seen["sex"], "female");
+    assert_eq!(seen["age"], 85);
+    assert_eq!(seen["pathway"], 3);
+    assert!(seen["needs_summary"].is_string());
+    assert!(seen["discharge_ready_at"].is_string());
+    let listed = provider.get_json("/api/v1/patients").await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    assert!(listed["items"][0].get("nhs_number").is_none());
+    assert_eq!(
+        provider.get_json("/api/v1/referrals").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        provider2.get_json("/api/v1/referrals").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // the other provider knows nothing of patient B or of PRV1's referrals
+    assert_eq!(
+        provider2
+            .get(&format!("/api/v1/patients/{b}"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        provider2
+            .get(&format!("/api/v1/referrals/{}", rb["id"]))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let res = provider2
+        .post(
+            &format!("/api/v1/referrals/{}/decision", rb["id"]),
+            json!({"decision": "accept"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    // B is declined, with a coded reason
+    let err = provider
+        .post_expect(
+            &format!("/api/v1/referrals/{}/decision", rb["id"]),
+            json!({"decision": "decline"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert!(err["error"]["fields"]["reason"].is_string());
+    provider
+        .post_expect(
+            &format!("/api/v1/referrals/{}/decision", rb["id"]),
+            json!({"decision": "maybe"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    let d = provider
+        .post_expect(
+            &format!("/api/v1/referrals/{}/decision", rb["id"]),
+            json!({"decision": "decline", "reason": "needs_too_high"}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(d["status"], "declined");
+    assert_eq!(d["decline_reason"], "needs_too_high");
+    assert!(d["decided_at"].is_string());
+
+    // A is accepted: one place reserved, care arranged, the other referral withdrawn
+    let d = provider
+        .post_expect(
+            &format!("/api/v1/referrals/{}/decision", ra["id"]),
+            json!({"decision": "accept"}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(d["status"], "accepted");
+    assert_eq!(places_left(&app, bed["id"].as_i64().unwrap()).await, 0);
+    let case = hub.get_json(&format!("/api/v1/patients/{a}")).await;
+    assert_eq!(case["status"], "care_arranged");
+    assert_eq!(
+        hub.get_json(&format!("/api/v1/referrals/{}", ra2["id"]))
+            .await["status"],
+        "withdrawn"
+    );
+    assert_eq!(
+        provider
+            .get_json(&format!("/api/v1/capacity/{}", bed["id"]))
+            .await["status"],
+        "full"
+    );
+    // and now the provider may see who the patient is
+    let seen = provider.get_json(&format!("/api/v1/patients/{a}")).await;
+    assert_eq!(seen["nhs_number"], NHS[0]);
+    assert_eq!(seen["family_name"], "Lovelace");
+    // deciding again is refused
+    provider
+        .post_expect(
+            &format!("/api/v1/referrals/{}/decision", ra["id"]),
+            json!({"decision": "accept"}),
+            StatusCode::CONFLICT,
+        )
+        .await;
+
+    // the hub plans the date and the ward records the discharge: the place is used
+    let c = hub
+        .post_expect(
+            &format!("/api/v1/patients/{a}/plan-discharge"),
+            json!({"planned_for": "2026-11-23"}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(c["status"], "ready_to_go");
+    app.api("ward")
+        .await
+        .post_expect(
+            &format!("/api/v1/patients/{a}/discharge"),
+            json!({}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(places_left(&app, bed["id"].as_i64().unwrap()).await, 0);
+    let used: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT place_used_at FROM referrals WHERE id = $1")
+            .bind(ra["id"].as_i64().unwrap())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(used.is_some());
+
+    let history = hub.get_json(&format!("/api/v1/patients/{a}/history")).await;
+    let actions: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            "created",
+            "pathway_chosen",
+            "referred",
+            "referred",
+            "referral_accepted",
+            "referrals_withdrawn",
+            "discharge_planned",
+            "discharged"
+        ]
+    );
+    let accepted = &history["items"][4];
+    assert_eq!(accepted["actor"], "provider");
+}
+
+#[sqlx::test]
+async fn referrals_need_a_patient_awaiting_care_on_the_offers_pathway(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let bed = post_offer(&app, "provider", 1).await;
+    let hub = app.api("hub").await;
+    let triage = app.flag("ward", patient(NHS[0])).await["id"]
+        .as_i64()
+        .unwrap();
+    hub.post_expect(
+        "/api/v1/referrals",
+        json!({"patient_id": triage, "offer_id": bed["id"]}),
+        StatusCode::CONFLICT,
+    )
+    .await;
+    hub.post_expect(
+        &format!("/api/v1/patients/{triage}/pathway"),
+        json!({"pathway": 1}),
+        StatusCode::OK,
+    )
+    .await;
+    let err = hub
+        .post_expect(
+            "/api/v1/referrals",
+            json!({"patient_id": triage, "offer_id": bed["id"]}),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert_eq!(err["error"]["code"], "wrong_pathway");
+    hub.post_expect(
+        "/api/v1/referrals",
+        json!({"patient_id": 999999, "offer_id": bed["id"]}),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    hub.post_expect(
+        "/api/v1/referrals",
+        json!({"patient_id": triage, "offer_id": 999999}),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let id = awaiting_care(&app, NHS[1]).await;
+    app.api("provider")
+        .await
+        .post_expect(
+            "/api/v1/referrals",
+            json!({"patient_id": id, "offer_id": bed["id"]}),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    app.api("ward")
+        .await
+        .post_expect(
+            "/api/v1/referrals",
+            json!({"patient_id": id, "offer_id": bed["id"]}),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    // a withdrawn offer takes no referrals
+    app.api("provider")
+        .await
+        .post_expect(
+            &format!("/api/v1/capacity/{}/withdraw", bed["id"]),
+            json!({}),
+            StatusCode::OK,
+        )
+        .await;
+    let err = hub
+        .post_expect(
+            "/api/v1/referrals",
+            json!({"patient_id": id, "offer_id": bed["id"]}),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert_eq!(err["error"]["code"], "capacity_gone");
+    assert_eq!(app.count("SELECT count(*) FROM referrals").await, 0);
+}
+
+#[sqlx::test]
+async fn a_full_offer_refuses_another_accept(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let a = awaiting_care(&app, NHS[0]).await;
+    let b = awaiting_care(&app, NHS[1]).await;
+    let bed = post_offer(&app, "provider", 1).await;
+    let hub = app.api("hub").await;
+    let provider = app.api("provider").await;
+    let ra = hub
+        .post_expect(
+            "/api/v1/referrals",
+            json!({"patient_id": a, "offer_id": bed["id"]}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let rb = hub
+        .post_expect(
+            "/api/v1/referrals",
+            json!({"patient_id": b, "offer_id": bed["id"]}),
+            StatusCode::CREATED,
+        )
+        .await;
+    provider
+        .post_expect(
+            &format!("/api/v1/referrals/{}/decision", ra["id"]),
+            json!({"decision": "accept"}),
+            StatusCode::OK,
+        )
+        .await;
+    let err = provider
+        .post_expect(
+            &format!("/api/v1/referrals/{}/decision", rb["id"]),
+            json!({"decision": "accept"}),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert_eq!(err["error"]["code"], "capacity_gone");
+    assert_eq!(
+        hub.get_json(&format!("/api/v1/patients/{b}")).await["status"],
+        "awaiting_care"
+    );
+}
+
+#[sqlx::test]
+async fn a_patient_who_meets_the_criteria_again_gives_the_place_back(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let a = awaiting_care(&app, NHS[0]).await;
+    let bed = post_offer(&app, "provider", 2).await;
+    let bed_id = bed["id"].as_i64().unwrap();
+    let hub = app.api("hub").await;
+    let r = hub
+        .post_expect(
+            "/api/v1/referrals",
+            json!({"patient_id": a, "offer_id": bed_id}),
+            StatusCode::CREATED,
+        )
+        .await;
+    app.api("provider")
+        .await
+        .post_expect(
+            &format!("/api/v1/referrals/{}/decision", r["id"]),
+            json!({"decision": "accept"}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(places_left(&app, bed_id).await, 1);
+    app.api("ward")
+        .await
+        .post_expect(
+            &format!("/api/v1/patients/{a}/criteria"),
+            json!({"meets_criteria": true, "ctr_code": "04"}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(places_left(&app, bed_id).await, 2);
+    assert_eq!(
+        hub.get_json(&format!("/api/v1/referrals/{}", r["id"]))
+            .await["status"],
+        "withdrawn"
+    );
+    let history = hub.get_json(&format!("/api/v1/patients/{a}/history")).await;
+    let last = history["items"].as_array().unwrap().last().unwrap().clone();
+    assert!(
+        last["detail"].as_str().unwrap().contains("released"),
+        "{last}"
+    );
+}
+
+#[sqlx::test]
+async fn a_cancelled_case_gives_the_place_back(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let a = awaiting_care(&app, NHS[0]).await;
+    let bed = post_offer(&app, "provider", 1).await;
+    let bed_id = bed["id"].as_i64().unwrap();
+    let hub = app.api("hub").await;
+    let r = hub
+        .post_expect(
+            "/api/v1/referrals",
+            json!({"patient_id": a, "offer_id": bed_id}),
+            StatusCode::CREATED,
+        )
+        .await;
+    app.api("provider")
+        .await
+        .post_expect(
+            &format!("/api/v1/referrals/{}/decision", r["id"]),
+            json!({"decision": "accept"}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(places_left(&app, bed_id).await, 0);
+    hub.post_expect(
+        &format!("/api/v1/patients/{a}/cancel"),
+        json!({"reason": "Died in hospital"}),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(places_left(&app, bed_id).await, 1);
+}
+
+#[sqlx::test]
+async fn the_database_refuses_places_below_zero(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let bed = post_offer(&app, "provider", 1).await;
+    let err = sqlx::query("UPDATE capacity_offers SET places_left = places_left - 2 WHERE id = $1")
+        .bind(bed["id"].as_i64().unwrap())
+        .execute(&app.pool)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("places_left_in_range"), "{err}");
+}
+
+/// Many providers' staff accept different patients for the last place at the same moment:
+/// exactly one wins, every time. Twenty rounds, each with eight racers.
+#[sqlx::test]
+async fn racing_accepts_for_the_last_place_have_exactly_one_winner(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let hub = app.api("hub").await;
+    let provider = std::sync::Arc::new(app.api("provider").await);
+    // eight patients awaiting care on pathway 3
+    let mut patients = vec![];
+    let numbers = (0..10u32)
+        .filter_map(|i| homeward::domain::NhsNumber::from_prefix([9, 9, 8, 0, 0, 0, 0, 1, i]));
+    for nhs in numbers.take(8) {
+        patients.push(awaiting_care(&app, nhs.as_str()).await);
+    }
+    assert_eq!(patients.len(), 8);
+    for round in 0..20 {
+        let bed = post_offer(&app, "provider", 1).await;
+        let mut referrals = vec![];
+        for p in &patients {
+            // patients whose care was arranged in an earlier round go back to awaiting care
+            sqlx::query("UPDATE referrals SET status = 'withdrawn' WHERE patient_id = $1 AND status IN ('pending','accepted')")
+                .bind(p)
+                .execute(&app.pool)
+                .await
+                .unwrap();
+            sqlx::query("UPDATE patients SET status = 'awaiting_care' WHERE id = $1")
+                .bind(p)
+                .execute(&app.pool)
+                .await
+                .unwrap();
+            let r = hub
+                .post_expect(
+                    "/api/v1/referrals",
+                    json!({"patient_id": p, "offer_id": bed["id"]}),
+                    StatusCode::CREATED,
+                )
+                .await;
+            referrals.push(r["id"].as_i64().unwrap());
+        }
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(referrals.len()));
+        let mut tasks = vec![];
+        for r in referrals {
+            let provider = provider.clone();
+            let barrier = barrier.clone();
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                provider
+                    .post(
+                        &format!("/api/v1/referrals/{r}/decision"),
+                        json!({"decision": "accept"}),
+                    )
+                    .await
+                    .status()
+            }));
+        }
+        let mut won = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                StatusCode::OK => won += 1,
+                StatusCode::CONFLICT => {}
+                other => panic!("round {round}: unexpected {other}"),
+            }
+        }
+        assert_eq!(won, 1, "round {round}");
+        assert_eq!(
+            places_left(&app, bed["id"].as_i64().unwrap()).await,
+            0,
+            "round {round}"
+        );
+        let accepted = app
+            .count(&format!(
+                "SELECT count(*) FROM referrals WHERE offer_id = {} AND status = 'accepted'",
+                bed["id"]
+            ))
+            .await;
+        assert_eq!(accepted, 1, "round {round}");
+    }
+}
