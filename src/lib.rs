@@ -5,6 +5,7 @@
 //! random port with a fresh database.
 
 pub mod accounts;
+pub mod audit;
 pub mod capacity;
 pub mod config;
 pub mod db;
@@ -12,7 +13,6 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod patients;
-pub mod provider;
 pub mod reference;
 pub mod referrals;
 pub mod state;
@@ -118,7 +118,31 @@ fn pages(state: &AppState) -> Router<AppState> {
         .route("/logout", post(login::logout))
         .route("/ward", get(p::ward_list))
         .route("/hub", get(p::worklist))
-        .route("/provider", get(provider::home))
+        .route("/provider", get(referrals::pages::incoming))
+        .route(
+            "/provider/referrals/{id}/accept",
+            post(referrals::pages::accept),
+        )
+        .route(
+            "/provider/referrals/{id}/decline",
+            post(referrals::pages::decline),
+        )
+        .route(
+            "/provider/offers",
+            get(capacity::pages::my_offers).post(capacity::pages::create_offer),
+        )
+        .route("/provider/offers/new", get(capacity::pages::new_offer_form))
+        .route(
+            "/provider/offers/{id}/confirm",
+            post(capacity::pages::confirm_offer),
+        )
+        .route(
+            "/provider/offers/{id}/withdraw",
+            post(capacity::pages::withdraw_offer),
+        )
+        .route("/patients/{id}/find-care", get(referrals::pages::find_care))
+        .route("/patients/{id}/referrals", post(referrals::pages::refer))
+        .route("/admin/access", get(audit::pages::access))
         .route("/patients/new", get(p::flag_form))
         .route("/patients", post(p::flag))
         .route("/patients/{id}", get(p::show))

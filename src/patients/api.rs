@@ -117,6 +117,9 @@ async fn json(
     let identifiable = queries::identifiable(&state.pool, caller, &[case.id])
         .await?
         .contains(&case.id);
+    if identifiable {
+        crate::audit::record_views(&state.pool, caller, &[case.id], "API patient").await?;
+    }
     Ok(Json(PatientJson::from_case(
         case,
         identifiable,
@@ -138,6 +141,12 @@ pub async fn list_patients(
     let rows = queries::list(&state.pool, &caller, &filter, now).await?;
     let ids: Vec<i64> = rows.iter().map(|l| l.case.id).collect();
     let identifiable = queries::identifiable(&state.pool, &caller, &ids).await?;
+    let seen: Vec<i64> = ids
+        .iter()
+        .copied()
+        .filter(|id| identifiable.contains(id))
+        .collect();
+    crate::audit::record_views(&state.pool, &caller, &seen, "API patient list").await?;
     Ok(Json(PatientList {
         items: rows
             .into_iter()
@@ -191,6 +200,7 @@ pub async fn patient_history(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<HistoryList>> {
     let case = queries::get(&state.pool, &caller, id).await?;
+    crate::audit::record_views(&state.pool, &caller, &[case.id], "API history").await?;
     Ok(Json(HistoryList {
         items: queries::history(&state.pool, case.id).await?,
     }))

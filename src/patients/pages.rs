@@ -141,11 +141,10 @@ pub async fn ward_list(
             limit: 1000,
             ..CaseFilter::default()
         };
-        lines = queries::list(&state.pool, &caller, &filter, now)
-            .await?
-            .iter()
-            .map(|l| CaseLine::new(&l.case, now))
-            .collect();
+        let listed = queries::list(&state.pool, &caller, &filter, now).await?;
+        let ids: Vec<i64> = listed.iter().map(|l| l.case.id).collect();
+        crate::audit::record_views(&state.pool, &caller, &ids, "ward list").await?;
+        lines = listed.iter().map(|l| CaseLine::new(&l.case, now)).collect();
     }
     Ok(WardListPage {
         layout: Layout::new(&session, &caller, "ward").await,
@@ -259,6 +258,8 @@ pub async fn worklist(
         offset: (page - 1) * WORKLIST_PAGE_SIZE,
     };
     let listed = queries::list(&state.pool, &caller, &filter, now).await?;
+    let ids: Vec<i64> = listed.iter().map(|l| l.case.id).collect();
+    crate::audit::record_views(&state.pool, &caller, &ids, "hub worklist").await?;
     let (total, over_24h) = listed
         .first()
         .map(|l| (l.total, l.over_24h))
@@ -563,8 +564,44 @@ pub struct HistoryView {
     pub detail: String,
 }
 
+/// A referral as the case page lists it.
+pub struct ReferralLine {
+    pub provider: String,
+    pub service: String,
+    pub status: String,
+    pub referred: String,
+    pub decided: String,
+    pub note: String,
+}
+
+impl ReferralLine {
+    fn new(r: &crate::referrals::ReferralRow) -> Self {
+        let note = match (
+            &r.decline_label,
+            &r.decline_detail,
+            r.place_released_at,
+            r.place_used_at,
+        ) {
+            (Some(label), Some(detail), _, _) => format!("{label}: {detail}"),
+            (Some(label), None, _, _) => label.clone(),
+            (_, _, Some(_), _) => "Place released".into(),
+            (_, _, _, Some(_)) => "Place used".into(),
+            _ => String::new(),
+        };
+        ReferralLine {
+            provider: format!("{} ({})", r.org_name, r.org_code),
+            service: r.service_label.clone(),
+            status: r.status.clone(),
+            referred: display_london(r.created_at),
+            decided: r.decided_at.map(display_london).unwrap_or_default(),
+            note,
+        }
+    }
+}
+
 /// Which actions the case page offers this caller now.
 pub struct Actions {
+    pub find_care: bool,
     pub criteria_not_met: bool,
     pub criteria_met: bool,
     pub pathway: bool,
@@ -584,6 +621,7 @@ impl Actions {
         let hub = caller.is(Role::Hub);
         let allowed = |e| s.apply(e, c.pathway()).is_ok();
         Actions {
+            find_care: hub && s == CaseStatus::AwaitingCare,
             criteria_not_met: ward_or_hub
                 && allowed(crate::domain::CaseEvent::StopsMeetingCriteria),
             criteria_met: ward_or_hub && allowed(crate::domain::CaseEvent::MeetsCriteriaAgain),
@@ -624,6 +662,7 @@ struct CasePage {
     periods: Vec<PeriodView>,
     history: Vec<HistoryView>,
     actions: Actions,
+    referrals: Vec<ReferralLine>,
     reasons: Vec<DelayReason>,
     ctr_reasons: Vec<CtrReason>,
     values: ActionValues,
@@ -653,6 +692,8 @@ async fn render_case(
     let periods = queries::nctr_periods(&state.pool, id).await?;
     let history = queries::history(&state.pool, id).await?;
     let view = CaseView::new(&case, caller, now);
+    let referrals = crate::referrals::for_patient(&state.pool, caller, id).await?;
+    crate::audit::record_views(&state.pool, caller, &[id], "case page").await?;
     let local_now = now.with_timezone(&chrono_tz::Europe::London);
     let defaults = ActionValues {
         at_date: local_now.format("%Y-%m-%d").to_string(),
@@ -700,6 +741,7 @@ async fn render_case(
                 detail: h.detail,
             })
             .collect(),
+        referrals: referrals.iter().map(ReferralLine::new).collect(),
         reasons: reference::delay_reasons(&state.pool).await?,
         ctr_reasons: reference::ctr_reasons(&state.pool).await?,
         values,

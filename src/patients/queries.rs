@@ -37,6 +37,22 @@ pub async fn get(db: impl PgExecutor<'_>, caller: &Caller, id: i64) -> Result<Ca
         .ok_or(AppError::NotFound)
 }
 
+/// Several cases by id, those the caller may see, in one query.
+pub async fn by_ids(
+    db: impl PgExecutor<'_>,
+    caller: &Caller,
+    ids: &[i64],
+) -> Result<Vec<CaseRow>, AppError> {
+    Ok(
+        sqlx::query_as::<_, CaseRow>(&format!("{CASE_SELECT} WHERE p.id = ANY($3) AND {SCOPE}"))
+            .bind(caller.role.as_str())
+            .bind(&caller.org_code)
+            .bind(ids)
+            .fetch_all(db)
+            .await?,
+    )
+}
+
 /// Locks one case for a change, if the caller may see it, and checks the version the
 /// caller last saw (when it sent one).
 pub async fn lock(

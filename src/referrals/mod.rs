@@ -6,6 +6,7 @@
 //! `places_left > 0` in the WHERE clause and a CHECK, so exactly one wins.
 
 pub mod api;
+pub mod pages;
 
 use crate::accounts::Caller;
 use crate::domain::{CaseEvent, Role};

@@ -63,8 +63,14 @@ impl Layout {
                 item("/hub", "Worklist", "hub"),
                 item("/patients/new", "Flag a patient", "flag"),
             ],
-            Role::Provider => vec![item("/provider", "Referrals", "provider")],
-            Role::Admin => vec![item("/admin/users", "Users", "admin")],
+            Role::Provider => vec![
+                item("/provider", "Referrals", "provider"),
+                item("/provider/offers", "Our offers", "offers"),
+            ],
+            Role::Admin => vec![
+                item("/admin/users", "Users", "admin"),
+                item("/admin/access", "Who looked at a patient", "access"),
+            ],
         }
     }
 }

@@ -1,0 +1,462 @@
+//! Referral pages. Providers: incoming referrals with the anonymised summary, accept or
+//! decline with a coded reason, and the identifiable details once accepted. The hub:
+//! "find care" for a patient awaiting care, ranked by fit, and referral to several offers.
+
+use super::{Decision, ReferralRow};
+use crate::accounts::{Caller, PageCaller};
+use crate::capacity::{OfferRow, SPECIALISMS};
+use crate::domain::time::display_london;
+use crate::domain::{Role, postcode_district};
+use crate::error::{AppError, FieldErrors};
+use crate::patients::pages::CaseLine;
+use crate::patients::queries as patient_queries;
+use crate::state::AppState;
+use crate::web::{FormErrors, Layout, PageResult, done};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{Path, RawForm, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use std::collections::HashMap;
+use tower_sessions::Session;
+
+/// A referral as a provider sees it: the anonymised summary, and more once accepted.
+pub struct IncomingReferral {
+    pub id: i64,
+    pub status: String,
+    pub service: String,
+    pub referred: String,
+    pub decided: String,
+    pub decline: String,
+    pub age: i32,
+    pub sex: String,
+    pub district: String,
+    pub pathway: String,
+    pub waiting_since: String,
+    pub needs: String,
+    /// Name, NHS number, date of birth, postcode and ward: only after acceptance.
+    pub identified: Option<Identified>,
+}
+
+pub struct Identified {
+    pub name: String,
+    pub nhs_number: String,
+    pub date_of_birth: String,
+    pub postcode: String,
+    pub ward: String,
+    pub planned: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "referrals/incoming.html")]
+struct IncomingPage {
+    layout: Layout,
+    pending: Vec<IncomingReferral>,
+    decided: Vec<IncomingReferral>,
+    reasons: Vec<(String, String)>,
+}
+
+pub async fn decline_reasons(db: &sqlx::PgPool) -> Result<Vec<(String, String)>, AppError> {
+    Ok(
+        sqlx::query_as("SELECT code, label FROM decline_reasons ORDER BY sort_order")
+            .fetch_all(db)
+            .await?,
+    )
+}
+
+/// The provider's home: referrals to its organisation, waiting ones first.
+pub async fn incoming(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+) -> PageResult {
+    caller.require(&[Role::Provider])?;
+    let now = state.clock.now();
+    let referrals = super::list(&state.pool, &caller, None).await?;
+    let mut ids: Vec<i64> = referrals.iter().map(|r| r.patient_id).collect();
+    ids.sort();
+    ids.dedup();
+    // one query for every patient on the page, scoped to this provider
+    let cases: HashMap<i64, crate::patients::CaseRow> =
+        patient_queries::by_ids(&state.pool, &caller, &ids)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
+    let identifiable = patient_queries::identifiable(&state.pool, &caller, &ids).await?;
+    crate::audit::record_views(
+        &state.pool,
+        &caller,
+        &ids.iter()
+            .copied()
+            .filter(|i| identifiable.contains(i))
+            .collect::<Vec<_>>(),
+        "provider referrals",
+    )
+    .await?;
+    let mut pending = vec![];
+    let mut decided = vec![];
+    for r in referrals {
+        let Some(c) = cases.get(&r.patient_id) else {
+            continue;
+        };
+        let line = CaseLine::new(c, now);
+        let shown = r.status == "accepted" && identifiable.contains(&c.id);
+        let item = IncomingReferral {
+            id: r.id,
+            status: r.status.clone(),
+            service: r.service_label.clone(),
+            referred: display_london(r.created_at),
+            decided: r.decided_at.map(display_london).unwrap_or_default(),
+            decline: r.decline_label.clone().unwrap_or_default(),
+            age: line.age,
+            sex: c
+                .sex
+                .parse::<crate::domain::Sex>()
+                .map(|s| s.label())
+                .unwrap_or("Not known")
+                .to_string(),
+            district: postcode_district(&c.postcode),
+            pathway: line.pathway.clone(),
+            waiting_since: line.ready.clone(),
+            needs: c.needs_summary.clone(),
+            identified: shown.then(|| Identified {
+                name: line.name.clone(),
+                nhs_number: line.nhs_number.clone(),
+                date_of_birth: c.date_of_birth.format("%-d %b %Y").to_string(),
+                postcode: c.postcode.clone(),
+                ward: format!("{} ({}), {}", c.ward_name, c.ward_code, c.trust_code),
+                planned: c
+                    .planned_discharge_at
+                    .map(display_london)
+                    .unwrap_or_default(),
+            }),
+        };
+        if r.status == "pending" {
+            pending.push(item);
+        } else {
+            decided.push(item);
+        }
+    }
+    Ok(IncomingPage {
+        layout: Layout::new(&session, &caller, "provider").await,
+        pending,
+        decided,
+        reasons: decline_reasons(&state.pool).await?,
+    }
+    .into_response())
+}
+
+pub async fn accept(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<i64>,
+) -> PageResult {
+    caller.require(&[Role::Provider])?;
+    match super::decide(&state, &caller, id, Decision::Accept).await {
+        Ok(_) => Ok(done(
+            &session,
+            "/provider",
+            "Referral accepted: a place is reserved and the patient's details are shown below",
+        )
+        .await),
+        Err(AppError::Conflict { message, .. }) => Ok(done(
+            &session,
+            "/provider",
+            format!("Could not accept: {message}"),
+        )
+        .await),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DeclineForm {
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    detail: String,
+}
+
+pub async fn decline(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<i64>,
+    Form(f): Form<DeclineForm>,
+) -> PageResult {
+    caller.require(&[Role::Provider])?;
+    let decision = Decision::Decline {
+        reason: f.reason,
+        detail: f.detail,
+    };
+    match super::decide(&state, &caller, id, decision).await {
+        Ok(_) => Ok(done(&session, "/provider", "Referral declined").await),
+        Err(AppError::Validation(_)) => {
+            Ok(done(&session, "/provider", "To decline, select a reason").await)
+        }
+        Err(AppError::Conflict { message, .. }) => Ok(done(
+            &session,
+            "/provider",
+            format!("Could not decline: {message}"),
+        )
+        .await),
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ---------------------------------------------------------------- find care (hub)
+
+/// An open offer ranked for one patient.
+pub struct Candidate {
+    pub id: i64,
+    pub provider: String,
+    pub service: String,
+    pub places_left: i32,
+    pub unit: String,
+    pub area: String,
+    pub covers: bool,
+    pub matched: Vec<&'static str>,
+    pub starts: String,
+    pub confirmed: String,
+    pub stale: bool,
+    pub referred: bool,
+    pub notes: String,
+}
+
+/// Specialisms the needs summary mentions.
+fn needs_specialisms(needs: &str) -> Vec<&'static str> {
+    let needs = needs.to_lowercase();
+    let words: &[(&str, &[&str])] = &[
+        ("bariatric", &["bariatric"]),
+        ("dementia", &["dementia", "wanders", "confus"]),
+        ("behaviour", &["behaviour", "agitat", "aggress"]),
+        ("oxygen", &["oxygen", "copd"]),
+        (
+            "end_of_life",
+            &["end of life", "end-of-life", "palliative", "hospice"],
+        ),
+        (
+            "double_handed",
+            &["double-handed", "double handed", "two carers", "hoist"],
+        ),
+    ];
+    words
+        .iter()
+        .filter(|(_, keys)| keys.iter().any(|k| needs.contains(k)))
+        .map(|(code, _)| *code)
+        .collect()
+}
+
+/// Ranks offers for a patient: covers the postcode district, matches the specialisms the
+/// needs mention, starts soonest, confirmed most recently. Offers that cannot take the
+/// patient's sex are left out.
+pub fn rank(
+    offers: Vec<OfferRow>,
+    case: &crate::patients::CaseRow,
+    state: &AppState,
+    referred: &[i64],
+) -> Vec<Candidate> {
+    let now = state.clock.now();
+    let district = postcode_district(&case.postcode);
+    let wanted = needs_specialisms(&case.needs_summary);
+    // (covers the district, specialisms matched, starts, last confirmed, offer)
+    type Scored = (
+        bool,
+        usize,
+        chrono::DateTime<chrono::Utc>,
+        chrono::DateTime<chrono::Utc>,
+        OfferRow,
+    );
+    let mut scored: Vec<Scored> = offers
+        .into_iter()
+        .filter(|o| o.gender == "any" || o.gender == case.sex)
+        .map(|o| {
+            let covers = o.covers(&district);
+            let matched = wanted
+                .iter()
+                .filter(|w| o.specialisms.iter().any(|s| s == *w))
+                .count();
+            let starts = o.earliest_start.unwrap_or(o.available_from).max(now);
+            (covers, matched, starts, o.last_confirmed_at, o)
+        })
+        .collect();
+    scored.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then(b.1.cmp(&a.1))
+            .then(a.2.cmp(&b.2))
+            .then(b.3.cmp(&a.3))
+    });
+    scored
+        .into_iter()
+        .map(|(covers, _, starts, _, o)| Candidate {
+            matched: SPECIALISMS
+                .iter()
+                .filter(|(c, _)| wanted.contains(c) && o.specialisms.iter().any(|s| s == c))
+                .map(|(_, l)| *l)
+                .collect(),
+            stale: o.is_stale(now, state.config.offer_stale_after),
+            referred: referred.contains(&o.id),
+            id: o.id,
+            provider: format!("{} ({})", o.org_name, o.org_code),
+            service: o.service_label,
+            places_left: o.places_left,
+            unit: o.unit,
+            area: if o.area.is_empty() {
+                "Anywhere".into()
+            } else {
+                o.area
+            },
+            covers,
+            starts: if starts <= now {
+                "Now".into()
+            } else {
+                display_london(starts)
+            },
+            confirmed: display_london(o.last_confirmed_at),
+            notes: o.notes,
+        })
+        .collect()
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "referrals/find_care.html")]
+struct FindCarePage {
+    layout: Layout,
+    case: CaseLine,
+    district: String,
+    needs: String,
+    wanted: Vec<&'static str>,
+    candidates: Vec<Candidate>,
+    errors: FormErrors,
+}
+
+async fn find_care_page(
+    state: &AppState,
+    session: &Session,
+    caller: &Caller,
+    id: i64,
+    errors: FieldErrors,
+) -> PageResult {
+    caller.require(&[Role::Hub])?;
+    let now = state.clock.now();
+    let case = patient_queries::get(&state.pool, caller, id).await?;
+    let Some(pathway) = case.pathway.filter(|_| case.status == "awaiting_care") else {
+        return Ok(done(
+            session,
+            &format!("/patients/{id}"),
+            "Find care once the patient is awaiting care on pathway 1, 2 or 3",
+        )
+        .await);
+    };
+    let offers = crate::capacity::open_on_pathway(&state.pool, pathway, now).await?;
+    let referred: Vec<i64> = super::for_patient(&state.pool, caller, id)
+        .await?
+        .into_iter()
+        .filter(|r| r.status == "pending" || r.status == "accepted")
+        .map(|r| r.offer_id)
+        .collect();
+    let wanted = needs_specialisms(&case.needs_summary);
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let page = FindCarePage {
+        layout: Layout::new(session, caller, "hub").await,
+        district: postcode_district(&case.postcode),
+        needs: case.needs_summary.clone(),
+        wanted: SPECIALISMS
+            .iter()
+            .filter(|(c, _)| wanted.contains(c))
+            .map(|(_, l)| *l)
+            .collect(),
+        candidates: rank(offers, &case, state, &referred),
+        case: CaseLine::new(&case, now),
+        errors: FormErrors(errors),
+    };
+    Ok((status, page).into_response())
+}
+
+pub async fn find_care(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<i64>,
+) -> PageResult {
+    find_care_page(&state, &session, &caller, id, FieldErrors::new()).await
+}
+
+/// Refers the patient to every offer ticked on the find-care page.
+pub async fn refer(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<i64>,
+    RawForm(body): RawForm,
+) -> PageResult {
+    caller.require(&[Role::Hub])?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|_| AppError::BadRequest("The form could not be read".into()))?;
+    let offer_ids: Vec<i64> = pairs
+        .iter()
+        .filter(|(k, _)| k == "offer_id")
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    if offer_ids.is_empty() {
+        return find_care_page(
+            &state,
+            &session,
+            &caller,
+            id,
+            FieldErrors::single("offer_id", "Select at least one offer to refer to"),
+        )
+        .await;
+    }
+    match super::refer(&state, &caller, id, &offer_ids).await {
+        Ok(made) => {
+            let names: Vec<String> = made
+                .iter()
+                .map(|r: &ReferralRow| r.org_name.clone())
+                .collect();
+            Ok(done(
+                &session,
+                &format!("/patients/{id}"),
+                format!("Referred to {}", names.join(", ")),
+            )
+            .await)
+        }
+        Err(AppError::Conflict { message, .. }) => {
+            find_care_page(
+                &state,
+                &session,
+                &caller,
+                id,
+                FieldErrors::single("offer_id", message),
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::needs_specialisms;
+
+    #[test]
+    fn needs_mention_specialisms() {
+        assert_eq!(
+            needs_specialisms("Mild dementia, wanders at night"),
+            vec!["dementia"]
+        );
+        assert_eq!(
+            needs_specialisms("COPD on home oxygen; needs a hoist"),
+            vec!["oxygen", "double_handed"]
+        );
+        assert!(needs_specialisms("Independent, needs transport").is_empty());
+    }
+}
