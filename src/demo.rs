@@ -129,6 +129,118 @@ const USERS: &[(&str, &str, Role, &str)] = &[
         Role::Admin,
         "HUB",
     ),
+    (
+        "provider3.demo",
+        "Dev Sharma (Community Beds)",
+        Role::Provider,
+        "PRV3",
+    ),
+    (
+        "provider4.demo",
+        "Lou Evans (Reablement Lead)",
+        Role::Provider,
+        "PRV4",
+    ),
+    (
+        "provider5.demo",
+        "Ruth Adeyemi (Hospice)",
+        Role::Provider,
+        "PRV5",
+    ),
+    (
+        "provider6.demo",
+        "Ben Walsh (Home from Hospital)",
+        Role::Provider,
+        "PRV6",
+    ),
+];
+
+/// The demo area's offers: (organisation, capacity type, places, area, specialisms, gender).
+type DemoOffer = (
+    &'static str,
+    &'static str,
+    i32,
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+);
+const OFFERS: &[DemoOffer] = &[
+    (
+        "PRV1",
+        "residential",
+        8,
+        "LS6, LS7, LS8, LS9, LS10, LS11",
+        &["dementia"],
+        "any",
+    ),
+    (
+        "PRV1",
+        "nursing",
+        6,
+        "LS8, LS9, LS12, LS13, LS14, LS15",
+        &["oxygen", "end_of_life"],
+        "any",
+    ),
+    (
+        "PRV1",
+        "nursing_dementia",
+        4,
+        "LS9, LS14, LS15, LS25, LS26",
+        &["dementia", "behaviour"],
+        "female",
+    ),
+    (
+        "PRV1",
+        "step_down_bed",
+        10,
+        "LS6, LS7, LS8, LS9, LS10, LS11, LS12, LS13",
+        &["double_handed"],
+        "any",
+    ),
+    (
+        "PRV2",
+        "home_care",
+        14,
+        "LS6, LS7, LS8, LS9, LS10, LS11, LS12, LS13, LS14, LS15, LS17",
+        &["double_handed"],
+        "any",
+    ),
+    ("PRV2", "live_in_care", 3, "", &["dementia"], "any"),
+    (
+        "PRV3",
+        "community_bed",
+        10,
+        "",
+        &["oxygen", "bariatric"],
+        "any",
+    ),
+    (
+        "PRV3",
+        "rehab_at_home",
+        10,
+        "LS6, LS7, LS8, LS9, LS10, LS11, LS12, LS13, LS14, LS15",
+        &[],
+        "any",
+    ),
+    ("PRV3", "virtual_ward", 12, "", &["oxygen"], "any"),
+    (
+        "PRV4",
+        "reablement",
+        14,
+        "LS6, LS7, LS8, LS9, LS10, LS11, LS12, LS13, LS14, LS15, LS17, LS25, LS26, WF1, WF3, BD3",
+        &[],
+        "any",
+    ),
+    ("PRV5", "hospice_bed", 4, "", &["end_of_life"], "any"),
+    ("PRV6", "home_care", 4, "LS9, LS14, LS15", &[], "any"),
+];
+
+const DECLINES: &[&str] = &[
+    "no_capacity",
+    "needs_too_high",
+    "outside_area",
+    "funding",
+    "staffing",
 ];
 
 const FEMALE: &[&str] = &[
@@ -327,6 +439,47 @@ async fn patients(state: &AppState) -> anyhow::Result<()> {
         .map(|r| r.code)
         .collect();
     let ctr_codes = ["01", "02", "03", "04", "06", "08"];
+    let mut providers = std::collections::HashMap::new();
+    for (username, _, role, org) in USERS {
+        if *role == Role::Provider {
+            providers.insert(org.to_string(), caller(state, username).await?);
+        }
+    }
+    // offers posted forty days ago, open for another fortnight, confirmed at various times
+    let posted = real_now - Duration::days(40);
+    clock.set(posted);
+    for (i, (org, kind, places, area, specialisms, gender)) in OFFERS.iter().enumerate() {
+        let provider = providers.get(*org).context("demo provider")?;
+        let offer = crate::capacity::create(
+            &demo,
+            provider,
+            crate::capacity::NewOffer {
+                service_type: kind.to_string(),
+                places: *places,
+                available_from: posted,
+                available_until: real_now + Duration::days(14),
+                area: area.to_string(),
+                gender: gender.to_string(),
+                specialisms: specialisms.iter().map(|s| s.to_string()).collect(),
+                funding: vec!["nhs_d2a".into(), "council".into()],
+                earliest_start: None,
+                notes: String::new(),
+            },
+        )
+        .await
+        .map_err(anyhow_app)?;
+        // most confirmed this morning; a few not for two days (stale)
+        let confirmed = if i % 5 == 4 {
+            real_now - Duration::hours(50)
+        } else {
+            real_now - Duration::hours(i as i64 % 6 + 1)
+        };
+        sqlx::query("UPDATE capacity_offers SET last_confirmed_at = $2 WHERE id = $1")
+            .bind(offer.id)
+            .bind(confirmed)
+            .execute(&state.pool)
+            .await?;
+    }
     let mut rng = StdRng::seed_from_u64(20261122);
     let mut fates = vec![];
     for (fate, n) in [
@@ -556,22 +709,62 @@ async fn patients(state: &AppState) -> anyhow::Result<()> {
             .await
             .map_err(anyhow_app)?;
         }
-        if matches!(fate, Fate::AwaitingCare) {
+        let mut arranged = chosen > 0
+            && !matches!(fate, Fate::AwaitingCare)
+            && (!matches!(fate, Fate::Discharged) || rng.random_bool(0.9));
+        let refer_now =
+            arranged || (chosen > 0 && matches!(fate, Fate::AwaitingCare) && rng.random_bool(0.65));
+        if refer_now {
+            at(step(5));
+            let open = crate::capacity::open_on_pathway(&state.pool, chosen as i16, clock.now())
+                .await
+                .map_err(anyhow_app)?;
+            let how_many = if rng.random_bool(0.5) { 2 } else { 1 };
+            let ids: Vec<i64> = open
+                .choose_multiple(&mut rng, how_many)
+                .map(|o| o.id)
+                .collect();
+            if ids.is_empty() {
+                // no capacity on this pathway: the patient waits, as many do
+                arranged = false;
+            } else {
+                let made = crate::referrals::refer(&demo, &hub, id, &ids)
+                    .await
+                    .map_err(anyhow_app)?;
+                let first = made.first().context("a referral")?;
+                let answerer = providers.get(&first.org_code).context("provider")?;
+                if arranged {
+                    at(step(7));
+                    crate::referrals::decide(
+                        &demo,
+                        answerer,
+                        first.id,
+                        crate::referrals::Decision::Accept,
+                    )
+                    .await
+                    .map_err(anyhow_app)?;
+                } else if rng.random_bool(0.35) {
+                    at(step(6));
+                    let reason = DECLINES
+                        .choose(&mut rng)
+                        .copied()
+                        .unwrap_or("no_capacity")
+                        .to_string();
+                    let decision = crate::referrals::Decision::Decline {
+                        reason,
+                        detail: String::new(),
+                    };
+                    crate::referrals::decide(&demo, answerer, first.id, decision)
+                        .await
+                        .map_err(anyhow_app)?;
+                }
+            }
+        }
+        if chosen > 0 && !arranged && !matches!(fate, Fate::Discharged) {
             continue;
         }
-        let arranged = chosen > 0 && (!matches!(fate, Fate::Discharged) || rng.random_bool(0.9));
-        if arranged {
-            // Referrals and acceptance arrive with the capacity market; until then the demo
-            // records the provider's acceptance as the status change it causes.
-            at(step(7));
-            let provider = if chosen == 1 { "PRV2" } else { "PRV1" };
-            let mut tx = state.pool.begin().await?;
-            sqlx::query("UPDATE patients SET status = 'care_arranged', version = version + 1, updated_at = $2 WHERE id = $1 AND status = 'awaiting_care'")
-                .bind(id).bind(clock.now()).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO patient_history (patient_id, at, action, detail, from_status, to_status) VALUES ($1, $2, 'care_arranged', $3, 'awaiting_care', 'care_arranged')")
-                .bind(id).bind(clock.now()).bind(format!("Care accepted by {provider} (demo)"))
-                .execute(&mut *tx).await?;
-            tx.commit().await?;
+        if matches!(fate, Fate::AwaitingCare) {
+            continue;
         }
         if matches!(fate, Fate::CareArranged) {
             continue;

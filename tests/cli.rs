@@ -207,6 +207,17 @@ async fn the_demo_area_loads_once_with_every_status(pool: PgPool) {
     );
     let history = count("SELECT count(*) FROM patient_history").await;
     assert!(history > patients * 2);
+    // the capacity market is alive: offers, and referrals in every state
+    assert!(count("SELECT count(*) FROM capacity_offers").await >= 10);
+    assert_eq!(
+        count("SELECT count(DISTINCT status) FROM referrals").await,
+        4
+    );
+    // every arranged case has exactly the accepted referral that arranged it
+    assert_eq!(
+        count("SELECT count(*) FROM patients p WHERE p.status = 'care_arranged' AND NOT EXISTS (SELECT 1 FROM referrals r WHERE r.patient_id = p.id AND r.status = 'accepted')").await,
+        0
+    );
     // every demo user signs in with the demo password
     for user in [
         "ward.demo",
@@ -226,5 +237,5 @@ async fn the_demo_area_loads_once_with_every_status(pool: PgPool) {
     homeward::demo::load(&state).await.unwrap();
     assert_eq!(count("SELECT count(*) FROM patients").await, patients);
     assert_eq!(count("SELECT count(*) FROM patient_history").await, history);
-    assert_eq!(count("SELECT count(*) FROM users").await, 6);
+    assert_eq!(count("SELECT count(*) FROM users").await, 10);
 }

@@ -13,7 +13,14 @@ async fn awaiting_care(app: &TestApp, nhs: &str, family: &str) -> i64 {
     let mut body = patient(nhs);
     body["family_name"] = json!(family);
     let id = app.flag("ward", body).await["id"].as_i64().unwrap();
-    app.api("hub").await.post_expect(&format!("/api/v1/patients/{id}/pathway"), json!({"pathway": 3}), StatusCode::OK).await;
+    app.api("hub")
+        .await
+        .post_expect(
+            &format!("/api/v1/patients/{id}/pathway"),
+            json!({"pathway": 3}),
+            StatusCode::OK,
+        )
+        .await;
     id
 }
 
@@ -23,7 +30,16 @@ async fn a_provider_posts_confirms_and_withdraws_an_offer(pool: PgPool) {
     let b = app.browser("provider").await;
     let form = b.page("/provider/offers/new").await;
     assert!(form.count("#service_type option") > 10);
-    let res = b.post_form("/provider/offers", &[("service_type", ""), ("places", "0"), ("available_until", "2026-11-29")]).await;
+    let res = b
+        .post_form(
+            "/provider/offers",
+            &[
+                ("service_type", ""),
+                ("places", "0"),
+                ("available_until", "2026-11-29"),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let page = Html::from(res).await;
     assert_eq!(page.count("#service_type-error"), 1);
@@ -51,23 +67,56 @@ async fn a_provider_posts_confirms_and_withdraws_an_offer(pool: PgPool) {
     assert_eq!(rows.len(), 1);
     assert!(rows[0].contains("2 of 2 beds"), "{rows:?}");
     let (specialisms, funding): (Vec<String>, Vec<String>) =
-        sqlx::query_as("SELECT specialisms, funding FROM capacity_offers").fetch_one(&app.pool).await.unwrap();
+        sqlx::query_as("SELECT specialisms, funding FROM capacity_offers")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(specialisms, vec!["dementia", "oxygen"]);
     assert_eq!(funding, vec!["chc"]);
     // a day later it is stale until confirmed
     app.clock.set(utc("2026-11-23T11:00:00Z"));
     let b = app.browser("provider").await;
-    assert!(b.page("/provider/offers").await.text(".hw-offers").contains("Stale"));
+    assert!(
+        b.page("/provider/offers")
+            .await
+            .text(".hw-offers")
+            .contains("Stale")
+    );
     let id = app.count("SELECT id FROM capacity_offers").await;
-    let res = b.post_form(&format!("/provider/offers/{id}/confirm"), &[]).await;
+    let res = b
+        .post_form(&format!("/provider/offers/{id}/confirm"), &[])
+        .await;
     assert_eq!(location(&res), "/provider/offers");
-    assert!(!b.page("/provider/offers").await.text(".hw-offers").contains("Stale"));
+    assert!(
+        !b.page("/provider/offers")
+            .await
+            .text(".hw-offers")
+            .contains("Stale")
+    );
     // another provider cannot touch it
     let other = app.browser("provider2").await;
-    assert_eq!(other.post_form(&format!("/provider/offers/{id}/withdraw"), &[]).await.status(), StatusCode::NOT_FOUND);
-    assert!(other.page("/provider/offers").await.count(".hw-offers tbody tr") == 0);
-    b.post_form(&format!("/provider/offers/{id}/withdraw"), &[]).await;
-    assert!(b.page("/provider/offers").await.text(".hw-offers").contains("withdrawn"));
+    assert_eq!(
+        other
+            .post_form(&format!("/provider/offers/{id}/withdraw"), &[])
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert!(
+        other
+            .page("/provider/offers")
+            .await
+            .count(".hw-offers tbody tr")
+            == 0
+    );
+    b.post_form(&format!("/provider/offers/{id}/withdraw"), &[])
+        .await;
+    assert!(
+        b.page("/provider/offers")
+            .await
+            .text(".hw-offers")
+            .contains("withdrawn")
+    );
 }
 
 #[sqlx::test]
@@ -78,27 +127,56 @@ async fn the_hub_finds_care_refers_and_providers_answer(pool: PgPool) {
     // PRV2 covers elsewhere; PRV1 covers the patients' LS9
     let mut far = offer(3);
     far["area"] = json!("LS1");
-    app.api("provider2").await.post_expect("/api/v1/capacity", far, StatusCode::CREATED).await;
-    app.api("provider").await.post_expect("/api/v1/capacity", offer(1), StatusCode::CREATED).await;
+    app.api("provider2")
+        .await
+        .post_expect("/api/v1/capacity", far, StatusCode::CREATED)
+        .await;
+    app.api("provider")
+        .await
+        .post_expect("/api/v1/capacity", offer(1), StatusCode::CREATED)
+        .await;
 
     let hub = app.browser("hub").await;
     let case = hub.page(&format!("/patients/{a}")).await;
-    assert_eq!(case.attr(".nhsuk-button[href$='/find-care']", "href"), Some(format!("/patients/{a}/find-care")));
+    assert_eq!(
+        case.attr(".nhsuk-button[href$='/find-care']", "href"),
+        Some(format!("/patients/{a}/find-care"))
+    );
     let page = hub.page(&format!("/patients/{a}/find-care")).await;
     let candidates = page.texts(".hw-candidate");
     assert_eq!(candidates.len(), 2);
-    assert!(candidates[0].contains("Meadowbank") && candidates[0].contains("Covers LS9"), "{candidates:?}");
+    assert!(
+        candidates[0].contains("Meadowbank") && candidates[0].contains("Covers LS9"),
+        "{candidates:?}"
+    );
     assert!(candidates[1].contains("Does not list LS9"));
     // nothing ticked
-    let res = hub.post_form(&format!("/patients/{a}/referrals"), &[]).await;
+    let res = hub
+        .post_form(&format!("/patients/{a}/referrals"), &[])
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(Html::from(res).await.text(".nhsuk-error-summary").contains("Select at least one offer"));
+    assert!(
+        Html::from(res)
+            .await
+            .text(".nhsuk-error-summary")
+            .contains("Select at least one offer")
+    );
     // refer A to both, B to PRV1
-    let offers: Vec<(i64,)> = sqlx::query_as("SELECT id FROM capacity_offers ORDER BY id").fetch_all(&app.pool).await.unwrap();
+    let offers: Vec<(i64,)> = sqlx::query_as("SELECT id FROM capacity_offers ORDER BY id")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
     let (o2, o1) = (offers[0].0.to_string(), offers[1].0.to_string());
-    let res = hub.post_form(&format!("/patients/{a}/referrals"), &[("offer_id", &o1), ("offer_id", &o2)]).await;
+    let res = hub
+        .post_form(
+            &format!("/patients/{a}/referrals"),
+            &[("offer_id", &o1), ("offer_id", &o2)],
+        )
+        .await;
     assert_eq!(location(&res), format!("/patients/{a}"));
-    let res = hub.post_form(&format!("/patients/{b}/referrals"), &[("offer_id", &o1)]).await;
+    let res = hub
+        .post_form(&format!("/patients/{b}/referrals"), &[("offer_id", &o1)])
+        .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let case = hub.page(&format!("/patients/{a}")).await;
     assert_eq!(case.texts(".hw-referrals tbody tr").len(), 2);
@@ -109,74 +187,166 @@ async fn the_hub_finds_care_refers_and_providers_answer(pool: PgPool) {
     let page = provider.page("/provider").await;
     assert_eq!(page.count(".hw-referral"), 2);
     let main = page.text("main");
-    assert!(!main.contains("LOVELACE") && !main.contains("BABBAGE") && !main.contains("943 476 5919"), "{main}");
+    assert!(
+        !main.contains("LOVELACE") && !main.contains("BABBAGE") && !main.contains("943 476 5919"),
+        "{main}"
+    );
     assert!(main.contains("85 year old female, LS9"));
     // PRV2 sees only its own one
     let provider2 = app.browser("provider2").await;
     assert_eq!(provider2.page("/provider").await.count(".hw-referral"), 1);
     let (ra, rb): (i64, i64) = (
-        app.count(&format!("SELECT id FROM referrals WHERE patient_id = {a} AND org_code = 'PRV1'")).await,
-        app.count(&format!("SELECT id FROM referrals WHERE patient_id = {b}")).await,
+        app.count(&format!(
+            "SELECT id FROM referrals WHERE patient_id = {a} AND org_code = 'PRV1'"
+        ))
+        .await,
+        app.count(&format!("SELECT id FROM referrals WHERE patient_id = {b}"))
+            .await,
     );
     // PRV2 cannot answer PRV1's referral by typing the address
-    assert_eq!(provider2.post_form(&format!("/provider/referrals/{ra}/accept"), &[]).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        provider2
+            .post_form(&format!("/provider/referrals/{ra}/accept"), &[])
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
 
     // PRV1 accepts A and declines B with a reason
-    let res = provider.post_form(&format!("/provider/referrals/{ra}/accept"), &[]).await;
+    let res = provider
+        .post_form(&format!("/provider/referrals/{ra}/accept"), &[])
+        .await;
     assert_eq!(location(&res), "/provider");
-    let res = provider.post_form(&format!("/provider/referrals/{rb}/decline"), &[("reason", "needs_too_high"), ("detail", "Needs nursing")]).await;
+    let res = provider
+        .post_form(
+            &format!("/provider/referrals/{rb}/decline"),
+            &[("reason", "needs_too_high"), ("detail", "Needs nursing")],
+        )
+        .await;
     assert_eq!(location(&res), "/provider");
     let page = provider.page("/provider").await;
     assert_eq!(page.count(".hw-referral"), 0);
     let answered = page.texts(".hw-decided tbody tr");
     assert_eq!(answered.len(), 2);
     let accepted = answered.iter().find(|r| r.contains("accepted")).unwrap();
-    assert!(accepted.contains("LOVELACE, Ada") && accepted.contains("943 476 5919"), "{accepted}");
+    assert!(
+        accepted.contains("LOVELACE, Ada") && accepted.contains("943 476 5919"),
+        "{accepted}"
+    );
     let declined = answered.iter().find(|r| r.contains("declined")).unwrap();
     assert!(!declined.contains("BABBAGE"));
 
     // the hub sees the answers; A's other referral was withdrawn
     let case = hub.page(&format!("/patients/{a}")).await;
     let rows = case.texts(".hw-referrals tbody tr");
-    assert!(rows.iter().any(|r| r.contains("Meadowbank") && r.contains("accepted")), "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("Meadowbank") && r.contains("accepted")),
+        "{rows:?}"
+    );
     assert!(rows.iter().any(|r| r.contains("withdrawn")), "{rows:?}");
     assert!(case.text(".nhsuk-tag").contains("Care arranged"));
     let case_b = hub.page(&format!("/patients/{b}")).await;
-    assert!(case_b.text(".hw-referrals").contains("Needs too high for the service: Needs nursing"));
+    assert!(
+        case_b
+            .text(".hw-referrals")
+            .contains("Needs too high for the service: Needs nursing")
+    );
 
     // the hub plans the date, the ward records the discharge
-    let v = app.count(&format!("SELECT version::bigint FROM patients WHERE id = {a}")).await.to_string();
-    let res = hub.post_form(&format!("/patients/{a}/plan-discharge"), &[("version", &v), ("planned_for", "2026-11-23")]).await;
+    let v = app
+        .count(&format!(
+            "SELECT version::bigint FROM patients WHERE id = {a}"
+        ))
+        .await
+        .to_string();
+    let res = hub
+        .post_form(
+            &format!("/patients/{a}/plan-discharge"),
+            &[("version", &v), ("planned_for", "2026-11-23")],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let v = app.count(&format!("SELECT version::bigint FROM patients WHERE id = {a}")).await.to_string();
+    let v = app
+        .count(&format!(
+            "SELECT version::bigint FROM patients WHERE id = {a}"
+        ))
+        .await
+        .to_string();
     let ward = app.browser("ward").await;
-    let res = ward.post_form(&format!("/patients/{a}/discharge"), &[("version", &v), ("discharged_date", "2026-11-22"), ("discharged_time", "09:55")]).await;
+    let res = ward
+        .post_form(
+            &format!("/patients/{a}/discharge"),
+            &[
+                ("version", &v),
+                ("discharged_date", "2026-11-22"),
+                ("discharged_time", "09:55"),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert!(ward.page(&format!("/patients/{a}")).await.text(".nhsuk-tag").contains("Discharged"));
+    assert!(
+        ward.page(&format!("/patients/{a}"))
+            .await
+            .text(".nhsuk-tag")
+            .contains("Discharged")
+    );
 }
 
 #[sqlx::test]
 async fn the_access_log_answers_who_looked_at_a_patient(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let a = awaiting_care(&app, NHS[0], "Lovelace").await;
-    app.browser("hub").await.page(&format!("/patients/{a}")).await;
+    app.browser("hub")
+        .await
+        .page(&format!("/patients/{a}"))
+        .await;
     app.browser("ward").await.page("/ward").await;
     // a provider with an unanswered referral has seen nothing identifiable
-    let o = app.api("provider").await.post_expect("/api/v1/capacity", offer(1), StatusCode::CREATED).await;
-    app.api("hub").await.post_expect("/api/v1/referrals", json!({"patient_id": a, "offer_id": o["id"]}), StatusCode::CREATED).await;
+    let o = app
+        .api("provider")
+        .await
+        .post_expect("/api/v1/capacity", offer(1), StatusCode::CREATED)
+        .await;
+    app.api("hub")
+        .await
+        .post_expect(
+            "/api/v1/referrals",
+            json!({"patient_id": a, "offer_id": o["id"]}),
+            StatusCode::CREATED,
+        )
+        .await;
     app.browser("provider").await.page("/provider").await;
-    assert_eq!(app.count("SELECT count(*) FROM access_log WHERE role = 'provider'").await, 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM access_log WHERE role = 'provider'")
+            .await,
+        0
+    );
 
     let admin = app.browser("admin").await;
     let res = admin.get("/admin/access?nhs_number=123").await;
     assert!(Html::from(res).await.count("#nhs_number-error") == 1);
     let page = admin.page("/admin/access?nhs_number=943+476+5919").await;
     let rows = page.texts(".hw-access tbody tr");
-    assert!(rows.iter().any(|r| r.contains("hub") && r.contains("case page")), "{rows:?}");
-    assert!(rows.iter().any(|r| r.contains("ward") && r.contains("RHW") && r.contains("ward list")), "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("hub") && r.contains("case page")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("ward") && r.contains("RHW") && r.contains("ward list")),
+        "{rows:?}"
+    );
     assert!(!rows.iter().any(|r| r.contains("provider")), "{rows:?}");
     // nobody else may read the log, and nobody can rewrite it
-    assert_eq!(app.browser("hub").await.get("/admin/access").await.status(), StatusCode::FORBIDDEN);
-    let err = sqlx::query("DELETE FROM access_log").execute(&app.pool).await.unwrap_err();
+    assert_eq!(
+        app.browser("hub").await.get("/admin/access").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let err = sqlx::query("DELETE FROM access_log")
+        .execute(&app.pool)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("append-only"));
 }
