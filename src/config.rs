@@ -14,6 +14,8 @@ pub struct Config {
     pub static_dir: std::path::PathBuf,
     /// An offer not confirmed as still available for this long is marked stale.
     pub offer_stale_after: Duration,
+    /// Days a patient is given to choose after the choice letter.
+    pub choice_deadline: Duration,
 }
 
 impl Default for Config {
@@ -24,6 +26,7 @@ impl Default for Config {
             secure_cookies: false,
             static_dir: std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
             offer_stale_after: Duration::hours(24),
+            choice_deadline: Duration::days(7),
         }
     }
 }

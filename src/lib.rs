@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod capacity;
+pub mod choice;
 pub mod config;
 pub mod db;
 pub mod demo;
@@ -74,6 +75,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(reference::router())
         .merge(capacity::api::router())
         .merge(referrals::api::router())
+        .merge(choice::api::router())
         .split_for_parts()
 }
 
@@ -143,6 +145,11 @@ fn pages(state: &AppState) -> Router<AppState> {
         .route("/patients/{id}/find-care", get(referrals::pages::find_care))
         .route("/patients/{id}/referrals", post(referrals::pages::refer))
         .route("/admin/access", get(audit::pages::access))
+        .route(
+            "/patients/{id}/choice",
+            get(choice::pages::show).post(choice::pages::record),
+        )
+        .route("/hub/choice", get(choice::pages::overdue))
         .route("/patients/new", get(p::flag_form))
         .route("/patients", post(p::flag))
         .route("/patients/{id}", get(p::show))

@@ -44,6 +44,12 @@ enum Command {
         /// Folder holding the static files (NHS design system).
         #[arg(long, env = "HOMEWARD_STATIC_DIR")]
         static_dir: Option<std::path::PathBuf>,
+        /// Hours after which an offer not confirmed as still available is marked stale.
+        #[arg(long, env = "HOMEWARD_OFFER_STALE_HOURS", default_value_t = 24)]
+        offer_stale_hours: i64,
+        /// Days a patient is given to choose after the choice letter.
+        #[arg(long, env = "HOMEWARD_CHOICE_DEADLINE_DAYS", default_value_t = 7)]
+        choice_deadline_days: i64,
     },
     /// Manage user accounts.
     User {
@@ -82,10 +88,14 @@ async fn main() -> anyhow::Result<()> {
             session_idle_minutes,
             secure_cookies,
             static_dir,
+            offer_stale_hours,
+            choice_deadline_days,
         } => {
             let mut config = Config {
                 session_idle: chrono::Duration::minutes(session_idle_minutes.max(1)),
                 secure_cookies,
+                offer_stale_after: chrono::Duration::hours(offer_stale_hours.max(1)),
+                choice_deadline: chrono::Duration::days(choice_deadline_days.clamp(1, 90)),
                 ..Config::default()
             };
             if let Some(dir) = static_dir {

@@ -61,6 +61,7 @@ impl Layout {
             ],
             Role::Hub => vec![
                 item("/hub", "Worklist", "hub"),
+                item("/hub/choice", "Choice overdue", "choice"),
                 item("/patients/new", "Flag a patient", "flag"),
             ],
             Role::Provider => vec![

@@ -1,0 +1,173 @@
+//! Patient choice: the stages, the deadline, and the hub's list of passed deadlines.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::json;
+use sqlx::PgPool;
+
+#[sqlx::test]
+async fn choice_runs_through_its_stages_and_the_hub_sees_passed_deadlines(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let id = app.flag("ward", patient(NHS[0])).await["id"]
+        .as_i64()
+        .unwrap();
+    let hub = app.api("hub").await;
+    let path = format!("/api/v1/patients/{id}/choice");
+    let c = hub
+        .post_expect(&path, json!({"stage": "information"}), StatusCode::OK)
+        .await;
+    assert_eq!(c["information_given_at"], "2026-11-22T10:00:00Z");
+    let err = hub
+        .post_expect(
+            &path,
+            json!({"stage": "letter", "options": []}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert!(err["error"]["fields"]["options"].is_string());
+    let c = hub
+        .post_expect(&path, json!({"stage": "letter", "options": ["Meadowbank residential, LS9", "Oak House nursing, LS14"]}), StatusCode::OK)
+        .await;
+    // 22 November + 7 days
+    assert_eq!(c["deadline"], "2026-11-29");
+    assert_eq!(c["options_offered"].as_array().unwrap().len(), 2);
+    let err = hub
+        .post_expect(
+            &path,
+            json!({"stage": "preferences", "preferences": ["a", "b", "c", "d"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert!(err["error"]["fields"]["preferences"].is_string());
+    hub.post_expect(
+        &path,
+        json!({"stage": "preferences", "preferences": ["Oak House nursing, LS14"]}),
+        StatusCode::OK,
+    )
+    .await;
+    hub.post_expect(
+        &path,
+        json!({"stage": "someday"}),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    // a stale version is refused
+    hub.post_expect(
+        &path,
+        json!({"stage": "escalation", "note": "Family meeting", "version": 1}),
+        StatusCode::CONFLICT,
+    )
+    .await;
+
+    // on 29 November the deadline has not passed; on 30 November it has
+    app.clock.set(utc("2026-11-29T18:00:00Z"));
+    let hub = app.api("hub").await;
+    assert!(
+        hub.get_json("/api/v1/choice/overdue").await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    app.clock.set(utc("2026-11-30T09:00:00Z"));
+    let hub = app.api("hub").await;
+    let overdue = hub.get_json("/api/v1/choice/overdue").await;
+    assert_eq!(overdue["items"][0]["patient_id"], id);
+    assert_eq!(overdue["items"][0]["deadline"], "2026-11-29");
+    let page = app.browser("hub").await.page("/hub/choice").await;
+    assert!(page.text(".hw-overdue").contains("LOVELACE, Ada"));
+    // only the hub sees the list
+    assert_eq!(
+        app.api("ward")
+            .await
+            .get("/api/v1/choice/overdue")
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // an outcome takes the case off the list, and every step is in the history
+    hub.post_expect(&path, json!({"stage": "outcome", "outcome": "interim", "note": "Meadowbank while waiting for Oak House"}), StatusCode::OK).await;
+    assert!(
+        hub.get_json("/api/v1/choice/overdue").await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let history = hub
+        .get_json(&format!("/api/v1/patients/{id}/history"))
+        .await;
+    let actions: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            "created",
+            "choice_information",
+            "choice_letter",
+            "choice_preferences",
+            "choice_outcome"
+        ]
+    );
+    // providers never see choice
+    assert_eq!(
+        app.api("provider").await.get(&path).await.status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[sqlx::test]
+async fn the_choice_page_records_steps_with_errors_beside_fields(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let id = app.flag("ward", patient(NHS[0])).await["id"]
+        .as_i64()
+        .unwrap();
+    let hub = app.browser("hub").await;
+    let page = hub.page(&format!("/patients/{id}/choice")).await;
+    let version = page.attr("input[name=version]", "value").unwrap();
+    let res = hub
+        .post_form(
+            &format!("/patients/{id}/choice"),
+            &[
+                ("version", &version),
+                ("stage", "letter"),
+                ("options", "  "),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(Html::from(res).await.count("#options-error"), 1);
+    let res = hub
+        .post_form(
+            &format!("/patients/{id}/choice"),
+            &[
+                ("version", &version),
+                ("stage", "letter"),
+                ("options", "Meadowbank residential\nOak House nursing"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&res), format!("/patients/{id}/choice"));
+    let page = hub.page(&format!("/patients/{id}/choice")).await;
+    assert!(page.text(".hw-choice").contains("choose by 29 Nov 2026"));
+    assert_eq!(page.count(".hw-choice ul li"), 2);
+    // the old version is now stale
+    let res = hub
+        .post_form(
+            &format!("/patients/{id}/choice"),
+            &[("version", &version), ("stage", "information")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert!(
+        Html::from(res)
+            .await
+            .text(".nhsuk-error-summary")
+            .contains("changed since you opened it")
+    );
+}
