@@ -235,6 +235,82 @@ const OFFERS: &[DemoOffer] = &[
     ("PRV6", "home_care", 4, "LS9, LS14, LS15", &[], "any"),
 ];
 
+/// The demo area's directory: (organisation, name, types, area, criteria, contact, hours).
+type DemoService = (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+const SERVICES: &[DemoService] = &[
+    (
+        "PRV1",
+        "Meadowbank House",
+        &["residential", "residential_dementia", "step_down_bed"],
+        "LS6, LS7, LS8, LS9, LS10, LS11",
+        "Adults over 65. Residential and dementia care; step-down beds for discharge to assess. No nursing needs.",
+        "0113 496 0101, admissions@meadowbank.example",
+        "Admissions 8am to 8pm, 7 days",
+    ),
+    (
+        "PRV1",
+        "Oak House Nursing",
+        &["nursing", "nursing_dementia"],
+        "LS9, LS12, LS13, LS14, LS15",
+        "Nursing and EMI nursing, oxygen, end of life care. Assessment within 24 hours of referral.",
+        "0113 496 0102",
+        "24 hours",
+    ),
+    (
+        "PRV2",
+        "Homeward Bound Home Care",
+        &["home_care", "live_in_care"],
+        "LS6 to LS17",
+        "Packages from 1 to 4 calls a day, double-handed calls, live-in care. CQC rated Good.",
+        "0113 496 0200, referrals@homewardbound.example",
+        "Office 8am to 6pm; care 7am to 10pm",
+    ),
+    (
+        "PRV3",
+        "Hartwell Community Hospital",
+        &["community_bed", "rehab_at_home", "virtual_ward"],
+        "",
+        "Adults needing therapy-led rehabilitation. Bariatric equipment available. Virtual ward for frailty and respiratory.",
+        "0113 496 0300",
+        "24 hours",
+    ),
+    (
+        "PRV4",
+        "Hartwell Reablement Service",
+        &["reablement"],
+        "All Hartwell districts",
+        "Up to six weeks of free reablement at home for people who can regain independence.",
+        "0113 496 0400, reablement@hartwell.example",
+        "7am to 10pm, 7 days",
+    ),
+    (
+        "PRV5",
+        "St Columba's Hospice",
+        &["hospice_bed"],
+        "",
+        "Specialist palliative care for adults with a life-limiting illness.",
+        "0113 496 0500",
+        "24 hours",
+    ),
+    (
+        "PRV6",
+        "Good Neighbours Home from Hospital",
+        &["home_care"],
+        "LS9, LS14, LS15",
+        "Volunteers who settle people home: shopping, prescriptions, a warm house, check-in calls for six weeks.",
+        "0113 496 0600",
+        "9am to 5pm, Monday to Saturday",
+    ),
+];
+
 const DECLINES: &[&str] = &[
     "no_capacity",
     "needs_too_high",
@@ -444,6 +520,24 @@ async fn patients(state: &AppState) -> anyhow::Result<()> {
         if *role == Role::Provider {
             providers.insert(org.to_string(), caller(state, username).await?);
         }
+    }
+    for (org, name, types, area, criteria, contact, hours) in SERVICES {
+        let provider = providers.get(*org).context("demo provider")?;
+        crate::directory::save(
+            &demo,
+            provider,
+            None,
+            crate::directory::ServiceDraft {
+                name: name.to_string(),
+                service_types: types.iter().map(|t| t.to_string()).collect(),
+                area: area.to_string(),
+                criteria: criteria.to_string(),
+                contact: contact.to_string(),
+                hours: hours.to_string(),
+            },
+        )
+        .await
+        .map_err(anyhow_app)?;
     }
     // offers posted forty days ago, open for another fortnight, confirmed at various times
     let posted = real_now - Duration::days(40);

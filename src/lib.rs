@@ -11,6 +11,7 @@ pub mod choice;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod directory;
 pub mod domain;
 pub mod error;
 pub mod patients;
@@ -76,6 +77,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(capacity::api::router())
         .merge(referrals::api::router())
         .merge(choice::api::router())
+        .merge(directory::api::router())
         .split_for_parts()
 }
 
@@ -150,6 +152,15 @@ fn pages(state: &AppState) -> Router<AppState> {
             get(choice::pages::show).post(choice::pages::record),
         )
         .route("/hub/choice", get(choice::pages::overdue))
+        .route("/directory", get(directory::pages::search))
+        .route(
+            "/directory/mine",
+            get(directory::pages::new_form).post(directory::pages::create),
+        )
+        .route(
+            "/directory/mine/{id}",
+            get(directory::pages::edit_form).post(directory::pages::update),
+        )
         .route("/patients/new", get(p::flag_form))
         .route("/patients", post(p::flag))
         .route("/patients/{id}", get(p::show))

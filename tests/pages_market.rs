@@ -350,3 +350,86 @@ async fn the_access_log_answers_who_looked_at_a_patient(pool: PgPool) {
         .unwrap_err();
     assert!(err.to_string().contains("append-only"));
 }
+
+#[sqlx::test]
+async fn providers_describe_services_and_everyone_can_search_them(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let provider = app.browser("provider").await;
+    let res = provider
+        .post_form("/directory/mine", &[("name", ""), ("contact", "")])
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = Html::from(res).await;
+    for f in ["name", "service_types", "contact"] {
+        assert_eq!(page.count(&format!("#{f}-error")), 1, "{f}");
+    }
+    let res = provider
+        .post_form(
+            "/directory/mine",
+            &[
+                ("name", "Meadowbank House"),
+                ("service_types", "residential"),
+                ("service_types", "residential_dementia"),
+                ("area", "LS8, LS9"),
+                ("criteria", "Adults over 65 with dementia"),
+                ("contact", "0113 496 0101"),
+                ("hours", "24 hours"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&res), "/directory/mine");
+    let id = app.count("SELECT id FROM directory_services").await;
+    // another provider cannot edit it
+    let other = app.browser("provider2").await;
+    assert_eq!(
+        other.get(&format!("/directory/mine/{id}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let res = other
+        .post_form(
+            &format!("/directory/mine/{id}"),
+            &[
+                ("name", "Hijacked"),
+                ("service_types", "home_care"),
+                ("contact", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    for user in ["hub", "ward"] {
+        let b = app.browser(user).await;
+        assert_eq!(
+            b.page("/directory?q=dementia").await.count(".hw-service"),
+            1,
+            "{user}"
+        );
+        assert_eq!(
+            b.page("/directory?service_type=residential_dementia&district=ls9")
+                .await
+                .count(".hw-service"),
+            1
+        );
+        assert_eq!(
+            b.page("/directory?district=LS1").await.count(".hw-service"),
+            0
+        );
+        assert_eq!(
+            b.page("/directory?service_type=nursing")
+                .await
+                .count(".hw-service"),
+            0
+        );
+        // characters that mean something to LIKE are just characters
+        assert_eq!(b.page("/directory?q=%25").await.count(".hw-service"), 0);
+    }
+    let api = app.api("hub").await;
+    let found = api.get_json("/api/v1/directory?q=meadowbank").await;
+    assert_eq!(found["items"][0]["name"], "Meadowbank House");
+    api.post_expect(
+        "/api/v1/directory",
+        json!({"name": "x", "service_types": ["home_care"], "contact": "y"}),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+}

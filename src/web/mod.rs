@@ -58,15 +58,18 @@ impl Layout {
             Role::Ward => vec![
                 item("/ward", "My patients", "ward"),
                 item("/patients/new", "Flag a patient", "flag"),
+                item("/directory", "Service directory", "directory"),
             ],
             Role::Hub => vec![
                 item("/hub", "Worklist", "hub"),
                 item("/hub/choice", "Choice overdue", "choice"),
+                item("/directory", "Service directory", "directory"),
                 item("/patients/new", "Flag a patient", "flag"),
             ],
             Role::Provider => vec![
                 item("/provider", "Referrals", "provider"),
                 item("/provider/offers", "Our offers", "offers"),
+                item("/directory", "Service directory", "directory"),
             ],
             Role::Admin => vec![
                 item("/admin/users", "Users", "admin"),

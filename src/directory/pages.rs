@@ -1,0 +1,237 @@
+//! Directory pages: search (everyone signed in), and a provider's own entries.
+
+use super::{Search, Service, ServiceDraft};
+use crate::accounts::{Caller, PageCaller};
+use crate::domain::Role;
+use crate::error::{AppError, FieldErrors};
+use crate::reference::{self, CapacityType};
+use crate::state::AppState;
+use crate::web::{FormErrors, Layout, PageResult, done, invalid};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, RawForm, State};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use std::collections::HashMap;
+use tower_sessions::Session;
+
+#[derive(Deserialize, Default)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    service_type: String,
+    #[serde(default)]
+    district: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "directory/search.html")]
+struct SearchPage {
+    layout: Layout,
+    q: SearchQuery,
+    types: Vec<CapacityType>,
+    labels: HashMap<String, String>,
+    services: Vec<Service>,
+    mine: bool,
+}
+
+impl SearchPage {
+    fn label(&self, code: &str) -> String {
+        self.labels
+            .get(code)
+            .cloned()
+            .unwrap_or_else(|| code.to_string())
+    }
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Query(q): Query<SearchQuery>,
+) -> PageResult {
+    let types = reference::capacity_types(&state.pool).await?;
+    let services = super::search(
+        &state.pool,
+        &Search {
+            words: q.q.clone(),
+            service_type: Some(q.service_type.clone()).filter(|s| !s.is_empty()),
+            district: Some(q.district.trim().to_string()).filter(|s| !s.is_empty()),
+        },
+    )
+    .await?;
+    Ok(SearchPage {
+        layout: Layout::new(&session, &caller, "directory").await,
+        labels: types
+            .iter()
+            .map(|t| (t.code.clone(), t.label.clone()))
+            .collect(),
+        types,
+        services,
+        q,
+        mine: caller.is(Role::Provider),
+    }
+    .into_response())
+}
+
+#[derive(Default, Clone)]
+pub struct ServiceForm {
+    pub name: String,
+    pub service_types: Vec<String>,
+    pub area: String,
+    pub criteria: String,
+    pub contact: String,
+    pub hours: String,
+}
+
+impl ServiceForm {
+    pub fn has_type(&self, code: &str) -> bool {
+        self.service_types.iter().any(|t| t == code)
+    }
+    fn draft(&self) -> ServiceDraft {
+        ServiceDraft {
+            name: self.name.clone(),
+            service_types: self.service_types.clone(),
+            area: self.area.clone(),
+            criteria: self.criteria.clone(),
+            contact: self.contact.clone(),
+            hours: self.hours.clone(),
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "directory/edit.html")]
+struct EditPage {
+    layout: Layout,
+    id: Option<i64>,
+    form: ServiceForm,
+    types: Vec<CapacityType>,
+    errors: FormErrors,
+    mine: Vec<Service>,
+}
+
+async fn edit_page(
+    state: &AppState,
+    session: &Session,
+    caller: &Caller,
+    id: Option<i64>,
+    form: ServiceForm,
+    errors: FieldErrors,
+) -> Result<EditPage, AppError> {
+    Ok(EditPage {
+        layout: Layout::new(session, caller, "directory").await,
+        id,
+        form,
+        types: reference::capacity_types(&state.pool).await?,
+        errors: FormErrors(errors),
+        mine: super::mine(&state.pool, caller).await?,
+    })
+}
+
+pub async fn new_form(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+) -> PageResult {
+    caller.require(&[Role::Provider])?;
+    Ok(edit_page(
+        &state,
+        &session,
+        &caller,
+        None,
+        ServiceForm::default(),
+        FieldErrors::new(),
+    )
+    .await?
+    .into_response())
+}
+
+pub async fn edit_form(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<i64>,
+) -> PageResult {
+    caller.require(&[Role::Provider])?;
+    let s = super::get_own(&state.pool, &caller, id).await?;
+    let form = ServiceForm {
+        name: s.name,
+        service_types: s.service_types,
+        area: s.area,
+        criteria: s.criteria,
+        contact: s.contact,
+        hours: s.hours,
+    };
+    Ok(edit_page(
+        &state,
+        &session,
+        &caller,
+        Some(id),
+        form,
+        FieldErrors::new(),
+    )
+    .await?
+    .into_response())
+}
+
+fn parse(body: &[u8]) -> Result<ServiceForm, AppError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| AppError::BadRequest("The form could not be read".into()))?;
+    let mut f = ServiceForm::default();
+    for (k, v) in pairs {
+        match k.as_str() {
+            "name" => f.name = v,
+            "service_types" => f.service_types.push(v),
+            "area" => f.area = v,
+            "criteria" => f.criteria = v,
+            "contact" => f.contact = v,
+            "hours" => f.hours = v,
+            _ => {}
+        }
+    }
+    Ok(f)
+}
+
+async fn save(
+    state: &AppState,
+    session: &Session,
+    caller: &Caller,
+    id: Option<i64>,
+    body: &[u8],
+) -> PageResult {
+    caller.require(&[Role::Provider])?;
+    let form = parse(body)?;
+    match super::save(state, caller, id, form.draft()).await {
+        Ok(_) => Ok(done(
+            session,
+            "/directory/mine",
+            format!("Saved: {}", form.name.trim()),
+        )
+        .await),
+        Err(AppError::Validation(errors)) => Ok(invalid(
+            edit_page(state, session, caller, id, form, errors).await?,
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    RawForm(body): RawForm,
+) -> PageResult {
+    save(&state, &session, &caller, None, &body).await
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<i64>,
+    RawForm(body): RawForm,
+) -> PageResult {
+    save(&state, &session, &caller, Some(id), &body).await
+}
