@@ -14,6 +14,7 @@ pub mod demo;
 pub mod directory;
 pub mod domain;
 pub mod error;
+pub mod live;
 pub mod patients;
 pub mod reference;
 pub mod referrals;
@@ -51,6 +52,7 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 #[openapi(
     info(title = "Homeward API", version = "1", description = "Discharge coordination hub. Errors are `{\"error\":{\"code\",\"message\",\"fields\"}}`."),
     modifiers(&BearerAuth),
+    paths(live::pages::events),
     components(schemas(error::ErrorBody))
 )]
 struct ApiDoc;
@@ -105,6 +107,7 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
+/// Page routes, and the event stream, which pages reach with their session cookie.
 fn pages(state: &AppState) -> Router<AppState> {
     use accounts::{admin, login};
     use patients::pages as p;
@@ -180,6 +183,7 @@ fn pages(state: &AppState) -> Router<AppState> {
         )
         .route("/admin/users/{id}/disable", post(admin::disable))
         .route("/admin/users/{id}/enable", post(admin::enable))
+        .route("/api/v1/events", get(live::pages::events))
         .fallback(page_not_found)
         // Cross-site form posts are refused (Origin / Sec-Fetch-Site), and the session
         // cookie is SameSite=Lax: no state changes on GET anywhere.

@@ -10,11 +10,16 @@ pub struct AppState {
     pub pool: PgPool,
     pub clock: Clock,
     pub config: Arc<Config>,
+    /// Live events heard from the database, fanned out to this process's subscribers.
+    pub live: crate::live::Live,
 }
 
 impl AppState {
+    /// The state of a running server: starts listening for live events (needs a tokio
+    /// runtime).
     pub fn new(pool: PgPool, clock: Clock, config: Config) -> Self {
         AppState {
+            live: crate::live::Live::start(pool.clone()),
             pool,
             clock,
             config: Arc::new(config),

@@ -1,0 +1,298 @@
+//! Live events across processes: two `homeward serve` processes on one database; a change
+//! made through one reaches an event-stream client of the other within a second, and each
+//! client hears only what it may read.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_homeward");
+
+struct Server {
+    child: tokio::process::Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+async fn serve(url: &str) -> Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = tokio::process::Command::new(BIN)
+        .env("DATABASE_URL", url)
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if reqwest::get(format!("{base}/healthz")).await.is_ok() {
+            return Server { child, base };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("server did not start");
+}
+
+async fn token(base: &str, user: &str) -> String {
+    let res: Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/token"))
+        .json(&json!({"username": user, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    res["token"].as_str().unwrap().to_string()
+}
+
+/// An open event stream, read event by event.
+struct Stream {
+    res: reqwest::Response,
+    buf: String,
+}
+
+impl Stream {
+    async fn open(base: &str, token: &str) -> Stream {
+        let res = reqwest::Client::new()
+            .get(format!("{base}/api/v1/events"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()["content-type"], "text/event-stream");
+        let mut s = Stream {
+            res,
+            buf: String::new(),
+        };
+        let (kind, _) = s.next(Duration::from_secs(5)).await.expect("a ready event");
+        assert_eq!(kind, "ready");
+        s
+    }
+
+    /// The next event (type, data), or None if none arrives in time.
+    async fn next(&mut self, within: Duration) -> Option<(String, Value)> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut kind = String::new();
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        kind = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                if kind.is_empty() {
+                    continue; // keep-alive comment
+                }
+                return Some((kind, serde_json::from_str(&data).unwrap_or(Value::Null)));
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match tokio::time::timeout(left, self.res.chunk()).await {
+                Ok(Ok(Some(bytes))) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Every event arriving within the time.
+    async fn drain(&mut self, within: Duration) -> Vec<(String, Value)> {
+        let deadline = Instant::now() + within;
+        let mut out = vec![];
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.next(left).await {
+                Some(e) => out.push(e),
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+fn database_url(pool: &PgPool) -> String {
+    let base = std::env::var("DATABASE_URL").unwrap();
+    let (server, _) = base.rsplit_once('/').unwrap();
+    format!(
+        "{server}/{}",
+        pool.connect_options().get_database().unwrap()
+    )
+}
+
+#[sqlx::test]
+async fn a_change_through_one_process_reaches_a_client_of_another_within_a_second(pool: PgPool) {
+    // the area and users, then two real server processes on the same database
+    let _fixtures = TestApp::spawn(pool.clone()).await;
+    let url = database_url(&pool);
+    let a = serve(&url).await;
+    let b = serve(&url).await;
+    let hub_b = token(&b.base, "hub").await;
+    let mut hub_stream = Stream::open(&b.base, &hub_b).await;
+    let ward_b = token(&b.base, "ward2").await;
+    let mut other_trust = Stream::open(&b.base, &ward_b).await;
+
+    // the ward flags a patient through process A
+    let ward_a = token(&a.base, "ward").await;
+    let started = Instant::now();
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/patients", a.base))
+        .bearer_auth(&ward_a)
+        .json(&patient(NHS[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let (kind, data) = hub_stream
+        .next(Duration::from_secs(1))
+        .await
+        .expect("the event within a second");
+    let latency = started.elapsed();
+    assert_eq!(kind, "patient.created");
+    assert_eq!(data["type"], "patient.created");
+    assert_eq!(data["patient_id"], id);
+    assert!(data["at"].is_string());
+    // no identifiers travel in events
+    assert!(data.get("nhs_number").is_none() && data.get("trust_code").is_none());
+    assert!(latency < Duration::from_secs(1), "{latency:?}");
+    // the other trust's ward hears nothing about it
+    assert!(
+        other_trust
+            .drain(Duration::from_millis(300))
+            .await
+            .is_empty()
+    );
+}
+
+#[sqlx::test]
+async fn a_providers_stream_carries_nothing_about_other_providers_referrals(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let url = database_url(&pool);
+    let a = serve(&url).await;
+    let b = serve(&url).await;
+    // a patient awaiting care, and an offer from each provider
+    let id = app.flag("ward", patient(NHS[0])).await["id"]
+        .as_i64()
+        .unwrap();
+    app.api("hub")
+        .await
+        .post_expect(
+            &format!("/api/v1/patients/{id}/pathway"),
+            json!({"pathway": 3}),
+            StatusCode::OK,
+        )
+        .await;
+    let o1 = app
+        .api("provider")
+        .await
+        .post_expect("/api/v1/capacity", offer(1), StatusCode::CREATED)
+        .await;
+    let o2 = app
+        .api("provider2")
+        .await
+        .post_expect("/api/v1/capacity", offer(1), StatusCode::CREATED)
+        .await;
+
+    let mut p1 = Stream::open(&b.base, &token(&b.base, "provider").await).await;
+    let mut p2 = Stream::open(&b.base, &token(&b.base, "provider2").await).await;
+    let hub_a = token(&a.base, "hub").await;
+    let client = reqwest::Client::new();
+    let refer = |offer: &Value| {
+        client
+            .post(format!("{}/api/v1/referrals", a.base))
+            .bearer_auth(&hub_a)
+            .json(&json!({"patient_id": id, "offer_id": offer["id"]}))
+            .send()
+    };
+    let r2: Value = refer(&o2).await.unwrap().json().await.unwrap();
+    let r1: Value = refer(&o1).await.unwrap().json().await.unwrap();
+
+    let seen1 = p1.drain(Duration::from_millis(800)).await;
+    let seen2 = p2.drain(Duration::from_millis(300)).await;
+    let referral_ids = |seen: &[(String, Value)]| -> Vec<i64> {
+        seen.iter()
+            .filter(|(k, _)| k.starts_with("referral."))
+            .map(|(_, d)| d["referral_id"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        referral_ids(&seen1),
+        vec![r1["id"].as_i64().unwrap()],
+        "{seen1:?}"
+    );
+    assert_eq!(
+        referral_ids(&seen2),
+        vec![r2["id"].as_i64().unwrap()],
+        "{seen2:?}"
+    );
+    // offers: each hears only about its own
+    assert!(
+        seen1
+            .iter()
+            .all(|(k, d)| !k.starts_with("offer.") || d["offer_id"] == o1["id"])
+    );
+
+    // PRV1 accepts through process B; the hub's stream on A hears the decision
+    let mut hub_stream = Stream::open(&a.base, &hub_a).await;
+    let p1_token = token(&b.base, "provider").await;
+    let res = client
+        .post(format!("{}/api/v1/referrals/{}/decision", b.base, r1["id"]))
+        .bearer_auth(&p1_token)
+        .json(&json!({"decision": "accept"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let seen = hub_stream.drain(Duration::from_millis(800)).await;
+    assert!(
+        seen.iter().any(|(k, d)| k == "referral.decided"
+            && d["referral_id"] == r1["id"]
+            && d["status"] == "accepted"),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|(k, d)| k == "patient.updated" && d["patient_id"] == id)
+    );
+    // PRV2 learns its referral was withdrawn, and nothing about PRV1's acceptance
+    let seen2 = p2.drain(Duration::from_millis(500)).await;
+    assert!(
+        seen2
+            .iter()
+            .all(|(k, d)| !k.starts_with("referral.") || d["referral_id"] == r2["id"]),
+        "{seen2:?}"
+    );
+}
+
+#[sqlx::test]
+async fn the_stream_needs_a_caller_and_pages_reach_it_with_their_session(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let res = reqwest::get(app.url("/api/v1/events")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"]["code"],
+        "unauthorized"
+    );
+    let b = app.browser("hub").await;
+    let res = b.get("/api/v1/events").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+}
