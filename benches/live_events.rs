@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -32,9 +35,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn main() -> anyhow::Result<()> {
     let clients = env_num("BENCH_CLIENTS", 500);
     let changes = env_num("BENCH_CHANGES", 30);
-    let server = std::env::var("BENCH_DATABASE_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let server = std::env::var("BENCH_DATABASE_SERVER")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
     let admin = sqlx::PgPool::connect(&format!("{server}/postgres")).await?;
-    sqlx::query("DROP DATABASE IF EXISTS homeward_bench WITH (FORCE)").execute(&admin).await?;
+    sqlx::query("DROP DATABASE IF EXISTS homeward_bench WITH (FORCE)")
+        .execute(&admin)
+        .await?;
     let pool = homeward::db::connect(&format!("{server}/homeward_bench")).await?;
     let state = AppState::new(pool.clone(), Clock::system(), Config::default());
     homeward::demo::load(&state).await?;
@@ -74,13 +80,17 @@ async fn main() -> anyhow::Result<()> {
         let tx = tx.clone();
         let marker = marker.clone();
         tokio::spawn(async move {
-            let Ok(mut res) = http.get(url).bearer_auth(hub).send().await else { return };
+            let Ok(mut res) = http.get(url).bearer_auth(hub).send().await else {
+                return;
+            };
             let mut buf = String::new();
             while let Ok(Some(chunk)) = res.chunk().await {
                 buf.push_str(&String::from_utf8_lossy(&chunk));
                 while let Some(end) = buf.find("\n\n") {
                     let block: String = buf.drain(..end + 2).collect();
-                    if block.contains(&format!("\"patient_id\":{case_id}")) && block.contains("patient.updated") {
+                    if block.contains(&format!("\"patient_id\":{case_id}"))
+                        && block.contains("patient.updated")
+                    {
                         let n = marker.load(std::sync::atomic::Ordering::SeqCst);
                         let _ = tx.send((c, n, Instant::now()));
                     }
@@ -92,11 +102,17 @@ async fn main() -> anyhow::Result<()> {
     let connect_started = Instant::now();
     while state.live.subscribers() < clients {
         if connect_started.elapsed() > Duration::from_secs(60) {
-            anyhow::bail!("only {} of {clients} subscribers connected", state.live.subscribers());
+            anyhow::bail!(
+                "only {} of {clients} subscribers connected",
+                state.live.subscribers()
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    println!("{clients} subscribers connected in {:?}", connect_started.elapsed());
+    println!(
+        "{clients} subscribers connected in {:?}",
+        connect_started.elapsed()
+    );
 
     let mut all_received = vec![];
     let mut per_client = vec![];
@@ -123,7 +139,9 @@ async fn main() -> anyhow::Result<()> {
                     }
                 }
                 Ok(Some(_)) => {}
-                _ => anyhow::bail!("change {n}: only {got} of {clients} clients heard it within 10 s"),
+                _ => anyhow::bail!(
+                    "change {n}: only {got} of {clients} clients heard it within 10 s"
+                ),
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

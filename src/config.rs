@@ -16,6 +16,8 @@ pub struct Config {
     pub offer_stale_after: Duration,
     /// Days a patient is given to choose after the choice letter.
     pub choice_deadline: Duration,
+    /// A referral unanswered for this long is overdue (shown to the hub).
+    pub response_overdue_after: Duration,
 }
 
 impl Default for Config {
@@ -27,6 +29,7 @@ impl Default for Config {
             static_dir: std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
             offer_stale_after: Duration::hours(24),
             choice_deadline: Duration::days(7),
+            response_overdue_after: Duration::hours(4),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod board;
 pub mod capacity;
 pub mod choice;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod directory;
 pub mod domain;
 pub mod error;
 pub mod live;
+pub mod notifications;
 pub mod patients;
 pub mod reference;
 pub mod referrals;
@@ -156,6 +158,8 @@ fn pages(state: &AppState) -> Router<AppState> {
         )
         .route("/hub/choice", get(choice::pages::overdue))
         .route("/directory", get(directory::pages::search))
+        .route("/notifications", get(notifications::page))
+        .route("/board", get(board::board))
         .route(
             "/directory/mine",
             get(directory::pages::new_form).post(directory::pages::create),

@@ -71,7 +71,7 @@ pub async fn list(
 ) -> PageResult {
     admin(&caller)?;
     Ok(UsersPage {
-        layout: Layout::new(&session, &caller, "admin").await,
+        layout: Layout::new(&state, &session, &caller, "admin").await,
         users: users::list(&state.pool).await?,
     }
     .into_response())
@@ -84,7 +84,7 @@ pub async fn new_form(
 ) -> PageResult {
     admin(&caller)?;
     Ok(NewUserPage {
-        layout: Layout::new(&session, &caller, "admin").await,
+        layout: Layout::new(&state, &session, &caller, "admin").await,
         form: NewUserForm::default(),
         orgs: users::organisations(&state.pool).await?,
         roles: Role::ALL.to_vec(),
@@ -131,7 +131,7 @@ pub async fn create(
             .await)
         }
         Err(AppError::Validation(errors)) => Ok(invalid(NewUserPage {
-            layout: Layout::new(&session, &caller, "admin").await,
+            layout: Layout::new(&state, &session, &caller, "admin").await,
             form: NewUserForm {
                 password: String::new(),
                 ..form
@@ -155,7 +155,7 @@ pub async fn password_form(
         .await?
         .ok_or(AppError::NotFound)?;
     Ok(PasswordPage {
-        layout: Layout::new(&session, &caller, "admin").await,
+        layout: Layout::new(&state, &session, &caller, "admin").await,
         user,
         errors: FormErrors::default(),
     }
@@ -181,7 +181,7 @@ pub async fn reset_password(
         )
         .await),
         Err(AppError::Validation(errors)) => Ok(invalid(PasswordPage {
-            layout: Layout::new(&session, &caller, "admin").await,
+            layout: Layout::new(&state, &session, &caller, "admin").await,
             user,
             errors: FormErrors(errors),
         })),

@@ -75,7 +75,7 @@ pub async fn my_offers(
     let now = state.clock.now();
     let offers = super::list(&state.pool, &caller, &super::OfferFilter::default(), now).await?;
     Ok(OffersPage {
-        layout: Layout::new(&session, &caller, "offers").await,
+        layout: Layout::new(&state, &session, &caller, "offers").await,
         offers: offers.iter().map(|o| OfferLine::new(o, &state)).collect(),
         stale_hours: state.config.offer_stale_after.num_hours(),
     }
@@ -144,7 +144,7 @@ async fn new_offer_page(
     errors: FieldErrors,
 ) -> Result<NewOfferPage, AppError> {
     Ok(NewOfferPage {
-        layout: Layout::new(session, caller, "offers").await,
+        layout: Layout::new(state, session, caller, "offers").await,
         form,
         types: reference::capacity_types(&state.pool).await?,
         specialisms: SPECIALISMS,

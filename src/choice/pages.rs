@@ -79,6 +79,7 @@ async fn render(
     };
     let page = ChoicePage {
         layout: Layout::new(
+            state,
             session,
             caller,
             if caller.is(crate::domain::Role::Hub) {
@@ -203,7 +204,7 @@ pub async fn overdue(
     let ids: Vec<i64> = items.iter().map(|i| i.patient_id).collect();
     crate::audit::record_views(&state.pool, &caller, &ids, "choice overdue list").await?;
     Ok(OverduePage {
-        layout: Layout::new(&session, &caller, "choice").await,
+        layout: Layout::new(&state, &session, &caller, "choice").await,
         items,
     }
     .into_response())

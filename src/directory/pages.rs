@@ -62,7 +62,7 @@ pub async fn search(
     )
     .await?;
     Ok(SearchPage {
-        layout: Layout::new(&session, &caller, "directory").await,
+        layout: Layout::new(&state, &session, &caller, "directory").await,
         labels: types
             .iter()
             .map(|t| (t.code.clone(), t.label.clone()))
@@ -121,7 +121,7 @@ async fn edit_page(
     errors: FieldErrors,
 ) -> Result<EditPage, AppError> {
     Ok(EditPage {
-        layout: Layout::new(session, caller, "directory").await,
+        layout: Layout::new(state, session, caller, "directory").await,
         id,
         form,
         types: reference::capacity_types(&state.pool).await?,

@@ -102,6 +102,7 @@ impl PatientQuery {
             trust_code: non_empty(&self.trust_code).map(str::to_uppercase),
             delay_reason: non_empty(&self.delay_reason).map(str::to_string),
             no_delay_reason: false,
+            escalated_before: None,
             limit,
             offset: 0,
         })

@@ -39,6 +39,8 @@ pub struct CaseLine {
     pub ready: String,
     pub waiting: String,
     pub over_24h: bool,
+    /// Pathway 1-3, nothing arranged, past 24 hours: the 24-hour standard is missed.
+    pub escalated: bool,
     pub delay_reason: String,
     pub missing_reason: bool,
     pub coordinator: String,
@@ -82,6 +84,7 @@ impl CaseLine {
                 _ => String::new(),
             },
             over_24h: hours.is_some_and(|h| h >= 24) && !status.is_terminal(),
+            escalated: hours.is_some_and(|h| h >= 24) && status == CaseStatus::AwaitingCare,
             delay_reason: c.delay_reason_label.clone().unwrap_or_default(),
             missing_reason: status.is_nctr()
                 && c.delay_reason.is_none()
@@ -147,7 +150,7 @@ pub async fn ward_list(
         lines = listed.iter().map(|l| CaseLine::new(&l.case, now)).collect();
     }
     Ok(WardListPage {
-        layout: Layout::new(&session, &caller, "ward").await,
+        layout: Layout::new(&state, &session, &caller, "ward").await,
         wards,
         ward,
         lines,
@@ -171,6 +174,9 @@ pub struct WorklistQuery {
     pub reason: String,
     #[serde(default)]
     pub page: String,
+    /// "1": only pathway 1-3 patients past 24 hours without care arranged.
+    #[serde(default)]
+    pub escalated: String,
 }
 
 impl WorklistQuery {
@@ -183,6 +189,7 @@ impl WorklistQuery {
             ("status", &self.status),
             ("pathway", &self.pathway),
             ("reason", &self.reason),
+            ("escalated", &self.escalated),
         ] {
             if !v.is_empty() {
                 params.push((k, v.clone()));
@@ -254,6 +261,7 @@ pub async fn worklist(
         trust_code: Some(q.trust.clone()).filter(|s| !s.is_empty()),
         delay_reason: Some(q.reason.clone()).filter(|s| !s.is_empty() && !no_reason),
         no_delay_reason: no_reason,
+        escalated_before: (q.escalated == "1").then(|| now - chrono::Duration::hours(24)),
         limit: WORKLIST_PAGE_SIZE,
         offset: (page - 1) * WORKLIST_PAGE_SIZE,
     };
@@ -271,9 +279,10 @@ pub async fn worklist(
         && q.ward.is_empty()
         && q.status.is_empty()
         && q.pathway.is_empty()
-        && q.reason.is_empty());
+        && q.reason.is_empty()
+        && q.escalated.is_empty());
     Ok(WorklistPage {
-        layout: Layout::new(&session, &caller, "hub").await,
+        layout: Layout::new(&state, &session, &caller, "hub").await,
         prev_href: (page > 1).then(|| q.href(page - 1)),
         next_href: (last < total).then(|| q.href(page + 1)),
         lines,
@@ -349,7 +358,7 @@ pub async fn flag_form(
     let now = state.clock.now();
     let today = london_date(now).format("%Y-%m-%d").to_string();
     Ok(FlagPage {
-        layout: Layout::new(&session, &caller, "flag").await,
+        layout: Layout::new(&state, &session, &caller, "flag").await,
         form: FlagForm {
             admitted_at: today.clone(),
             nctr: "yes".into(),
@@ -447,7 +456,7 @@ pub async fn flag(
         Err(e) => return Err(e.into()),
     };
     Ok(invalid(FlagPage {
-        layout: Layout::new(&session, &caller, "flag").await,
+        layout: Layout::new(&state, &session, &caller, "flag").await,
         form,
         wards: queries::wards_for(&state.pool, &caller).await?,
         errors: FormErrors(errors),
@@ -725,6 +734,7 @@ async fn render_case(
     };
     let page = CasePage {
         layout: Layout::new(
+            state,
             session,
             caller,
             if caller.is(Role::Hub) { "hub" } else { "ward" },

@@ -90,6 +90,9 @@ pub struct CaseFilter {
     pub delay_reason: Option<String>,
     /// Open cases with no delay reason recorded.
     pub no_delay_reason: bool,
+    /// The 24-hour standard: awaiting care (pathway 1-3, nothing arranged) and ready for
+    /// discharge at or before this time.
+    pub escalated_before: Option<DateTime<Utc>>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -147,6 +150,10 @@ pub async fn list(
     }
     if filter.no_delay_reason {
         q.push(" AND p.delay_reason IS NULL AND p.discharge_ready_at IS NOT NULL");
+    }
+    if let Some(before) = filter.escalated_before {
+        q.push(" AND p.status = 'awaiting_care' AND p.discharge_ready_at <= ")
+            .push_bind(before);
     }
     q.push("), counts AS (SELECT count(*) AS total, count(*) FILTER (WHERE m.discharge_ready_at <= ")
         .push_bind(now - chrono::Duration::hours(24))

@@ -141,7 +141,7 @@ pub async fn incoming(
         }
     }
     Ok(IncomingPage {
-        layout: Layout::new(&session, &caller, "provider").await,
+        layout: Layout::new(&state, &session, &caller, "provider").await,
         pending,
         decided,
         reasons: decline_reasons(&state.pool).await?,
@@ -366,7 +366,7 @@ async fn find_care_page(
         StatusCode::UNPROCESSABLE_ENTITY
     };
     let page = FindCarePage {
-        layout: Layout::new(session, caller, "hub").await,
+        layout: Layout::new(state, session, caller, "hub").await,
         district: postcode_district(&case.postcode),
         needs: case.needs_summary.clone(),
         wanted: SPECIALISMS

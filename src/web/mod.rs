@@ -6,6 +6,7 @@ pub mod api;
 use crate::accounts::Caller;
 use crate::domain::Role;
 use crate::error::{AppError, FieldErrors};
+use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::http::StatusCode;
@@ -22,6 +23,8 @@ pub struct Layout {
     pub flash: Option<String>,
     /// Which navigation item is current.
     pub section: &'static str,
+    /// New notifications for the header ("Notifications (3)").
+    pub notices: i64,
 }
 
 pub struct NavItem {
@@ -31,18 +34,33 @@ pub struct NavItem {
 }
 
 impl Layout {
-    /// Builds the layout, taking (and so clearing) the flash message.
-    pub async fn new(session: &Session, caller: &Caller, section: &'static str) -> Self {
+    /// Builds the layout, taking (and so clearing) the flash message, and counting the
+    /// caller's new notifications (one small query).
+    pub async fn new(
+        state: &AppState,
+        session: &Session,
+        caller: &Caller,
+        section: &'static str,
+    ) -> Self {
         let flash = take_flash(session).await;
+        let notices = crate::notifications::count_new(state, caller)
+            .await
+            .unwrap_or(0);
         Layout {
             caller: Some(caller.clone()),
             flash,
             section,
+            notices,
         }
     }
 
     pub fn anonymous() -> Self {
         Layout::default()
+    }
+
+    /// Everyone but administrators has notifications.
+    pub fn show_notices(&self) -> bool {
+        self.caller.as_ref().is_some_and(|c| c.role != Role::Admin)
     }
 
     pub fn nav(&self) -> Vec<NavItem> {
@@ -57,11 +75,13 @@ impl Layout {
         match c.role {
             Role::Ward => vec![
                 item("/ward", "My patients", "ward"),
+                item("/board", "Board round", "board"),
                 item("/patients/new", "Flag a patient", "flag"),
                 item("/directory", "Service directory", "directory"),
             ],
             Role::Hub => vec![
                 item("/hub", "Worklist", "hub"),
+                item("/board", "Board round", "board"),
                 item("/hub/choice", "Choice overdue", "choice"),
                 item("/directory", "Service directory", "directory"),
                 item("/patients/new", "Flag a patient", "flag"),
