@@ -20,6 +20,7 @@ pub mod notifications;
 pub mod patients;
 pub mod reference;
 pub mod referrals;
+pub mod reports;
 pub mod state;
 pub mod telemetry;
 pub mod web;
@@ -82,6 +83,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(referrals::api::router())
         .merge(choice::api::router())
         .merge(directory::api::router())
+        .merge(reports::pages::router())
         .split_for_parts()
 }
 
@@ -160,6 +162,8 @@ fn pages(state: &AppState) -> Router<AppState> {
         .route("/directory", get(directory::pages::search))
         .route("/notifications", get(notifications::page))
         .route("/board", get(board::board))
+        .route("/reports/sitrep", get(reports::pages::sitrep_page))
+        .route("/reports/sitrep.csv", get(reports::pages::sitrep_csv))
         .route(
             "/directory/mine",
             get(directory::pages::new_form).post(directory::pages::create),

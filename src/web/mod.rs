@@ -83,6 +83,7 @@ impl Layout {
                 item("/hub", "Worklist", "hub"),
                 item("/board", "Board round", "board"),
                 item("/hub/choice", "Choice overdue", "choice"),
+                item("/reports/sitrep", "Sitrep", "reports"),
                 item("/directory", "Service directory", "directory"),
                 item("/patients/new", "Flag a patient", "flag"),
             ],
@@ -94,6 +95,7 @@ impl Layout {
             Role::Admin => vec![
                 item("/admin/users", "Users", "admin"),
                 item("/admin/access", "Who looked at a patient", "access"),
+                item("/reports/sitrep", "Sitrep", "reports"),
             ],
         }
     }
