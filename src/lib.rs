@@ -164,6 +164,8 @@ fn pages(state: &AppState) -> Router<AppState> {
         .route("/board", get(board::board))
         .route("/reports/sitrep", get(reports::pages::sitrep_page))
         .route("/reports/sitrep.csv", get(reports::pages::sitrep_csv))
+        .route("/reports/flow", get(reports::pages::flow_page))
+        .route("/reports/flow.csv", get(reports::pages::flow_csv))
         .route(
             "/directory/mine",
             get(directory::pages::new_form).post(directory::pages::create),

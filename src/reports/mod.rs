@@ -2,6 +2,9 @@
 //! total, for any day, reconstructed from recorded history: the not-meeting-criteria
 //! periods, discharge times and the delay reason history, never from today's row alone.
 
+pub mod chart;
 pub mod csv_safe;
+pub mod flow;
 pub mod pages;
 pub mod sitrep;
+pub mod table;

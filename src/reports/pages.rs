@@ -20,7 +20,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(sitrep_api))
+    OpenApiRouter::new()
+        .routes(routes!(sitrep_api))
+        .routes(routes!(flow_api))
 }
 
 #[derive(Deserialize, utoipa::IntoParams, Default)]
@@ -144,4 +146,176 @@ pub async fn sitrep_csv(
 ) -> PageResult {
     let s = build(&state, &caller, &q).await?;
     Ok(csv_response(&s)?)
+}
+
+// ---------------------------------------------------------------- the flow report
+
+#[derive(Deserialize, utoipa::IntoParams, Default, Clone)]
+#[into_params(parameter_in = Query)]
+pub struct FlowParams {
+    /// First day, `YYYY-MM-DD` (default: 27 days before `to`).
+    from: Option<String>,
+    /// Last day, `YYYY-MM-DD` (default: today).
+    to: Option<String>,
+    /// An acute trust's code.
+    trust: Option<String>,
+    /// 0 to 3.
+    pathway: Option<String>,
+    /// `csv` for one table as CSV (with `table`).
+    format: Option<String>,
+    /// The table to export: summary, discharges_per_day, providers, places, demand_capacity, delay_reasons.
+    table: Option<String>,
+}
+
+async fn flow(
+    state: &AppState,
+    caller: &Caller,
+    p: &FlowParams,
+) -> Result<super::flow::FlowReport, AppError> {
+    caller.require(&[Role::Hub, Role::Admin])?;
+    let now = state.clock.now();
+    let q = super::flow::FlowQuery::parse(
+        p.from.as_deref(),
+        p.to.as_deref(),
+        p.trust.as_deref(),
+        p.pathway.as_deref(),
+        london_date(now),
+    )?;
+    super::flow::build(&state.pool, &q, now).await
+}
+
+fn table_csv(report: &super::flow::FlowReport, name: Option<&str>) -> Result<Response, AppError> {
+    let name = name.unwrap_or("summary");
+    let table = report
+        .tables
+        .iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| {
+            AppError::Validation(crate::error::FieldErrors::single("table", "Unknown table"))
+        })?;
+    let body = table.to_csv().map_err(|e| AppError::Internal(e.into()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"{}-{}-{}.csv\"",
+                    table.name, report.from, report.to
+                ),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// The flow report's tables as JSON.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct FlowJson {
+    pub from: chrono::NaiveDate,
+    pub to: chrono::NaiveDate,
+    /// Each table: name, title, columns, rows.
+    #[schema(value_type = Vec<Object>)]
+    pub tables: Vec<super::table::Table>,
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/flow", tag = "reports", params(FlowParams),
+    responses((status = 200, body = FlowJson, description = "JSON, or one table as CSV with `format=csv&table=NAME`"), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn flow_api(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiQuery(p): ApiQuery<FlowParams>,
+) -> Result<Response, ApiError> {
+    let report = flow(&state, &caller, &p).await?;
+    if p.format.as_deref() == Some("csv") {
+        return Ok(table_csv(&report, p.table.as_deref())?);
+    }
+    Ok(Json(FlowJson {
+        from: report.from,
+        to: report.to,
+        tables: report.tables,
+    })
+    .into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "reports/flow.html")]
+struct FlowPage {
+    layout: Layout,
+    p: FlowParams,
+    report: Option<super::flow::FlowReport>,
+    errors: crate::web::FormErrors,
+    trusts: Vec<crate::patients::queries::TrustRow>,
+    query: String,
+}
+
+impl FlowPage {
+    fn chart_for(&self, table: &str) -> Option<&str> {
+        self.report
+            .as_ref()?
+            .charts
+            .iter()
+            .find(|(_, t)| *t == table)
+            .map(|(svg, _)| svg.as_str())
+    }
+}
+
+pub async fn flow_page(
+    State(state): State<AppState>,
+    session: tower_sessions::Session,
+    PageCaller(caller): PageCaller,
+    Query(p): Query<FlowParams>,
+) -> PageResult {
+    caller.require(&[Role::Hub, Role::Admin])?;
+    let (report, errors) = match flow(&state, &caller, &p).await {
+        Ok(r) => (Some(r), crate::error::FieldErrors::new()),
+        Err(AppError::Validation(f)) => (None, f),
+        Err(e) => return Err(e.into()),
+    };
+    let query = report
+        .as_ref()
+        .map(|r| {
+            let mut q = format!("from={}&to={}", r.from, r.to);
+            if let Some(t) = p
+                .trust
+                .as_deref()
+                .filter(|t| t.chars().all(|c| c.is_ascii_alphanumeric()) && !t.is_empty())
+            {
+                q.push_str(&format!("&trust={t}"));
+            }
+            if let Some(pw) = p
+                .pathway
+                .as_deref()
+                .filter(|x| x.len() == 1 && x.chars().all(|c| c.is_ascii_digit()))
+            {
+                q.push_str(&format!("&pathway={pw}"));
+            }
+            q
+        })
+        .unwrap_or_default();
+    let status = if errors.is_empty() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let page = FlowPage {
+        layout: Layout::new(&state, &session, &caller, "flow").await,
+        report,
+        errors: crate::web::FormErrors(errors),
+        trusts: crate::patients::queries::trusts(&state.pool).await?,
+        p,
+        query,
+    };
+    Ok((status, page).into_response())
+}
+
+pub async fn flow_csv(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Query(p): Query<FlowParams>,
+) -> PageResult {
+    let report = flow(&state, &caller, &p).await?;
+    Ok(table_csv(&report, p.table.as_deref())?)
 }

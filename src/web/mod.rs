@@ -84,6 +84,7 @@ impl Layout {
                 item("/board", "Board round", "board"),
                 item("/hub/choice", "Choice overdue", "choice"),
                 item("/reports/sitrep", "Sitrep", "reports"),
+                item("/reports/flow", "Flow", "flow"),
                 item("/directory", "Service directory", "directory"),
                 item("/patients/new", "Flag a patient", "flag"),
             ],
@@ -96,6 +97,7 @@ impl Layout {
                 item("/admin/users", "Users", "admin"),
                 item("/admin/access", "Who looked at a patient", "access"),
                 item("/reports/sitrep", "Sitrep", "reports"),
+                item("/reports/flow", "Flow", "flow"),
             ],
         }
     }

@@ -1,0 +1,377 @@
+//! The flow report against figures worked out by hand on a small fixed week.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+async fn at(app: &TestApp, t: &str, user: &str) -> Api {
+    app.clock.set(utc(t));
+    app.api(user).await
+}
+
+async fn flag(app: &TestApp, t: &str, user: &str, nhs: &str, ward: &str, ready: &str) -> i64 {
+    let mut body = patient(nhs);
+    body["ward_code"] = json!(ward);
+    body["admitted_at"] = json!("2026-11-10T08:00:00Z");
+    body["discharge_ready_at"] = json!(ready);
+    at(app, t, user)
+        .await
+        .post_expect("/api/v1/patients", body, StatusCode::CREATED)
+        .await["id"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn act(app: &TestApp, t: &str, user: &str, path: &str, body: Value) -> Value {
+    at(app, t, user)
+        .await
+        .post_expect(path, body, StatusCode::OK)
+        .await
+}
+
+fn table<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap()
+}
+
+fn cell(t: &Value, first: &str, col: &str) -> String {
+    let c = t["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c == col)
+        .unwrap();
+    let row = t["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r[0] == first)
+        .unwrap_or_else(|| panic!("no row {first}"));
+    row[c].as_str().unwrap().to_string()
+}
+
+#[sqlx::test]
+async fn the_flow_report_matches_hand_worked_figures(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    // C (RXX): ready 17 Nov 10:00, pathway 1 two hours after the flag, reason p1_new_care, discharged 21 Nov
+    let c = flag(
+        &app,
+        "2026-11-17T10:05:00Z",
+        "ward2",
+        NHS[2],
+        "RXX-W01",
+        "2026-11-17T10:00:00Z",
+    )
+    .await;
+    act(
+        &app,
+        "2026-11-17T12:05:00Z",
+        "hub",
+        &format!("/api/v1/patients/{c}/pathway"),
+        json!({"pathway": 1}),
+    )
+    .await;
+    act(
+        &app,
+        "2026-11-17T13:00:00Z",
+        "hub",
+        &format!("/api/v1/patients/{c}/delay-reason"),
+        json!({"code": "p1_new_care"}),
+    )
+    .await;
+    // A (RHW): ready 18 Nov 09:00, pathway 2 at 11:00, referred 12:00, accepted 16:00, discharged 19 Nov 10:00
+    let a = flag(
+        &app,
+        "2026-11-18T09:00:00Z",
+        "ward",
+        NHS[0],
+        "RHW-AMU",
+        "2026-11-18T09:00:00Z",
+    )
+    .await;
+    act(
+        &app,
+        "2026-11-18T11:00:00Z",
+        "hub",
+        &format!("/api/v1/patients/{a}/pathway"),
+        json!({"pathway": 2}),
+    )
+    .await;
+    let mut bed = offer(2);
+    bed["service_type"] = json!("step_down_bed");
+    bed["available_from"] = json!("2026-11-18T11:30:00Z");
+    app.clock.set(utc("2026-11-18T11:30:00Z"));
+    let bed = app
+        .api("provider")
+        .await
+        .post_expect("/api/v1/capacity", bed, StatusCode::CREATED)
+        .await;
+    app.clock.set(utc("2026-11-18T12:00:00Z"));
+    let ra = app
+        .api("hub")
+        .await
+        .post_expect(
+            "/api/v1/referrals",
+            json!({"patient_id": a, "offer_id": bed["id"]}),
+            StatusCode::CREATED,
+        )
+        .await;
+    act(
+        &app,
+        "2026-11-18T16:00:00Z",
+        "provider",
+        &format!("/api/v1/referrals/{}/decision", ra["id"]),
+        json!({"decision": "accept"}),
+    )
+    .await;
+    act(
+        &app,
+        "2026-11-18T17:00:00Z",
+        "hub",
+        &format!("/api/v1/patients/{a}/plan-discharge"),
+        json!({"planned_for": "2026-11-19"}),
+    )
+    .await;
+    act(
+        &app,
+        "2026-11-19T10:05:00Z",
+        "ward",
+        &format!("/api/v1/patients/{a}/discharge"),
+        json!({"discharged_at": "2026-11-19T10:00:00Z"}),
+    )
+    .await;
+    // B (RHW): ready 20 Nov 08:00, flagged 08:05, pathway 0 at 09:00, discharged 15:00 the same day
+    let b = flag(
+        &app,
+        "2026-11-20T08:05:00Z",
+        "ward",
+        NHS[1],
+        "RHW-W10",
+        "2026-11-20T08:00:00Z",
+    )
+    .await;
+    act(
+        &app,
+        "2026-11-20T09:00:00Z",
+        "hub",
+        &format!("/api/v1/patients/{b}/pathway"),
+        json!({"pathway": 0}),
+    )
+    .await;
+    act(
+        &app,
+        "2026-11-20T15:05:00Z",
+        "ward",
+        &format!("/api/v1/patients/{b}/discharge"),
+        json!({"discharged_at": "2026-11-20T15:00:00Z"}),
+    )
+    .await;
+    act(
+        &app,
+        "2026-11-21T11:05:00Z",
+        "ward2",
+        &format!("/api/v1/patients/{c}/discharge"),
+        json!({"discharged_at": "2026-11-21T11:00:00Z"}),
+    )
+    .await;
+    // D (RHW): ready 21 Nov 06:00, pathway 3, referred 08:00, declined 10:00 for no capacity
+    let d = flag(
+        &app,
+        "2026-11-21T06:05:00Z",
+        "ward",
+        NHS[3],
+        "RHW-AMU",
+        "2026-11-21T06:00:00Z",
+    )
+    .await;
+    act(
+        &app,
+        "2026-11-21T07:00:00Z",
+        "hub",
+        &format!("/api/v1/patients/{d}/pathway"),
+        json!({"pathway": 3}),
+    )
+    .await;
+    let mut home = offer(1);
+    home["available_from"] = json!("2026-11-21T07:30:00Z");
+    app.clock.set(utc("2026-11-21T07:30:00Z"));
+    let home = app
+        .api("provider2")
+        .await
+        .post_expect("/api/v1/capacity", home, StatusCode::CREATED)
+        .await;
+    app.clock.set(utc("2026-11-21T08:00:00Z"));
+    let rd = app
+        .api("hub")
+        .await
+        .post_expect(
+            "/api/v1/referrals",
+            json!({"patient_id": d, "offer_id": home["id"]}),
+            StatusCode::CREATED,
+        )
+        .await;
+    act(
+        &app,
+        "2026-11-21T10:00:00Z",
+        "provider2",
+        &format!("/api/v1/referrals/{}/decision", rd["id"]),
+        json!({"decision": "decline", "reason": "no_capacity"}),
+    )
+    .await;
+
+    let hub = at(&app, "2026-11-22T10:00:00Z", "hub").await;
+    let r = hub
+        .get_json("/api/v1/reports/flow?from=2026-11-16&to=2026-11-22")
+        .await;
+    let s = table(&r, "summary");
+    let v = |k: &str| cell(s, k, "Value");
+    assert_eq!(v("Discharges"), "3");
+    // delays of 1 (A), 0 (B) and 4 (C) days
+    assert_eq!(v("Mean delay days, including zero-day delays"), "1.7");
+    assert_eq!(v("Mean delay days, excluding zero-day delays"), "2.5");
+    assert_eq!(v("Share discharged on their discharge ready date"), "33%");
+    assert_eq!(v("Lost bed days (sum of delay days)"), "5");
+    // A left 25 hours after ready, C four days after: neither within 24 hours
+    assert_eq!(
+        v("Pathway 1-3 discharged within 24 hours of ready"),
+        "0% (0 of 2)"
+    );
+    // flag to pathway: 2 h (A), 55 min (B), 2 h (C)
+    assert_eq!(v("Median hours from flag to pathway decision"), "2.0");
+    assert_eq!(v("Median hours from acceptance to discharge"), "18.0");
+    // referral to decision: 4 h (A to PRV1) and 2 h (D to PRV2)
+    assert_eq!(v("Median hours from referral to provider decision"), "3.0");
+
+    let per_day = table(&r, "discharges_per_day");
+    assert_eq!(cell(per_day, "2026-11-19", "Pathway 2"), "1");
+    assert_eq!(cell(per_day, "2026-11-20", "Pathway 0"), "1");
+    assert_eq!(cell(per_day, "2026-11-21", "Pathway 1"), "1");
+    assert_eq!(cell(per_day, "2026-11-22", "Total"), "0");
+
+    let providers = table(&r, "providers");
+    assert_eq!(
+        cell(providers, "Meadowbank (PRV1)", "Acceptance rate"),
+        "100%"
+    );
+    assert_eq!(
+        cell(providers, "Meadowbank (PRV1)", "Median hours to respond"),
+        "4.0"
+    );
+    assert_eq!(
+        cell(providers, "Homeward Bound (PRV2)", "Acceptance rate"),
+        "0%"
+    );
+    assert_eq!(
+        cell(providers, "Homeward Bound (PRV2)", "Decline reasons"),
+        "No capacity: 1"
+    );
+
+    let places = table(&r, "places");
+    let step_down = "Step-down (discharge to assess) bed";
+    assert_eq!(
+        (
+            cell(places, step_down, "Places offered"),
+            cell(places, step_down, "Places reserved"),
+            cell(places, step_down, "Places used")
+        ),
+        ("2".into(), "1".into(), "1".into())
+    );
+    assert_eq!(
+        cell(places, "Residential care home bed", "Places offered"),
+        "1"
+    );
+
+    let demand = table(&r, "demand_capacity");
+    assert_eq!(cell(demand, "2026-11-17", "Demand P1"), "1");
+    assert_eq!(cell(demand, "2026-11-18", "Demand P2"), "1");
+    assert_eq!(cell(demand, "2026-11-21", "Demand P3"), "1");
+    assert_eq!(cell(demand, "2026-11-18", "Capacity P2"), "2");
+    // the projection: 7 more days at the mean of the last 7 (demand 3, places 3, over 7 days)
+    assert_eq!(cell(demand, "2026-11-29", "Projected demand"), "0.4");
+    assert_eq!(cell(demand, "2026-11-29", "Projected capacity"), "0.4");
+    assert_eq!(cell(demand, "2026-11-22", "Projected demand"), "");
+
+    let reasons = table(&r, "delay_reasons");
+    // at the end of 18 November: A (no reason) and C (p1_new_care) were waiting
+    assert_eq!(cell(reasons, "2026-11-18", "p1_new_care"), "1");
+    assert_eq!(cell(reasons, "2026-11-18", "none"), "1");
+
+    // filters: one trust, one pathway
+    let r = hub
+        .get_json("/api/v1/reports/flow?from=2026-11-16&to=2026-11-22&trust=RXX")
+        .await;
+    assert_eq!(cell(table(&r, "summary"), "Discharges", "Value"), "1");
+    let r = hub
+        .get_json("/api/v1/reports/flow?from=2026-11-16&to=2026-11-22&pathway=0")
+        .await;
+    assert_eq!(cell(table(&r, "summary"), "Discharges", "Value"), "1");
+
+    // every table exports as CSV
+    for name in [
+        "summary",
+        "discharges_per_day",
+        "providers",
+        "places",
+        "demand_capacity",
+        "delay_reasons",
+    ] {
+        let res = hub
+            .get(&format!(
+                "/api/v1/reports/flow?from=2026-11-16&to=2026-11-22&format=csv&table={name}"
+            ))
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "{name}");
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/csv")
+        );
+        assert!(res.text().await.unwrap().lines().count() >= 2, "{name}");
+    }
+    assert_eq!(
+        hub.get("/api/v1/reports/flow?format=csv&table=nope")
+            .await
+            .status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        hub.get("/api/v1/reports/flow?from=2026-11-22&to=2026-11-01")
+            .await
+            .status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        app.api("ward")
+            .await
+            .get("/api/v1/reports/flow")
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // the page: charts with titles and descriptions, each beside its table
+    let page = app
+        .browser("hub")
+        .await
+        .page("/reports/flow?from=2026-11-16&to=2026-11-22")
+        .await;
+    assert_eq!(page.count("svg.hw-chart[role=img]"), 3);
+    assert_eq!(
+        page.count("svg.hw-chart title"),
+        page.count("svg.hw-chart title")
+    );
+    assert!(
+        page.text("#chart-discharges-title")
+            .contains("Discharges per day")
+    );
+    assert_eq!(page.count("table.hw-report-table"), 6);
+    assert_eq!(page.count("a[href*='flow.csv']"), 6);
+}
