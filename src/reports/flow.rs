@@ -492,16 +492,18 @@ pub async fn build(
     tables.push(t);
 
     // ------------------------------------------------ delay reasons over time
+    // A period open at a day's cut-off means the patient was still waiting then: a discharge
+    // or a cancellation closes the period at that moment, so no patient join is needed
+    // unless a filter asks for one.
     let snapshots: Vec<(NaiveDate, String, i64)> = sqlx::query_as(
         "SELECT d.day::date, COALESCE(r.code, 'none'), count(*) \
          FROM generate_series($1::date, $2::date, interval '1 day') AS d(day) \
          CROSS JOIN LATERAL (SELECT LEAST((d.day + interval '1 day') AT TIME ZONE 'Europe/London', $5) AS cutoff) c \
          JOIN nctr_periods n ON tstzrange(n.started_at, COALESCE(n.ended_at, 'infinity'::timestamptz), '[)') @> c.cutoff \
-         JOIN patients p ON p.id = n.patient_id \
          LEFT JOIN LATERAL (SELECT h.code FROM delay_reason_history h WHERE h.patient_id = n.patient_id AND h.set_at < c.cutoff \
             ORDER BY h.set_at DESC, h.id DESC LIMIT 1) r ON true \
-         WHERE ($3::text IS NULL OR p.trust_code = $3) AND ($4::smallint IS NULL OR p.pathway = $4) \
-         AND (p.discharged_at IS NULL OR p.discharged_at >= c.cutoff) \
+         WHERE (($3::text IS NULL AND $4::smallint IS NULL) OR EXISTS (SELECT 1 FROM patients p WHERE p.id = n.patient_id \
+            AND ($3::text IS NULL OR p.trust_code = $3) AND ($4::smallint IS NULL OR p.pathway = $4))) \
          GROUP BY 1, 2",
     )
     .bind(q.from)
@@ -568,6 +570,8 @@ pub async fn build(
     ));
     tables.push(t);
 
+    // the headline figures first
+    tables.sort_by_key(|t| t.name != "summary");
     Ok(FlowReport {
         from: q.from,
         to: q.to,

@@ -176,12 +176,14 @@ pub async fn build(pool: &PgPool, date: NaiveDate, now: DateTime<Utc>) -> Result
         "WITH day_periods AS ( \
            SELECT n.patient_id, n.started_at, n.ended_at FROM nctr_periods n \
            WHERE tstzrange(n.started_at, COALESCE(n.ended_at, 'infinity'::timestamptz), '[)') && tstzrange($1, $2, '[)') \
+         ), per_patient AS ( \
+           SELECT d.patient_id, max(d.started_at) FILTER (WHERE d.ended_at IS NULL OR d.ended_at >= $2) AS open_since \
+           FROM day_periods d GROUP BY d.patient_id \
          ) \
          SELECT p.trust_code, p.pathway, p.admitted_at, \
-           (p.discharged_at >= $1 AND p.discharged_at < $2) IS TRUE AS discharged_in_day, \
-           (SELECT max(d.started_at) FROM day_periods d WHERE d.patient_id = p.id AND (d.ended_at IS NULL OR d.ended_at >= $2)) AS open_since, \
+           (p.discharged_at >= $1 AND p.discharged_at < $2) IS TRUE AS discharged_in_day, pp.open_since, \
            (SELECT h.code FROM delay_reason_history h WHERE h.patient_id = p.id AND h.set_at < $2 ORDER BY h.set_at DESC, h.id DESC LIMIT 1) AS reason \
-         FROM patients p WHERE p.id IN (SELECT patient_id FROM day_periods)",
+         FROM per_patient pp JOIN patients p ON p.id = pp.patient_id",
     )
     .bind(start)
     .bind(cutoff)
