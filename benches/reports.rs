@@ -127,9 +127,9 @@ async fn main() -> anyhow::Result<()> {
     let (p50, max) = time(5, || {
         let pool = pool.clone();
         async move {
-            Ok(sitrep::build(&pool, past, now)
+            sitrep::build(&pool, past, now)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?)
+                .map_err(|e| anyhow::anyhow!("{e}"))
         }
     })
     .await?;
@@ -137,9 +137,9 @@ async fn main() -> anyhow::Result<()> {
     let (p50, max) = time(5, || {
         let pool = pool.clone();
         async move {
-            Ok(sitrep::build(&pool, today, now)
+            sitrep::build(&pool, today, now)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?)
+                .map_err(|e| anyhow::anyhow!("{e}"))
         }
     })
     .await?;
@@ -158,9 +158,9 @@ async fn main() -> anyhow::Result<()> {
         let pool = pool.clone();
         let month = month.clone();
         async move {
-            Ok(flow::build(&pool, &month, now)
+            flow::build(&pool, &month, now)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?)
+                .map_err(|e| anyhow::anyhow!("{e}"))
         }
     })
     .await?;
