@@ -1,5 +1,8 @@
 // Progressive enhancement only: every page works without this file.
-// Starts the NHS design system's components (header menu, error summary focus, etc.).
+// Marks the page as able to run the NHS design system's scripts (what the design system's
+// inline snippet does; our Content-Security-Policy allows no inline scripts), then starts
+// its components: the header menu, error summaries taking focus, and so on.
 import { initAll } from '/static/nhsuk/nhsuk-frontend.min.js';
 
+document.body.classList.add('js-enabled', 'nhsuk-frontend-supported');
 initAll();

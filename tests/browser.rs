@@ -1,0 +1,352 @@
+//! The whole journey in headless Chromium (Debian's `chromium` and `chromium-driver`),
+//! through the pages as people use them: every page visited is checked with axe-core for
+//! WCAG 2.0/2.1/2.2 A and AA violations and photographed at desktop and phone width into
+//! `test-artifacts/screenshots/` (ignored by git). `.ci/test` installs Chromium when missing.
+
+mod common;
+
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+const AXE: &str = include_str!("vendor/axe-core/axe.min.js");
+
+struct Driver {
+    _child: tokio::process::Child,
+    url: String,
+}
+
+async fn chromedriver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = tokio::process::Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromedriver is installed (bash .ci/test installs chromium-driver)");
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if reqwest::get(format!("{url}/status")).await.is_ok() {
+            return Driver { _child: child, url };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not start");
+}
+
+/// A person at a browser: one Chromium session, signed in as `user`.
+struct Person {
+    c: Client,
+    base: String,
+    name: &'static str,
+}
+
+impl Person {
+    async fn new(driver: &Driver, base: &str, name: &'static str) -> Person {
+        let caps: serde_json::Map<String, Value> = serde_json::from_value(json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                         "--disable-dev-shm-usage", "--disable-component-update", "--no-first-run", "--window-size=1280,900"]
+            }
+        }))
+        .unwrap();
+        let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&driver.url)
+            .await
+            .expect("a Chromium session");
+        let p = Person {
+            c,
+            base: base.to_string(),
+            name,
+        };
+        p.go("/login").await;
+        p.fill("#username", name).await;
+        p.fill("#password", PASSWORD).await;
+        p.click("form[action='/login'] button").await;
+        p
+    }
+
+    async fn go(&self, path: &str) {
+        self.c
+            .goto(&format!("{}{}", self.base, path))
+            .await
+            .unwrap();
+    }
+
+    async fn fill(&self, css: &str, value: &str) {
+        let e = self
+            .c
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|_| panic!("{css}"));
+        e.clear().await.ok();
+        e.send_keys(value).await.unwrap();
+    }
+
+    /// Sets a date or time input by script (typing into them depends on the browser locale).
+    async fn set(&self, css: &str, value: &str) {
+        self.c
+            .execute(
+                "document.querySelector(arguments[0]).value = arguments[1];",
+                vec![json!(css), json!(value)],
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.c
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|_| panic!("{css}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn text(&self, css: &str) -> String {
+        match self.c.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    async fn path(&self) -> String {
+        self.c.current_url().await.unwrap().path().to_string()
+    }
+
+    /// Runs axe-core on the page and fails on any WCAG A/AA violation; then takes the page's
+    /// screenshots at desktop and phone width.
+    async fn check(&self, label: &str) {
+        self.c
+            .execute(&format!("{AXE}; return true;"), vec![])
+            .await
+            .unwrap();
+        let violations = self
+            .c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a','wcag2aa','wcag21a','wcag21aa','wcag22aa']}})
+                   .then(r => done(r.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            violations,
+            json!([]),
+            "axe violations on {label} ({})",
+            self.name
+        );
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("test-artifacts/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (w, tag) in [(1280, "desktop"), (390, "phone")] {
+            self.c.set_window_size(w, 900).await.unwrap();
+            let png = self.c.screenshot().await.unwrap();
+            std::fs::write(dir.join(format!("{}-{label}-{tag}.png", self.name)), png).unwrap();
+        }
+        self.c.set_window_size(1280, 900).await.unwrap();
+    }
+
+    async fn wait_for_text(&self, css: &str, needle: &str, within: Duration) -> bool {
+        let until = Instant::now() + within;
+        while Instant::now() < until {
+            if self.text(css).await.contains(needle) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+}
+
+#[sqlx::test]
+async fn the_whole_journey_in_a_browser_for_every_role(pool: PgPool) {
+    let app = TestApp::spawn_at(pool, chrono::Utc::now()).await;
+    let driver = chromedriver().await;
+    // providers have posted a pathway 2 bed each
+    for p in ["provider", "provider2"] {
+        let mut bed = offer(2);
+        bed["service_type"] = json!("step_down_bed");
+        bed["available_from"] = json!(chrono::Utc::now().to_rfc3339());
+        bed["available_until"] =
+            json!((chrono::Utc::now() + chrono::Duration::days(7)).to_rfc3339());
+        app.api(p)
+            .await
+            .post_expect("/api/v1/capacity", bed, StatusCode::CREATED)
+            .await;
+    }
+
+    // the ward: a bad flag shows the error summary, which takes focus
+    let ward = Person::new(&driver, &app.base, "ward").await;
+    assert_eq!(ward.path().await, "/ward");
+    ward.check("ward-list").await;
+    ward.go("/patients/new").await;
+    ward.check("flag-form").await;
+    ward.fill("#nhs_number", "943 476 5918").await;
+    ward.click("form[action='/patients'] button[type=submit]")
+        .await;
+    assert!(
+        ward.text(".nhsuk-error-summary")
+            .await
+            .contains("Enter a valid NHS number")
+    );
+    let focused = ward
+        .c
+        .execute("return document.activeElement.className", vec![])
+        .await
+        .unwrap();
+    assert!(
+        focused
+            .as_str()
+            .unwrap_or_default()
+            .contains("nhsuk-error-summary"),
+        "focus: {focused}"
+    );
+    ward.check("flag-form-errors").await;
+    // then a good one
+    ward.fill("#nhs_number", "943 476 5919").await;
+    ward.fill("#given_name", "Ada").await;
+    ward.fill("#family_name", "Lovelace").await;
+    ward.set("#date_of_birth", "1941-03-02").await;
+    ward.click("#sex").await;
+    ward.fill("#postcode", "LS9 7TF").await;
+    ward.c
+        .find(Locator::Css("#ward_code"))
+        .await
+        .unwrap()
+        .select_by_value("RHW-AMU")
+        .await
+        .unwrap();
+    let yesterday =
+        homeward::domain::time::london_date(chrono::Utc::now()) - chrono::Duration::days(1);
+    ward.set("#admitted_at", &yesterday.to_string()).await;
+    ward.set("#admitted_time", "09:30").await;
+    ward.set("#discharge_ready_at", &yesterday.to_string())
+        .await;
+    ward.set("#discharge_ready_time", "18:00").await;
+    ward.fill(
+        "#needs_summary",
+        "Needs a short-term bed with daily physiotherapy",
+    )
+    .await;
+    ward.click("form[action='/patients'] button[type=submit]")
+        .await;
+    assert_eq!(
+        ward.text("h1").await,
+        "LOVELACE, Ada",
+        "{}",
+        ward.text(".nhsuk-error-summary").await
+    );
+    let case_path = ward.path().await;
+    ward.check("case-ward").await;
+
+    // the hub: pathway 2, then find care and refer to both providers
+    let hub = Person::new(&driver, &app.base, "hub").await;
+    hub.check("worklist").await;
+    hub.go(&case_path).await;
+    hub.click("#pathway-2").await;
+    hub.click("form[action$='/pathway'] button").await;
+    assert!(hub.text(".hw-flash").await.contains("Pathway 2 chosen"));
+    hub.check("case-hub").await;
+    hub.click("a[href$='/find-care']").await;
+    hub.check("find-care").await;
+    for cb in hub
+        .c
+        .find_all(Locator::Css("input[name=offer_id]"))
+        .await
+        .unwrap()
+    {
+        cb.click().await.unwrap();
+    }
+    hub.click("form[action$='/referrals'] button").await;
+    assert!(hub.text(".hw-flash").await.contains("Referred to"));
+
+    // the providers: one accepts, the other declines with a reason
+    let provider = Person::new(&driver, &app.base, "provider").await;
+    assert!(
+        !provider.text("main").await.contains("Lovelace"),
+        "no identifiers before acceptance"
+    );
+    provider.check("referrals-pending").await;
+    provider.click("form[action$='/accept'] button").await;
+    assert!(provider.text(".hw-decided").await.contains("LOVELACE, Ada"));
+    provider.check("referrals-answered").await;
+    provider.go("/provider/offers").await;
+    provider.check("offers").await;
+    let provider2 = Person::new(&driver, &app.base, "provider2").await;
+    // the other referral was withdrawn when the first was accepted, so nothing is waiting
+    assert!(!provider2.text("main").await.contains("Lovelace"));
+    provider2.check("referrals-withdrawn").await;
+    // a provider typing a patient's address is refused
+    provider2.go(&case_path).await;
+    assert!(
+        provider2
+            .text("h1")
+            .await
+            .contains("You do not have access")
+    );
+
+    // the hub records the choice and plans the discharge
+    hub.go(&format!("{case_path}/choice")).await;
+    hub.check("choice").await;
+    hub.click("#outcome").await;
+    hub.click("form[action$='/choice'] input[value=outcome] ~ button")
+        .await;
+    assert!(hub.text(".hw-choice").await.contains("accepted"));
+    hub.go(&case_path).await;
+    hub.click("form[action$='/plan-discharge'] button").await;
+    assert!(hub.text("main .nhsuk-tag").await.contains("Ready to go"));
+
+    // the ward records the discharge; the sitrep counts it
+    ward.go(&case_path).await;
+    ward.click("form[action$='/discharge'] button").await;
+    assert!(ward.text("main .nhsuk-tag").await.contains("Discharged"));
+    let rep = app
+        .api("hub")
+        .await
+        .get_json("/api/v1/reports/sitrep")
+        .await;
+    assert_eq!(rep["total"]["discharged"], 1);
+    assert_eq!(rep["total"]["discharged_by_pathway"]["2"], 1);
+    hub.go("/reports/sitrep").await;
+    hub.check("sitrep").await;
+    hub.go("/board").await;
+    hub.check("board").await;
+
+    // live: the hub's worklist shows a new patient without reloading
+    hub.go("/hub").await;
+    let mut other = patient(NHS[1]);
+    other["family_name"] = json!("Liveupdate");
+    other["discharge_ready_at"] = json!(chrono::Utc::now().to_rfc3339());
+    app.flag("ward", other).await;
+    assert!(
+        hub.wait_for_text("main", "LIVEUPDATE", Duration::from_secs(3))
+            .await,
+        "live update did not arrive"
+    );
+
+    // signing out ends the session
+    ward.click(".nhsuk-header__account-button").await;
+    assert_eq!(ward.path().await, "/login");
+    ward.go("/ward").await;
+    assert_eq!(ward.path().await, "/login");
+    ward.check("login").await;
+
+    for p in [ward, hub, provider, provider2] {
+        p.c.close().await.ok();
+    }
+}
