@@ -52,6 +52,17 @@ struct Person {
 
 impl Person {
     async fn new(driver: &Driver, base: &str, name: &'static str) -> Person {
+        let mut p = Person::anonymous(driver, base).await;
+        p.name = name;
+        p.go("/login").await;
+        p.fill("#username", name).await;
+        p.fill("#password", PASSWORD).await;
+        p.click("form[action='/login'] button").await;
+        p
+    }
+
+    /// A browser nobody has signed in to yet.
+    async fn anonymous(driver: &Driver, base: &str) -> Person {
         let caps: serde_json::Map<String, Value> = serde_json::from_value(json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -66,16 +77,11 @@ impl Person {
             .connect(&driver.url)
             .await
             .expect("a Chromium session");
-        let p = Person {
+        Person {
             c,
             base: base.to_string(),
-            name,
-        };
-        p.go("/login").await;
-        p.fill("#username", name).await;
-        p.fill("#password", PASSWORD).await;
-        p.click("form[action='/login'] button").await;
-        p
+            name: "anonymous",
+        }
     }
 
     async fn go(&self, path: &str) {
@@ -161,6 +167,20 @@ impl Person {
         self.c.set_window_size(1280, 900).await.unwrap();
     }
 
+    /// Waits (up to five seconds, for the page a click led to) until `css` shows `needle`.
+    async fn expect(&self, css: &str, needle: &str) {
+        if !self
+            .wait_for_text(css, needle, Duration::from_secs(5))
+            .await
+        {
+            panic!(
+                "{} expected {needle:?} in {css}; the page says: {}",
+                self.name,
+                self.text("main").await
+            );
+        }
+    }
+
     async fn wait_for_text(&self, css: &str, needle: &str, within: Duration) -> bool {
         let until = Instant::now() + within;
         while Instant::now() < until {
@@ -171,6 +191,118 @@ impl Person {
         }
         false
     }
+}
+
+/// Sign in with the keyboard alone; the focused control is visibly marked.
+#[sqlx::test]
+async fn the_keyboard_alone_is_enough_and_focus_is_visible(pool: PgPool) {
+    const TAB: &str = "\u{E004}";
+    const ENTER: &str = "\u{E007}";
+    let app = TestApp::spawn(pool).await;
+    let driver = chromedriver().await;
+    let p = Person::anonymous(&driver, &app.base).await;
+    p.go("/login").await;
+    let c = &p.c;
+    // the skip link comes first, then the form
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys(TAB)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.active_element()
+            .await
+            .unwrap()
+            .attr("class")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("nhsuk-skip-link")
+    );
+    let mut presses = 0;
+    while c
+        .active_element()
+        .await
+        .unwrap()
+        .attr("id")
+        .await
+        .unwrap()
+        .as_deref()
+        != Some("username")
+    {
+        c.active_element()
+            .await
+            .unwrap()
+            .send_keys(TAB)
+            .await
+            .unwrap();
+        presses += 1;
+        assert!(presses < 10, "the username field is reachable with Tab");
+    }
+    // the NHS focus style: a yellow background or outline, never nothing
+    let style = c
+        .execute("const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.boxShadow, s.backgroundColor].join(' | ');", vec![])
+        .await
+        .unwrap();
+    let style = style.as_str().unwrap_or_default().to_string();
+    assert!(
+        style.contains("rgb(255, 235, 59)") || !style.starts_with("none | none"),
+        "focus style: {style}"
+    );
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys("hub")
+        .await
+        .unwrap();
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys(TAB)
+        .await
+        .unwrap();
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys(ENTER)
+        .await
+        .unwrap();
+    p.expect("h1", "Worklist").await;
+    // onwards by keyboard: Tab to a link and follow it with Enter
+    let mut presses = 0;
+    while c
+        .active_element()
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .as_deref()
+        != Some("/board")
+    {
+        c.active_element()
+            .await
+            .unwrap()
+            .send_keys(TAB)
+            .await
+            .unwrap();
+        presses += 1;
+        assert!(presses < 30, "the board link is reachable with Tab");
+    }
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys(ENTER)
+        .await
+        .unwrap();
+    p.expect("h1", "Board round").await;
 }
 
 #[sqlx::test]
@@ -190,20 +322,20 @@ async fn the_whole_journey_in_a_browser_for_every_role(pool: PgPool) {
             .await;
     }
 
-    // the ward: a bad flag shows the error summary, which takes focus
+    // the ward: a bad flag shows the error summary, which takes focus, and a message by each field
     let ward = Person::new(&driver, &app.base, "ward").await;
-    assert_eq!(ward.path().await, "/ward");
+    ward.expect("h1", "My patients").await;
     ward.check("ward-list").await;
     ward.go("/patients/new").await;
     ward.check("flag-form").await;
     ward.fill("#nhs_number", "943 476 5918").await;
     ward.click("form[action='/patients'] button[type=submit]")
         .await;
-    assert!(
-        ward.text(".nhsuk-error-summary")
-            .await
-            .contains("Enter a valid NHS number")
-    );
+    ward.expect(".nhsuk-error-summary", "Enter a valid NHS number")
+        .await;
+    ward.expect("#nhs_number-error", "Enter a valid NHS number")
+        .await;
+    ward.expect("#given_name-error", "first name").await;
     let focused = ward
         .c
         .execute("return document.activeElement.className", vec![])
@@ -218,6 +350,8 @@ async fn the_whole_journey_in_a_browser_for_every_role(pool: PgPool) {
     );
     ward.check("flag-form-errors").await;
     // then a good one
+    let yesterday =
+        homeward::domain::time::london_date(chrono::Utc::now()) - chrono::Duration::days(1);
     ward.fill("#nhs_number", "943 476 5919").await;
     ward.fill("#given_name", "Ada").await;
     ward.fill("#family_name", "Lovelace").await;
@@ -231,8 +365,6 @@ async fn the_whole_journey_in_a_browser_for_every_role(pool: PgPool) {
         .select_by_value("RHW-AMU")
         .await
         .unwrap();
-    let yesterday =
-        homeward::domain::time::london_date(chrono::Utc::now()) - chrono::Duration::days(1);
     ward.set("#admitted_at", &yesterday.to_string()).await;
     ward.set("#admitted_time", "09:30").await;
     ward.set("#discharge_ready_at", &yesterday.to_string())
@@ -245,24 +377,21 @@ async fn the_whole_journey_in_a_browser_for_every_role(pool: PgPool) {
     .await;
     ward.click("form[action='/patients'] button[type=submit]")
         .await;
-    assert_eq!(
-        ward.text("h1").await,
-        "LOVELACE, Ada",
-        "{}",
-        ward.text(".nhsuk-error-summary").await
-    );
+    ward.expect("h1", "LOVELACE, Ada").await;
     let case_path = ward.path().await;
     ward.check("case-ward").await;
 
     // the hub: pathway 2, then find care and refer to both providers
     let hub = Person::new(&driver, &app.base, "hub").await;
+    hub.expect("h1", "Worklist").await;
     hub.check("worklist").await;
     hub.go(&case_path).await;
     hub.click("#pathway-2").await;
     hub.click("form[action$='/pathway'] button").await;
-    assert!(hub.text(".hw-flash").await.contains("Pathway 2 chosen"));
+    hub.expect(".hw-flash", "Pathway 2 chosen").await;
     hub.check("case-hub").await;
     hub.click("a[href$='/find-care']").await;
+    hub.expect("h1", "Find care").await;
     hub.check("find-care").await;
     for cb in hub
         .c
@@ -273,32 +402,48 @@ async fn the_whole_journey_in_a_browser_for_every_role(pool: PgPool) {
         cb.click().await.unwrap();
     }
     hub.click("form[action$='/referrals'] button").await;
-    assert!(hub.text(".hw-flash").await.contains("Referred to"));
+    hub.expect(".hw-flash", "Referred to").await;
 
-    // the providers: one accepts, the other declines with a reason
-    let provider = Person::new(&driver, &app.base, "provider").await;
+    // the providers: one declines with a coded reason, the other accepts
+    let provider2 = Person::new(&driver, &app.base, "provider2").await;
+    provider2.expect("h1", "Referrals").await;
     assert!(
-        !provider.text("main").await.contains("Lovelace"),
+        !provider2.text("main").await.contains("LOVELACE"),
         "no identifiers before acceptance"
     );
-    provider.check("referrals-pending").await;
+    provider2.check("referrals-pending").await;
+    provider2.click(".hw-referral details summary").await;
+    provider2
+        .c
+        .find(Locator::Css(".hw-referral select[name=reason]"))
+        .await
+        .unwrap()
+        .select_by_value("no_capacity")
+        .await
+        .unwrap();
+    provider2
+        .click(".hw-referral form[action$='/decline'] button")
+        .await;
+    provider2.expect(".hw-decided", "declined").await;
+    assert!(!provider2.text("main").await.contains("LOVELACE"));
+    provider2.check("referrals-declined").await;
+    // a provider typing a patient's address is refused
+    provider2.go(&case_path).await;
+    provider2.expect("h1", "You do not have access").await;
+    let provider = Person::new(&driver, &app.base, "provider").await;
+    provider.expect("h1", "Referrals").await;
+    assert!(
+        !provider.text("main").await.contains("LOVELACE"),
+        "no identifiers before acceptance"
+    );
     provider.click("form[action$='/accept'] button").await;
-    assert!(provider.text(".hw-decided").await.contains("LOVELACE, Ada"));
+    provider.expect(".hw-decided", "LOVELACE, Ada").await;
     provider.check("referrals-answered").await;
     provider.go("/provider/offers").await;
     provider.check("offers").await;
-    let provider2 = Person::new(&driver, &app.base, "provider2").await;
-    // the other referral was withdrawn when the first was accepted, so nothing is waiting
-    assert!(!provider2.text("main").await.contains("Lovelace"));
-    provider2.check("referrals-withdrawn").await;
-    // a provider typing a patient's address is refused
-    provider2.go(&case_path).await;
-    assert!(
-        provider2
-            .text("h1")
-            .await
-            .contains("You do not have access")
-    );
+    hub.go(&case_path).await;
+    hub.expect(".hw-referrals", "accepted").await;
+    hub.expect(".hw-referrals", "declined").await;
 
     // the hub records the choice and plans the discharge
     hub.go(&format!("{case_path}/choice")).await;
@@ -306,15 +451,15 @@ async fn the_whole_journey_in_a_browser_for_every_role(pool: PgPool) {
     hub.click("#outcome").await;
     hub.click("form[action$='/choice'] input[value=outcome] ~ button")
         .await;
-    assert!(hub.text(".hw-choice").await.contains("accepted"));
+    hub.expect(".hw-choice", "accepted").await;
     hub.go(&case_path).await;
     hub.click("form[action$='/plan-discharge'] button").await;
-    assert!(hub.text("main .nhsuk-tag").await.contains("Ready to go"));
+    hub.expect("main .nhsuk-tag", "Ready to go").await;
 
     // the ward records the discharge; the sitrep counts it
     ward.go(&case_path).await;
     ward.click("form[action$='/discharge'] button").await;
-    assert!(ward.text("main .nhsuk-tag").await.contains("Discharged"));
+    ward.expect("main .nhsuk-tag", "Discharged").await;
     let rep = app
         .api("hub")
         .await
@@ -323,6 +468,7 @@ async fn the_whole_journey_in_a_browser_for_every_role(pool: PgPool) {
     assert_eq!(rep["total"]["discharged"], 1);
     assert_eq!(rep["total"]["discharged_by_pathway"]["2"], 1);
     hub.go("/reports/sitrep").await;
+    hub.expect(".hw-sitrep", "Total").await;
     hub.check("sitrep").await;
     hub.go("/board").await;
     hub.check("board").await;
@@ -341,9 +487,9 @@ async fn the_whole_journey_in_a_browser_for_every_role(pool: PgPool) {
 
     // signing out ends the session
     ward.click(".nhsuk-header__account-button").await;
-    assert_eq!(ward.path().await, "/login");
+    ward.expect("h1", "Sign in").await;
     ward.go("/ward").await;
-    assert_eq!(ward.path().await, "/login");
+    ward.expect("h1", "Sign in").await;
     ward.check("login").await;
 
     for p in [ward, hub, provider, provider2] {
