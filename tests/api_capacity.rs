@@ -710,3 +710,50 @@ async fn racing_accepts_for_the_last_place_have_exactly_one_winner(pool: PgPool)
         assert_eq!(accepted, 1, "round {round}");
     }
 }
+
+/// A provider withdrawing an offer while accepting a referral on it, many times over: every
+/// request ends in an answer (never a deadlock or a 500), and the place count stays right.
+#[sqlx::test]
+async fn withdrawing_while_accepting_never_deadlocks(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let hub = app.api("hub").await;
+    let provider = std::sync::Arc::new(app.api("provider").await);
+    let numbers: Vec<_> = (0..10u32)
+        .filter_map(|i| homeward::domain::NhsNumber::from_prefix([9, 9, 8, 0, 0, 0, 0, 2, i]))
+        .take(5)
+        .collect();
+    for nhs in numbers {
+        let id = awaiting_care(&app, nhs.as_str()).await;
+        let bed = post_offer(&app, "provider", 1).await;
+        let r = hub
+            .post_expect(
+                "/api/v1/referrals",
+                json!({"patient_id": id, "offer_id": bed["id"]}),
+                StatusCode::CREATED,
+            )
+            .await;
+        let (p1, p2) = (provider.clone(), provider.clone());
+        let (offer_id, referral_id) = (bed["id"].clone(), r["id"].clone());
+        let withdraw = tokio::spawn(async move {
+            p1.post(&format!("/api/v1/capacity/{offer_id}/withdraw"), json!({}))
+                .await
+                .status()
+        });
+        let accept = tokio::spawn(async move {
+            p2.post(
+                &format!("/api/v1/referrals/{referral_id}/decision"),
+                json!({"decision": "accept"}),
+            )
+            .await
+            .status()
+        });
+        let (w, a) = (withdraw.await.unwrap(), accept.await.unwrap());
+        assert_eq!(w, StatusCode::OK);
+        assert!(
+            a == StatusCode::OK || a == StatusCode::CONFLICT,
+            "accept answered {a}"
+        );
+        let left = places_left(&app, bed["id"].as_i64().unwrap()).await;
+        assert_eq!(left, if a == StatusCode::OK { 0 } else { 1 });
+    }
+}

@@ -443,12 +443,21 @@ pub async fn withdraw(state: &AppState, caller: &Caller, id: i64) -> Result<Offe
             "The offer is already withdrawn",
         ));
     }
+    // patients first, then referrals, then the offer: the lock order every command keeps
+    sqlx::query(
+        "SELECT p.id FROM patients p WHERE p.id IN \
+         (SELECT r.patient_id FROM referrals r WHERE r.offer_id = $1 AND r.status = 'pending') \
+         ORDER BY p.id FOR UPDATE",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    crate::referrals::withdraw_pending_for_offer(&mut tx, id, caller, now).await?;
     sqlx::query("UPDATE capacity_offers SET withdrawn_at = $2 WHERE id = $1")
         .bind(id)
         .bind(now)
         .execute(&mut *tx)
         .await?;
-    crate::referrals::withdraw_pending_for_offer(&mut tx, id, caller, now).await?;
     tx.commit().await?;
     get(&state.pool, caller, id, now).await
 }

@@ -299,6 +299,21 @@ pub async fn decide(
     caller.require(&[Role::Provider])?;
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
+    // Locks are always taken in one order across Homeward (patient, then referral, then
+    // offer) so concurrent commands wait for each other instead of deadlocking: find the
+    // referral's patient, lock the patient, then lock and re-read the referral.
+    let patient_of: Option<(i64,)> =
+        sqlx::query_as("SELECT patient_id FROM referrals WHERE id = $1 AND org_code = $2")
+            .bind(id)
+            .bind(&caller.org_code)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (patient_id,) = patient_of.ok_or(AppError::NotFound)?;
+    let (patient_status,): (String,) =
+        sqlx::query_as("SELECT status FROM patients WHERE id = $1 FOR UPDATE")
+            .bind(patient_id)
+            .fetch_one(&mut *tx)
+            .await?;
     // the referral must be this provider's; lock it so two answers cannot cross
     let referral = sqlx::query_as::<_, (i64, i64, String, String)>(
         "SELECT r.patient_id, r.offer_id, r.status, org.name FROM referrals r \
@@ -309,19 +324,13 @@ pub async fn decide(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(AppError::NotFound)?;
-    let (patient_id, offer_id, status, org_name) = referral;
+    let (_, offer_id, status, org_name) = referral;
     if status != "pending" {
         return Err(AppError::conflict(
             "invalid_transition",
             format!("The referral is already {status}"),
         ));
     }
-    // lock the patient (the provider's own view of it is the referral; lock by id)
-    let (patient_status,): (String,) =
-        sqlx::query_as("SELECT status FROM patients WHERE id = $1 FOR UPDATE")
-            .bind(patient_id)
-            .fetch_one(&mut *tx)
-            .await?;
     match decision {
         Decision::Decline { reason, detail } => {
             let label: Option<(String,)> =
