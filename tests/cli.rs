@@ -12,16 +12,6 @@ use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_homeward");
 
-/// The URL of the database `#[sqlx::test]` made for this test.
-fn database_url(pool: &PgPool) -> String {
-    let base = std::env::var("DATABASE_URL").unwrap();
-    let (server, _) = base.rsplit_once('/').unwrap();
-    format!(
-        "{server}/{}",
-        pool.connect_options().get_database().unwrap()
-    )
-}
-
 #[test]
 fn help_lists_every_subcommand() {
     let out = Command::new(BIN).arg("--help").output().unwrap();

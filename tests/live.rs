@@ -128,15 +128,6 @@ impl Stream {
     }
 }
 
-fn database_url(pool: &PgPool) -> String {
-    let base = std::env::var("DATABASE_URL").unwrap();
-    let (server, _) = base.rsplit_once('/').unwrap();
-    format!(
-        "{server}/{}",
-        pool.connect_options().get_database().unwrap()
-    )
-}
-
 #[sqlx::test]
 async fn a_change_through_one_process_reaches_a_client_of_another_within_a_second(pool: PgPool) {
     // the area and users, then two real server processes on the same database

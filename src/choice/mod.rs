@@ -223,22 +223,14 @@ pub async fn record(
             )
         }
     };
-    sqlx::query(
-        "INSERT INTO patient_history (patient_id, at, actor_id, action, detail, from_status) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(id)
-    .bind(now)
-    .bind(caller.user_id)
-    .bind(action)
-    .bind(detail)
-    .bind(&case.status)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("UPDATE patients SET version = version + 1, updated_at = $2 WHERE id = $1")
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    let note = crate::patients::history::Note {
+        patient_id: id,
+        action,
+        detail,
+        from_status: &case.status,
+        to_status: None,
+    };
+    crate::patients::history::write(&mut tx, caller, now, note).await?;
     tx.commit().await?;
     get(&state.pool, id).await
 }

@@ -45,30 +45,14 @@ async fn record(
     detail: String,
     new_status: Option<CaseStatus>,
 ) -> Result<(), AppError> {
-    let to_status = new_status.map(|s| s.as_str());
-    sqlx::query(
-        "UPDATE patients SET version = version + 1, updated_at = $2, status = COALESCE($3, status) \
-         WHERE id = $1",
-    )
-    .bind(case.id)
-    .bind(now)
-    .bind(to_status)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO patient_history (patient_id, at, actor_id, action, detail, from_status, to_status) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(case.id)
-    .bind(now)
-    .bind(caller.user_id)
-    .bind(action)
-    .bind(detail)
-    .bind(&case.status)
-    .bind(to_status.filter(|s| *s != case.status))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    let note = super::history::Note {
+        patient_id: case.id,
+        action,
+        detail,
+        from_status: &case.status,
+        to_status: new_status.map(|s| s.as_str()),
+    };
+    super::history::write(conn, caller, now, note).await
 }
 
 /// Creates a case. A ward user may only use its own trust's wards; a second open case for

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod commands;
+pub mod history;
 pub mod model;
 pub mod pages;
 pub mod queries;

@@ -11,6 +11,7 @@ pub mod pages;
 use crate::accounts::Caller;
 use crate::domain::{CaseEvent, Role};
 use crate::error::{AppError, FieldErrors};
+use crate::patients::history::{self, Note};
 use crate::patients::queries as patient_queries;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
@@ -126,50 +127,6 @@ pub async fn for_patient(
     .await?)
 }
 
-/// A history entry for a patient's case, written with the change it records.
-struct Note<'a> {
-    patient_id: i64,
-    action: &'a str,
-    detail: String,
-    from_status: &'a str,
-    to_status: Option<&'a str>,
-}
-
-async fn history(
-    conn: &mut PgConnection,
-    caller: &Caller,
-    now: DateTime<Utc>,
-    note: Note<'_>,
-) -> Result<(), AppError> {
-    let Note {
-        patient_id,
-        action,
-        detail,
-        from_status,
-        to_status,
-    } = note;
-    sqlx::query(
-        "INSERT INTO patient_history (patient_id, at, actor_id, action, detail, from_status, to_status) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(patient_id)
-    .bind(now)
-    .bind(caller.user_id)
-    .bind(action)
-    .bind(detail)
-    .bind(from_status)
-    .bind(to_status)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("UPDATE patients SET version = version + 1, updated_at = $2, status = COALESCE($3, status) WHERE id = $1")
-        .bind(patient_id)
-        .bind(now)
-        .bind(to_status)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
 /// The hub refers a patient to one or more offers at once. The patient must be awaiting
 /// care on each offer's pathway, and each offer open.
 pub async fn refer(
@@ -253,7 +210,7 @@ pub async fn refer(
             }
             Err(e) => return Err(e.into()),
         }
-        history(
+        history::write(
             &mut tx,
             caller,
             now,
@@ -355,7 +312,7 @@ pub async fn decide(
             .bind(caller.user_id)
             .execute(&mut *tx)
             .await?;
-            history(
+            history::write(
                 &mut tx,
                 caller,
                 now,
@@ -412,7 +369,7 @@ pub async fn decide(
                 ));
             }
             accepted?;
-            history(
+            history::write(
                 &mut tx,
                 caller,
                 now,
@@ -436,7 +393,7 @@ pub async fn decide(
             .await?;
             if !others.is_empty() {
                 let names: Vec<String> = others.into_iter().map(|(n,)| n).collect();
-                history(
+                history::write(
                     &mut tx,
                     caller,
                     now,
@@ -540,7 +497,7 @@ pub async fn withdraw_pending_for_offer(
     .fetch_all(&mut *conn)
     .await?;
     for (patient_id, status) in rows {
-        history(
+        history::write(
             conn,
             caller,
             now,

@@ -303,6 +303,16 @@ impl Html {
     }
 }
 
+/// The URL of the database `#[sqlx::test]` made for this test, for a separate process.
+pub fn database_url(pool: &PgPool) -> String {
+    let base = std::env::var("DATABASE_URL").unwrap();
+    let (server, _) = base.rsplit_once('/').unwrap();
+    format!(
+        "{server}/{}",
+        pool.connect_options().get_database().unwrap()
+    )
+}
+
 pub fn location(res: &Response) -> String {
     res.headers()
         .get("location")
