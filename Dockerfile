@@ -6,6 +6,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY src src
 COPY templates templates
 COPY migrations migrations
+COPY benches benches
 COPY static static
 RUN cargo build --release --locked
 

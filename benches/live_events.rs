@@ -41,7 +41,8 @@ async fn main() -> anyhow::Result<()> {
     sqlx::query("DROP DATABASE IF EXISTS homeward_bench WITH (FORCE)")
         .execute(&admin)
         .await?;
-    let pool = homeward::db::connect(&format!("{server}/homeward_bench")).await?;
+    let pool =
+        homeward::db::connect(&format!("{server}/homeward_bench"), &Default::default()).await?;
     let state = AppState::new(pool.clone(), Clock::system(), Config::default());
     homeward::demo::load(&state).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

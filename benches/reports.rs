@@ -44,7 +44,11 @@ async fn main() -> anyhow::Result<()> {
     sqlx::query("DROP DATABASE IF EXISTS homeward_bench_reports WITH (FORCE)")
         .execute(&admin)
         .await?;
-    let pool = homeward::db::connect(&format!("{server}/homeward_bench_reports")).await?;
+    let pool = homeward::db::connect(
+        &format!("{server}/homeward_bench_reports"),
+        &Default::default(),
+    )
+    .await?;
     let now = Utc::now();
     let state = homeward::state::AppState::new(
         pool.clone(),

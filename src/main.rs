@@ -15,9 +15,27 @@ use std::io::Read;
     about = "Homeward: discharge coordination hub for the NHS"
 )]
 struct Cli {
-    /// PostgreSQL connection URL.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    /// PostgreSQL connection URL (its value is never printed: it may hold a password).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = DEFAULT_DATABASE_URL,
+        hide_env_values = true,
+        hide_default_value = true,
+        global = true
+    )]
     database_url: String,
+    /// Most connections this process opens to PostgreSQL.
+    #[arg(long, env = "HOMEWARD_DB_POOL_SIZE", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
+    db_pool_size: u32,
+    /// Seconds to keep trying PostgreSQL at start (it may still be starting) before giving up.
+    #[arg(
+        long,
+        env = "HOMEWARD_DB_WAIT_SECONDS",
+        default_value_t = 30,
+        global = true
+    )]
+    db_wait_seconds: u64,
     /// Write logs as JSON lines.
     #[arg(long, env = "HOMEWARD_LOG_JSON", global = true)]
     log_json: bool,
@@ -50,6 +68,11 @@ enum Command {
         /// Days a patient is given to choose after the choice letter.
         #[arg(long, env = "HOMEWARD_CHOICE_DEADLINE_DAYS", default_value_t = 7)]
         choice_deadline_days: i64,
+        /// Tests only (debug builds): a fixed "now" for this process, so a server a test
+        /// starts shares the test's clock.
+        #[cfg(debug_assertions)]
+        #[arg(long, env = "HOMEWARD_TEST_CLOCK", hide = true)]
+        test_clock: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// Manage user accounts.
     User {
@@ -77,10 +100,25 @@ enum UserCommand {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     homeward::telemetry::init(cli.log_json);
-    let pool = homeward::db::connect(&cli.database_url).await?;
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // one line naming the cause, never a backtrace
+            eprintln!("homeward: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let db = homeward::db::DbOptions {
+        pool_size: cli.db_pool_size,
+        wait: std::time::Duration::from_secs(cli.db_wait_seconds),
+    };
+    let pool = homeward::db::connect(&cli.database_url, &db).await?;
     match cli.command {
         Command::Serve {
             addr,
@@ -90,6 +128,8 @@ async fn main() -> anyhow::Result<()> {
             static_dir,
             offer_stale_hours,
             choice_deadline_days,
+            #[cfg(debug_assertions)]
+            test_clock,
         } => {
             let mut config = Config {
                 session_idle: chrono::Duration::minutes(session_idle_minutes.max(1)),
@@ -103,7 +143,16 @@ async fn main() -> anyhow::Result<()> {
             } else if !config.static_dir.exists() {
                 config.static_dir = std::path::PathBuf::from("static");
             }
-            let state = AppState::new(pool, Clock::system(), config);
+            let clock = Clock::system();
+            #[cfg(debug_assertions)]
+            let clock = match test_clock {
+                Some(at) => {
+                    tracing::warn!(%at, "the clock is fixed (HOMEWARD_TEST_CLOCK): for tests only");
+                    Clock::fixed(at)
+                }
+                None => clock,
+            };
+            let state = AppState::new(pool, clock, config);
             if demo {
                 homeward::demo::load(&state).await?;
             }

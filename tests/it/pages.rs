@@ -1,24 +1,20 @@
 //! The pages, as a browser without JavaScript uses them: sign in, the ward list, the flag
 //! form, the case page and its actions, the hub worklist, admin, and every refusal.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::json;
-use sqlx::PgPool;
 
-#[sqlx::test]
-async fn a_wrong_password_shows_the_error_summary_and_keeps_the_username(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn a_wrong_password_shows_the_error_summary_and_keeps_the_username() {
+    let app = TestApp::spawn().await;
     let b = app.anonymous_browser();
     let page = b.page("/login").await;
     assert_eq!(page.count("form[action='/login'] input[name=password]"), 1);
     let res = b
         .post_form("/login", &[("username", "hub"), ("password", "nope")])
         .await;
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let page = Html::from(res).await;
+    let page = expect_page(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert!(
         page.text(".nhsuk-error-summary")
             .contains("Enter a correct username and password")
@@ -29,9 +25,9 @@ async fn a_wrong_password_shows_the_error_summary_and_keeps_the_username(pool: P
     assert_eq!(location(&b.get("/hub").await), "/login");
 }
 
-#[sqlx::test]
-async fn each_role_signs_in_to_its_own_home_page(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn each_role_signs_in_to_its_own_home_page() {
+    let app = TestApp::spawn().await;
     for (user, home, heading) in [
         ("ward", "/ward", "My patients"),
         ("hub", "/hub", "Worklist"),
@@ -50,9 +46,9 @@ async fn each_role_signs_in_to_its_own_home_page(pool: PgPool) {
     }
 }
 
-#[sqlx::test]
-async fn pages_need_a_session(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn pages_need_a_session() {
+    let app = TestApp::spawn().await;
     let b = app.anonymous_browser();
     for path in [
         "/ward",
@@ -68,9 +64,9 @@ async fn pages_need_a_session(pool: PgPool) {
     }
 }
 
-#[sqlx::test]
-async fn signing_out_ends_the_session_even_for_a_copied_cookie(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn signing_out_ends_the_session_even_for_a_copied_cookie() {
+    let app = TestApp::spawn().await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -107,22 +103,22 @@ async fn signing_out_ends_the_session_even_for_a_copied_cookie(pool: PgPool) {
     assert_eq!(location(&res), "/login");
 }
 
-#[sqlx::test]
-async fn an_idle_session_ends(pool: PgPool) {
+#[tokio::test]
+async fn an_idle_session_ends() {
     let config = homeward::config::Config {
         session_idle: chrono::Duration::seconds(1),
         ..Default::default()
     };
-    let app = TestApp::spawn_with(pool, default_now(), config).await;
+    let app = TestApp::spawn_with(default_now(), config).await;
     let b = app.browser("hub").await;
     assert_eq!(b.get("/hub").await.status(), StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(location(&b.get("/hub").await), "/login");
 }
 
-#[sqlx::test]
-async fn each_role_is_refused_pages_that_are_not_its_own(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn each_role_is_refused_pages_that_are_not_its_own() {
+    let app = TestApp::spawn().await;
     let own = app.flag("ward", patient(NHS[0])).await["id"]
         .as_i64()
         .unwrap();
@@ -194,9 +190,9 @@ async fn each_role_is_refused_pages_that_are_not_its_own(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn the_ward_list_shows_only_the_wards_own_trust(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn the_ward_list_shows_only_the_wards_own_trust() {
+    let app = TestApp::spawn().await;
     app.flag("ward", patient(NHS[0])).await;
     let mut other = patient(NHS[1]);
     other["ward_code"] = json!("RXX-W01");
@@ -213,9 +209,9 @@ async fn the_ward_list_shows_only_the_wards_own_trust(pool: PgPool) {
     assert!(page.text("tr.hw-over-24h").contains("2 days (44 hours)"));
 }
 
-#[sqlx::test]
-async fn the_flag_form_shows_every_error_beside_its_field_and_keeps_what_was_typed(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn the_flag_form_shows_every_error_beside_its_field_and_keeps_what_was_typed() {
+    let app = TestApp::spawn().await;
     let b = app.browser("ward").await;
     let form = b.page("/patients/new").await;
     // the ward sees only its own trust's wards
@@ -240,8 +236,7 @@ async fn the_flag_form_shows_every_error_beside_its_field_and_keeps_what_was_typ
             ],
         )
         .await;
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let page = Html::from(res).await;
+    let page = expect_page(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     let links: Vec<String> = {
         let sel = scraper::Selector::parse(".nhsuk-error-summary__list a").unwrap();
         page.0
@@ -283,9 +278,9 @@ async fn the_flag_form_shows_every_error_beside_its_field_and_keeps_what_was_typ
     assert_eq!(app.count("SELECT count(*) FROM patients").await, 0);
 }
 
-#[sqlx::test]
-async fn flagging_through_the_form_opens_the_case(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn flagging_through_the_form_opens_the_case() {
+    let app = TestApp::spawn().await;
     let b = app.browser("ward").await;
     let fields = [
         ("nhs_number", "943 476 5919"),
@@ -332,9 +327,9 @@ async fn flagging_through_the_form_opens_the_case(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn the_hub_works_a_case_from_its_page(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn the_hub_works_a_case_from_its_page() {
+    let app = TestApp::spawn().await;
     let id = app.flag("ward", patient(NHS[0])).await["id"]
         .as_i64()
         .unwrap();
@@ -433,9 +428,9 @@ async fn the_hub_works_a_case_from_its_page(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn a_stale_form_says_the_case_changed_and_shows_the_latest_values(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn a_stale_form_says_the_case_changed_and_shows_the_latest_values() {
+    let app = TestApp::spawn().await;
     let id = app.flag("ward", patient(NHS[0])).await["id"]
         .as_i64()
         .unwrap();
@@ -462,8 +457,7 @@ async fn a_stale_form_says_the_case_changed_and_shows_the_latest_values(pool: Pg
             &[("version", &seen), ("pathway", "1")],
         )
         .await;
-    assert_eq!(res.status(), StatusCode::CONFLICT);
-    let page = Html::from(res).await;
+    let page = expect_page(res, StatusCode::CONFLICT).await;
     assert!(
         page.text(".nhsuk-error-summary")
             .contains("This case changed since you opened it")
@@ -482,9 +476,9 @@ async fn a_stale_form_says_the_case_changed_and_shows_the_latest_values(pool: Pg
     assert_eq!(pathway, Some(3));
 }
 
-#[sqlx::test]
-async fn the_ward_records_criteria_and_the_discharge(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn the_ward_records_criteria_and_the_discharge() {
+    let app = TestApp::spawn().await;
     let mut body = patient(NHS[0]);
     body.as_object_mut().unwrap().remove("discharge_ready_at");
     let id = app.flag("ward", body).await["id"].as_i64().unwrap();
@@ -579,9 +573,9 @@ async fn the_ward_records_criteria_and_the_discharge(pool: PgPool) {
     assert!(periods[0].contains("Discharged"));
 }
 
-#[sqlx::test]
-async fn the_worklist_puts_the_longest_wait_first_and_filters(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn the_worklist_puts_the_longest_wait_first_and_filters() {
+    let app = TestApp::spawn().await;
     let mut recent = patient(NHS[0]);
     recent["discharge_ready_at"] = json!("2026-11-22T08:00:00Z");
     recent["family_name"] = json!("Recent");
@@ -616,9 +610,9 @@ async fn the_worklist_puts_the_longest_wait_first_and_filters(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn patient_pages_are_never_cached(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn patient_pages_are_never_cached() {
+    let app = TestApp::spawn().await;
     let id = app.flag("ward", patient(NHS[0])).await["id"]
         .as_i64()
         .unwrap();
@@ -634,9 +628,9 @@ async fn patient_pages_are_never_cached(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn a_cross_site_form_post_is_refused(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn a_cross_site_form_post_is_refused() {
+    let app = TestApp::spawn().await;
     let id = app.flag("ward", patient(NHS[0])).await["id"]
         .as_i64()
         .unwrap();
@@ -669,9 +663,9 @@ async fn a_cross_site_form_post_is_refused(pool: PgPool) {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 }
 
-#[sqlx::test]
-async fn an_admin_creates_resets_and_disables_users(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn an_admin_creates_resets_and_disables_users() {
+    let app = TestApp::spawn().await;
     let admin = app.browser("admin").await;
     assert!(
         admin
@@ -693,8 +687,7 @@ async fn an_admin_creates_resets_and_disables_users(pool: PgPool) {
             ],
         )
         .await;
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let page = Html::from(res).await;
+    let page = expect_page(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert!(page.count("#org_code-error") == 1 && page.count("#password-error") == 1);
     assert_eq!(
         page.attr("#username", "value").as_deref(),
@@ -776,9 +769,9 @@ async fn an_admin_creates_resets_and_disables_users(pool: PgPool) {
     assert_eq!(location(&res), "/hub");
 }
 
-#[sqlx::test]
-async fn unknown_pages_are_a_friendly_404(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn unknown_pages_are_a_friendly_404() {
+    let app = TestApp::spawn().await;
     let hub = app.browser("hub").await;
     let res = hub.get("/no/such/page").await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
@@ -793,9 +786,9 @@ async fn unknown_pages_are_a_friendly_404(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn a_long_worklist_comes_a_page_at_a_time_with_counts_for_all(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn a_long_worklist_comes_a_page_at_a_time_with_counts_for_all() {
+    let app = TestApp::spawn().await;
     // 130 open cases waiting 1..130 hours
     sqlx::query(
         "INSERT INTO patients (nhs_number, given_name, family_name, date_of_birth, sex, postcode, trust_code, ward_code, \
@@ -836,9 +829,9 @@ async fn a_long_worklist_comes_a_page_at_a_time_with_counts_for_all(pool: PgPool
     );
 }
 
-#[sqlx::test]
-async fn the_ward_list_remembers_the_chosen_ward(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn the_ward_list_remembers_the_chosen_ward() {
+    let app = TestApp::spawn().await;
     app.flag("ward", patient(NHS[0])).await;
     let mut other = patient(NHS[1]);
     other["ward_code"] = json!("RHW-W10");

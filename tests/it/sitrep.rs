@@ -2,12 +2,9 @@
 //! deteriorates and becomes ready again, discharges just before and just after midnight,
 //! other exits, and a day with a clock change.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
 struct Story<'a> {
     app: &'a TestApp,
@@ -66,9 +63,9 @@ fn row<'a>(sitrep: &'a Value, org: &str) -> &'a Value {
         .unwrap()
 }
 
-#[sqlx::test]
-async fn the_sitrep_for_a_past_day_matches_a_hand_count(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn the_sitrep_for_a_past_day_matches_a_hand_count() {
+    let app = TestApp::spawn().await;
     let s = Story { app: &app };
     // P1 (RHW): ready 18 Nov, reason p2_bed, still waiting on the 20th
     let p1 = s
@@ -331,9 +328,9 @@ async fn the_sitrep_for_a_past_day_matches_a_hand_count(pool: PgPool) {
     assert_eq!(rows[2], "Total 6 1 0 1 0 0 2 3");
 }
 
-#[sqlx::test]
-async fn the_sitrep_refuses_future_and_malformed_dates_and_other_roles(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn the_sitrep_refuses_future_and_malformed_dates_and_other_roles() {
+    let app = TestApp::spawn().await;
     let hub = app.api("hub").await;
     for bad in [
         "date=2026-11-23",
@@ -382,9 +379,9 @@ async fn the_sitrep_refuses_future_and_malformed_dates_and_other_roles(pool: PgP
     );
 }
 
-#[sqlx::test]
-async fn days_follow_the_clock_in_england_across_the_autumn_change(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn days_follow_the_clock_in_england_across_the_autumn_change() {
+    let app = TestApp::spawn().await;
     let s = Story { app: &app };
     // 00:30 BST on Sunday 25 October is 23:30 UTC on the 24th: ready on the 25th in England
     s.flag(

@@ -1,11 +1,8 @@
 //! The board round, the 24-hour standard and notifications.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::json;
-use sqlx::PgPool;
 
 /// Flags a case ready at `ready`, on `pathway` if given; returns its id.
 async fn case(app: &TestApp, nhs: &str, family: &str, ready: &str, pathway: Option<i64>) -> i64 {
@@ -26,9 +23,9 @@ async fn case(app: &TestApp, nhs: &str, family: &str, ready: &str, pathway: Opti
     id
 }
 
-#[sqlx::test]
-async fn the_board_shows_escalations_missing_reasons_and_the_24_hour_standard(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn the_board_shows_escalations_missing_reasons_and_the_24_hour_standard() {
+    let app = TestApp::spawn().await;
     // now: Sunday 22 November 10:00
     let escalated = case(&app, NHS[0], "Escalated", "2026-11-20T14:00:00Z", Some(2)).await;
     case(&app, NHS[1], "Noreason", "2026-11-20T15:00:00Z", None).await;
@@ -91,9 +88,9 @@ async fn the_board_shows_escalations_missing_reasons_and_the_24_hour_standard(po
     let _ = escalated;
 }
 
-#[sqlx::test]
-async fn notifications_tell_each_role_what_is_new(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn notifications_tell_each_role_what_is_new() {
+    let app = TestApp::spawn().await;
     let id = case(&app, NHS[0], "Lovelace", "2026-11-21T09:00:00Z", Some(3)).await;
     let o = app
         .api("provider")

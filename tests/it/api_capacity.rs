@@ -1,12 +1,9 @@
 //! The capacity market through the API: offers, referrals, decisions, places, and what
 //! each provider may see.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
 /// A case awaiting care on pathway 3, flagged by the ward and triaged by the hub.
 async fn awaiting_care(app: &TestApp, nhs: &str) -> i64 {
@@ -36,9 +33,9 @@ async fn places_left(app: &TestApp, offer_id: i64) -> i64 {
     .await
 }
 
-#[sqlx::test]
-async fn a_provider_posts_an_offer_and_the_type_fixes_the_pathway(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn a_provider_posts_an_offer_and_the_type_fixes_the_pathway() {
+    let app = TestApp::spawn().await;
     let o = post_offer(&app, "provider", 2).await;
     for f in [
         "id",
@@ -65,9 +62,9 @@ async fn a_provider_posts_an_offer_and_the_type_fixes_the_pathway(pool: PgPool) 
     assert_eq!(o["postcode_districts"], json!(["LS8", "LS9"]));
 }
 
-#[sqlx::test]
-async fn a_bad_offer_names_each_problem_and_only_providers_post_their_own(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn a_bad_offer_names_each_problem_and_only_providers_post_their_own() {
+    let app = TestApp::spawn().await;
     let provider = app.api("provider").await;
     let err = provider
         .post_expect(
@@ -91,9 +88,9 @@ async fn a_bad_offer_names_each_problem_and_only_providers_post_their_own(pool: 
     assert_eq!(app.count("SELECT count(*) FROM capacity_offers").await, 0);
 }
 
-#[sqlx::test]
-async fn providers_see_only_their_own_offers_and_the_hub_sees_all(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn providers_see_only_their_own_offers_and_the_hub_sees_all() {
+    let app = TestApp::spawn().await;
     let mine = post_offer(&app, "provider", 1).await;
     let theirs = post_offer(&app, "provider2", 1).await;
     let count = |v: Value| v["items"].as_array().unwrap().len();
@@ -165,9 +162,9 @@ async fn providers_see_only_their_own_offers_and_the_hub_sees_all(pool: PgPool) 
         .await;
 }
 
-#[sqlx::test]
-async fn offers_go_stale_without_confirmation_and_expire_by_themselves(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn offers_go_stale_without_confirmation_and_expire_by_themselves() {
+    let app = TestApp::spawn().await;
     let o = post_offer(&app, "provider", 1).await;
     let path = format!("/api/v1/capacity/{}", o["id"]);
     app.clock.set(utc("2026-11-23T10:30:00Z"));
@@ -193,9 +190,9 @@ async fn offers_go_stale_without_confirmation_and_expire_by_themselves(pool: PgP
     );
 }
 
-#[sqlx::test]
-async fn the_whole_referral_journey_through_the_api(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn the_whole_referral_journey_through_the_api() {
+    let app = TestApp::spawn().await;
     let a = awaiting_care(&app, NHS[0]).await;
     let b = awaiting_care(&app, NHS[1]).await;
     let bed = post_offer(&app, "provider", 1).await;
@@ -423,9 +420,9 @@ async fn the_whole_referral_journey_through_the_api(pool: PgPool) {
     assert_eq!(accepted["actor"], "provider");
 }
 
-#[sqlx::test]
-async fn referrals_need_a_patient_awaiting_care_on_the_offers_pathway(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn referrals_need_a_patient_awaiting_care_on_the_offers_pathway() {
+    let app = TestApp::spawn().await;
     let bed = post_offer(&app, "provider", 1).await;
     let hub = app.api("hub").await;
     let triage = app.flag("ward", patient(NHS[0])).await["id"]
@@ -500,9 +497,9 @@ async fn referrals_need_a_patient_awaiting_care_on_the_offers_pathway(pool: PgPo
     assert_eq!(app.count("SELECT count(*) FROM referrals").await, 0);
 }
 
-#[sqlx::test]
-async fn a_full_offer_refuses_another_accept(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn a_full_offer_refuses_another_accept() {
+    let app = TestApp::spawn().await;
     let a = awaiting_care(&app, NHS[0]).await;
     let b = awaiting_care(&app, NHS[1]).await;
     let bed = post_offer(&app, "provider", 1).await;
@@ -543,9 +540,9 @@ async fn a_full_offer_refuses_another_accept(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn a_patient_who_meets_the_criteria_again_gives_the_place_back(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn a_patient_who_meets_the_criteria_again_gives_the_place_back() {
+    let app = TestApp::spawn().await;
     let a = awaiting_care(&app, NHS[0]).await;
     let bed = post_offer(&app, "provider", 2).await;
     let bed_id = bed["id"].as_i64().unwrap();
@@ -588,9 +585,9 @@ async fn a_patient_who_meets_the_criteria_again_gives_the_place_back(pool: PgPoo
     );
 }
 
-#[sqlx::test]
-async fn a_cancelled_case_gives_the_place_back(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn a_cancelled_case_gives_the_place_back() {
+    let app = TestApp::spawn().await;
     let a = awaiting_care(&app, NHS[0]).await;
     let bed = post_offer(&app, "provider", 1).await;
     let bed_id = bed["id"].as_i64().unwrap();
@@ -620,9 +617,9 @@ async fn a_cancelled_case_gives_the_place_back(pool: PgPool) {
     assert_eq!(places_left(&app, bed_id).await, 1);
 }
 
-#[sqlx::test]
-async fn the_database_refuses_places_below_zero(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn the_database_refuses_places_below_zero() {
+    let app = TestApp::spawn().await;
     let bed = post_offer(&app, "provider", 1).await;
     let err = sqlx::query("UPDATE capacity_offers SET places_left = places_left - 2 WHERE id = $1")
         .bind(bed["id"].as_i64().unwrap())
@@ -634,9 +631,9 @@ async fn the_database_refuses_places_below_zero(pool: PgPool) {
 
 /// Many providers' staff accept different patients for the last place at the same moment:
 /// exactly one wins, every time. Twenty rounds, each with eight racers.
-#[sqlx::test]
-async fn racing_accepts_for_the_last_place_have_exactly_one_winner(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn racing_accepts_for_the_last_place_have_exactly_one_winner() {
+    let app = TestApp::spawn().await;
     let hub = app.api("hub").await;
     let provider = std::sync::Arc::new(app.api("provider").await);
     // eight patients awaiting care on pathway 3
@@ -713,9 +710,9 @@ async fn racing_accepts_for_the_last_place_have_exactly_one_winner(pool: PgPool)
 
 /// A provider withdrawing an offer while accepting a referral on it, many times over: every
 /// request ends in an answer (never a deadlock or a 500), and the place count stays right.
-#[sqlx::test]
-async fn withdrawing_while_accepting_never_deadlocks(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn withdrawing_while_accepting_never_deadlocks() {
+    let app = TestApp::spawn().await;
     let hub = app.api("hub").await;
     let provider = std::sync::Arc::new(app.api("provider").await);
     let numbers: Vec<_> = (0..10u32)

@@ -1,15 +1,12 @@
 //! Patient choice: the stages, the deadline, and the hub's list of passed deadlines.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::json;
-use sqlx::PgPool;
 
-#[sqlx::test]
-async fn choice_runs_through_its_stages_and_the_hub_sees_passed_deadlines(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn choice_runs_through_its_stages_and_the_hub_sees_passed_deadlines() {
+    let app = TestApp::spawn().await;
     let id = app.flag("ward", patient(NHS[0])).await["id"]
         .as_i64()
         .unwrap();
@@ -121,9 +118,9 @@ async fn choice_runs_through_its_stages_and_the_hub_sees_passed_deadlines(pool: 
     );
 }
 
-#[sqlx::test]
-async fn the_choice_page_records_steps_with_errors_beside_fields(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn the_choice_page_records_steps_with_errors_beside_fields() {
+    let app = TestApp::spawn().await;
     let id = app.flag("ward", patient(NHS[0])).await["id"]
         .as_i64()
         .unwrap();

@@ -1,23 +1,22 @@
 //! The patients API as CONTRACT.md describes it, driven over HTTP like a partner system.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
-#[sqlx::test]
-async fn health_answers_ok_when_the_database_does(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn health_answers_ok_when_the_database_does() {
+    let app = TestApp::spawn().await;
     let res = reqwest::get(app.url("/healthz")).await.unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+    assert_eq!(
+        expect_json(res, StatusCode::OK, "healthz").await,
+        json!({"status": "ok"})
+    );
 }
 
-#[sqlx::test]
-async fn a_token_needs_the_right_password_and_an_enabled_user(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn a_token_needs_the_right_password_and_an_enabled_user() {
+    let app = TestApp::spawn().await;
     let client = reqwest::Client::new();
     let res = client
         .post(app.url("/api/v1/auth/token"))
@@ -25,8 +24,7 @@ async fn a_token_needs_the_right_password_and_an_enabled_user(pool: PgPool) {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let body: Value = res.json().await.unwrap();
+    let body = expect_json(res, StatusCode::UNAUTHORIZED, "").await;
     assert_eq!(body["error"]["code"], "unauthorized");
 
     let res = client
@@ -43,9 +41,9 @@ async fn a_token_needs_the_right_password_and_an_enabled_user(pool: PgPool) {
     assert!(body["token"].as_str().unwrap().len() >= 32);
 }
 
-#[sqlx::test]
-async fn every_api_call_needs_a_valid_token(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn every_api_call_needs_a_valid_token() {
+    let app = TestApp::spawn().await;
     let client = reqwest::Client::new();
     for path in [
         "/api/v1/patients",
@@ -60,15 +58,14 @@ async fn every_api_call_needs_a_valid_token(pool: PgPool) {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{path}");
-        let body: Value = res.json().await.unwrap();
+        let body = expect_json(res, StatusCode::UNAUTHORIZED, "{path}").await;
         assert_eq!(body["error"]["code"], "unauthorized");
     }
 }
 
-#[sqlx::test]
-async fn a_ward_flags_a_patient_and_gets_the_whole_case_back(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn a_ward_flags_a_patient_and_gets_the_whole_case_back() {
+    let app = TestApp::spawn().await;
     let ward = app.api("ward").await;
     let mut body = patient("943 476 5919");
     body["postcode"] = json!("ls9 7tf");
@@ -116,9 +113,9 @@ async fn a_ward_flags_a_patient_and_gets_the_whole_case_back(pool: PgPool) {
     assert_eq!(history["items"][0]["actor"], "ward");
 }
 
-#[sqlx::test]
-async fn a_case_without_a_ready_time_is_planning(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn a_case_without_a_ready_time_is_planning() {
+    let app = TestApp::spawn().await;
     let mut body = patient(NHS[0]);
     body.as_object_mut().unwrap().remove("discharge_ready_at");
     let case = app.flag("ward", body).await;
@@ -127,9 +124,9 @@ async fn a_case_without_a_ready_time_is_planning(pool: PgPool) {
     assert_eq!(case["delay_days"], Value::Null);
 }
 
-#[sqlx::test]
-async fn bad_input_names_every_bad_field_and_saves_nothing(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn bad_input_names_every_bad_field_and_saves_nothing() {
+    let app = TestApp::spawn().await;
     let ward = app.api("ward").await;
     let body = json!({
         "nhs_number": "9434765918",
@@ -161,9 +158,9 @@ async fn bad_input_names_every_bad_field_and_saves_nothing(pool: PgPool) {
     assert_eq!(app.count("SELECT count(*) FROM patients").await, 0);
 }
 
-#[sqlx::test]
-async fn malformed_json_is_400_and_wrong_types_are_422(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn malformed_json_is_400_and_wrong_types_are_422() {
+    let app = TestApp::spawn().await;
     let ward = app.api("ward").await;
     let res = ward
         .client
@@ -174,8 +171,7 @@ async fn malformed_json_is_400_and_wrong_types_are_422(pool: PgPool) {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let body: Value = res.json().await.unwrap();
+    let body = expect_json(res, StatusCode::BAD_REQUEST, "").await;
     assert_eq!(body["error"]["code"], "bad_request");
 
     let err = ward
@@ -188,9 +184,9 @@ async fn malformed_json_is_400_and_wrong_types_are_422(pool: PgPool) {
     assert_eq!(err["error"]["code"], "validation_failed");
 }
 
-#[sqlx::test]
-async fn a_body_over_one_megabyte_is_413(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn a_body_over_one_megabyte_is_413() {
+    let app = TestApp::spawn().await;
     let ward = app.api("ward").await;
     let mut body = patient(NHS[0]);
     body["needs_summary"] = json!("x".repeat(1_100_000));
@@ -200,9 +196,9 @@ async fn a_body_over_one_megabyte_is_413(pool: PgPool) {
     assert_eq!(err["error"]["code"], "payload_too_large");
 }
 
-#[sqlx::test]
-async fn a_second_open_case_for_one_nhs_number_is_409(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn a_second_open_case_for_one_nhs_number_is_409() {
+    let app = TestApp::spawn().await;
     let first = app.flag("ward", patient(NHS[0])).await;
     let hub = app.api("hub").await;
     let err = hub
@@ -220,9 +216,9 @@ async fn a_second_open_case_for_one_nhs_number_is_409(pool: PgPool) {
         .await;
 }
 
-#[sqlx::test]
-async fn a_ward_user_cannot_use_another_trusts_ward(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn a_ward_user_cannot_use_another_trusts_ward() {
+    let app = TestApp::spawn().await;
     let ward = app.api("ward").await;
     let mut body = patient(NHS[0]);
     body["ward_code"] = json!("RXX-W01");
@@ -238,9 +234,9 @@ async fn a_ward_user_cannot_use_another_trusts_ward(pool: PgPool) {
     assert_eq!(app.count("SELECT count(*) FROM patients").await, 0);
 }
 
-#[sqlx::test]
-async fn providers_and_admins_cannot_flag(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn providers_and_admins_cannot_flag() {
+    let app = TestApp::spawn().await;
     for user in ["provider", "admin"] {
         let api = app.api(user).await;
         api.post_expect("/api/v1/patients", patient(NHS[0]), StatusCode::FORBIDDEN)
@@ -248,9 +244,9 @@ async fn providers_and_admins_cannot_flag(pool: PgPool) {
     }
 }
 
-#[sqlx::test]
-async fn each_role_sees_only_the_cases_it_may(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn each_role_sees_only_the_cases_it_may() {
+    let app = TestApp::spawn().await;
     let own = app.flag("ward", patient(NHS[0])).await;
     let mut other = patient(NHS[1]);
     other["ward_code"] = json!("RXX-W01");
@@ -313,9 +309,9 @@ async fn each_role_sees_only_the_cases_it_may(pool: PgPool) {
     assert!(ids(&admin.get_json("/api/v1/patients").await).is_empty());
 }
 
-#[sqlx::test]
-async fn list_filters_work_and_unknown_values_are_422(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn list_filters_work_and_unknown_values_are_422() {
+    let app = TestApp::spawn().await;
     let a = app.flag("ward", patient(NHS[0])).await;
     let mut planning = patient(NHS[1]);
     planning
@@ -351,15 +347,14 @@ async fn list_filters_work_and_unknown_values_are_422(pool: PgPool) {
 
     for bad in ["status=waiting", "pathway=7", "pathway=x", "limit=0"] {
         let res = hub.get(&format!("/api/v1/patients?{bad}")).await;
-        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
-        let body: Value = res.json().await.unwrap();
+        let body = expect_json(res, StatusCode::UNPROCESSABLE_ENTITY, "{bad}").await;
         assert_eq!(body["error"]["code"], "validation_failed");
     }
 }
 
-#[sqlx::test]
-async fn the_whole_pathway_two_journey_through_the_api(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn the_whole_pathway_two_journey_through_the_api() {
+    let app = TestApp::spawn().await;
     let ward = app.api("ward").await;
     let hub = app.api("hub").await;
     let case = app.flag("ward", patient(NHS[0])).await;
@@ -438,9 +433,9 @@ async fn the_whole_pathway_two_journey_through_the_api(pool: PgPool) {
     assert_eq!(actors, vec!["ward", "hub", "hub", "hub", "ward"]);
 }
 
-#[sqlx::test]
-async fn pathway_zero_is_ready_to_go_and_can_be_planned(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn pathway_zero_is_ready_to_go_and_can_be_planned() {
+    let app = TestApp::spawn().await;
     let hub = app.api("hub").await;
     let id = app.flag("ward", patient(NHS[0])).await["id"]
         .as_i64()
@@ -473,9 +468,9 @@ async fn pathway_zero_is_ready_to_go_and_can_be_planned(pool: PgPool) {
     assert!(err["error"]["fields"]["planned_for"].is_string());
 }
 
-#[sqlx::test]
-async fn only_the_hub_chooses_a_pathway_and_only_zero_to_three(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn only_the_hub_chooses_a_pathway_and_only_zero_to_three() {
+    let app = TestApp::spawn().await;
     let id = app.flag("ward", patient(NHS[0])).await["id"]
         .as_i64()
         .unwrap();
@@ -499,9 +494,9 @@ async fn only_the_hub_chooses_a_pathway_and_only_zero_to_three(pool: PgPool) {
     assert_eq!(c["version"], 1);
 }
 
-#[sqlx::test]
-async fn an_unknown_delay_reason_is_422(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn an_unknown_delay_reason_is_422() {
+    let app = TestApp::spawn().await;
     let id = app.flag("ward", patient(NHS[0])).await["id"]
         .as_i64()
         .unwrap();
@@ -524,9 +519,9 @@ async fn an_unknown_delay_reason_is_422(pool: PgPool) {
     assert_eq!(c["delay_reason"], "medicines_tto");
 }
 
-#[sqlx::test]
-async fn a_stale_version_is_409_and_changes_nothing(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn a_stale_version_is_409_and_changes_nothing() {
+    let app = TestApp::spawn().await;
     let case = app.flag("ward", patient(NHS[0])).await;
     let id = case["id"].as_i64().unwrap();
     let hub = app.api("hub").await;
@@ -558,9 +553,9 @@ async fn a_stale_version_is_409_and_changes_nothing(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn meeting_the_criteria_again_closes_the_period_and_a_new_flag_opens_another(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn meeting_the_criteria_again_closes_the_period_and_a_new_flag_opens_another() {
+    let app = TestApp::spawn().await;
     let id = app.flag("ward", patient(NHS[0])).await["id"]
         .as_i64()
         .unwrap();
@@ -631,9 +626,9 @@ async fn meeting_the_criteria_again_closes_the_period_and_a_new_flag_opens_anoth
     .await;
 }
 
-#[sqlx::test]
-async fn cancelling_needs_a_reason_and_the_hub(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn cancelling_needs_a_reason_and_the_hub() {
+    let app = TestApp::spawn().await;
     let id = app.flag("ward", patient(NHS[0])).await["id"]
         .as_i64()
         .unwrap();
@@ -659,9 +654,9 @@ async fn cancelling_needs_a_reason_and_the_hub(pool: PgPool) {
     assert_eq!(c["status"], "cancelled");
 }
 
-#[sqlx::test]
-async fn details_update_the_expected_date_and_needs(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn details_update_the_expected_date_and_needs() {
+    let app = TestApp::spawn().await;
     let id = app.flag("ward", patient(NHS[0])).await["id"]
         .as_i64()
         .unwrap();
@@ -689,9 +684,9 @@ async fn details_update_the_expected_date_and_needs(pool: PgPool) {
     assert_eq!(c["needs_summary"], "Hoist and two carers");
 }
 
-#[sqlx::test]
-async fn reference_data_lists_the_active_code_sets(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn reference_data_lists_the_active_code_sets() {
+    let app = TestApp::spawn().await;
     let ward = app.api("ward").await;
     let reasons = ward.get_json("/api/v1/reference/delay-reasons").await;
     let items = reasons["items"].as_array().unwrap();
@@ -708,9 +703,9 @@ async fn reference_data_lists_the_active_code_sets(pool: PgPool) {
     assert_eq!(nursing["unit"], "bed");
 }
 
-#[sqlx::test]
-async fn the_openapi_document_is_generated_and_covers_the_calls(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn the_openapi_document_is_generated_and_covers_the_calls() {
+    let app = TestApp::spawn().await;
     let doc: Value = reqwest::get(app.url("/api/v1/openapi.json"))
         .await
         .unwrap()
@@ -740,21 +735,20 @@ async fn the_openapi_document_is_generated_and_covers_the_calls(pool: PgPool) {
     assert!(doc["components"]["schemas"].get("PatientJson").is_some());
 }
 
-#[sqlx::test]
-async fn unknown_api_paths_are_json_404s(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn unknown_api_paths_are_json_404s() {
+    let app = TestApp::spawn().await;
     let hub = app.api("hub").await;
     let res = hub.get("/api/v1/nothing-here").await;
-    assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    let body: Value = res.json().await.unwrap();
+    let body = expect_json(res, StatusCode::NOT_FOUND, "").await;
     assert_eq!(body["error"]["code"], "not_found");
     let res = hub.get("/api/v1/patients/999999").await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
 
-#[sqlx::test]
-async fn a_disabled_users_tokens_stop_working(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn a_disabled_users_tokens_stop_working() {
+    let app = TestApp::spawn().await;
     let hub = app.api("hub").await;
     let id: i64 = app
         .count("SELECT id FROM users WHERE username = 'hub'")
@@ -768,9 +762,9 @@ async fn a_disabled_users_tokens_stop_working(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn concurrent_changes_to_one_case_never_lose_an_update(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn concurrent_changes_to_one_case_never_lose_an_update() {
+    let app = TestApp::spawn().await;
     let id = app.flag("ward", patient(NHS[0])).await["id"]
         .as_i64()
         .unwrap();

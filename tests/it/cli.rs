@@ -1,16 +1,11 @@
 //! The `homeward` command as an operator uses it: help, `user create`, `serve` with a clean
 //! shutdown on SIGTERM, and the demo area loading once however often it is asked.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
-use sqlx::PgPool;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_homeward");
 
 #[test]
 fn help_lists_every_subcommand() {
@@ -48,10 +43,10 @@ fn user_create(url: &str, args: &[&str], password: &str) -> std::process::Output
     child.wait_with_output().unwrap()
 }
 
-#[sqlx::test]
-async fn user_create_reads_the_password_from_stdin(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
-    let url = database_url(&pool);
+#[tokio::test]
+async fn user_create_reads_the_password_from_stdin() {
+    let app = TestApp::spawn().await;
+    let url = app.database_url();
     let out = tokio::task::spawn_blocking({
         let url = url.clone();
         move || {
@@ -124,9 +119,10 @@ async fn user_create_reads_the_password_from_stdin(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn serve_answers_health_and_stops_cleanly_on_sigterm(pool: PgPool) {
-    let url = database_url(&pool);
+#[tokio::test]
+async fn serve_answers_health_and_stops_cleanly_on_sigterm() {
+    let db = TestDb::bare().await;
+    let url = db.url();
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -164,14 +160,12 @@ async fn serve_answers_health_and_stops_cleanly_on_sigterm(pool: PgPool) {
     assert!(status.success(), "exit status {status}");
 }
 
-#[sqlx::test]
-async fn the_demo_area_loads_once_with_every_status(pool: PgPool) {
+#[tokio::test]
+async fn the_demo_area_loads_once_with_every_status() {
     use homeward::domain::time::Clock;
+    let db = TestDb::bare().await;
+    let pool = db.pool.clone();
     let state = homeward::state::AppState::new(pool.clone(), Clock::system(), Default::default());
-    tower_sessions_sqlx_store::PostgresStore::new(pool.clone())
-        .migrate()
-        .await
-        .unwrap();
     homeward::demo::load(&state).await.unwrap();
     let count = |sql: &'static str| {
         let pool = pool.clone();
@@ -228,4 +222,77 @@ async fn the_demo_area_loads_once_with_every_status(pool: PgPool) {
     assert_eq!(count("SELECT count(*) FROM patients").await, patients);
     assert_eq!(count("SELECT count(*) FROM patient_history").await, history);
     assert_eq!(count("SELECT count(*) FROM users").await, 10);
+}
+
+#[test]
+fn help_never_shows_the_database_password() {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["user", "create", "--help"],
+    ] {
+        let out = Command::new(BIN)
+            .env(
+                "DATABASE_URL",
+                "postgres://homeward:s3cret-pw@db.example:5432/homeward",
+            )
+            .args(args)
+            .output()
+            .expect("the binary runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("DATABASE_URL"), "{text}");
+        assert!(
+            !text.contains("s3cret-pw"),
+            "{args:?} shows the password: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn serve_gives_up_on_a_full_database_server_with_one_line_naming_the_cause() {
+    let db = TestDb::bare().await;
+    // a role PostgreSQL allows no connections at all: every attempt is "too many connections"
+    let role = format!("{}limited", db.name);
+    sqlx::query(&format!("CREATE ROLE \"{role}\" LOGIN CONNECTION LIMIT 0"))
+        .execute(&db.pool)
+        .await
+        .expect("create role");
+    let url = db.url().replacen("postgres@", &format!("{role}@"), 1);
+    let started = std::time::Instant::now();
+    let out = tokio::process::Command::new(BIN)
+        .env("DATABASE_URL", &url)
+        .env("RUST_BACKTRACE", "1")
+        .args(["--db-wait-seconds", "2", "serve", "--addr", "127.0.0.1:0"])
+        .output()
+        .await
+        .expect("the binary runs");
+    sqlx::query(&format!("DROP ROLE \"{role}\""))
+        .execute(&db.pool)
+        .await
+        .expect("drop role");
+    assert!(!out.status.success());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "gave up in time"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("homeward: ") && last.contains("too many connections"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("backtrace") && !err.contains("pool timed out"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_pool_size_must_be_at_least_one() {
+    let out = Command::new(BIN)
+        .args(["--db-pool-size", "0", "serve"])
+        .output()
+        .expect("the binary runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("db-pool-size"));
 }

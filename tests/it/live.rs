@@ -2,64 +2,10 @@
 //! made through one reaches an event-stream client of the other within a second, and each
 //! client hears only what it may read.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_homeward");
-
-struct Server {
-    child: tokio::process::Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-async fn serve(url: &str) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = tokio::process::Command::new(BIN)
-        .env("DATABASE_URL", url)
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if reqwest::get(format!("{base}/healthz")).await.is_ok() {
-            return Server { child, base };
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("server did not start");
-}
-
-async fn token(base: &str, user: &str) -> String {
-    let res: Value = reqwest::Client::new()
-        .post(format!("{base}/api/v1/auth/token"))
-        .json(&json!({"username": user, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    res["token"].as_str().unwrap().to_string()
-}
 
 /// An open event stream, read event by event.
 struct Stream {
@@ -128,20 +74,19 @@ impl Stream {
     }
 }
 
-#[sqlx::test]
-async fn a_change_through_one_process_reaches_a_client_of_another_within_a_second(pool: PgPool) {
+#[tokio::test]
+async fn a_change_through_one_process_reaches_a_client_of_another_within_a_second() {
     // the area and users, then two real server processes on the same database
-    let _fixtures = TestApp::spawn(pool.clone()).await;
-    let url = database_url(&pool);
-    let a = serve(&url).await;
-    let b = serve(&url).await;
-    let hub_b = token(&b.base, "hub").await;
+    let app = TestApp::spawn().await;
+    let a = app.serve_process().await;
+    let b = app.serve_process().await;
+    let hub_b = b.token("hub").await;
     let mut hub_stream = Stream::open(&b.base, &hub_b).await;
-    let ward_b = token(&b.base, "ward2").await;
+    let ward_b = b.token("ward2").await;
     let mut other_trust = Stream::open(&b.base, &ward_b).await;
 
     // the ward flags a patient through process A
-    let ward_a = token(&a.base, "ward").await;
+    let ward_a = a.token("ward").await;
     let started = Instant::now();
     let res = reqwest::Client::new()
         .post(format!("{}/api/v1/patients", a.base))
@@ -149,9 +94,8 @@ async fn a_change_through_one_process_reaches_a_client_of_another_within_a_secon
         .json(&patient(NHS[0]))
         .send()
         .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        .expect("process A answers");
+    let id = id_of(&expect_json(res, StatusCode::CREATED, "flag through process A").await);
     let (kind, data) = hub_stream
         .next(Duration::from_secs(1))
         .await
@@ -173,12 +117,11 @@ async fn a_change_through_one_process_reaches_a_client_of_another_within_a_secon
     );
 }
 
-#[sqlx::test]
-async fn a_providers_stream_carries_nothing_about_other_providers_referrals(pool: PgPool) {
-    let app = TestApp::spawn(pool.clone()).await;
-    let url = database_url(&pool);
-    let a = serve(&url).await;
-    let b = serve(&url).await;
+#[tokio::test]
+async fn a_providers_stream_carries_nothing_about_other_providers_referrals() {
+    let app = TestApp::spawn().await;
+    let a = app.serve_process().await;
+    let b = app.serve_process().await;
     // a patient awaiting care, and an offer from each provider
     let id = app.flag("ward", patient(NHS[0])).await["id"]
         .as_i64()
@@ -202,9 +145,9 @@ async fn a_providers_stream_carries_nothing_about_other_providers_referrals(pool
         .post_expect("/api/v1/capacity", offer(1), StatusCode::CREATED)
         .await;
 
-    let mut p1 = Stream::open(&b.base, &token(&b.base, "provider").await).await;
-    let mut p2 = Stream::open(&b.base, &token(&b.base, "provider2").await).await;
-    let hub_a = token(&a.base, "hub").await;
+    let mut p1 = Stream::open(&b.base, &b.token("provider").await).await;
+    let mut p2 = Stream::open(&b.base, &b.token("provider2").await).await;
+    let hub_a = a.token("hub").await;
     let client = reqwest::Client::new();
     let refer = |offer: &Value| {
         client
@@ -213,8 +156,18 @@ async fn a_providers_stream_carries_nothing_about_other_providers_referrals(pool
             .json(&json!({"patient_id": id, "offer_id": offer["id"]}))
             .send()
     };
-    let r2: Value = refer(&o2).await.unwrap().json().await.unwrap();
-    let r1: Value = refer(&o1).await.unwrap().json().await.unwrap();
+    let r2 = expect_json(
+        refer(&o2).await.expect("A answers"),
+        StatusCode::CREATED,
+        "refer to PRV2",
+    )
+    .await;
+    let r1 = expect_json(
+        refer(&o1).await.expect("A answers"),
+        StatusCode::CREATED,
+        "refer to PRV1",
+    )
+    .await;
 
     let seen1 = p1.drain(Duration::from_millis(800)).await;
     let seen2 = p2.drain(Duration::from_millis(300)).await;
@@ -243,15 +196,15 @@ async fn a_providers_stream_carries_nothing_about_other_providers_referrals(pool
 
     // PRV1 accepts through process B; the hub's stream on A hears the decision
     let mut hub_stream = Stream::open(&a.base, &hub_a).await;
-    let p1_token = token(&b.base, "provider").await;
+    let p1_token = b.token("provider").await;
     let res = client
         .post(format!("{}/api/v1/referrals/{}/decision", b.base, r1["id"]))
         .bearer_auth(&p1_token)
         .json(&json!({"decision": "accept"}))
         .send()
         .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+        .expect("B answers");
+    expect_json(res, StatusCode::OK, "accept through process B").await;
     let seen = hub_stream.drain(Duration::from_millis(800)).await;
     assert!(
         seen.iter().any(|(k, d)| k == "referral.decided"
@@ -273,9 +226,9 @@ async fn a_providers_stream_carries_nothing_about_other_providers_referrals(pool
     );
 }
 
-#[sqlx::test]
-async fn the_stream_needs_a_caller_and_pages_reach_it_with_their_session(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn the_stream_needs_a_caller_and_pages_reach_it_with_their_session() {
+    let app = TestApp::spawn().await;
     let res = reqwest::get(app.url("/api/v1/events")).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(

@@ -2,12 +2,9 @@
 //! refers, providers answer, identities appear only after acceptance, and the access log
 //! records who looked.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::json;
-use sqlx::PgPool;
 
 async fn awaiting_care(app: &TestApp, nhs: &str, family: &str) -> i64 {
     let mut body = patient(nhs);
@@ -24,9 +21,9 @@ async fn awaiting_care(app: &TestApp, nhs: &str, family: &str) -> i64 {
     id
 }
 
-#[sqlx::test]
-async fn a_provider_posts_confirms_and_withdraws_an_offer(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn a_provider_posts_confirms_and_withdraws_an_offer() {
+    let app = TestApp::spawn().await;
     let b = app.browser("provider").await;
     let form = b.page("/provider/offers/new").await;
     assert!(form.count("#service_type option") > 10);
@@ -40,8 +37,7 @@ async fn a_provider_posts_confirms_and_withdraws_an_offer(pool: PgPool) {
             ],
         )
         .await;
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let page = Html::from(res).await;
+    let page = expect_page(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(page.count("#service_type-error"), 1);
     assert_eq!(page.count("#places-error"), 1);
     assert_eq!(page.attr("#places", "value").as_deref(), Some("0"));
@@ -119,9 +115,9 @@ async fn a_provider_posts_confirms_and_withdraws_an_offer(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn the_hub_finds_care_refers_and_providers_answer(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn the_hub_finds_care_refers_and_providers_answer() {
+    let app = TestApp::spawn().await;
     let a = awaiting_care(&app, NHS[0], "Lovelace").await;
     let b = awaiting_care(&app, NHS[1], "Babbage").await;
     // PRV2 covers elsewhere; PRV1 covers the patients' LS9
@@ -293,9 +289,9 @@ async fn the_hub_finds_care_refers_and_providers_answer(pool: PgPool) {
     );
 }
 
-#[sqlx::test]
-async fn the_access_log_answers_who_looked_at_a_patient(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn the_access_log_answers_who_looked_at_a_patient() {
+    let app = TestApp::spawn().await;
     let a = awaiting_care(&app, NHS[0], "Lovelace").await;
     app.browser("hub")
         .await
@@ -351,15 +347,14 @@ async fn the_access_log_answers_who_looked_at_a_patient(pool: PgPool) {
     assert!(err.to_string().contains("append-only"));
 }
 
-#[sqlx::test]
-async fn providers_describe_services_and_everyone_can_search_them(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
+#[tokio::test]
+async fn providers_describe_services_and_everyone_can_search_them() {
+    let app = TestApp::spawn().await;
     let provider = app.browser("provider").await;
     let res = provider
         .post_form("/directory/mine", &[("name", ""), ("contact", "")])
         .await;
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let page = Html::from(res).await;
+    let page = expect_page(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     for f in ["name", "service_types", "contact"] {
         assert_eq!(page.count(&format!("#{f}-error")), 1, "{f}");
     }
