@@ -5,25 +5,14 @@ use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-/// A case awaiting care on pathway 3, flagged by the ward and triaged by the hub.
-async fn awaiting_care(app: &TestApp, nhs: &str) -> i64 {
-    let id = app.flag("ward", patient(nhs)).await["id"].as_i64().unwrap();
-    app.api("hub")
-        .await
-        .post_expect(
-            &format!("/api/v1/patients/{id}/pathway"),
-            json!({"pathway": 3}),
-            StatusCode::OK,
-        )
-        .await;
-    id
-}
-
-async fn post_offer(app: &TestApp, user: &str, places: i64) -> Value {
-    app.api(user)
-        .await
-        .post_expect("/api/v1/capacity", offer(places), StatusCode::CREATED)
-        .await
+/// A case on pathway 3 whose care PRV1 has accepted on its offer of `places`: the ids of
+/// the case, the offer and the referral.
+async fn care_arranged(app: &TestApp, places: i64) -> (i64, i64, i64) {
+    let case = app.awaiting_care(NHS[0], 3).await;
+    let bed = app.post_offer("provider", offer(places)).await;
+    let referral = app.refer(case, id_of(&bed)).await;
+    app.decide("provider", id_of(&referral), "accept").await;
+    (case, id_of(&bed), id_of(&referral))
 }
 
 async fn places_left(app: &TestApp, offer_id: i64) -> i64 {
@@ -36,7 +25,7 @@ async fn places_left(app: &TestApp, offer_id: i64) -> i64 {
 #[tokio::test]
 async fn a_provider_posts_an_offer_and_the_type_fixes_the_pathway() {
     let app = TestApp::spawn().await;
-    let o = post_offer(&app, "provider", 2).await;
+    let o = app.post_offer("provider", offer(2)).await;
     for f in [
         "id",
         "org_code",
@@ -91,9 +80,9 @@ async fn a_bad_offer_names_each_problem_and_only_providers_post_their_own() {
 #[tokio::test]
 async fn providers_see_only_their_own_offers_and_the_hub_sees_all() {
     let app = TestApp::spawn().await;
-    let mine = post_offer(&app, "provider", 1).await;
-    let theirs = post_offer(&app, "provider2", 1).await;
-    let count = |v: Value| v["items"].as_array().unwrap().len();
+    let mine = app.post_offer("provider", offer(1)).await;
+    let theirs = app.post_offer("provider2", offer(1)).await;
+    let count = |v: Value| items(&v).len();
     let provider = app.api("provider").await;
     assert_eq!(count(provider.get_json("/api/v1/capacity").await), 1);
     assert_eq!(
@@ -165,7 +154,7 @@ async fn providers_see_only_their_own_offers_and_the_hub_sees_all() {
 #[tokio::test]
 async fn offers_go_stale_without_confirmation_and_expire_by_themselves() {
     let app = TestApp::spawn().await;
-    let o = post_offer(&app, "provider", 1).await;
+    let o = app.post_offer("provider", offer(1)).await;
     let path = format!("/api/v1/capacity/{}", o["id"]);
     app.clock.set(utc("2026-11-23T10:30:00Z"));
     let provider = app.api("provider").await;
@@ -178,37 +167,27 @@ async fn offers_go_stale_without_confirmation_and_expire_by_themselves() {
     app.clock.set(utc("2026-11-29T08:00:00Z"));
     let provider = app.api("provider").await;
     assert_eq!(provider.get_json(&path).await["status"], "expired");
-    assert_eq!(
-        app.api("hub")
-            .await
-            .get_json("/api/v1/capacity?status=expired")
-            .await["items"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    let expired = app
+        .api("hub")
+        .await
+        .get_json("/api/v1/capacity?status=expired")
+        .await;
+    assert_eq!(items(&expired).len(), 1);
 }
 
 #[tokio::test]
 async fn the_whole_referral_journey_through_the_api() {
     let app = TestApp::spawn().await;
-    let a = awaiting_care(&app, NHS[0]).await;
-    let b = awaiting_care(&app, NHS[1]).await;
-    let bed = post_offer(&app, "provider", 1).await;
-    let other = post_offer(&app, "provider2", 3).await;
+    let a = app.awaiting_care(NHS[0], 3).await;
+    let b = app.awaiting_care(NHS[1], 3).await;
+    let bed = app.post_offer("provider", offer(1)).await;
+    let other = app.post_offer("provider2", offer(3)).await;
     let hub = app.api("hub").await;
     let provider = app.api("provider").await;
     let provider2 = app.api("provider2").await;
 
     // refer patient A to both providers, and patient B to the first
-    let ra = hub
-        .post_expect(
-            "/api/v1/referrals",
-            json!({"patient_id": a, "offer_id": bed["id"]}),
-            StatusCode::CREATED,
-        )
-        .await;
+    let ra = app.refer(a, id_of(&bed)).await;
     for f in [
         "id",
         "patient_id",
@@ -223,20 +202,8 @@ async fn the_whole_referral_journey_through_the_api() {
     }
     assert_eq!(ra["status"], "pending");
     assert_eq!(ra["org_code"], "PRV1");
-    let ra2 = hub
-        .post_expect(
-            "/api/v1/referrals",
-            json!({"patient_id": a, "offer_id": other["id"]}),
-            StatusCode::CREATED,
-        )
-        .await;
-    let rb = hub
-        .post_expect(
-            "/api/v1/referrals",
-            json!({"patient_id": b, "offer_id": bed["id"]}),
-            StatusCode::CREATED,
-        )
-        .await;
+    let ra2 = app.refer(a, id_of(&other)).await;
+    let rb = app.refer(b, id_of(&bed)).await;
     // twice to the same offer is refused
     let err = hub
         .post_expect(
@@ -268,20 +235,14 @@ async fn the_whole_referral_journey_through_the_api() {
     assert!(seen["needs_summary"].is_string());
     assert!(seen["discharge_ready_at"].is_string());
     let listed = provider.get_json("/api/v1/patients").await;
-    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    assert_eq!(items(&listed).len(), 2);
     assert!(listed["items"][0].get("nhs_number").is_none());
     assert_eq!(
-        provider.get_json("/api/v1/referrals").await["items"]
-            .as_array()
-            .unwrap()
-            .len(),
+        items(&provider.get_json("/api/v1/referrals").await).len(),
         2
     );
     assert_eq!(
-        provider2.get_json("/api/v1/referrals").await["items"]
-            .as_array()
-            .unwrap()
-            .len(),
+        items(&provider2.get_json("/api/v1/referrals").await).len(),
         1
     );
     // the other provider knows nothing of patient B or of PRV1's referrals
@@ -335,15 +296,9 @@ async fn the_whole_referral_journey_through_the_api() {
     assert!(d["decided_at"].is_string());
 
     // A is accepted: one place reserved, care arranged, the other referral withdrawn
-    let d = provider
-        .post_expect(
-            &format!("/api/v1/referrals/{}/decision", ra["id"]),
-            json!({"decision": "accept"}),
-            StatusCode::OK,
-        )
-        .await;
+    let d = app.decide("provider", id_of(&ra), "accept").await;
     assert_eq!(d["status"], "accepted");
-    assert_eq!(places_left(&app, bed["id"].as_i64().unwrap()).await, 0);
+    assert_eq!(places_left(&app, id_of(&bed)).await, 0);
     let case = hub.get_json(&format!("/api/v1/patients/{a}")).await;
     assert_eq!(case["status"], "care_arranged");
     assert_eq!(
@@ -387,24 +342,18 @@ async fn the_whole_referral_journey_through_the_api() {
             StatusCode::OK,
         )
         .await;
-    assert_eq!(places_left(&app, bed["id"].as_i64().unwrap()).await, 0);
+    assert_eq!(places_left(&app, id_of(&bed)).await, 0);
     let used: Option<chrono::DateTime<chrono::Utc>> =
         sqlx::query_scalar("SELECT place_used_at FROM referrals WHERE id = $1")
-            .bind(ra["id"].as_i64().unwrap())
+            .bind(id_of(&ra))
             .fetch_one(&app.pool)
             .await
             .unwrap();
     assert!(used.is_some());
 
-    let history = hub.get_json(&format!("/api/v1/patients/{a}/history")).await;
-    let actions: Vec<&str> = history["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["action"].as_str().unwrap())
-        .collect();
+    let history = app.history(a).await;
     assert_eq!(
-        actions,
+        column(&history, "action"),
         vec![
             "created",
             "pathway_chosen",
@@ -416,30 +365,23 @@ async fn the_whole_referral_journey_through_the_api() {
             "discharged"
         ]
     );
-    let accepted = &history["items"][4];
+    let accepted = &history[4];
     assert_eq!(accepted["actor"], "provider");
 }
 
 #[tokio::test]
 async fn referrals_need_a_patient_awaiting_care_on_the_offers_pathway() {
     let app = TestApp::spawn().await;
-    let bed = post_offer(&app, "provider", 1).await;
+    let bed = app.post_offer("provider", offer(1)).await;
     let hub = app.api("hub").await;
-    let triage = app.flag("ward", patient(NHS[0])).await["id"]
-        .as_i64()
-        .unwrap();
+    let triage = app.flag_id("ward", patient(NHS[0])).await;
     hub.post_expect(
         "/api/v1/referrals",
         json!({"patient_id": triage, "offer_id": bed["id"]}),
         StatusCode::CONFLICT,
     )
     .await;
-    hub.post_expect(
-        &format!("/api/v1/patients/{triage}/pathway"),
-        json!({"pathway": 1}),
-        StatusCode::OK,
-    )
-    .await;
+    app.choose_pathway(triage, 1).await;
     let err = hub
         .post_expect(
             "/api/v1/referrals",
@@ -460,7 +402,7 @@ async fn referrals_need_a_patient_awaiting_care_on_the_offers_pathway() {
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    let id = awaiting_care(&app, NHS[1]).await;
+    let id = app.awaiting_care(NHS[1], 3).await;
     app.api("provider")
         .await
         .post_expect(
@@ -500,32 +442,14 @@ async fn referrals_need_a_patient_awaiting_care_on_the_offers_pathway() {
 #[tokio::test]
 async fn a_full_offer_refuses_another_accept() {
     let app = TestApp::spawn().await;
-    let a = awaiting_care(&app, NHS[0]).await;
-    let b = awaiting_care(&app, NHS[1]).await;
-    let bed = post_offer(&app, "provider", 1).await;
+    let a = app.awaiting_care(NHS[0], 3).await;
+    let b = app.awaiting_care(NHS[1], 3).await;
+    let bed = app.post_offer("provider", offer(1)).await;
     let hub = app.api("hub").await;
     let provider = app.api("provider").await;
-    let ra = hub
-        .post_expect(
-            "/api/v1/referrals",
-            json!({"patient_id": a, "offer_id": bed["id"]}),
-            StatusCode::CREATED,
-        )
-        .await;
-    let rb = hub
-        .post_expect(
-            "/api/v1/referrals",
-            json!({"patient_id": b, "offer_id": bed["id"]}),
-            StatusCode::CREATED,
-        )
-        .await;
-    provider
-        .post_expect(
-            &format!("/api/v1/referrals/{}/decision", ra["id"]),
-            json!({"decision": "accept"}),
-            StatusCode::OK,
-        )
-        .await;
+    let ra = app.refer(a, id_of(&bed)).await;
+    let rb = app.refer(b, id_of(&bed)).await;
+    app.decide("provider", id_of(&ra), "accept").await;
     let err = provider
         .post_expect(
             &format!("/api/v1/referrals/{}/decision", rb["id"]),
@@ -543,25 +467,8 @@ async fn a_full_offer_refuses_another_accept() {
 #[tokio::test]
 async fn a_patient_who_meets_the_criteria_again_gives_the_place_back() {
     let app = TestApp::spawn().await;
-    let a = awaiting_care(&app, NHS[0]).await;
-    let bed = post_offer(&app, "provider", 2).await;
-    let bed_id = bed["id"].as_i64().unwrap();
+    let (a, bed_id, r) = care_arranged(&app, 2).await;
     let hub = app.api("hub").await;
-    let r = hub
-        .post_expect(
-            "/api/v1/referrals",
-            json!({"patient_id": a, "offer_id": bed_id}),
-            StatusCode::CREATED,
-        )
-        .await;
-    app.api("provider")
-        .await
-        .post_expect(
-            &format!("/api/v1/referrals/{}/decision", r["id"]),
-            json!({"decision": "accept"}),
-            StatusCode::OK,
-        )
-        .await;
     assert_eq!(places_left(&app, bed_id).await, 1);
     app.api("ward")
         .await
@@ -573,14 +480,15 @@ async fn a_patient_who_meets_the_criteria_again_gives_the_place_back() {
         .await;
     assert_eq!(places_left(&app, bed_id).await, 2);
     assert_eq!(
-        hub.get_json(&format!("/api/v1/referrals/{}", r["id"]))
-            .await["status"],
+        hub.get_json(&format!("/api/v1/referrals/{r}")).await["status"],
         "withdrawn"
     );
-    let history = hub.get_json(&format!("/api/v1/patients/{a}/history")).await;
-    let last = history["items"].as_array().unwrap().last().unwrap().clone();
+    let history = app.history(a).await;
+    let last = history.last().expect("a history entry");
     assert!(
-        last["detail"].as_str().unwrap().contains("released"),
+        last["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("released")),
         "{last}"
     );
 }
@@ -588,25 +496,8 @@ async fn a_patient_who_meets_the_criteria_again_gives_the_place_back() {
 #[tokio::test]
 async fn a_cancelled_case_gives_the_place_back() {
     let app = TestApp::spawn().await;
-    let a = awaiting_care(&app, NHS[0]).await;
-    let bed = post_offer(&app, "provider", 1).await;
-    let bed_id = bed["id"].as_i64().unwrap();
+    let (a, bed_id, _) = care_arranged(&app, 1).await;
     let hub = app.api("hub").await;
-    let r = hub
-        .post_expect(
-            "/api/v1/referrals",
-            json!({"patient_id": a, "offer_id": bed_id}),
-            StatusCode::CREATED,
-        )
-        .await;
-    app.api("provider")
-        .await
-        .post_expect(
-            &format!("/api/v1/referrals/{}/decision", r["id"]),
-            json!({"decision": "accept"}),
-            StatusCode::OK,
-        )
-        .await;
     assert_eq!(places_left(&app, bed_id).await, 0);
     hub.post_expect(
         &format!("/api/v1/patients/{a}/cancel"),
@@ -620,9 +511,9 @@ async fn a_cancelled_case_gives_the_place_back() {
 #[tokio::test]
 async fn the_database_refuses_places_below_zero() {
     let app = TestApp::spawn().await;
-    let bed = post_offer(&app, "provider", 1).await;
+    let bed = app.post_offer("provider", offer(1)).await;
     let err = sqlx::query("UPDATE capacity_offers SET places_left = places_left - 2 WHERE id = $1")
-        .bind(bed["id"].as_i64().unwrap())
+        .bind(id_of(&bed))
         .execute(&app.pool)
         .await
         .unwrap_err();
@@ -634,18 +525,17 @@ async fn the_database_refuses_places_below_zero() {
 #[tokio::test]
 async fn racing_accepts_for_the_last_place_have_exactly_one_winner() {
     let app = TestApp::spawn().await;
-    let hub = app.api("hub").await;
     let provider = std::sync::Arc::new(app.api("provider").await);
     // eight patients awaiting care on pathway 3
     let mut patients = vec![];
     let numbers = (0..10u32)
         .filter_map(|i| homeward::domain::NhsNumber::from_prefix([9, 9, 8, 0, 0, 0, 0, 1, i]));
     for nhs in numbers.take(8) {
-        patients.push(awaiting_care(&app, nhs.as_str()).await);
+        patients.push(app.awaiting_care(nhs.as_str(), 3).await);
     }
     assert_eq!(patients.len(), 8);
     for round in 0..20 {
-        let bed = post_offer(&app, "provider", 1).await;
+        let bed = app.post_offer("provider", offer(1)).await;
         let mut referrals = vec![];
         for p in &patients {
             // patients whose care was arranged in an earlier round go back to awaiting care
@@ -659,14 +549,7 @@ async fn racing_accepts_for_the_last_place_have_exactly_one_winner() {
                 .execute(&app.pool)
                 .await
                 .unwrap();
-            let r = hub
-                .post_expect(
-                    "/api/v1/referrals",
-                    json!({"patient_id": p, "offer_id": bed["id"]}),
-                    StatusCode::CREATED,
-                )
-                .await;
-            referrals.push(r["id"].as_i64().unwrap());
+            referrals.push(id_of(&app.refer(*p, id_of(&bed)).await));
         }
         let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(referrals.len()));
         let mut tasks = vec![];
@@ -693,11 +576,7 @@ async fn racing_accepts_for_the_last_place_have_exactly_one_winner() {
             }
         }
         assert_eq!(won, 1, "round {round}");
-        assert_eq!(
-            places_left(&app, bed["id"].as_i64().unwrap()).await,
-            0,
-            "round {round}"
-        );
+        assert_eq!(places_left(&app, id_of(&bed)).await, 0, "round {round}");
         let accepted = app
             .count(&format!(
                 "SELECT count(*) FROM referrals WHERE offer_id = {} AND status = 'accepted'",
@@ -713,22 +592,15 @@ async fn racing_accepts_for_the_last_place_have_exactly_one_winner() {
 #[tokio::test]
 async fn withdrawing_while_accepting_never_deadlocks() {
     let app = TestApp::spawn().await;
-    let hub = app.api("hub").await;
     let provider = std::sync::Arc::new(app.api("provider").await);
     let numbers: Vec<_> = (0..10u32)
         .filter_map(|i| homeward::domain::NhsNumber::from_prefix([9, 9, 8, 0, 0, 0, 0, 2, i]))
         .take(5)
         .collect();
     for nhs in numbers {
-        let id = awaiting_care(&app, nhs.as_str()).await;
-        let bed = post_offer(&app, "provider", 1).await;
-        let r = hub
-            .post_expect(
-                "/api/v1/referrals",
-                json!({"patient_id": id, "offer_id": bed["id"]}),
-                StatusCode::CREATED,
-            )
-            .await;
+        let id = app.awaiting_care(nhs.as_str(), 3).await;
+        let bed = app.post_offer("provider", offer(1)).await;
+        let r = app.refer(id, id_of(&bed)).await;
         let (p1, p2) = (provider.clone(), provider.clone());
         let (offer_id, referral_id) = (bed["id"].clone(), r["id"].clone());
         let withdraw = tokio::spawn(async move {
@@ -750,7 +622,7 @@ async fn withdrawing_while_accepting_never_deadlocks() {
             a == StatusCode::OK || a == StatusCode::CONFLICT,
             "accept answered {a}"
         );
-        let left = places_left(&app, bed["id"].as_i64().unwrap()).await;
+        let left = places_left(&app, id_of(&bed)).await;
         assert_eq!(left, if a == StatusCode::OK { 0 } else { 1 });
     }
 }

@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn health_answers_ok_when_the_database_does() {
     let app = TestApp::spawn().await;
-    let res = reqwest::get(app.url("/healthz")).await.unwrap();
+    let res = reqwest::get(app.url("/healthz"))
+        .await
+        .expect("the server answers");
     assert_eq!(
         expect_json(res, StatusCode::OK, "healthz").await,
         json!({"status": "ok"})
@@ -23,7 +25,7 @@ async fn a_token_needs_the_right_password_and_an_enabled_user() {
         .json(&json!({"username": "hub", "password": "wrong-password"}))
         .send()
         .await
-        .unwrap();
+        .expect("the server answers");
     let body = expect_json(res, StatusCode::UNAUTHORIZED, "").await;
     assert_eq!(body["error"]["code"], "unauthorized");
 
@@ -32,13 +34,16 @@ async fn a_token_needs_the_right_password_and_an_enabled_user() {
         .json(&json!({"username": "hub", "password": PASSWORD}))
         .send()
         .await
-        .unwrap();
-    let body: Value = res.json().await.unwrap();
+        .expect("the server answers");
+    let body = expect_json(res, StatusCode::OK, "token").await;
     assert_eq!(body["user"]["username"], "hub");
     assert_eq!(body["user"]["role"], "hub");
     assert_eq!(body["user"]["org_code"], "HUB");
     assert!(body["expires_at"].is_string());
-    assert!(body["token"].as_str().unwrap().len() >= 32);
+    assert!(
+        body["token"].as_str().is_some_and(|t| t.len() >= 32),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -50,14 +55,18 @@ async fn every_api_call_needs_a_valid_token() {
         "/api/v1/reference/delay-reasons",
         "/api/v1/patients/1",
     ] {
-        let res = client.get(app.url(path)).send().await.unwrap();
+        let res = client
+            .get(app.url(path))
+            .send()
+            .await
+            .expect("the server answers");
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{path}");
         let res = client
             .get(app.url(path))
             .bearer_auth("not-a-token")
             .send()
             .await
-            .unwrap();
+            .expect("the server answers");
         let body = expect_json(res, StatusCode::UNAUTHORIZED, "{path}").await;
         assert_eq!(body["error"]["code"], "unauthorized");
     }
@@ -142,7 +151,9 @@ async fn bad_input_names_every_bad_field_and_saves_nothing() {
         .post_expect("/api/v1/patients", body, StatusCode::UNPROCESSABLE_ENTITY)
         .await;
     assert_eq!(err["error"]["code"], "validation_failed");
-    let fields = err["error"]["fields"].as_object().unwrap();
+    let fields = err["error"]["fields"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no fields in {err}"));
     for f in [
         "nhs_number",
         "given_name",
@@ -170,7 +181,7 @@ async fn malformed_json_is_400_and_wrong_types_are_422() {
         .body("{not json")
         .send()
         .await
-        .unwrap();
+        .expect("the server answers");
     let body = expect_json(res, StatusCode::BAD_REQUEST, "").await;
     assert_eq!(body["error"]["code"], "bad_request");
 
@@ -252,19 +263,12 @@ async fn each_role_sees_only_the_cases_it_may() {
     other["ward_code"] = json!("RXX-W01");
     let other = app.flag("ward2", other).await;
 
-    let ids = |v: &Value| -> Vec<i64> {
-        v["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["id"].as_i64().unwrap())
-            .collect()
-    };
+    let ids = |v: &Value| -> Vec<i64> { items(v).iter().map(id_of).collect() };
 
     let ward = app.api("ward").await;
     assert_eq!(
         ids(&ward.get_json("/api/v1/patients").await),
-        vec![own["id"].as_i64().unwrap()]
+        vec![id_of(&own)]
     );
     let res = ward.get(&format!("/api/v1/patients/{}", other["id"])).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
@@ -312,7 +316,7 @@ async fn each_role_sees_only_the_cases_it_may() {
 #[tokio::test]
 async fn list_filters_work_and_unknown_values_are_422() {
     let app = TestApp::spawn().await;
-    let a = app.flag("ward", patient(NHS[0])).await;
+    let a = app.flag_id("ward", patient(NHS[0])).await;
     let mut planning = patient(NHS[1]);
     planning
         .as_object_mut()
@@ -321,29 +325,24 @@ async fn list_filters_work_and_unknown_values_are_422() {
     planning["ward_code"] = json!("RHW-W10");
     app.flag("ward", planning).await;
     let hub = app.api("hub").await;
-    hub.post_expect(
-        &format!("/api/v1/patients/{}/pathway", a["id"]),
-        json!({"pathway": 2}),
-        StatusCode::OK,
-    )
-    .await;
+    app.choose_pathway(a, 2).await;
 
-    let items = |v: Value| v["items"].as_array().unwrap().len();
+    let count = |v: Value| items(&v).len();
     assert_eq!(
-        items(hub.get_json("/api/v1/patients?status=awaiting_care").await),
+        count(hub.get_json("/api/v1/patients?status=awaiting_care").await),
         1
     );
     assert_eq!(
-        items(hub.get_json("/api/v1/patients?status=planning").await),
+        count(hub.get_json("/api/v1/patients?status=planning").await),
         1
     );
-    assert_eq!(items(hub.get_json("/api/v1/patients?pathway=2").await), 1);
-    assert_eq!(items(hub.get_json("/api/v1/patients?pathway=3").await), 0);
+    assert_eq!(count(hub.get_json("/api/v1/patients?pathway=2").await), 1);
+    assert_eq!(count(hub.get_json("/api/v1/patients?pathway=3").await), 0);
     assert_eq!(
-        items(hub.get_json("/api/v1/patients?ward_code=RHW-W10").await),
+        count(hub.get_json("/api/v1/patients?ward_code=RHW-W10").await),
         1
     );
-    assert_eq!(items(hub.get_json("/api/v1/patients?status=").await), 2);
+    assert_eq!(count(hub.get_json("/api/v1/patients?status=").await), 2);
 
     for bad in ["status=waiting", "pathway=7", "pathway=x", "limit=0"] {
         let res = hub.get(&format!("/api/v1/patients?{bad}")).await;
@@ -357,13 +356,10 @@ async fn the_whole_pathway_two_journey_through_the_api() {
     let app = TestApp::spawn().await;
     let ward = app.api("ward").await;
     let hub = app.api("hub").await;
-    let case = app.flag("ward", patient(NHS[0])).await;
-    let id = case["id"].as_i64().unwrap();
+    let id = app.flag_id("ward", patient(NHS[0])).await;
     let p = |action: &str| format!("/api/v1/patients/{id}/{action}");
 
-    let c = hub
-        .post_expect(&p("pathway"), json!({"pathway": 2}), StatusCode::OK)
-        .await;
+    let c = app.choose_pathway(id, 2).await;
     assert_eq!(c["status"], "awaiting_care");
     assert_eq!(c["pathway"], 2);
     let c = hub
@@ -407,15 +403,9 @@ async fn the_whole_pathway_two_journey_through_the_api() {
         .await;
     assert_eq!(err["error"]["code"], "invalid_transition");
 
-    let history = hub.get_json(&p("history")).await;
-    let actions: Vec<&str> = history["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["action"].as_str().unwrap())
-        .collect();
+    let history = app.history(id).await;
     assert_eq!(
-        actions,
+        column(&history, "action"),
         vec![
             "created",
             "pathway_chosen",
@@ -424,29 +414,18 @@ async fn the_whole_pathway_two_journey_through_the_api() {
             "discharged"
         ]
     );
-    let actors: Vec<&str> = history["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["actor"].as_str().unwrap())
-        .collect();
-    assert_eq!(actors, vec!["ward", "hub", "hub", "hub", "ward"]);
+    assert_eq!(
+        column(&history, "actor"),
+        vec!["ward", "hub", "hub", "hub", "ward"]
+    );
 }
 
 #[tokio::test]
 async fn pathway_zero_is_ready_to_go_and_can_be_planned() {
     let app = TestApp::spawn().await;
     let hub = app.api("hub").await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"]
-        .as_i64()
-        .unwrap();
-    let c = hub
-        .post_expect(
-            &format!("/api/v1/patients/{id}/pathway"),
-            json!({"pathway": 0}),
-            StatusCode::OK,
-        )
-        .await;
+    let id = app.flag_id("ward", patient(NHS[0])).await;
+    let c = app.choose_pathway(id, 0).await;
     assert_eq!(c["status"], "ready_to_go");
     let c = hub
         .post_expect(
@@ -471,9 +450,7 @@ async fn pathway_zero_is_ready_to_go_and_can_be_planned() {
 #[tokio::test]
 async fn only_the_hub_chooses_a_pathway_and_only_zero_to_three() {
     let app = TestApp::spawn().await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"]
-        .as_i64()
-        .unwrap();
+    let id = app.flag_id("ward", patient(NHS[0])).await;
     let path = format!("/api/v1/patients/{id}/pathway");
     let ward = app.api("ward").await;
     ward.post_expect(&path, json!({"pathway": 1}), StatusCode::FORBIDDEN)
@@ -497,9 +474,7 @@ async fn only_the_hub_chooses_a_pathway_and_only_zero_to_three() {
 #[tokio::test]
 async fn an_unknown_delay_reason_is_422() {
     let app = TestApp::spawn().await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"]
-        .as_i64()
-        .unwrap();
+    let id = app.flag_id("ward", patient(NHS[0])).await;
     let ward = app.api("ward").await;
     let err = ward
         .post_expect(
@@ -522,8 +497,7 @@ async fn an_unknown_delay_reason_is_422() {
 #[tokio::test]
 async fn a_stale_version_is_409_and_changes_nothing() {
     let app = TestApp::spawn().await;
-    let case = app.flag("ward", patient(NHS[0])).await;
-    let id = case["id"].as_i64().unwrap();
+    let id = app.flag_id("ward", patient(NHS[0])).await;
     let hub = app.api("hub").await;
     let c = hub
         .post_expect(
@@ -556,18 +530,10 @@ async fn a_stale_version_is_409_and_changes_nothing() {
 #[tokio::test]
 async fn meeting_the_criteria_again_closes_the_period_and_a_new_flag_opens_another() {
     let app = TestApp::spawn().await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"]
-        .as_i64()
-        .unwrap();
+    let id = app.flag_id("ward", patient(NHS[0])).await;
     let ward = app.api("ward").await;
-    let hub = app.api("hub").await;
     let path = format!("/api/v1/patients/{id}/criteria");
-    hub.post_expect(
-        &format!("/api/v1/patients/{id}/pathway"),
-        json!({"pathway": 1}),
-        StatusCode::OK,
-    )
-    .await;
+    app.choose_pathway(id, 1).await;
 
     let err = ward
         .post_expect(
@@ -629,9 +595,7 @@ async fn meeting_the_criteria_again_closes_the_period_and_a_new_flag_opens_anoth
 #[tokio::test]
 async fn cancelling_needs_a_reason_and_the_hub() {
     let app = TestApp::spawn().await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"]
-        .as_i64()
-        .unwrap();
+    let id = app.flag_id("ward", patient(NHS[0])).await;
     let path = format!("/api/v1/patients/{id}/cancel");
     app.api("ward")
         .await
@@ -657,9 +621,7 @@ async fn cancelling_needs_a_reason_and_the_hub() {
 #[tokio::test]
 async fn details_update_the_expected_date_and_needs() {
     let app = TestApp::spawn().await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"]
-        .as_i64()
-        .unwrap();
+    let id = app.flag_id("ward", patient(NHS[0])).await;
     let ward = app.api("ward").await;
     let path = format!("/api/v1/patients/{id}/details");
     let c = ward
@@ -689,16 +651,25 @@ async fn reference_data_lists_the_active_code_sets() {
     let app = TestApp::spawn().await;
     let ward = app.api("ward").await;
     let reasons = ward.get_json("/api/v1/reference/delay-reasons").await;
-    let items = reasons["items"].as_array().unwrap();
-    assert_eq!(items.len(), 20);
-    let p2 = items.iter().find(|r| r["code"] == "p2_bed").unwrap();
+    let list = items(&reasons);
+    assert_eq!(list.len(), 20);
+    let p2 = list
+        .iter()
+        .find(|r| r["code"] == "p2_bed")
+        .unwrap_or_else(|| panic!("no p2_bed in {reasons}"));
     assert_eq!(p2["sector"], "community");
-    assert!(p2["label"].as_str().unwrap().contains("bed"));
+    assert!(
+        p2["label"].as_str().is_some_and(|l| l.contains("bed")),
+        "{p2}"
+    );
 
     let types = ward.get_json("/api/v1/reference/capacity-types").await;
-    let items = types["items"].as_array().unwrap();
-    assert_eq!(items.len(), 12);
-    let nursing = items.iter().find(|t| t["code"] == "nursing").unwrap();
+    let list = items(&types);
+    assert_eq!(list.len(), 12);
+    let nursing = list
+        .iter()
+        .find(|t| t["code"] == "nursing")
+        .unwrap_or_else(|| panic!("no nursing in {types}"));
     assert_eq!(nursing["pathway"], 3);
     assert_eq!(nursing["unit"], "bed");
 }
@@ -706,13 +677,15 @@ async fn reference_data_lists_the_active_code_sets() {
 #[tokio::test]
 async fn the_openapi_document_is_generated_and_covers_the_calls() {
     let app = TestApp::spawn().await;
-    let doc: Value = reqwest::get(app.url("/api/v1/openapi.json"))
+    let res = reqwest::get(app.url("/api/v1/openapi.json"))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+        .expect("the server answers");
+    let doc = expect_json(res, StatusCode::OK, "openapi.json").await;
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{}",
+        doc["openapi"]
+    );
     for path in [
         "/api/v1/auth/token",
         "/api/v1/patients",
@@ -765,9 +738,7 @@ async fn a_disabled_users_tokens_stop_working() {
 #[tokio::test]
 async fn concurrent_changes_to_one_case_never_lose_an_update() {
     let app = TestApp::spawn().await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"]
-        .as_i64()
-        .unwrap();
+    let id = app.flag_id("ward", patient(NHS[0])).await;
     let hub = std::sync::Arc::new(app.api("hub").await);
     // eight coordinators choose a pathway at once, all from version 1: exactly one wins
     let mut tasks = vec![];

@@ -9,16 +9,9 @@ async fn case(app: &TestApp, nhs: &str, family: &str, ready: &str, pathway: Opti
     let mut body = patient(nhs);
     body["family_name"] = json!(family);
     body["discharge_ready_at"] = json!(ready);
-    let id = app.flag("ward", body).await["id"].as_i64().unwrap();
+    let id = app.flag_id("ward", body).await;
     if let Some(p) = pathway {
-        app.api("hub")
-            .await
-            .post_expect(
-                &format!("/api/v1/patients/{id}/pathway"),
-                json!({"pathway": p}),
-                StatusCode::OK,
-            )
-            .await;
+        app.choose_pathway(id, p).await;
     }
     id
 }
@@ -92,31 +85,17 @@ async fn the_board_shows_escalations_missing_reasons_and_the_24_hour_standard() 
 async fn notifications_tell_each_role_what_is_new() {
     let app = TestApp::spawn().await;
     let id = case(&app, NHS[0], "Lovelace", "2026-11-21T09:00:00Z", Some(3)).await;
-    let o = app
-        .api("provider")
-        .await
-        .post_expect("/api/v1/capacity", offer(2), StatusCode::CREATED)
-        .await;
+    let o = app.post_offer("provider", offer(2)).await;
     let count = |page: &Html| {
-        page.text(".hw-notice-count")
-            .split_whitespace()
-            .next()
-            .unwrap_or("0")
-            .parse::<i64>()
-            .unwrap()
+        let shown = page.text(".hw-notice-count");
+        let n = shown.split_whitespace().next().unwrap_or("0");
+        n.parse::<i64>()
+            .unwrap_or_else(|e| panic!("notice count {shown:?}: {e}"))
     };
 
     let provider = app.browser("provider").await;
     assert_eq!(count(&provider.page("/provider").await), 0);
-    let r = app
-        .api("hub")
-        .await
-        .post_expect(
-            "/api/v1/referrals",
-            json!({"patient_id": id, "offer_id": o["id"]}),
-            StatusCode::CREATED,
-        )
-        .await;
+    let r = app.refer(id, id_of(&o)).await;
     assert_eq!(count(&provider.page("/provider").await), 1);
     let page = provider.page("/notifications").await;
     assert!(
@@ -137,14 +116,7 @@ async fn notifications_tell_each_role_what_is_new() {
     let ward = app.browser("ward").await;
     assert_eq!(count(&ward.page("/ward").await), 0);
     app.clock.set(utc("2026-11-22T15:01:00Z"));
-    app.api("provider")
-        .await
-        .post_expect(
-            &format!("/api/v1/referrals/{}/decision", r["id"]),
-            json!({"decision": "accept"}),
-            StatusCode::OK,
-        )
-        .await;
+    app.decide("provider", id_of(&r), "accept").await;
     assert_eq!(
         count(&hub.page("/hub").await),
         1,

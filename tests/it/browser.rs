@@ -5,7 +5,6 @@
 
 use crate::common::*;
 use fantoccini::{Client, ClientBuilder, Locator};
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -27,11 +26,7 @@ struct Driver {
 }
 
 async fn chromedriver() -> Driver {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = tokio::process::Command::new("chromedriver")
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
@@ -128,6 +123,28 @@ impl Person {
             .unwrap();
     }
 
+    /// Sends `keys` to the focused element.
+    async fn press(&self, keys: &str) {
+        self.c
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys(keys)
+            .await
+            .unwrap();
+    }
+
+    /// The focused element's `attr`, if it has one.
+    async fn focused_attr(&self, attr: &str) -> Option<String> {
+        self.c
+            .active_element()
+            .await
+            .unwrap()
+            .attr(attr)
+            .await
+            .unwrap()
+    }
+
     async fn text(&self, css: &str) -> String {
         match self.c.find(Locator::Css(css)).await {
             Ok(e) => e.text().await.unwrap_or_default(),
@@ -211,46 +228,21 @@ async fn the_keyboard_alone_is_enough_and_focus_is_visible() {
     let driver = chromedriver().await;
     let p = Person::anonymous(&driver, &app.base).await;
     p.go("/login").await;
-    let c = &p.c;
     // the skip link comes first, then the form
-    c.active_element()
-        .await
-        .unwrap()
-        .send_keys(TAB)
-        .await
-        .unwrap();
+    p.press(TAB).await;
     assert_eq!(
-        c.active_element()
-            .await
-            .unwrap()
-            .attr("class")
-            .await
-            .unwrap()
-            .as_deref(),
+        p.focused_attr("class").await.as_deref(),
         Some("nhsuk-skip-link")
     );
     let mut presses = 0;
-    while c
-        .active_element()
-        .await
-        .unwrap()
-        .attr("id")
-        .await
-        .unwrap()
-        .as_deref()
-        != Some("username")
-    {
-        c.active_element()
-            .await
-            .unwrap()
-            .send_keys(TAB)
-            .await
-            .unwrap();
+    while p.focused_attr("id").await.as_deref() != Some("username") {
+        p.press(TAB).await;
         presses += 1;
         assert!(presses < 10, "the username field is reachable with Tab");
     }
     // the NHS focus style: a yellow background or outline, never nothing
-    let style = c
+    let style = p
+        .c
         .execute("const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.boxShadow, s.backgroundColor].join(' | ');", vec![])
         .await
         .unwrap();
@@ -259,58 +251,19 @@ async fn the_keyboard_alone_is_enough_and_focus_is_visible() {
         style.contains("rgb(255, 235, 59)") || !style.starts_with("none | none"),
         "focus style: {style}"
     );
-    c.active_element()
-        .await
-        .unwrap()
-        .send_keys("hub")
-        .await
-        .unwrap();
-    c.active_element()
-        .await
-        .unwrap()
-        .send_keys(TAB)
-        .await
-        .unwrap();
-    c.active_element()
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    c.active_element()
-        .await
-        .unwrap()
-        .send_keys(ENTER)
-        .await
-        .unwrap();
+    p.press("hub").await;
+    p.press(TAB).await;
+    p.press(PASSWORD).await;
+    p.press(ENTER).await;
     p.expect("h1", "Worklist").await;
     // onwards by keyboard: Tab to a link and follow it with Enter
     let mut presses = 0;
-    while c
-        .active_element()
-        .await
-        .unwrap()
-        .attr("href")
-        .await
-        .unwrap()
-        .as_deref()
-        != Some("/board")
-    {
-        c.active_element()
-            .await
-            .unwrap()
-            .send_keys(TAB)
-            .await
-            .unwrap();
+    while p.focused_attr("href").await.as_deref() != Some("/board") {
+        p.press(TAB).await;
         presses += 1;
         assert!(presses < 30, "the board link is reachable with Tab");
     }
-    c.active_element()
-        .await
-        .unwrap()
-        .send_keys(ENTER)
-        .await
-        .unwrap();
+    p.press(ENTER).await;
     p.expect("h1", "Board round").await;
 }
 
@@ -329,10 +282,7 @@ async fn the_whole_journey_in_a_browser_for_every_role() {
         bed["service_type"] = json!("step_down_bed");
         bed["available_from"] = json!(now.to_rfc3339());
         bed["available_until"] = json!((now + chrono::Duration::days(7)).to_rfc3339());
-        app.api(p)
-            .await
-            .post_expect("/api/v1/capacity", bed, StatusCode::CREATED)
-            .await;
+        app.post_offer(p, bed).await;
     }
 
     // the ward: a bad flag shows the error summary, which takes focus, and a message by each field

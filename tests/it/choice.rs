@@ -7,9 +7,7 @@ use serde_json::json;
 #[tokio::test]
 async fn choice_runs_through_its_stages_and_the_hub_sees_passed_deadlines() {
     let app = TestApp::spawn().await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"]
-        .as_i64()
-        .unwrap();
+    let id = app.flag_id("ward", patient(NHS[0])).await;
     let hub = app.api("hub").await;
     let path = format!("/api/v1/patients/{id}/choice");
     let c = hub
@@ -29,7 +27,11 @@ async fn choice_runs_through_its_stages_and_the_hub_sees_passed_deadlines() {
         .await;
     // 22 November + 7 days
     assert_eq!(c["deadline"], "2026-11-29");
-    assert_eq!(c["options_offered"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        c["options_offered"].as_array().map(Vec::len),
+        Some(2),
+        "{c}"
+    );
     let err = hub
         .post_expect(
             &path,
@@ -61,12 +63,7 @@ async fn choice_runs_through_its_stages_and_the_hub_sees_passed_deadlines() {
     // on 29 November the deadline has not passed; on 30 November it has
     app.clock.set(utc("2026-11-29T18:00:00Z"));
     let hub = app.api("hub").await;
-    assert!(
-        hub.get_json("/api/v1/choice/overdue").await["items"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    assert!(items(&hub.get_json("/api/v1/choice/overdue").await).is_empty());
     app.clock.set(utc("2026-11-30T09:00:00Z"));
     let hub = app.api("hub").await;
     let overdue = hub.get_json("/api/v1/choice/overdue").await;
@@ -86,23 +83,9 @@ async fn choice_runs_through_its_stages_and_the_hub_sees_passed_deadlines() {
 
     // an outcome takes the case off the list, and every step is in the history
     hub.post_expect(&path, json!({"stage": "outcome", "outcome": "interim", "note": "Meadowbank while waiting for Oak House"}), StatusCode::OK).await;
-    assert!(
-        hub.get_json("/api/v1/choice/overdue").await["items"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
-    let history = hub
-        .get_json(&format!("/api/v1/patients/{id}/history"))
-        .await;
-    let actions: Vec<&str> = history["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["action"].as_str().unwrap())
-        .collect();
+    assert!(items(&hub.get_json("/api/v1/choice/overdue").await).is_empty());
     assert_eq!(
-        actions,
+        app.history_actions(id).await,
         vec![
             "created",
             "choice_information",
@@ -121,12 +104,12 @@ async fn choice_runs_through_its_stages_and_the_hub_sees_passed_deadlines() {
 #[tokio::test]
 async fn the_choice_page_records_steps_with_errors_beside_fields() {
     let app = TestApp::spawn().await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"]
-        .as_i64()
-        .unwrap();
+    let id = app.flag_id("ward", patient(NHS[0])).await;
     let hub = app.browser("hub").await;
     let page = hub.page(&format!("/patients/{id}/choice")).await;
-    let version = page.attr("input[name=version]", "value").unwrap();
+    let version = page
+        .attr("input[name=version]", "value")
+        .expect("the form carries the version");
     let res = hub
         .post_form(
             &format!("/patients/{id}/choice"),

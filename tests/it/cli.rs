@@ -123,10 +123,7 @@ async fn user_create_reads_the_password_from_stdin() {
 async fn serve_answers_health_and_stops_cleanly_on_sigterm() {
     let db = TestDb::bare().await;
     let url = db.url();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let mut child = tokio::process::Command::new(BIN)
         .env("DATABASE_URL", &url)
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])

@@ -423,6 +423,90 @@ impl TestApp {
         id_of(&self.flag(username, body).await)
     }
 
+    /// Flags [`patient`]`(nhs)` as the ward and has the hub choose `pathway`: a case awaiting
+    /// care on that pathway (on pathway 0, ready to go). Returns its id.
+    pub async fn awaiting_care(&self, nhs: &str, pathway: i64) -> i64 {
+        let id = self.flag_id("ward", patient(nhs)).await;
+        self.choose_pathway(id, pathway).await;
+        id
+    }
+
+    /// The hub chooses `pathway` for case `id`, which must succeed; returns the case.
+    pub async fn choose_pathway(&self, id: i64, pathway: i64) -> Value {
+        self.api("hub")
+            .await
+            .post_expect(
+                &format!("/api/v1/patients/{id}/pathway"),
+                json!({"pathway": pathway}),
+                StatusCode::OK,
+            )
+            .await
+    }
+
+    /// `provider` posts an offer (`body`, such as [`offer`]), which must be created; returns it.
+    pub async fn post_offer(&self, provider: &str, body: Value) -> Value {
+        self.api(provider)
+            .await
+            .post_expect("/api/v1/capacity", body, StatusCode::CREATED)
+            .await
+    }
+
+    /// The hub refers case `patient_id` to offer `offer_id`, which must be created; returns the
+    /// referral.
+    pub async fn refer(&self, patient_id: i64, offer_id: i64) -> Value {
+        self.api("hub")
+            .await
+            .post_expect(
+                "/api/v1/referrals",
+                json!({"patient_id": patient_id, "offer_id": offer_id}),
+                StatusCode::CREATED,
+            )
+            .await
+    }
+
+    /// `provider` answers referral `referral_id` with `decision` (such as "accept"), which must
+    /// succeed; returns the referral.
+    pub async fn decide(&self, provider: &str, referral_id: i64, decision: &str) -> Value {
+        self.api(provider)
+            .await
+            .post_expect(
+                &format!("/api/v1/referrals/{referral_id}/decision"),
+                json!({"decision": decision}),
+                StatusCode::OK,
+            )
+            .await
+    }
+
+    /// Case `id`'s history entries, oldest first, as the hub reads them.
+    pub async fn history(&self, id: i64) -> Vec<Value> {
+        let history = self
+            .api("hub")
+            .await
+            .get_json(&format!("/api/v1/patients/{id}/history"))
+            .await;
+        items(&history).to_vec()
+    }
+
+    /// The actions in case `id`'s history, oldest first.
+    pub async fn history_actions(&self, id: i64) -> Vec<String> {
+        column(&self.history(id).await, "action")
+    }
+
+    /// Case `id`'s current version, as a form carries it.
+    pub async fn form_version(&self, id: i64) -> String {
+        self.count(&format!(
+            "SELECT version::bigint FROM patients WHERE id = {id}"
+        ))
+        .await
+        .to_string()
+    }
+
+    /// Moves the test clock to `t` (RFC 3339) and signs in as `user` there.
+    pub async fn api_at(&self, t: &str, user: &str) -> Api {
+        self.clock.set(utc(t));
+        self.api(user).await
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
         sqlx::query_scalar(sql)
             .fetch_one(&self.pool)
@@ -440,6 +524,34 @@ impl TestApp {
 /// The `id` of a JSON object, which must have one.
 pub fn id_of(v: &Value) -> i64 {
     v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}"))
+}
+
+/// The `items` of a JSON list answer, which must have them.
+pub fn items(v: &Value) -> &[Value] {
+    v["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {v}"))
+}
+
+/// The text field `key` of each of `entries`, each of which must have it.
+pub fn column(entries: &[Value], key: &str) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| {
+            e[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {key} in {e}"))
+                .to_string()
+        })
+        .collect()
+}
+
+/// The body of a response, whatever its status, as text.
+pub async fn text_of(res: Response) -> String {
+    let url = res.url().to_string();
+    res.text()
+        .await
+        .unwrap_or_else(|e| panic!("reading {url}: {e}"))
 }
 
 /// Reads a response, which must have `status`, as JSON; the body is shown when it does not.
@@ -719,6 +831,15 @@ impl Html {
 pub fn location(res: &Response) -> String {
     res.headers()
         .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A response's content type (empty when it has none).
+pub fn content_type(res: &Response) -> String {
+    res.headers()
+        .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string()

@@ -4,26 +4,19 @@ use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-async fn at(app: &TestApp, t: &str, user: &str) -> Api {
-    app.clock.set(utc(t));
-    app.api(user).await
-}
-
+/// At time `t`, `user` flags a patient on `ward`, admitted 10 November and ready at `ready`.
 async fn flag(app: &TestApp, t: &str, user: &str, nhs: &str, ward: &str, ready: &str) -> i64 {
     let mut body = patient(nhs);
     body["ward_code"] = json!(ward);
     body["admitted_at"] = json!("2026-11-10T08:00:00Z");
     body["discharge_ready_at"] = json!(ready);
-    at(app, t, user)
-        .await
-        .post_expect("/api/v1/patients", body, StatusCode::CREATED)
-        .await["id"]
-        .as_i64()
-        .unwrap()
+    app.clock.set(utc(t));
+    app.flag_id(user, body).await
 }
 
+/// At time `t`, `user` posts `body` to `path`, which must succeed.
 async fn act(app: &TestApp, t: &str, user: &str, path: &str, body: Value) -> Value {
-    at(app, t, user)
+    app.api_at(t, user)
         .await
         .post_expect(path, body, StatusCode::OK)
         .await
@@ -32,26 +25,23 @@ async fn act(app: &TestApp, t: &str, user: &str, path: &str, body: Value) -> Val
 fn table<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["tables"]
         .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == name)
-        .unwrap()
+        .and_then(|tables| tables.iter().find(|t| t["name"] == name))
+        .unwrap_or_else(|| panic!("no table {name} in {report}"))
 }
 
 fn cell(t: &Value, first: &str, col: &str) -> String {
     let c = t["columns"]
         .as_array()
-        .unwrap()
-        .iter()
-        .position(|c| c == col)
-        .unwrap();
+        .and_then(|cols| cols.iter().position(|c| c == col))
+        .unwrap_or_else(|| panic!("no column {col} in {}", t["columns"]));
     let row = t["rows"]
         .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r[0] == first)
+        .and_then(|rows| rows.iter().find(|r| r[0] == first))
         .unwrap_or_else(|| panic!("no row {first}"));
-    row[c].as_str().unwrap().to_string()
+    row[c]
+        .as_str()
+        .unwrap_or_else(|| panic!("{first}, {col}: {row}"))
+        .to_string()
 }
 
 #[tokio::test]
@@ -67,14 +57,8 @@ async fn the_flow_report_matches_hand_worked_figures() {
         "2026-11-17T10:00:00Z",
     )
     .await;
-    act(
-        &app,
-        "2026-11-17T12:05:00Z",
-        "hub",
-        &format!("/api/v1/patients/{c}/pathway"),
-        json!({"pathway": 1}),
-    )
-    .await;
+    app.clock.set(utc("2026-11-17T12:05:00Z"));
+    app.choose_pathway(c, 1).await;
     act(
         &app,
         "2026-11-17T13:00:00Z",
@@ -93,41 +77,17 @@ async fn the_flow_report_matches_hand_worked_figures() {
         "2026-11-18T09:00:00Z",
     )
     .await;
-    act(
-        &app,
-        "2026-11-18T11:00:00Z",
-        "hub",
-        &format!("/api/v1/patients/{a}/pathway"),
-        json!({"pathway": 2}),
-    )
-    .await;
+    app.clock.set(utc("2026-11-18T11:00:00Z"));
+    app.choose_pathway(a, 2).await;
     let mut bed = offer(2);
     bed["service_type"] = json!("step_down_bed");
     bed["available_from"] = json!("2026-11-18T11:30:00Z");
     app.clock.set(utc("2026-11-18T11:30:00Z"));
-    let bed = app
-        .api("provider")
-        .await
-        .post_expect("/api/v1/capacity", bed, StatusCode::CREATED)
-        .await;
+    let bed = app.post_offer("provider", bed).await;
     app.clock.set(utc("2026-11-18T12:00:00Z"));
-    let ra = app
-        .api("hub")
-        .await
-        .post_expect(
-            "/api/v1/referrals",
-            json!({"patient_id": a, "offer_id": bed["id"]}),
-            StatusCode::CREATED,
-        )
-        .await;
-    act(
-        &app,
-        "2026-11-18T16:00:00Z",
-        "provider",
-        &format!("/api/v1/referrals/{}/decision", ra["id"]),
-        json!({"decision": "accept"}),
-    )
-    .await;
+    let ra = app.refer(a, id_of(&bed)).await;
+    app.clock.set(utc("2026-11-18T16:00:00Z"));
+    app.decide("provider", id_of(&ra), "accept").await;
     act(
         &app,
         "2026-11-18T17:00:00Z",
@@ -154,14 +114,8 @@ async fn the_flow_report_matches_hand_worked_figures() {
         "2026-11-20T08:00:00Z",
     )
     .await;
-    act(
-        &app,
-        "2026-11-20T09:00:00Z",
-        "hub",
-        &format!("/api/v1/patients/{b}/pathway"),
-        json!({"pathway": 0}),
-    )
-    .await;
+    app.clock.set(utc("2026-11-20T09:00:00Z"));
+    app.choose_pathway(b, 0).await;
     act(
         &app,
         "2026-11-20T15:05:00Z",
@@ -188,32 +142,14 @@ async fn the_flow_report_matches_hand_worked_figures() {
         "2026-11-21T06:00:00Z",
     )
     .await;
-    act(
-        &app,
-        "2026-11-21T07:00:00Z",
-        "hub",
-        &format!("/api/v1/patients/{d}/pathway"),
-        json!({"pathway": 3}),
-    )
-    .await;
+    app.clock.set(utc("2026-11-21T07:00:00Z"));
+    app.choose_pathway(d, 3).await;
     let mut home = offer(1);
     home["available_from"] = json!("2026-11-21T07:30:00Z");
     app.clock.set(utc("2026-11-21T07:30:00Z"));
-    let home = app
-        .api("provider2")
-        .await
-        .post_expect("/api/v1/capacity", home, StatusCode::CREATED)
-        .await;
+    let home = app.post_offer("provider2", home).await;
     app.clock.set(utc("2026-11-21T08:00:00Z"));
-    let rd = app
-        .api("hub")
-        .await
-        .post_expect(
-            "/api/v1/referrals",
-            json!({"patient_id": d, "offer_id": home["id"]}),
-            StatusCode::CREATED,
-        )
-        .await;
+    let rd = app.refer(d, id_of(&home)).await;
     act(
         &app,
         "2026-11-21T10:00:00Z",
@@ -223,7 +159,7 @@ async fn the_flow_report_matches_hand_worked_figures() {
     )
     .await;
 
-    let hub = at(&app, "2026-11-22T10:00:00Z", "hub").await;
+    let hub = app.api_at("2026-11-22T10:00:00Z", "hub").await;
     let r = hub
         .get_json("/api/v1/reports/flow?from=2026-11-16&to=2026-11-22")
         .await;
@@ -325,13 +261,8 @@ async fn the_flow_report_matches_hand_worked_figures() {
             ))
             .await;
         assert_eq!(res.status(), StatusCode::OK, "{name}");
-        assert!(
-            res.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/csv")
-        );
-        assert!(res.text().await.unwrap().lines().count() >= 2, "{name}");
+        assert!(content_type(&res).starts_with("text/csv"), "{name}");
+        assert!(text_of(res).await.lines().count() >= 2, "{name}");
     }
     assert_eq!(
         hub.get("/api/v1/reports/flow?format=csv&table=nope")

@@ -17,27 +17,10 @@ async fn every_page_is_valid_html() {
     }
     let app = TestApp::spawn().await;
     // a little of everything: a case awaiting care with a referral, an offer, a choice letter
-    let id = app.flag("ward", patient(NHS[0])).await["id"]
-        .as_i64()
-        .unwrap();
+    let id = app.awaiting_care(NHS[0], 3).await;
+    let o = app.post_offer("provider", offer(2)).await;
+    app.refer(id, id_of(&o)).await;
     let hub = app.api("hub").await;
-    hub.post_expect(
-        &format!("/api/v1/patients/{id}/pathway"),
-        json!({"pathway": 3}),
-        StatusCode::OK,
-    )
-    .await;
-    let o = app
-        .api("provider")
-        .await
-        .post_expect("/api/v1/capacity", offer(2), StatusCode::CREATED)
-        .await;
-    hub.post_expect(
-        "/api/v1/referrals",
-        json!({"patient_id": id, "offer_id": o["id"]}),
-        StatusCode::CREATED,
-    )
-    .await;
     hub.post_expect(
         &format!("/api/v1/patients/{id}/choice"),
         json!({"stage": "letter", "options": ["Meadowbank"]}),
@@ -59,17 +42,14 @@ async fn every_page_is_valid_html() {
     };
 
     let anon = app.anonymous_browser();
-    save(
-        "login".into(),
-        anon.get("/login").await.text().await.unwrap(),
-    );
+    save("login".into(), text_of(anon.get("/login").await).await);
     save(
         "login-error".into(),
-        anon.post_form("/login", &[("username", "x"), ("password", "y")])
-            .await
-            .text()
-            .await
-            .unwrap(),
+        text_of(
+            anon.post_form("/login", &[("username", "x"), ("password", "y")])
+                .await,
+        )
+        .await,
     );
     let pages: &[(&str, &[&str])] = &[
         (
@@ -120,8 +100,7 @@ async fn every_page_is_valid_html() {
     for (user, paths) in pages {
         let b = app.browser(user).await;
         for p in *paths {
-            let res = b.get(p).await;
-            save(format!("{user}{p}"), res.text().await.unwrap());
+            save(format!("{user}{p}"), text_of(b.get(p).await).await);
         }
     }
     let hub_b = app.browser("hub").await;
@@ -131,45 +110,40 @@ async fn every_page_is_valid_html() {
         format!("/patients/{id}/choice"),
         format!("/admin/users/{admin_id}/password"),
     ] {
-        save(format!("hub{p}"), hub_b.get(&p).await.text().await.unwrap());
+        save(format!("hub{p}"), text_of(hub_b.get(&p).await).await);
     }
     let ward_b = app.browser("ward").await;
     save(
         format!("ward-case-{id}"),
-        ward_b
-            .get(&format!("/patients/{id}"))
-            .await
-            .text()
-            .await
-            .unwrap(),
+        text_of(ward_b.get(&format!("/patients/{id}")).await).await,
     );
     save(
         "ward-flag-errors".into(),
-        ward_b
-            .post_form("/patients", &[("nhs_number", "123")])
-            .await
-            .text()
-            .await
-            .unwrap(),
+        text_of(
+            ward_b
+                .post_form("/patients", &[("nhs_number", "123")])
+                .await,
+        )
+        .await,
     );
     let admin_b = app.browser("admin").await;
     save(
         "admin-password".into(),
-        admin_b
-            .get(&format!("/admin/users/{admin_id}/password"))
-            .await
-            .text()
-            .await
-            .unwrap(),
+        text_of(
+            admin_b
+                .get(&format!("/admin/users/{admin_id}/password"))
+                .await,
+        )
+        .await,
     );
     save(
         "admin-new-errors".into(),
-        admin_b
-            .post_form("/admin/users", &[("username", "x")])
-            .await
-            .text()
-            .await
-            .unwrap(),
+        text_of(
+            admin_b
+                .post_form("/admin/users", &[("username", "x")])
+                .await,
+        )
+        .await,
     );
 
     let out = tokio::process::Command::new("java")

@@ -20,9 +20,9 @@ impl Stream {
             .bearer_auth(token)
             .send()
             .await
-            .unwrap();
+            .expect("the server answers");
         assert_eq!(res.status(), StatusCode::OK);
-        assert_eq!(res.headers()["content-type"], "text/event-stream");
+        assert_eq!(content_type(&res), "text/event-stream");
         let mut s = Stream {
             res,
             buf: String::new(),
@@ -123,27 +123,9 @@ async fn a_providers_stream_carries_nothing_about_other_providers_referrals() {
     let a = app.serve_process().await;
     let b = app.serve_process().await;
     // a patient awaiting care, and an offer from each provider
-    let id = app.flag("ward", patient(NHS[0])).await["id"]
-        .as_i64()
-        .unwrap();
-    app.api("hub")
-        .await
-        .post_expect(
-            &format!("/api/v1/patients/{id}/pathway"),
-            json!({"pathway": 3}),
-            StatusCode::OK,
-        )
-        .await;
-    let o1 = app
-        .api("provider")
-        .await
-        .post_expect("/api/v1/capacity", offer(1), StatusCode::CREATED)
-        .await;
-    let o2 = app
-        .api("provider2")
-        .await
-        .post_expect("/api/v1/capacity", offer(1), StatusCode::CREATED)
-        .await;
+    let id = app.awaiting_care(NHS[0], 3).await;
+    let o1 = app.post_offer("provider", offer(1)).await;
+    let o2 = app.post_offer("provider2", offer(1)).await;
 
     let mut p1 = Stream::open(&b.base, &b.token("provider").await).await;
     let mut p2 = Stream::open(&b.base, &b.token("provider2").await).await;
@@ -174,19 +156,15 @@ async fn a_providers_stream_carries_nothing_about_other_providers_referrals() {
     let referral_ids = |seen: &[(String, Value)]| -> Vec<i64> {
         seen.iter()
             .filter(|(k, _)| k.starts_with("referral."))
-            .map(|(_, d)| d["referral_id"].as_i64().unwrap())
+            .map(|(_, d)| {
+                d["referral_id"]
+                    .as_i64()
+                    .unwrap_or_else(|| panic!("no referral_id in {d}"))
+            })
             .collect()
     };
-    assert_eq!(
-        referral_ids(&seen1),
-        vec![r1["id"].as_i64().unwrap()],
-        "{seen1:?}"
-    );
-    assert_eq!(
-        referral_ids(&seen2),
-        vec![r2["id"].as_i64().unwrap()],
-        "{seen2:?}"
-    );
+    assert_eq!(referral_ids(&seen1), vec![id_of(&r1)], "{seen1:?}");
+    assert_eq!(referral_ids(&seen2), vec![id_of(&r2)], "{seen2:?}");
     // offers: each hears only about its own
     assert!(
         seen1
@@ -229,14 +207,13 @@ async fn a_providers_stream_carries_nothing_about_other_providers_referrals() {
 #[tokio::test]
 async fn the_stream_needs_a_caller_and_pages_reach_it_with_their_session() {
     let app = TestApp::spawn().await;
-    let res = reqwest::get(app.url("/api/v1/events")).await.unwrap();
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        res.json::<Value>().await.unwrap()["error"]["code"],
-        "unauthorized"
-    );
+    let res = reqwest::get(app.url("/api/v1/events"))
+        .await
+        .expect("the server answers");
+    let body = expect_json(res, StatusCode::UNAUTHORIZED, "events without a caller").await;
+    assert_eq!(body["error"]["code"], "unauthorized");
     let b = app.browser("hub").await;
     let res = b.get("/api/v1/events").await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    assert_eq!(content_type(&res), "text/event-stream");
 }

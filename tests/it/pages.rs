@@ -76,13 +76,13 @@ async fn signing_out_ends_the_session_even_for_a_copied_cookie() {
         .form(&[("username", "hub"), ("password", PASSWORD)])
         .send()
         .await
-        .unwrap();
-    let cookie = res.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
+        .expect("the server answers");
+    let cookie = res
+        .headers()
+        .get("set-cookie")
+        .and_then(|c| c.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("no session cookie: {:?}", res.headers()))
         .to_string();
     let with_cookie = |path: &str| {
         client
@@ -90,15 +90,21 @@ async fn signing_out_ends_the_session_even_for_a_copied_cookie() {
             .header("cookie", cookie.clone())
             .send()
     };
-    assert_eq!(with_cookie("/hub").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        with_cookie("/hub")
+            .await
+            .expect("the server answers")
+            .status(),
+        StatusCode::OK
+    );
     let res = client
         .post(app.url("/logout"))
         .header("cookie", cookie.clone())
         .send()
         .await
-        .unwrap();
+        .expect("the server answers");
     assert_eq!(location(&res), "/login");
-    let res = with_cookie("/hub").await.unwrap();
+    let res = with_cookie("/hub").await.expect("the server answers");
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), "/login");
 }
@@ -119,12 +125,10 @@ async fn an_idle_session_ends() {
 #[tokio::test]
 async fn each_role_is_refused_pages_that_are_not_its_own() {
     let app = TestApp::spawn().await;
-    let own = app.flag("ward", patient(NHS[0])).await["id"]
-        .as_i64()
-        .unwrap();
+    let own = app.flag_id("ward", patient(NHS[0])).await;
     let mut other = patient(NHS[1]);
     other["ward_code"] = json!("RXX-W01");
-    let other = app.flag("ward2", other).await["id"].as_i64().unwrap();
+    let other = app.flag_id("ward2", other).await;
 
     let ward = app.browser("ward").await;
     assert_eq!(ward.get("/hub").await.status(), StatusCode::FORBIDDEN);
@@ -330,42 +334,32 @@ async fn flagging_through_the_form_opens_the_case() {
 #[tokio::test]
 async fn the_hub_works_a_case_from_its_page() {
     let app = TestApp::spawn().await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"]
-        .as_i64()
-        .unwrap();
+    let id = app.flag_id("ward", patient(NHS[0])).await;
     let hub = app.browser("hub").await;
     let page = hub.page(&format!("/patients/{id}")).await;
     assert_eq!(
         page.count(&format!("form[action='/patients/{id}/pathway']")),
         1
     );
-    let version = || async {
-        let v: i32 = sqlx::query_scalar("SELECT version FROM patients WHERE id = $1")
-            .bind(id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-        v.to_string()
-    };
 
     let res = hub
         .post_form(
             &format!("/patients/{id}/coordinator"),
-            &[("version", &version().await)],
+            &[("version", &app.form_version(id).await)],
         )
         .await;
     assert_eq!(location(&res), format!("/patients/{id}"));
     let res = hub
         .post_form(
             &format!("/patients/{id}/pathway"),
-            &[("version", &version().await), ("pathway", "2")],
+            &[("version", &app.form_version(id).await), ("pathway", "2")],
         )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let res = hub
         .post_form(
             &format!("/patients/{id}/delay-reason"),
-            &[("version", &version().await), ("code", "p2_bed")],
+            &[("version", &app.form_version(id).await), ("code", "p2_bed")],
         )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
@@ -390,7 +384,7 @@ async fn the_hub_works_a_case_from_its_page() {
     let res = hub
         .post_form(
             &format!("/patients/{id}/pathway"),
-            &[("version", &version().await), ("pathway", "")],
+            &[("version", &app.form_version(id).await), ("pathway", "")],
         )
         .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -405,7 +399,7 @@ async fn the_hub_works_a_case_from_its_page() {
     let res = hub
         .post_form(
             &format!("/patients/{id}/cancel"),
-            &[("version", &version().await), ("reason", "")],
+            &[("version", &app.form_version(id).await), ("reason", "")],
         )
         .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -413,7 +407,7 @@ async fn the_hub_works_a_case_from_its_page() {
         .post_form(
             &format!("/patients/{id}/cancel"),
             &[
-                ("version", &version().await),
+                ("version", &app.form_version(id).await),
                 ("reason", "Died in hospital"),
             ],
         )
@@ -431,9 +425,7 @@ async fn the_hub_works_a_case_from_its_page() {
 #[tokio::test]
 async fn a_stale_form_says_the_case_changed_and_shows_the_latest_values() {
     let app = TestApp::spawn().await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"]
-        .as_i64()
-        .unwrap();
+    let id = app.flag_id("ward", patient(NHS[0])).await;
     let hub = app.browser("hub").await;
     let page = hub.page(&format!("/patients/{id}")).await;
     let seen = page
@@ -441,16 +433,9 @@ async fn a_stale_form_says_the_case_changed_and_shows_the_latest_values() {
             &format!("form[action='/patients/{id}/pathway'] input[name=version]"),
             "value",
         )
-        .unwrap();
+        .expect("the pathway form carries the version");
     // someone else chooses pathway 3 meanwhile
-    app.api("hub")
-        .await
-        .post_expect(
-            &format!("/api/v1/patients/{id}/pathway"),
-            json!({"pathway": 3}),
-            StatusCode::OK,
-        )
-        .await;
+    app.choose_pathway(id, 3).await;
     let res = hub
         .post_form(
             &format!("/patients/{id}/pathway"),
@@ -481,21 +466,13 @@ async fn the_ward_records_criteria_and_the_discharge() {
     let app = TestApp::spawn().await;
     let mut body = patient(NHS[0]);
     body.as_object_mut().unwrap().remove("discharge_ready_at");
-    let id = app.flag("ward", body).await["id"].as_i64().unwrap();
+    let id = app.flag_id("ward", body).await;
     let ward = app.browser("ward").await;
-    let v = || async {
-        let v: i32 = sqlx::query_scalar("SELECT version FROM patients WHERE id = $1")
-            .bind(id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-        v.to_string()
-    };
     let res = ward
         .post_form(
             &format!("/patients/{id}/criteria"),
             &[
-                ("version", &v().await),
+                ("version", &app.form_version(id).await),
                 ("meets", "no"),
                 ("at_date", "2026-11-21"),
                 ("at_time", "16:00"),
@@ -508,7 +485,7 @@ async fn the_ward_records_criteria_and_the_discharge() {
         .post_form(
             &format!("/patients/{id}/criteria"),
             &[
-                ("version", &v().await),
+                ("version", &app.form_version(id).await),
                 ("meets", "yes"),
                 ("at_date", "2026-11-21"),
                 ("at_time", "20:00"),
@@ -527,7 +504,7 @@ async fn the_ward_records_criteria_and_the_discharge() {
         .post_form(
             &format!("/patients/{id}/details"),
             &[
-                ("version", &v().await),
+                ("version", &app.form_version(id).await),
                 ("expected_discharge_date", "2026-11-24"),
                 ("needs_summary", "Two carers"),
             ],
@@ -537,7 +514,10 @@ async fn the_ward_records_criteria_and_the_discharge() {
     let res = ward
         .post_form(
             &format!("/patients/{id}/delay-reason"),
-            &[("version", &v().await), ("code", "transport")],
+            &[
+                ("version", &app.form_version(id).await),
+                ("code", "transport"),
+            ],
         )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
@@ -546,7 +526,7 @@ async fn the_ward_records_criteria_and_the_discharge() {
         .post_form(
             &format!("/patients/{id}/discharge"),
             &[
-                ("version", &v().await),
+                ("version", &app.form_version(id).await),
                 ("discharged_date", "2026-11-20"),
                 ("discharged_time", "10:00"),
             ],
@@ -557,7 +537,7 @@ async fn the_ward_records_criteria_and_the_discharge() {
         .post_form(
             &format!("/patients/{id}/discharge"),
             &[
-                ("version", &v().await),
+                ("version", &app.form_version(id).await),
                 ("discharged_date", "2026-11-22"),
                 ("discharged_time", "09:45"),
             ],
@@ -613,9 +593,7 @@ async fn the_worklist_puts_the_longest_wait_first_and_filters() {
 #[tokio::test]
 async fn patient_pages_are_never_cached() {
     let app = TestApp::spawn().await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"]
-        .as_i64()
-        .unwrap();
+    let id = app.flag_id("ward", patient(NHS[0])).await;
     let hub = app.browser("hub").await;
     for path in [format!("/patients/{id}"), "/hub".to_string()] {
         let res = hub.get(&path).await;
@@ -631,9 +609,7 @@ async fn patient_pages_are_never_cached() {
 #[tokio::test]
 async fn a_cross_site_form_post_is_refused() {
     let app = TestApp::spawn().await;
-    let id = app.flag("ward", patient(NHS[0])).await["id"]
-        .as_i64()
-        .unwrap();
+    let id = app.flag_id("ward", patient(NHS[0])).await;
     let hub = app.browser("hub").await;
     let res = hub
         .client
@@ -643,7 +619,7 @@ async fn a_cross_site_form_post_is_refused() {
         .form(&[("reason", "forged")])
         .send()
         .await
-        .unwrap();
+        .expect("the server answers");
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let status: String = sqlx::query_scalar("SELECT status FROM patients WHERE id = $1")
         .bind(id)
@@ -659,7 +635,7 @@ async fn a_cross_site_form_post_is_refused() {
         .form(&[("reason", "Transferred")])
         .send()
         .await
-        .unwrap();
+        .expect("the server answers");
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 }
 
@@ -811,7 +787,9 @@ async fn a_long_worklist_comes_a_page_at_a_time_with_counts_for_all() {
         page.text(".hw-worklist tbody tr:first-child")
             .contains("PATIENT130, Test")
     );
-    let next = page.attr(".nhsuk-pagination-item--next a", "href").unwrap();
+    let next = page
+        .attr(".nhsuk-pagination-item--next a", "href")
+        .expect("a link to the next page");
     assert_eq!(next, "/hub?page=2");
     let page = hub.page(&next).await;
     assert_eq!(page.count(".hw-worklist tbody tr"), 30);

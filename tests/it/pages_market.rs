@@ -6,18 +6,12 @@ use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 
+/// A case awaiting care on pathway 3 for a patient called `family`; returns its id.
 async fn awaiting_care(app: &TestApp, nhs: &str, family: &str) -> i64 {
     let mut body = patient(nhs);
     body["family_name"] = json!(family);
-    let id = app.flag("ward", body).await["id"].as_i64().unwrap();
-    app.api("hub")
-        .await
-        .post_expect(
-            &format!("/api/v1/patients/{id}/pathway"),
-            json!({"pathway": 3}),
-            StatusCode::OK,
-        )
-        .await;
+    let id = app.flag_id("ward", body).await;
+    app.choose_pathway(id, 3).await;
     id
 }
 
@@ -123,14 +117,8 @@ async fn the_hub_finds_care_refers_and_providers_answer() {
     // PRV2 covers elsewhere; PRV1 covers the patients' LS9
     let mut far = offer(3);
     far["area"] = json!("LS1");
-    app.api("provider2")
-        .await
-        .post_expect("/api/v1/capacity", far, StatusCode::CREATED)
-        .await;
-    app.api("provider")
-        .await
-        .post_expect("/api/v1/capacity", offer(1), StatusCode::CREATED)
-        .await;
+    app.post_offer("provider2", far).await;
+    app.post_offer("provider", offer(1)).await;
 
     let hub = app.browser("hub").await;
     let case = hub.page(&format!("/patients/{a}")).await;
@@ -224,12 +212,18 @@ async fn the_hub_finds_care_refers_and_providers_answer() {
     assert_eq!(page.count(".hw-referral"), 0);
     let answered = page.texts(".hw-decided tbody tr");
     assert_eq!(answered.len(), 2);
-    let accepted = answered.iter().find(|r| r.contains("accepted")).unwrap();
+    let accepted = answered
+        .iter()
+        .find(|r| r.contains("accepted"))
+        .unwrap_or_else(|| panic!("none accepted: {answered:?}"));
     assert!(
         accepted.contains("LOVELACE, Ada") && accepted.contains("943 476 5919"),
         "{accepted}"
     );
-    let declined = answered.iter().find(|r| r.contains("declined")).unwrap();
+    let declined = answered
+        .iter()
+        .find(|r| r.contains("declined"))
+        .unwrap_or_else(|| panic!("none declined: {answered:?}"));
     assert!(!declined.contains("BABBAGE"));
 
     // the hub sees the answers; A's other referral was withdrawn
@@ -250,12 +244,7 @@ async fn the_hub_finds_care_refers_and_providers_answer() {
     );
 
     // the hub plans the date, the ward records the discharge
-    let v = app
-        .count(&format!(
-            "SELECT version::bigint FROM patients WHERE id = {a}"
-        ))
-        .await
-        .to_string();
+    let v = app.form_version(a).await;
     let res = hub
         .post_form(
             &format!("/patients/{a}/plan-discharge"),
@@ -263,12 +252,7 @@ async fn the_hub_finds_care_refers_and_providers_answer() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let v = app
-        .count(&format!(
-            "SELECT version::bigint FROM patients WHERE id = {a}"
-        ))
-        .await
-        .to_string();
+    let v = app.form_version(a).await;
     let ward = app.browser("ward").await;
     let res = ward
         .post_form(
@@ -299,19 +283,8 @@ async fn the_access_log_answers_who_looked_at_a_patient() {
         .await;
     app.browser("ward").await.page("/ward").await;
     // a provider with an unanswered referral has seen nothing identifiable
-    let o = app
-        .api("provider")
-        .await
-        .post_expect("/api/v1/capacity", offer(1), StatusCode::CREATED)
-        .await;
-    app.api("hub")
-        .await
-        .post_expect(
-            "/api/v1/referrals",
-            json!({"patient_id": a, "offer_id": o["id"]}),
-            StatusCode::CREATED,
-        )
-        .await;
+    let o = app.post_offer("provider", offer(1)).await;
+    app.refer(a, id_of(&o)).await;
     app.browser("provider").await.page("/provider").await;
     assert_eq!(
         app.count("SELECT count(*) FROM access_log WHERE role = 'provider'")
