@@ -32,9 +32,16 @@ pub async fn connect(database_url: &str, db: &DbOptions) -> anyhow::Result<PgPoo
     let options = PgConnectOptions::from_str(database_url)
         .context("DATABASE_URL is not a valid PostgreSQL URL")?
         .log_statements(tracing::log::LevelFilter::Trace)
-        // Homeward's queries are short; JIT compiling them costs more than it saves (it
-        // once tripled the flow report's time).
-        .options([("jit", "off")]);
+        .options([
+            // Homeward's queries are short; JIT compiling them costs more than it saves (it
+            // once tripled the flow report's time).
+            ("jit", "off"),
+            // A second guard against a connection left inside a transaction (a request
+            // cancelled mid-BEGIN, sqlx#4393): the server ends such a session, and its
+            // locks, after this long. No Homeward transaction waits on anything but
+            // PostgreSQL between statements.
+            ("idle_in_transaction_session_timeout", "30s"),
+        ]);
     wait_for_server(&options, db.wait).await?;
     let pool = PgPoolOptions::new()
         .max_connections(db.pool_size)
