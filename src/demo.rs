@@ -4,8 +4,8 @@
 //! a clock set back in time, so their histories are real. Loading is idempotent and guarded
 //! by an advisory lock, so two servers starting together load it once.
 
-use crate::accounts::Caller;
 use crate::accounts::users::{self, NewUser};
+use crate::domain::Caller;
 use crate::domain::time::Clock;
 use crate::domain::{NhsNumber, Pathway, Role};
 use crate::patients::commands::{self, CriteriaChange, DetailsChange};

@@ -55,7 +55,7 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 #[openapi(
     info(title = "Homeward API", version = "1", description = "Discharge coordination hub. Errors are `{\"error\":{\"code\",\"message\",\"fields\"}}`."),
     modifiers(&BearerAuth),
-    paths(live::pages::events),
+    paths(events),
     components(schemas(error::ErrorBody))
 )]
 struct ApiDoc;
@@ -109,6 +109,19 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
             Json(serde_json::json!({"status": "unavailable"})),
         ),
     }
+}
+
+/// `GET /api/v1/events`: the caller's live event stream, for API clients (bearer token) and
+/// for the pages' live-update script (session cookie).
+#[utoipa::path(get, path = "/api/v1/events", tag = "live",
+    responses((status = 200, description = "text/event-stream: `event:` is the type (patient.created, patient.updated, patient.discharged, referral.created, referral.decided, referral.updated, offer.created, offer.updated, resync, ready); `data:` JSON with `type`, `at` and the ids concerned", content_type = "text/event-stream"),
+        (status = 401, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn events(
+    State(state): State<AppState>,
+    accounts::AnyCaller(caller): accounts::AnyCaller,
+) -> axum::response::Response {
+    live::stream_for(&state.live, caller).into_response()
 }
 
 /// Page routes, and the event stream, which pages reach with their session cookie.
@@ -193,7 +206,7 @@ fn pages(state: &AppState) -> Router<AppState> {
         )
         .route("/admin/users/{id}/disable", post(admin::disable))
         .route("/admin/users/{id}/enable", post(admin::enable))
-        .route("/api/v1/events", get(live::pages::events))
+        .route("/api/v1/events", get(events))
         .fallback(page_not_found)
         // Cross-site form posts are refused (Origin / Sec-Fetch-Site), and the session
         // cookie is SameSite=Lax: no state changes on GET anywhere.

@@ -1,6 +1,6 @@
 //! SQL for users and organisations.
 
-use super::Caller;
+use crate::domain::Caller;
 use crate::domain::Role;
 use crate::error::{AppError, FieldErrors};
 use sqlx::{FromRow, PgExecutor};

@@ -4,7 +4,7 @@
 
 pub mod pages;
 
-use crate::accounts::Caller;
+use crate::domain::Caller;
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor};

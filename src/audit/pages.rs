@@ -76,7 +76,7 @@ pub async fn access(
         }
     }
     Ok(AccessPage {
-        layout: Layout::new(&state, &session, &caller, "access").await,
+        layout: crate::notifications::layout(&state, &session, &caller, "access").await,
         nhs_number: q.nhs_number,
         searched,
         cases,

@@ -245,7 +245,7 @@ pub async fn board(
         vec![]
     };
     Ok(BoardPage {
-        layout: Layout::new(&state, &session, &caller, "board").await,
+        layout: crate::notifications::layout(&state, &session, &caller, "board").await,
         trusts: if is_hub {
             queries::trusts(&state.pool).await?
         } else {

@@ -6,7 +6,7 @@
 pub mod api;
 pub mod pages;
 
-use crate::accounts::Caller;
+use crate::domain::Caller;
 use crate::domain::Role;
 use crate::domain::time::london_date;
 use crate::error::{AppError, FieldErrors};

@@ -2,7 +2,8 @@
 //! "still available" in one click, withdraw.
 
 use super::{FUNDING, OfferDraft, OfferRow, SPECIALISMS};
-use crate::accounts::{Caller, PageCaller};
+use crate::accounts::PageCaller;
+use crate::domain::Caller;
 use crate::domain::Role;
 use crate::domain::time::{display_london, london_date};
 use crate::error::{AppError, FieldErrors};
@@ -75,7 +76,7 @@ pub async fn my_offers(
     let now = state.clock.now();
     let offers = super::list(&state.pool, &caller, &super::OfferFilter::default(), now).await?;
     Ok(OffersPage {
-        layout: Layout::new(&state, &session, &caller, "offers").await,
+        layout: crate::notifications::layout(&state, &session, &caller, "offers").await,
         offers: offers.iter().map(|o| OfferLine::new(o, &state)).collect(),
         stale_hours: state.config.offer_stale_after.num_hours(),
     }
@@ -144,7 +145,7 @@ async fn new_offer_page(
     errors: FieldErrors,
 ) -> Result<NewOfferPage, AppError> {
     Ok(NewOfferPage {
-        layout: Layout::new(state, session, caller, "offers").await,
+        layout: crate::notifications::layout(state, session, caller, "offers").await,
         form,
         types: reference::capacity_types(&state.pool).await?,
         specialisms: SPECIALISMS,

@@ -1,7 +1,8 @@
 //! The choice page of a case, and the hub's list of passed choice deadlines.
 
 use super::{ChoiceRecord, ChoiceStep, OUTCOMES, OverdueChoice};
-use crate::accounts::{Caller, PageCaller};
+use crate::accounts::PageCaller;
+use crate::domain::Caller;
 use crate::domain::time::{display_london, london_date};
 use crate::error::{AppError, FieldErrors};
 use crate::patients::pages::CaseLine;
@@ -78,7 +79,7 @@ async fn render(
         StatusCode::UNPROCESSABLE_ENTITY
     };
     let page = ChoicePage {
-        layout: Layout::new(
+        layout: crate::notifications::layout(
             state,
             session,
             caller,
@@ -204,7 +205,7 @@ pub async fn overdue(
     let ids: Vec<i64> = items.iter().map(|i| i.patient_id).collect();
     crate::audit::record_views(&state.pool, &caller, &ids, "choice overdue list").await?;
     Ok(OverduePage {
-        layout: Layout::new(&state, &session, &caller, "choice").await,
+        layout: crate::notifications::layout(&state, &session, &caller, "choice").await,
         items,
     }
     .into_response())

@@ -5,8 +5,8 @@
 pub mod api;
 pub mod pages;
 
-use crate::accounts::Caller;
 use crate::capacity::districts_in;
+use crate::domain::Caller;
 use crate::domain::Role;
 use crate::error::{AppError, FieldErrors};
 use crate::state::AppState;

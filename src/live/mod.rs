@@ -4,12 +4,10 @@
 //! broadcast channel. Several processes behind a load balancer share one database and need
 //! no other broker. Each subscriber receives only events about what it may read. When the
 //! listener loses its connection, or a slow subscriber falls behind, subscribers are told
-//! to `resync` (re-read what they show).
+//! to `resync` (re-read what they show). The HTTP endpoint (`GET /api/v1/events`) is in
+//! `lib.rs`; this module needs no application state, so the state can own the fan-out.
 
-pub mod pages;
-
-use crate::accounts::Caller;
-use crate::domain::Role;
+use crate::domain::{Caller, Role};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};

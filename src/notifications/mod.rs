@@ -1,9 +1,11 @@
 //! Notifications inside Homeward. Providers: new referrals. The hub: providers' decisions,
 //! and referrals unanswered beyond the configured time (default 4 hours). Wards: care
 //! arranged for their patients. "New" means since the user last opened the notifications
-//! page; overdue referrals count until they are answered.
+//! page; overdue referrals count until they are answered. Every signed-in page's header
+//! shows the count of new ones: page handlers build their layout with [`layout`].
 
-use crate::accounts::{Caller, PageCaller};
+use crate::accounts::PageCaller;
+use crate::domain::Caller;
 use crate::domain::Role;
 use crate::domain::time::display_london;
 use crate::error::AppError;
@@ -59,6 +61,18 @@ pub async fn count_new(state: &AppState, caller: &Caller) -> Result<i64, AppErro
         .await?,
     };
     Ok(count)
+}
+
+/// A signed-in page's layout, with the header's count of new notifications. A failure to
+/// count shows no count rather than failing the page.
+pub async fn layout(
+    state: &AppState,
+    session: &Session,
+    caller: &Caller,
+    section: &'static str,
+) -> Layout {
+    let notices = count_new(state, caller).await.unwrap_or(0);
+    Layout::new(session, caller, section, notices).await
 }
 
 /// One notification line.
@@ -160,7 +174,7 @@ pub async fn page(
     .execute(&state.pool)
     .await?;
     Ok(NotificationsPage {
-        layout: Layout::new(&state, &session, &caller, "notifications").await,
+        layout: layout(&state, &session, &caller, "notifications").await,
         role: caller.role,
         seen,
         recent,

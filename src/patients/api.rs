@@ -3,7 +3,8 @@
 use super::commands::{self, CriteriaChange, DetailsChange};
 use super::model::{HistoryEntry, NewPatientRequest, PatientJson, parse_date, parse_instant};
 use super::queries::{self, CaseFilter};
-use crate::accounts::{ApiCaller, Caller};
+use crate::accounts::ApiCaller;
+use crate::domain::Caller;
 use crate::domain::time::london_to_utc;
 use crate::domain::{CaseStatus, Pathway};
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};

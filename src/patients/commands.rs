@@ -5,7 +5,7 @@
 
 use super::model::{CaseRow, NewCase};
 use super::queries;
-use crate::accounts::Caller;
+use crate::domain::Caller;
 use crate::domain::{CaseEvent, CaseStatus, Pathway, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::referrals::{self, CaseClosing};

@@ -2,7 +2,7 @@
 //! commands, referrals, choice), ends here: one history row and a version bump (with the new
 //! status, if the change moves it), inside the caller's transaction.
 
-use crate::accounts::Caller;
+use crate::domain::Caller;
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;

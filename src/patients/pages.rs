@@ -5,7 +5,8 @@
 use super::commands::{self, CriteriaChange, DetailsChange};
 use super::model::{CaseRow, HistoryEntry, NctrPeriod, NewCaseDraft, optional_date, parse_local};
 use super::queries::{self, CaseFilter, TrustRow, WardCounts, WardRow};
-use crate::accounts::{Caller, PageCaller};
+use crate::accounts::PageCaller;
+use crate::domain::Caller;
 use crate::domain::status::ALL_STATUSES;
 use crate::domain::time::{display_london, london_date};
 use crate::domain::{CaseStatus, Pathway, Role};
@@ -150,7 +151,7 @@ pub async fn ward_list(
         lines = listed.iter().map(|l| CaseLine::new(&l.case, now)).collect();
     }
     Ok(WardListPage {
-        layout: Layout::new(&state, &session, &caller, "ward").await,
+        layout: crate::notifications::layout(&state, &session, &caller, "ward").await,
         wards,
         ward,
         lines,
@@ -282,7 +283,7 @@ pub async fn worklist(
         && q.reason.is_empty()
         && q.escalated.is_empty());
     Ok(WorklistPage {
-        layout: Layout::new(&state, &session, &caller, "hub").await,
+        layout: crate::notifications::layout(&state, &session, &caller, "hub").await,
         prev_href: (page > 1).then(|| q.href(page - 1)),
         next_href: (last < total).then(|| q.href(page + 1)),
         lines,
@@ -358,7 +359,7 @@ pub async fn flag_form(
     let now = state.clock.now();
     let today = london_date(now).format("%Y-%m-%d").to_string();
     Ok(FlagPage {
-        layout: Layout::new(&state, &session, &caller, "flag").await,
+        layout: crate::notifications::layout(&state, &session, &caller, "flag").await,
         form: FlagForm {
             admitted_at: today.clone(),
             nctr: "yes".into(),
@@ -456,7 +457,7 @@ pub async fn flag(
         Err(e) => return Err(e.into()),
     };
     Ok(invalid(FlagPage {
-        layout: Layout::new(&state, &session, &caller, "flag").await,
+        layout: crate::notifications::layout(&state, &session, &caller, "flag").await,
         form,
         wards: queries::wards_for(&state.pool, &caller).await?,
         errors: FormErrors(errors),
@@ -733,7 +734,7 @@ async fn render_case(
         StatusCode::OK
     };
     let page = CasePage {
-        layout: Layout::new(
+        layout: crate::notifications::layout(
             state,
             session,
             caller,

@@ -3,7 +3,7 @@
 //! their own trust's; providers (until referrals exist) and admins see none.
 
 use super::model::{CaseRow, HistoryEntry, NctrPeriod};
-use crate::accounts::Caller;
+use crate::domain::Caller;
 use crate::domain::{CaseStatus, Pathway, Role};
 use crate::error::AppError;
 use chrono::{DateTime, Utc};

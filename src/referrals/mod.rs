@@ -8,7 +8,7 @@
 pub mod api;
 pub mod pages;
 
-use crate::accounts::Caller;
+use crate::domain::Caller;
 use crate::domain::{CaseEvent, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::patients::history::{self, Note};

@@ -3,8 +3,9 @@
 //! "find care" for a patient awaiting care, ranked by fit, and referral to several offers.
 
 use super::{Decision, ReferralRow};
-use crate::accounts::{Caller, PageCaller};
+use crate::accounts::PageCaller;
 use crate::capacity::{OfferRow, SPECIALISMS};
+use crate::domain::Caller;
 use crate::domain::time::display_london;
 use crate::domain::{Role, postcode_district};
 use crate::error::{AppError, FieldErrors};
@@ -141,7 +142,7 @@ pub async fn incoming(
         }
     }
     Ok(IncomingPage {
-        layout: Layout::new(&state, &session, &caller, "provider").await,
+        layout: crate::notifications::layout(&state, &session, &caller, "provider").await,
         pending,
         decided,
         reasons: decline_reasons(&state.pool).await?,
@@ -366,7 +367,7 @@ async fn find_care_page(
         StatusCode::UNPROCESSABLE_ENTITY
     };
     let page = FindCarePage {
-        layout: Layout::new(state, session, caller, "hub").await,
+        layout: crate::notifications::layout(state, session, caller, "hub").await,
         district: postcode_district(&case.postcode),
         needs: case.needs_summary.clone(),
         wanted: SPECIALISMS
