@@ -7,7 +7,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod board;
-pub mod capacity;
+pub mod cases;
 pub mod choice;
 pub mod config;
 pub mod db;
@@ -16,10 +16,10 @@ pub mod directory;
 pub mod domain;
 pub mod error;
 pub mod live;
+pub mod market;
 pub mod notifications;
 pub mod patients;
 pub mod reference;
-pub mod referrals;
 pub mod reports;
 pub mod state;
 pub mod telemetry;
@@ -79,8 +79,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::tokens::issue_token))
         .merge(patients::api::router())
         .merge(reference::router())
-        .merge(capacity::api::router())
-        .merge(referrals::api::router())
+        .merge(market::offers_api::router())
+        .merge(market::referrals_api::router())
         .merge(choice::api::router())
         .merge(directory::api::router())
         .merge(reports::pages::router())
@@ -111,8 +111,9 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// `GET /api/v1/events`: the caller's live event stream, for API clients (bearer token) and
-/// for the pages' live-update script (session cookie).
+// `GET /api/v1/events`: the caller's live event stream, for API clients (bearer token) and
+// for the pages' live-update script (session cookie). (A plain comment: a doc comment would
+// become the operation's summary in the OpenAPI document.)
 #[utoipa::path(get, path = "/api/v1/events", tag = "live",
     responses((status = 200, description = "text/event-stream: `event:` is the type (patient.created, patient.updated, patient.discharged, referral.created, referral.decided, referral.updated, offer.created, offer.updated, resync, ready); `data:` JSON with `type`, `at` and the ids concerned", content_type = "text/event-stream"),
         (status = 401, body = crate::error::ErrorBody)),
@@ -142,30 +143,39 @@ fn pages(state: &AppState) -> Router<AppState> {
         .route("/logout", post(login::logout))
         .route("/ward", get(p::ward_list))
         .route("/hub", get(p::worklist))
-        .route("/provider", get(referrals::pages::incoming))
+        .route("/provider", get(market::referrals_pages::incoming))
         .route(
             "/provider/referrals/{id}/accept",
-            post(referrals::pages::accept),
+            post(market::referrals_pages::accept),
         )
         .route(
             "/provider/referrals/{id}/decline",
-            post(referrals::pages::decline),
+            post(market::referrals_pages::decline),
         )
         .route(
             "/provider/offers",
-            get(capacity::pages::my_offers).post(capacity::pages::create_offer),
+            get(market::offers_pages::my_offers).post(market::offers_pages::create_offer),
         )
-        .route("/provider/offers/new", get(capacity::pages::new_offer_form))
+        .route(
+            "/provider/offers/new",
+            get(market::offers_pages::new_offer_form),
+        )
         .route(
             "/provider/offers/{id}/confirm",
-            post(capacity::pages::confirm_offer),
+            post(market::offers_pages::confirm_offer),
         )
         .route(
             "/provider/offers/{id}/withdraw",
-            post(capacity::pages::withdraw_offer),
+            post(market::offers_pages::withdraw_offer),
         )
-        .route("/patients/{id}/find-care", get(referrals::pages::find_care))
-        .route("/patients/{id}/referrals", post(referrals::pages::refer))
+        .route(
+            "/patients/{id}/find-care",
+            get(market::referrals_pages::find_care),
+        )
+        .route(
+            "/patients/{id}/referrals",
+            post(market::referrals_pages::refer),
+        )
         .route("/admin/access", get(audit::pages::access))
         .route(
             "/patients/{id}/choice",

@@ -5,10 +5,10 @@
 //! for the hub, a capacity panel. Ward users see their own trust only.
 
 use crate::accounts::PageCaller;
+use crate::cases::CaseLine;
+use crate::cases::queries::{self, CaseFilter, TrustRow};
 use crate::domain::Role;
 use crate::domain::time::{display_london, london_date, london_to_utc};
-use crate::patients::pages::CaseLine;
-use crate::patients::queries::{self, CaseFilter, TrustRow};
 use crate::state::AppState;
 use crate::web::{Layout, PageResult};
 use askama::Template;

@@ -27,7 +27,7 @@ pub async fn get_choice(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<ChoiceRecord>> {
     caller.require(&[crate::domain::Role::Hub, crate::domain::Role::Ward])?;
-    let case = crate::patients::queries::get(&state.pool, &caller, id).await?;
+    let case = crate::cases::queries::get(&state.pool, &caller, id).await?;
     Ok(Json(super::get(&state.pool, case.id).await?))
 }
 

@@ -6,11 +6,11 @@
 pub mod api;
 pub mod pages;
 
+use crate::cases::queries as patient_queries;
 use crate::domain::Caller;
 use crate::domain::Role;
 use crate::domain::time::{display_london, london_date};
 use crate::error::{AppError, FieldErrors};
-use crate::patients::queries as patient_queries;
 use crate::state::AppState;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -223,14 +223,14 @@ pub async fn record(
             )
         }
     };
-    let note = crate::patients::history::Note {
+    let note = crate::cases::history::Note {
         patient_id: id,
         action,
         detail,
         from_status: &case.status,
         to_status: None,
     };
-    crate::patients::history::write(&mut tx, caller, now, note).await?;
+    crate::cases::history::write(&mut tx, caller, now, note).await?;
     tx.commit().await?;
     get(&state.pool, id).await
 }

@@ -2,10 +2,10 @@
 
 use super::{ChoiceRecord, ChoiceStep, OUTCOMES, OverdueChoice};
 use crate::accounts::PageCaller;
+use crate::cases::CaseLine;
 use crate::domain::Caller;
 use crate::domain::time::{display_london, london_date};
 use crate::error::{AppError, FieldErrors};
-use crate::patients::pages::CaseLine;
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PageResult, done};
 use askama::Template;
@@ -68,7 +68,7 @@ async fn render(
 ) -> PageResult {
     caller.require(&[crate::domain::Role::Hub, crate::domain::Role::Ward])?;
     let now = state.clock.now();
-    let case = crate::patients::queries::get(&state.pool, caller, id).await?;
+    let case = crate::cases::queries::get(&state.pool, caller, id).await?;
     crate::audit::record_views(&state.pool, caller, &[id], "choice page").await?;
     let choice = super::get(&state.pool, id).await?;
     let status = if stale {

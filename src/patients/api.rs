@@ -1,11 +1,13 @@
-//! `/api/v1/patients`: CONTRACT.md's calls over [`super::commands`] and [`super::queries`].
+//! `/api/v1/patients`: CONTRACT.md's calls over [`super::commands`] and [`crate::cases::queries`].
 
 use super::commands::{self, CriteriaChange, DetailsChange};
-use super::model::{HistoryEntry, NewPatientRequest, PatientJson, parse_date, parse_instant};
-use super::queries::{self, CaseFilter};
+use super::model::{NewPatientRequest, PatientJson};
 use crate::accounts::ApiCaller;
+use crate::cases::HistoryEntry;
+use crate::cases::queries::{self, CaseFilter};
 use crate::domain::Caller;
 use crate::domain::time::london_to_utc;
+use crate::domain::time::{parse_date, parse_instant};
 use crate::domain::{CaseStatus, Pathway};
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
 use crate::state::AppState;
@@ -114,7 +116,7 @@ impl PatientQuery {
 async fn json(
     state: &AppState,
     caller: &Caller,
-    case: super::CaseRow,
+    case: crate::cases::CaseRow,
 ) -> Result<Json<PatientJson>, AppError> {
     let identifiable = queries::identifiable(&state.pool, caller, &[case.id])
         .await?

@@ -3,12 +3,13 @@
 //! writes the change and its history row, and commits them together or not at all.
 //! Page and API handlers both call these; the rules live only here.
 
-use super::model::{CaseRow, NewCase};
-use super::queries;
+use super::model::NewCase;
+use crate::cases::{CaseRow, queries};
+
 use crate::domain::Caller;
 use crate::domain::{CaseEvent, CaseStatus, Pathway, Role};
 use crate::error::{AppError, FieldErrors};
-use crate::referrals::{self, CaseClosing};
+use crate::market::commands::{CaseClosing, close_for_patient};
 use crate::state::AppState;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
@@ -45,14 +46,14 @@ async fn record(
     detail: String,
     new_status: Option<CaseStatus>,
 ) -> Result<(), AppError> {
-    let note = super::history::Note {
+    let note = crate::cases::history::Note {
         patient_id: case.id,
         action,
         detail,
         from_status: &case.status,
         to_status: new_status.map(|s| s.as_str()),
     };
-    super::history::write(conn, caller, now, note).await
+    crate::cases::history::write(conn, caller, now, note).await
 }
 
 /// Creates a case. A ward user may only use its own trust's wards; a second open case for
@@ -221,7 +222,7 @@ pub async fn record_criteria(
         if case.delay_reason.is_some() {
             insert_delay_reason_history(&mut tx, id, None, at, caller).await?;
         }
-        let released = referrals::close_for_patient(&mut tx, id, now, CaseClosing::Release).await?;
+        let released = close_for_patient(&mut tx, id, now, CaseClosing::Release).await?;
         let mut detail = match &change.ctr_code {
             Some(code) => format!("Meets the criteria to reside again (code {code})"),
             None => "Meets the criteria to reside again".to_string(),
@@ -301,7 +302,7 @@ pub async fn choose_pathway(
     };
     if case.pathway().is_some_and(|old| old != pathway)
         && let Some(closed) =
-            referrals::close_for_patient(&mut tx, id, now, CaseClosing::PathwayChanged).await?
+            close_for_patient(&mut tx, id, now, CaseClosing::PathwayChanged).await?
     {
         detail = format!("{detail}; {closed}");
     }
@@ -559,9 +560,7 @@ pub async fn discharge(
         .execute(&mut *tx)
         .await?;
     let mut detail = format!("Discharged at {}", crate::domain::time::display_london(at));
-    if let Some(closed) =
-        referrals::close_for_patient(&mut tx, id, now, CaseClosing::Discharge).await?
-    {
+    if let Some(closed) = close_for_patient(&mut tx, id, now, CaseClosing::Discharge).await? {
         detail = format!("{detail}; {closed}");
     }
     record(
@@ -618,9 +617,7 @@ pub async fn cancel(
         .execute(&mut *tx)
         .await?;
     let mut detail = format!("Cancelled: {reason}");
-    if let Some(closed) =
-        referrals::close_for_patient(&mut tx, id, now, CaseClosing::Release).await?
-    {
+    if let Some(closed) = close_for_patient(&mut tx, id, now, CaseClosing::Release).await? {
         detail = format!("{detail}; {closed}");
     }
     record(&mut tx, &case, caller, now, "cancelled", detail, Some(next)).await?;

@@ -3,11 +3,13 @@
 //! redirect with a flash message (POST-redirect-GET) or re-render with NHS-style errors.
 
 use super::commands::{self, CriteriaChange, DetailsChange};
-use super::model::{CaseRow, HistoryEntry, NctrPeriod, NewCaseDraft, optional_date, parse_local};
-use super::queries::{self, CaseFilter, TrustRow, WardCounts, WardRow};
+use super::model::{NewCaseDraft, optional_date};
 use crate::accounts::PageCaller;
+use crate::cases::queries::{self, CaseFilter, TrustRow, WardCounts, WardRow};
+use crate::cases::{CaseLine, CaseRow, HistoryEntry, NctrPeriod};
 use crate::domain::Caller;
 use crate::domain::status::ALL_STATUSES;
+use crate::domain::time::parse_local;
 use crate::domain::time::{display_london, london_date};
 use crate::domain::{CaseStatus, Pathway, Role};
 use crate::error::{AppError, FieldErrors};
@@ -23,81 +25,6 @@ use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use tower_sessions::Session;
-
-/// One case as a line in a list, with everything already formatted.
-pub struct CaseLine {
-    pub id: i64,
-    pub name: String,
-    pub nhs_number: String,
-    pub age: i32,
-    pub ward_code: String,
-    pub ward_name: String,
-    pub trust_code: String,
-    pub bed: String,
-    pub status_label: &'static str,
-    pub status_tag: &'static str,
-    pub pathway: String,
-    pub ready: String,
-    pub waiting: String,
-    pub over_24h: bool,
-    /// Pathway 1-3, nothing arranged, past 24 hours: the 24-hour standard is missed.
-    pub escalated: bool,
-    pub delay_reason: String,
-    pub missing_reason: bool,
-    pub coordinator: String,
-    pub edd: String,
-}
-
-/// "3 days (76 hours)" style wait text.
-fn waiting_text(hours: i64, days: i64) -> String {
-    let h = if hours == 1 {
-        "hour".to_string()
-    } else {
-        "hours".to_string()
-    };
-    match days {
-        0 => format!("{hours} {h}"),
-        1 => format!("1 day ({hours} {h})"),
-        d => format!("{d} days ({hours} {h})"),
-    }
-}
-
-impl CaseLine {
-    pub fn new(c: &CaseRow, now: DateTime<Utc>) -> Self {
-        let status = c.status();
-        let hours = c.hours_waiting(now);
-        let days = c.delay_days(now);
-        CaseLine {
-            id: c.id,
-            name: c.full_name(),
-            nhs_number: c.nhs_number_formatted(),
-            age: c.age(now),
-            ward_code: c.ward_code.clone(),
-            ward_name: c.ward_name.clone(),
-            trust_code: c.trust_code.clone(),
-            bed: c.bed.clone(),
-            status_label: status.label(),
-            status_tag: status.tag_class(),
-            pathway: c.pathway.map(|p| p.to_string()).unwrap_or_default(),
-            ready: c.discharge_ready_at.map(display_london).unwrap_or_default(),
-            waiting: match (hours, days) {
-                (Some(h), Some(d)) => waiting_text(h, d),
-                _ => String::new(),
-            },
-            over_24h: hours.is_some_and(|h| h >= 24) && !status.is_terminal(),
-            escalated: hours.is_some_and(|h| h >= 24) && status == CaseStatus::AwaitingCare,
-            delay_reason: c.delay_reason_label.clone().unwrap_or_default(),
-            missing_reason: status.is_nctr()
-                && c.delay_reason.is_none()
-                && hours.is_some_and(|h| h >= 24),
-            coordinator: c.coordinator.clone().unwrap_or_default(),
-            edd: c
-                .expected_discharge_date
-                .map(|d| d.format("%-d %b %Y").to_string())
-                .unwrap_or_default(),
-        }
-    }
-}
 
 // ---------------------------------------------------------------- ward list
 
@@ -585,7 +512,7 @@ pub struct ReferralLine {
 }
 
 impl ReferralLine {
-    fn new(r: &crate::referrals::ReferralRow) -> Self {
+    fn new(r: &crate::market::referrals::ReferralRow) -> Self {
         let note = match (
             &r.decline_label,
             &r.decline_detail,
@@ -702,7 +629,7 @@ async fn render_case(
     let periods = queries::nctr_periods(&state.pool, id).await?;
     let history = queries::history(&state.pool, id).await?;
     let view = CaseView::new(&case, caller, now);
-    let referrals = crate::referrals::for_patient(&state.pool, caller, id).await?;
+    let referrals = crate::market::referrals::for_patient(&state.pool, caller, id).await?;
     crate::audit::record_views(&state.pool, caller, &[id], "case page").await?;
     let local_now = now.with_timezone(&chrono_tz::Europe::London);
     let defaults = ActionValues {

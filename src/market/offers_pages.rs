@@ -1,13 +1,14 @@
 //! Provider pages for offers: my offers (places left, last confirmed, stale), post an offer,
 //! "still available" in one click, withdraw.
 
-use super::{FUNDING, OfferDraft, OfferRow, SPECIALISMS};
+use super::commands;
+use super::offers::{self, FUNDING, OfferDraft, OfferFilter, OfferRow, SPECIALISMS};
 use crate::accounts::PageCaller;
 use crate::domain::Caller;
 use crate::domain::Role;
+use crate::domain::time::parse_local;
 use crate::domain::time::{display_london, london_date};
 use crate::error::{AppError, FieldErrors};
-use crate::patients::model::parse_local;
 use crate::reference::{self, CapacityType};
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PageResult, done, invalid};
@@ -74,7 +75,7 @@ pub async fn my_offers(
 ) -> PageResult {
     caller.require(&[Role::Provider])?;
     let now = state.clock.now();
-    let offers = super::list(&state.pool, &caller, &super::OfferFilter::default(), now).await?;
+    let offers = offers::list(&state.pool, &caller, &OfferFilter::default(), now).await?;
     Ok(OffersPage {
         layout: crate::notifications::layout(&state, &session, &caller, "offers").await,
         offers: offers.iter().map(|o| OfferLine::new(o, &state)).collect(),
@@ -219,7 +220,7 @@ pub async fn create_offer(
         notes: form.notes.clone(),
     };
     let result = match draft.validate(&state.pool, now, errors).await {
-        Ok(new) => super::create(&state, &caller, new).await,
+        Ok(new) => commands::create_offer(&state, &caller, new).await,
         Err(e) => Err(e),
     };
     match result {
@@ -242,7 +243,7 @@ pub async fn confirm_offer(
     PageCaller(caller): PageCaller,
     Path(id): Path<i64>,
 ) -> PageResult {
-    match super::confirm(&state, &caller, id).await {
+    match commands::confirm_offer(&state, &caller, id).await {
         Ok(o) => Ok(done(
             &session,
             "/provider/offers",
@@ -262,7 +263,7 @@ pub async fn withdraw_offer(
     PageCaller(caller): PageCaller,
     Path(id): Path<i64>,
 ) -> PageResult {
-    match super::withdraw(&state, &caller, id).await {
+    match commands::withdraw_offer(&state, &caller, id).await {
         Ok(o) => Ok(done(
             &session,
             "/provider/offers",

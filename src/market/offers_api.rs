@@ -1,9 +1,10 @@
 //! `/api/v1/capacity`: providers post, confirm and withdraw offers; the hub lists them.
 
-use super::{OfferDraft, OfferFilter, OfferJson};
+use super::commands;
+use super::offers::{self, OfferDraft, OfferFilter, OfferJson};
 use crate::accounts::ApiCaller;
+use crate::domain::time::{parse_date, parse_instant};
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
-use crate::patients::model::{parse_date, parse_instant};
 use crate::state::AppState;
 use crate::web::api::{ApiJson, ApiQuery};
 use axum::Json;
@@ -130,7 +131,7 @@ pub async fn create_offer(
     };
     let now = state.clock.now();
     let new = draft.validate(&state.pool, now, errors).await?;
-    let offer = super::create(&state, &caller, new).await?;
+    let offer = commands::create_offer(&state, &caller, new).await?;
     Ok((
         StatusCode::CREATED,
         Json(OfferJson::new(offer, now, state.config.offer_stale_after)),
@@ -199,7 +200,7 @@ pub async fn list_offers(
 ) -> ApiResult<Json<OfferList>> {
     let filter = q.filter()?;
     let now = state.clock.now();
-    let offers = super::list(&state.pool, &caller, &filter, now).await?;
+    let offers = offers::list(&state.pool, &caller, &filter, now).await?;
     let stale = state.config.offer_stale_after;
     Ok(Json(OfferList {
         items: offers
@@ -217,7 +218,7 @@ pub async fn get_offer(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<OfferJson>> {
     let now = state.clock.now();
-    let offer = super::get(&state.pool, &caller, id, now).await?;
+    let offer = offers::get(&state.pool, &caller, id, now).await?;
     Ok(Json(OfferJson::new(
         offer,
         now,
@@ -233,7 +234,7 @@ pub async fn withdraw_offer(
     ApiCaller(caller): ApiCaller,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<OfferJson>> {
-    let offer = super::withdraw(&state, &caller, id).await?;
+    let offer = commands::withdraw_offer(&state, &caller, id).await?;
     Ok(Json(OfferJson::new(
         offer,
         state.clock.now(),
@@ -249,7 +250,7 @@ pub async fn confirm_offer(
     ApiCaller(caller): ApiCaller,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<OfferJson>> {
-    let offer = super::confirm(&state, &caller, id).await?;
+    let offer = commands::confirm_offer(&state, &caller, id).await?;
     Ok(Json(OfferJson::new(
         offer,
         state.clock.now(),

@@ -2,7 +2,7 @@
 //! caller can never read a case it may not see: hub users see every case; ward users see
 //! their own trust's; providers (until referrals exist) and admins see none.
 
-use super::model::{CaseRow, HistoryEntry, NctrPeriod};
+use super::{CaseRow, HistoryEntry, NctrPeriod};
 use crate::domain::Caller;
 use crate::domain::{CaseStatus, Pathway, Role};
 use crate::error::AppError;

@@ -1,6 +1,7 @@
 //! `/api/v1/referrals`: the hub refers, providers decide.
 
-use super::{Decision, ReferralJson};
+use super::commands::{self, Decision};
+use super::referrals::{self, ReferralJson};
 use crate::accounts::ApiCaller;
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
 use crate::state::AppState;
@@ -39,7 +40,7 @@ pub async fn create_referral(
     ApiCaller(caller): ApiCaller,
     ApiJson(body): ApiJson<NewReferralRequest>,
 ) -> ApiResult<(StatusCode, Json<ReferralJson>)> {
-    let mut made = super::refer(&state, &caller, body.patient_id, &[body.offer_id]).await?;
+    let mut made = commands::refer(&state, &caller, body.patient_id, &[body.offer_id]).await?;
     let referral = made
         .pop()
         .ok_or(AppError::Internal(anyhow::anyhow!("no referral made")))?;
@@ -70,7 +71,7 @@ pub async fn list_referrals(
         ))
         .into());
     }
-    let rows = super::list(&state.pool, &caller, status).await?;
+    let rows = referrals::list(&state.pool, &caller, status).await?;
     Ok(Json(ReferralList {
         items: rows.into_iter().map(Into::into).collect(),
     }))
@@ -83,7 +84,7 @@ pub async fn get_referral(
     ApiCaller(caller): ApiCaller,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<ReferralJson>> {
-    Ok(Json(super::get(&state.pool, &caller, id).await?.into()))
+    Ok(Json(referrals::get(&state.pool, &caller, id).await?.into()))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -123,6 +124,8 @@ pub async fn decide_referral(
         }
     };
     Ok(Json(
-        super::decide(&state, &caller, id, decision).await?.into(),
+        commands::decide(&state, &caller, id, decision)
+            .await?
+            .into(),
     ))
 }

@@ -1,16 +1,12 @@
-//! The capacity market's supply side: providers' offers of beds and care packages.
-//! An offer's status is derived, never stored: withdrawn, expired (past `available_until`),
-//! full (no places left) or open; so offers expire by themselves. Places are counted by the
-//! database (`places_left` is checked between 0 and `places`).
-
-pub mod api;
-pub mod pages;
+//! The capacity market's supply side: providers' offers of beds and care packages, as read
+//! and as validated. An offer's status is derived, never stored: withdrawn, expired (past
+//! `available_until`), full (no places left) or open; so offers expire by themselves.
+//! Places are counted by [`super::places`]; changes to offers are in [`super::commands`].
 
 use crate::domain::Caller;
 use crate::domain::Role;
 use crate::domain::time::london_date;
 use crate::error::{AppError, FieldErrors};
-use crate::state::AppState;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::{FromRow, PgExecutor};
@@ -374,92 +370,6 @@ impl OfferDraft {
             notes: self.notes.trim().to_string(),
         })
     }
-}
-
-/// Posts an offer for the caller's own organisation.
-pub async fn create(
-    state: &AppState,
-    caller: &Caller,
-    new: NewOffer,
-) -> Result<OfferRow, AppError> {
-    caller.require(&[Role::Provider])?;
-    let now = state.clock.now();
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO capacity_offers (org_code, service_type, pathway, places, places_left, available_from, \
-         available_until, area, districts, gender, specialisms, funding, earliest_start, notes, last_confirmed_at, \
-         created_by, created_at) \
-         SELECT $1, $2, ct.pathway, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13 \
-         FROM capacity_types ct WHERE ct.code = $2 RETURNING id",
-    )
-    .bind(&caller.org_code)
-    .bind(&new.service_type)
-    .bind(new.places)
-    .bind(new.available_from)
-    .bind(new.available_until)
-    .bind(&new.area)
-    .bind(districts_in(&new.area))
-    .bind(&new.gender)
-    .bind(&new.specialisms)
-    .bind(&new.funding)
-    .bind(new.earliest_start)
-    .bind(&new.notes)
-    .bind(now)
-    .bind(caller.user_id)
-    .fetch_one(&state.pool)
-    .await?;
-    tracing::info!(offer_id = id, "offer posted");
-    get(&state.pool, caller, id, now).await
-}
-
-/// "Still available": the owning provider confirms an offer.
-pub async fn confirm(state: &AppState, caller: &Caller, id: i64) -> Result<OfferRow, AppError> {
-    caller.require(&[Role::Provider])?;
-    let now = state.clock.now();
-    let offer = get(&state.pool, caller, id, now).await?;
-    if offer.status == "withdrawn" || offer.status == "expired" {
-        return Err(AppError::conflict(
-            "offer_closed",
-            format!("The offer is {}", offer.status),
-        ));
-    }
-    sqlx::query("UPDATE capacity_offers SET last_confirmed_at = $2 WHERE id = $1")
-        .bind(id)
-        .bind(now)
-        .execute(&state.pool)
-        .await?;
-    get(&state.pool, caller, id, now).await
-}
-
-/// Withdraws an offer. Referrals still waiting for an answer on it are withdrawn too;
-/// places already reserved stay reserved.
-pub async fn withdraw(state: &AppState, caller: &Caller, id: i64) -> Result<OfferRow, AppError> {
-    caller.require(&[Role::Provider])?;
-    let now = state.clock.now();
-    let mut tx = state.pool.begin().await?;
-    let offer = get(&mut *tx, caller, id, now).await?;
-    if offer.status == "withdrawn" {
-        return Err(AppError::conflict(
-            "offer_closed",
-            "The offer is already withdrawn",
-        ));
-    }
-    // patients first, then referrals, then the offer: the lock order every command keeps
-    sqlx::query(
-        "SELECT p.id FROM patients p WHERE p.id IN \
-         (SELECT r.patient_id FROM referrals r WHERE r.offer_id = $1 AND r.status = 'pending') \
-         ORDER BY p.id FOR UPDATE",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    crate::referrals::withdraw_pending_for_offer(&mut tx, id, caller, now).await?;
-    sqlx::query("UPDATE capacity_offers SET withdrawn_at = $2 WHERE id = $1")
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    get(&state.pool, caller, id, now).await
 }
 
 #[cfg(test)]

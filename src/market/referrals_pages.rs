@@ -2,15 +2,16 @@
 //! decline with a coded reason, and the identifiable details once accepted. The hub:
 //! "find care" for a patient awaiting care, ranked by fit, and referral to several offers.
 
-use super::{Decision, ReferralRow};
+use super::commands::{self, Decision};
+use super::offers::{self, OfferRow, SPECIALISMS};
+use super::referrals::{self, ReferralRow};
 use crate::accounts::PageCaller;
-use crate::capacity::{OfferRow, SPECIALISMS};
+use crate::cases::queries as case_queries;
+use crate::cases::{CaseLine, CaseRow};
 use crate::domain::Caller;
 use crate::domain::time::display_london;
 use crate::domain::{Role, postcode_district};
 use crate::error::{AppError, FieldErrors};
-use crate::patients::pages::CaseLine;
-use crate::patients::queries as patient_queries;
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PageResult, done};
 use askama::Template;
@@ -75,18 +76,17 @@ pub async fn incoming(
 ) -> PageResult {
     caller.require(&[Role::Provider])?;
     let now = state.clock.now();
-    let referrals = super::list(&state.pool, &caller, None).await?;
+    let referrals = referrals::list(&state.pool, &caller, None).await?;
     let mut ids: Vec<i64> = referrals.iter().map(|r| r.patient_id).collect();
     ids.sort();
     ids.dedup();
     // one query for every patient on the page, scoped to this provider
-    let cases: HashMap<i64, crate::patients::CaseRow> =
-        patient_queries::by_ids(&state.pool, &caller, &ids)
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c))
-            .collect();
-    let identifiable = patient_queries::identifiable(&state.pool, &caller, &ids).await?;
+    let cases: HashMap<i64, CaseRow> = case_queries::by_ids(&state.pool, &caller, &ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let identifiable = case_queries::identifiable(&state.pool, &caller, &ids).await?;
     crate::audit::record_views(
         &state.pool,
         &caller,
@@ -157,7 +157,7 @@ pub async fn accept(
     Path(id): Path<i64>,
 ) -> PageResult {
     caller.require(&[Role::Provider])?;
-    match super::decide(&state, &caller, id, Decision::Accept).await {
+    match commands::decide(&state, &caller, id, Decision::Accept).await {
         Ok(_) => Ok(done(
             &session,
             "/provider",
@@ -194,7 +194,7 @@ pub async fn decline(
         reason: f.reason,
         detail: f.detail,
     };
-    match super::decide(&state, &caller, id, decision).await {
+    match commands::decide(&state, &caller, id, decision).await {
         Ok(_) => Ok(done(&session, "/provider", "Referral declined").await),
         Err(AppError::Validation(_)) => {
             Ok(done(&session, "/provider", "To decline, select a reason").await)
@@ -257,7 +257,7 @@ fn needs_specialisms(needs: &str) -> Vec<&'static str> {
 /// patient's sex are left out.
 pub fn rank(
     offers: Vec<OfferRow>,
-    case: &crate::patients::CaseRow,
+    case: &CaseRow,
     state: &AppState,
     referred: &[i64],
 ) -> Vec<Candidate> {
@@ -344,7 +344,7 @@ async fn find_care_page(
 ) -> PageResult {
     caller.require(&[Role::Hub])?;
     let now = state.clock.now();
-    let case = patient_queries::get(&state.pool, caller, id).await?;
+    let case = case_queries::get(&state.pool, caller, id).await?;
     let Some(pathway) = case.pathway.filter(|_| case.status == "awaiting_care") else {
         return Ok(done(
             session,
@@ -353,8 +353,8 @@ async fn find_care_page(
         )
         .await);
     };
-    let offers = crate::capacity::open_on_pathway(&state.pool, pathway, now).await?;
-    let referred: Vec<i64> = super::for_patient(&state.pool, caller, id)
+    let offers = offers::open_on_pathway(&state.pool, pathway, now).await?;
+    let referred: Vec<i64> = referrals::for_patient(&state.pool, caller, id)
         .await?
         .into_iter()
         .filter(|r| r.status == "pending" || r.status == "accepted")
@@ -417,7 +417,7 @@ pub async fn refer(
         )
         .await;
     }
-    match super::refer(&state, &caller, id, &offer_ids).await {
+    match commands::refer(&state, &caller, id, &offer_ids).await {
         Ok(made) => {
             let names: Vec<String> = made
                 .iter()
