@@ -458,9 +458,8 @@ async fn caller(state: &AppState, username: &str) -> anyhow::Result<Caller> {
     users::by_username(&state.pool, username)
         .await
         .map_err(anyhow_app)?
-        .context("demo user missing")?
-        .caller()
-        .map_err(anyhow_app)
+        .context("demo user missing")
+        .map(|u| u.caller())
 }
 
 /// What happens to one demo patient.

@@ -58,7 +58,7 @@ pub async fn authenticate(
     if !ok || user.disabled_at.is_some() {
         return Ok(None);
     }
-    Ok(Some(user.caller()?))
+    Ok(Some(user.caller()))
 }
 
 /// A hash to compare against when the username is unknown.

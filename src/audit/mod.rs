@@ -4,7 +4,7 @@
 
 pub mod pages;
 
-use crate::domain::Caller;
+use crate::domain::{Caller, Role};
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor};
@@ -25,7 +25,7 @@ pub async fn record_views(
     )
     .bind(caller.user_id)
     .bind(&caller.username)
-    .bind(caller.role.as_str())
+    .bind(caller.role)
     .bind(&caller.org_code)
     .bind(patient_ids)
     .bind(what)
@@ -38,7 +38,7 @@ pub async fn record_views(
 pub struct AccessEntry {
     pub at: DateTime<Utc>,
     pub username: String,
-    pub role: String,
+    pub role: Role,
     pub org_code: String,
     pub what: String,
 }

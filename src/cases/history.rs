@@ -2,7 +2,7 @@
 //! commands, referrals, choice), ends here: one history row and a version bump (with the new
 //! status, if the change moves it), inside the caller's transaction.
 
-use crate::domain::Caller;
+use crate::domain::{Caller, CaseStatus};
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -13,9 +13,9 @@ pub struct Note<'a> {
     pub action: &'a str,
     pub detail: String,
     /// The case's status before the change.
-    pub from_status: &'a str,
+    pub from_status: CaseStatus,
     /// The status the change moves the case to, if it moves it.
-    pub to_status: Option<&'a str>,
+    pub to_status: Option<CaseStatus>,
 }
 
 pub async fn write(

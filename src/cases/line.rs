@@ -46,7 +46,7 @@ fn waiting_text(hours: i64, days: i64) -> String {
 
 impl CaseLine {
     pub fn new(c: &CaseRow, now: DateTime<Utc>) -> Self {
-        let status = c.status();
+        let status = c.status;
         let hours = c.hours_waiting(now);
         let days = c.delay_days(now);
         CaseLine {

@@ -132,7 +132,7 @@ pub async fn list(
         Role::Admin => q.push("false"),
     };
     if let Some(status) = filter.status {
-        q.push(" AND p.status = ").push_bind(status.as_str());
+        q.push(" AND p.status = ").push_bind(status);
     } else if filter.open_only {
         q.push(format!(" AND {OPEN}"));
     }

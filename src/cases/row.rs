@@ -2,7 +2,7 @@
 //! and its periods of not meeting the criteria to reside.
 
 use crate::domain::time::{age_on, delay_days, london_date};
-use crate::domain::{CaseStatus, Pathway};
+use crate::domain::{CaseStatus, Pathway, Sex};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::FromRow;
@@ -15,7 +15,7 @@ pub struct CaseRow {
     pub given_name: String,
     pub family_name: String,
     pub date_of_birth: NaiveDate,
-    pub sex: String,
+    pub sex: Sex,
     pub postcode: String,
     pub trust_code: String,
     pub ward_code: String,
@@ -24,7 +24,7 @@ pub struct CaseRow {
     pub admitted_at: DateTime<Utc>,
     pub expected_discharge_date: Option<NaiveDate>,
     pub needs_summary: String,
-    pub status: String,
+    pub status: CaseStatus,
     pub pathway: Option<i16>,
     pub discharge_ready_at: Option<DateTime<Utc>>,
     pub delay_reason: Option<String>,
@@ -40,10 +40,6 @@ pub struct CaseRow {
 }
 
 impl CaseRow {
-    pub fn status(&self) -> CaseStatus {
-        self.status.parse().unwrap_or(CaseStatus::Planning)
-    }
-
     pub fn pathway(&self) -> Option<Pathway> {
         self.pathway.and_then(|p| Pathway::new(i64::from(p)))
     }
@@ -86,7 +82,7 @@ pub struct HistoryEntry {
     pub action: String,
     pub detail: String,
     #[serde(skip)]
-    pub to_status: Option<String>,
+    pub to_status: Option<CaseStatus>,
 }
 
 /// A period of not meeting the criteria to reside.

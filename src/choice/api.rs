@@ -2,6 +2,7 @@
 
 use super::{ChoiceRecord, ChoiceStep};
 use crate::accounts::ApiCaller;
+use crate::domain::CaseStatus;
 use crate::domain::time::london_date;
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
 use crate::state::AppState;
@@ -87,7 +88,8 @@ pub async fn record_choice(
 pub struct OverdueItem {
     pub patient_id: i64,
     pub ward_code: String,
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: CaseStatus,
     pub deadline: NaiveDate,
 }
 

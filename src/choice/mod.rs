@@ -6,10 +6,9 @@
 pub mod api;
 pub mod pages;
 
-use crate::cases::queries as patient_queries;
-use crate::domain::Caller;
-use crate::domain::Role;
+use crate::cases::queries as case_queries;
 use crate::domain::time::{display_london, london_date};
+use crate::domain::{Caller, CaseStatus, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::state::AppState;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -133,8 +132,8 @@ pub async fn record(
         return Err(AppError::Validation(errors));
     }
     let mut tx = state.pool.begin().await?;
-    let case = patient_queries::lock(&mut tx, caller, id, version).await?;
-    if case.status().is_terminal() {
+    let case = case_queries::lock(&mut tx, caller, id, version).await?;
+    if case.status.is_terminal() {
         return Err(AppError::conflict(
             "invalid_transition",
             "The case is closed",
@@ -227,7 +226,7 @@ pub async fn record(
         patient_id: id,
         action,
         detail,
-        from_status: &case.status,
+        from_status: case.status,
         to_status: None,
     };
     crate::cases::history::write(&mut tx, caller, now, note).await?;
@@ -243,7 +242,7 @@ pub struct OverdueChoice {
     pub family_name: String,
     pub nhs_number: String,
     pub ward_code: String,
-    pub status: String,
+    pub status: CaseStatus,
     pub deadline: NaiveDate,
     pub letter_sent_at: Option<DateTime<Utc>>,
     pub escalated_at: Option<DateTime<Utc>>,

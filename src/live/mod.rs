@@ -7,7 +7,7 @@
 //! to `resync` (re-read what they show). The HTTP endpoint (`GET /api/v1/events`) is in
 //! `lib.rs`; this module needs no application state, so the state can own the fan-out.
 
-use crate::domain::{Caller, Role};
+use crate::domain::{Caller, ReferralStatus, Role};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
@@ -28,7 +28,8 @@ pub struct Change {
     pub patient_id: Option<i64>,
     pub referral_id: Option<i64>,
     pub offer_id: Option<i64>,
-    pub status: Option<String>,
+    /// A referral's status (referral events only).
+    pub status: Option<ReferralStatus>,
     pub trust_code: Option<String>,
     pub org_code: Option<String>,
     #[serde(default)]
@@ -48,7 +49,7 @@ pub struct PublicEvent<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offer_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<&'a str>,
+    pub status: Option<ReferralStatus>,
 }
 
 impl Change {
@@ -79,7 +80,7 @@ impl Change {
             patient_id: self.patient_id,
             referral_id: self.referral_id,
             offer_id: self.offer_id,
-            status: self.status.as_deref(),
+            status: self.status,
         }
     }
 }

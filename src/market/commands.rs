@@ -10,7 +10,7 @@ use super::places;
 use super::referrals::{self, ReferralRow};
 use crate::cases::history::{self, Note};
 use crate::cases::queries as case_queries;
-use crate::domain::{Caller, CaseEvent, Role};
+use crate::domain::{Caller, CaseEvent, CaseStatus, OfferStatus, ReferralStatus, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
@@ -60,7 +60,7 @@ pub async fn confirm_offer(
     caller.require(&[Role::Provider])?;
     let now = state.clock.now();
     let offer = offers::get(&state.pool, caller, id, now).await?;
-    if offer.status == "withdrawn" || offer.status == "expired" {
+    if offer.status.is_closed() {
         return Err(AppError::conflict(
             "offer_closed",
             format!("The offer is {}", offer.status),
@@ -85,7 +85,7 @@ pub async fn withdraw_offer(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let offer = offers::get(&mut *tx, caller, id, now).await?;
-    if offer.status == "withdrawn" {
+    if offer.status == OfferStatus::Withdrawn {
         return Err(AppError::conflict(
             "offer_closed",
             "The offer is already withdrawn",
@@ -128,7 +128,7 @@ pub async fn refer(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let case = case_queries::lock(&mut tx, caller, patient_id, None).await?;
-    if case.status != "awaiting_care" {
+    if case.status != CaseStatus::AwaitingCare {
         return Err(AppError::conflict(
             "invalid_transition",
             "Only a patient awaiting care can be referred: choose pathway 1, 2 or 3 first",
@@ -147,7 +147,7 @@ pub async fn refer(
         .ok_or_else(|| {
             AppError::Validation(FieldErrors::single("offer_id", "There is no such offer"))
         })?;
-        if offer.status != "open" {
+        if offer.status != OfferStatus::Open {
             return Err(AppError::conflict(
                 "capacity_gone",
                 format!(
@@ -169,11 +169,12 @@ pub async fn refer(
         }
         let inserted: Result<(i64,), sqlx::Error> = sqlx::query_as(
             "INSERT INTO referrals (patient_id, offer_id, org_code, status, created_by, created_at) \
-             VALUES ($1, $2, $3, 'pending', $4, $5) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(patient_id)
         .bind(offer_id)
         .bind(&offer.org_code)
+        .bind(ReferralStatus::Pending)
         .bind(caller.user_id)
         .bind(now)
         .fetch_one(&mut *tx)
@@ -206,7 +207,7 @@ pub async fn refer(
                     offer.org_code,
                     offer.service_label.to_lowercase()
                 ),
-                from_status: &case.status,
+                from_status: case.status,
                 to_status: None,
             },
         )
@@ -249,13 +250,13 @@ pub async fn decide(
             .fetch_optional(&mut *tx)
             .await?;
     let (patient_id,) = patient_of.ok_or(AppError::NotFound)?;
-    let (patient_status,): (String,) =
+    let (patient_status,): (CaseStatus,) =
         sqlx::query_as("SELECT status FROM patients WHERE id = $1 FOR UPDATE")
             .bind(patient_id)
             .fetch_one(&mut *tx)
             .await?;
     // the referral must be this provider's; lock it so two answers cannot cross
-    let referral = sqlx::query_as::<_, (i64, i64, String, String)>(
+    let referral = sqlx::query_as::<_, (i64, i64, ReferralStatus, String)>(
         "SELECT r.patient_id, r.offer_id, r.status, org.name FROM referrals r \
          JOIN organisations org ON org.code = r.org_code WHERE r.id = $1 AND r.org_code = $2 FOR UPDATE OF r",
     )
@@ -265,7 +266,7 @@ pub async fn decide(
     .await?
     .ok_or(AppError::NotFound)?;
     let (_, offer_id, status, org_name) = referral;
-    if status != "pending" {
+    if status != ReferralStatus::Pending {
         return Err(AppError::conflict(
             "invalid_transition",
             format!("The referral is already {status}"),
@@ -285,7 +286,7 @@ pub async fn decide(
                 )));
             };
             sqlx::query(
-                "UPDATE referrals SET status = 'declined', decline_reason = $2, decline_detail = NULLIF($3, ''), \
+                "UPDATE referrals SET status = $6, decline_reason = $2, decline_detail = NULLIF($3, ''), \
                  decided_at = $4, decided_by = $5 WHERE id = $1",
             )
             .bind(id)
@@ -293,6 +294,7 @@ pub async fn decide(
             .bind(detail.trim())
             .bind(now)
             .bind(caller.user_id)
+            .bind(ReferralStatus::Declined)
             .execute(&mut *tx)
             .await?;
             history::write(
@@ -303,7 +305,7 @@ pub async fn decide(
                     patient_id,
                     action: "referral_declined",
                     detail: format!("Declined by {org_name}: {label}"),
-                    from_status: &patient_status,
+                    from_status: patient_status,
                     to_status: None,
                 },
             )
@@ -311,8 +313,6 @@ pub async fn decide(
         }
         Decision::Accept => {
             let next = patient_status
-                .parse::<crate::domain::CaseStatus>()
-                .map_err(|_| AppError::Internal(anyhow::anyhow!("unknown status")))?
                 .apply(CaseEvent::CareAccepted, None)
                 .map_err(|_| {
                     AppError::conflict(
@@ -327,11 +327,12 @@ pub async fn decide(
                 ));
             }
             let accepted = sqlx::query(
-                "UPDATE referrals SET status = 'accepted', decided_at = $2, decided_by = $3 WHERE id = $1",
+                "UPDATE referrals SET status = $4, decided_at = $2, decided_by = $3 WHERE id = $1",
             )
             .bind(id)
             .bind(now)
             .bind(caller.user_id)
+            .bind(ReferralStatus::Accepted)
             .execute(&mut *tx)
             .await;
             if let Err(sqlx::Error::Database(e)) = &accepted
@@ -351,18 +352,19 @@ pub async fn decide(
                     patient_id,
                     action: "referral_accepted",
                     detail: format!("Accepted by {org_name}: place reserved"),
-                    from_status: &patient_status,
-                    to_status: Some(next.as_str()),
+                    from_status: patient_status,
+                    to_status: Some(next),
                 },
             )
             .await?;
             let others: Vec<(String,)> = sqlx::query_as(
-                "UPDATE referrals r SET status = 'withdrawn', withdrawn_at = $3 FROM organisations org \
+                "UPDATE referrals r SET status = $4, withdrawn_at = $3 FROM organisations org \
                  WHERE org.code = r.org_code AND r.patient_id = $1 AND r.id <> $2 AND r.status = 'pending' RETURNING org.name",
             )
             .bind(patient_id)
             .bind(id)
             .bind(now)
+            .bind(ReferralStatus::Withdrawn)
             .fetch_all(&mut *tx)
             .await?;
             if !others.is_empty() {
@@ -378,7 +380,7 @@ pub async fn decide(
                             "Referrals to {} withdrawn: care accepted elsewhere",
                             names.join(", ")
                         ),
-                        from_status: next.as_str(),
+                        from_status: next,
                         to_status: None,
                     },
                 )
@@ -411,11 +413,12 @@ pub async fn close_for_patient(
     closing: CaseClosing,
 ) -> Result<Option<String>, AppError> {
     let withdrawn: Vec<(String,)> = sqlx::query_as(
-        "UPDATE referrals r SET status = 'withdrawn', withdrawn_at = $2 FROM organisations org \
+        "UPDATE referrals r SET status = $3, withdrawn_at = $2 FROM organisations org \
          WHERE org.code = r.org_code AND r.patient_id = $1 AND r.status = 'pending' RETURNING org.name",
     )
     .bind(patient_id)
     .bind(now)
+    .bind(ReferralStatus::Withdrawn)
     .fetch_all(&mut *conn)
     .await?;
     let mut said = vec![];
@@ -447,12 +450,13 @@ async fn withdraw_pending_for_offer(
     caller: &Caller,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    let rows: Vec<(i64, String)> = sqlx::query_as(
-        "UPDATE referrals r SET status = 'withdrawn', withdrawn_at = $2 FROM patients p \
+    let rows: Vec<(i64, CaseStatus)> = sqlx::query_as(
+        "UPDATE referrals r SET status = $3, withdrawn_at = $2 FROM patients p \
          WHERE p.id = r.patient_id AND r.offer_id = $1 AND r.status = 'pending' RETURNING r.patient_id, p.status",
     )
     .bind(offer_id)
     .bind(now)
+    .bind(ReferralStatus::Withdrawn)
     .fetch_all(&mut *conn)
     .await?;
     for (patient_id, status) in rows {
@@ -464,7 +468,7 @@ async fn withdraw_pending_for_offer(
                 patient_id,
                 action: "referral_withdrawn",
                 detail: format!("Referral withdrawn: {} withdrew the offer", caller.org_name),
-                from_status: &status,
+                from_status: status,
                 to_status: None,
             },
         )

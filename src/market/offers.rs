@@ -4,8 +4,8 @@
 //! Places are counted by [`super::places`]; changes to offers are in [`super::commands`].
 
 use crate::domain::Caller;
-use crate::domain::Role;
 use crate::domain::time::london_date;
+use crate::domain::{OfferStatus, Role};
 use crate::error::{AppError, FieldErrors};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
@@ -32,14 +32,14 @@ pub struct OfferRow {
     pub funding: Vec<String>,
     pub earliest_start: Option<DateTime<Utc>>,
     pub notes: String,
-    pub status: String,
+    pub status: OfferStatus,
     pub last_confirmed_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
 }
 
 impl OfferRow {
     pub fn is_stale(&self, now: DateTime<Utc>, stale_after: Duration) -> bool {
-        self.status == "open" && now - self.last_confirmed_at >= stale_after
+        self.status == OfferStatus::Open && now - self.last_confirmed_at >= stale_after
     }
     /// Covers a patient's postcode district (an offer naming no districts covers anywhere).
     pub fn covers(&self, district: &str) -> bool {
@@ -68,7 +68,8 @@ pub struct OfferJson {
     pub postcode_districts: Vec<String>,
     pub notes: String,
     /// open, full, withdrawn or expired.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: OfferStatus,
     pub gender: String,
     pub specialisms: Vec<String>,
     pub funding: Vec<String>,
@@ -105,15 +106,21 @@ impl OfferJson {
     }
 }
 
-/// The derived status, over `o` (offers) and `$1` (now).
-pub const OFFER_STATUS: &str = "CASE WHEN o.withdrawn_at IS NOT NULL THEN 'withdrawn' \
-    WHEN o.available_until <= $1 THEN 'expired' WHEN o.places_left = 0 THEN 'full' ELSE 'open' END";
-
+/// The columns of [`OfferRow`], over `o` (offers) and `$1` (now), with the derived status
+/// (see [`OfferStatus`]) worked out in SQL so lists can filter and sort on it.
 pub fn offer_select() -> String {
+    let status = format!(
+        "CASE WHEN o.withdrawn_at IS NOT NULL THEN '{withdrawn}' \
+         WHEN o.available_until <= $1 THEN '{expired}' WHEN o.places_left = 0 THEN '{full}' ELSE '{open}' END",
+        withdrawn = OfferStatus::Withdrawn,
+        expired = OfferStatus::Expired,
+        full = OfferStatus::Full,
+        open = OfferStatus::Open,
+    );
     format!(
         "SELECT o.id, o.org_code, org.name AS org_name, o.service_type, ct.label AS service_label, ct.unit, \
          o.pathway, o.places, o.places_left, o.available_from, o.available_until, o.area, o.districts, \
-         o.gender, o.specialisms, o.funding, o.earliest_start, o.notes, ({OFFER_STATUS}) AS status, \
+         o.gender, o.specialisms, o.funding, o.earliest_start, o.notes, ({status}) AS status, \
          o.last_confirmed_at, o.created_at \
          FROM capacity_offers o JOIN organisations org ON org.code = o.org_code \
          JOIN capacity_types ct ON ct.code = o.service_type"
@@ -142,7 +149,7 @@ pub struct OfferFilter {
     pub pathway: Option<i16>,
     pub service_type: Option<String>,
     pub available_on: Option<NaiveDate>,
-    pub status: Option<String>,
+    pub status: Option<OfferStatus>,
 }
 
 /// Offers the caller may see: a provider its own; everyone else all of them.
@@ -165,7 +172,7 @@ pub async fn list(
          AND ($3::smallint IS NULL OR o.pathway = $3) AND ($4::text IS NULL OR o.service_type = $4) \
          AND ($5::timestamptz IS NULL OR (o.available_from < $6 AND o.available_until > $5)) \
          AND ($7::text IS NULL OR o.status = $7) \
-         ORDER BY o.status = 'open' DESC, o.created_at DESC, o.id DESC LIMIT 1000",
+         ORDER BY o.status = $8 DESC, o.created_at DESC, o.id DESC LIMIT 1000",
         select = offer_select()
     );
     Ok(sqlx::query_as::<_, OfferRow>(&sql)
@@ -179,7 +186,8 @@ pub async fn list(
         .bind(filter.service_type.as_deref())
         .bind(day_start)
         .bind(day_end)
-        .bind(filter.status.as_deref())
+        .bind(filter.status)
+        .bind(OfferStatus::Open)
         .fetch_all(db)
         .await?)
 }

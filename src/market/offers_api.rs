@@ -3,6 +3,7 @@
 use super::commands;
 use super::offers::{self, OfferDraft, OfferFilter, OfferJson};
 use crate::accounts::ApiCaller;
+use crate::domain::OfferStatus;
 use crate::domain::time::{parse_date, parse_instant};
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
 use crate::state::AppState;
@@ -176,12 +177,13 @@ impl OfferQuery {
             }
             parsed
         });
-        let status = non_empty(&self.status);
-        if let Some(s) = &status
-            && !["open", "full", "withdrawn", "expired"].contains(&s.as_str())
-        {
-            errors.add("status", "Status must be open, full, withdrawn or expired");
-        }
+        let status = non_empty(&self.status).and_then(|s| {
+            s.parse::<OfferStatus>()
+                .map_err(|_| {
+                    errors.add("status", "Status must be open, full, withdrawn or expired")
+                })
+                .ok()
+        });
         errors.into_result(|| OfferFilter {
             pathway,
             service_type: non_empty(&self.service_type),

@@ -5,9 +5,9 @@ use super::commands;
 use super::offers::{self, FUNDING, OfferDraft, OfferFilter, OfferRow, SPECIALISMS};
 use crate::accounts::PageCaller;
 use crate::domain::Caller;
-use crate::domain::Role;
 use crate::domain::time::parse_local;
 use crate::domain::time::{display_london, london_date};
+use crate::domain::{OfferStatus, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::reference::{self, CapacityType};
 use crate::state::AppState;
@@ -27,7 +27,7 @@ pub struct OfferLine {
     pub unit: String,
     pub available: String,
     pub area: String,
-    pub status: String,
+    pub status: OfferStatus,
     pub stale: bool,
     pub confirmed: String,
     pub live: bool,
@@ -54,8 +54,8 @@ impl OfferLine {
             },
             stale: o.is_stale(now, state.config.offer_stale_after),
             confirmed: display_london(o.last_confirmed_at),
-            live: o.status == "open" || o.status == "full",
-            status: o.status.clone(),
+            live: !o.status.is_closed(),
+            status: o.status,
         }
     }
 }

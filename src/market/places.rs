@@ -4,6 +4,7 @@
 //! `0 <= places_left <= places`, and a reservation is one conditional UPDATE, so two
 //! accepts racing for the last place cannot both win. Nothing else writes `places_left`.
 
+use crate::domain::ReferralStatus;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
@@ -35,7 +36,7 @@ pub async fn release_for_patient(
     now: DateTime<Utc>,
 ) -> Result<Option<String>, sqlx::Error> {
     let released: Option<(String,)> = sqlx::query_as(
-        "WITH r AS (UPDATE referrals SET status = 'withdrawn', withdrawn_at = $2, place_released_at = $2 \
+        "WITH r AS (UPDATE referrals SET status = $3, withdrawn_at = $2, place_released_at = $2 \
          WHERE patient_id = $1 AND status = 'accepted' RETURNING offer_id, org_code), \
          o AS (UPDATE capacity_offers SET places_left = LEAST(places, places_left + 1) \
          WHERE id IN (SELECT offer_id FROM r) RETURNING id) \
@@ -43,6 +44,7 @@ pub async fn release_for_patient(
     )
     .bind(patient_id)
     .bind(now)
+    .bind(ReferralStatus::Withdrawn)
     .fetch_optional(&mut *conn)
     .await?;
     Ok(released.map(|(name,)| name))

@@ -1,7 +1,7 @@
 //! Referrals as read: the row, CONTRACT.md's JSON, and every read, scoped to the caller.
 //! Changes to referrals are in [`super::commands`].
 
-use crate::domain::Caller;
+use crate::domain::{Caller, ReferralStatus};
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -16,7 +16,7 @@ pub struct ReferralRow {
     pub org_name: String,
     pub service_type: String,
     pub service_label: String,
-    pub status: String,
+    pub status: ReferralStatus,
     pub decided_at: Option<DateTime<Utc>>,
     pub decline_reason: Option<String>,
     pub decline_label: Option<String>,
@@ -35,7 +35,8 @@ pub struct ReferralJson {
     pub org_code: String,
     pub service_type: String,
     /// pending, accepted, declined or withdrawn.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: ReferralStatus,
     pub decided_at: Option<DateTime<Utc>>,
     pub decline_reason: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -87,7 +88,7 @@ pub async fn get(
 pub async fn list(
     db: impl PgExecutor<'_>,
     caller: &Caller,
-    status: Option<&str>,
+    status: Option<ReferralStatus>,
 ) -> Result<Vec<ReferralRow>, AppError> {
     Ok(sqlx::query_as::<_, ReferralRow>(&format!(
         "{REFERRAL_SELECT} WHERE {SCOPE} AND ($3::text IS NULL OR r.status = $3) \

@@ -3,6 +3,7 @@
 use super::commands::{self, Decision};
 use super::referrals::{self, ReferralJson};
 use crate::accounts::ApiCaller;
+use crate::domain::ReferralStatus;
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
 use crate::state::AppState;
 use crate::web::api::{ApiJson, ApiQuery};
@@ -61,16 +62,15 @@ pub async fn list_referrals(
     ApiCaller(caller): ApiCaller,
     ApiQuery(q): ApiQuery<ReferralQuery>,
 ) -> ApiResult<Json<ReferralList>> {
-    let status = q.status.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    if let Some(s) = status
-        && !["pending", "accepted", "declined", "withdrawn"].contains(&s)
-    {
-        return Err(AppError::Validation(FieldErrors::single(
-            "status",
-            "Status must be pending, accepted, declined or withdrawn",
-        ))
-        .into());
-    }
+    let status = match q.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(s.parse::<ReferralStatus>().map_err(|_| {
+            AppError::Validation(FieldErrors::single(
+                "status",
+                "Status must be pending, accepted, declined or withdrawn",
+            ))
+        })?),
+    };
     let rows = referrals::list(&state.pool, &caller, status).await?;
     Ok(Json(ReferralList {
         items: rows.into_iter().map(Into::into).collect(),

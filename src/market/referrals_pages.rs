@@ -10,7 +10,7 @@ use crate::cases::queries as case_queries;
 use crate::cases::{CaseLine, CaseRow};
 use crate::domain::Caller;
 use crate::domain::time::display_london;
-use crate::domain::{Role, postcode_district};
+use crate::domain::{CaseStatus, ReferralStatus, Role, postcode_district};
 use crate::error::{AppError, FieldErrors};
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PageResult, done};
@@ -27,7 +27,7 @@ use tower_sessions::Session;
 /// A referral as a provider sees it: the anonymised summary, and more once accepted.
 pub struct IncomingReferral {
     pub id: i64,
-    pub status: String,
+    pub status: ReferralStatus,
     pub service: String,
     pub referred: String,
     pub decided: String,
@@ -104,21 +104,16 @@ pub async fn incoming(
             continue;
         };
         let line = CaseLine::new(c, now);
-        let shown = r.status == "accepted" && identifiable.contains(&c.id);
+        let shown = r.status == ReferralStatus::Accepted && identifiable.contains(&c.id);
         let item = IncomingReferral {
             id: r.id,
-            status: r.status.clone(),
+            status: r.status,
             service: r.service_label.clone(),
             referred: display_london(r.created_at),
             decided: r.decided_at.map(display_london).unwrap_or_default(),
             decline: r.decline_label.clone().unwrap_or_default(),
             age: line.age,
-            sex: c
-                .sex
-                .parse::<crate::domain::Sex>()
-                .map(|s| s.label())
-                .unwrap_or("Not known")
-                .to_string(),
+            sex: c.sex.label().to_string(),
             district: postcode_district(&c.postcode),
             pathway: line.pathway.clone(),
             waiting_since: line.ready.clone(),
@@ -135,7 +130,7 @@ pub async fn incoming(
                     .unwrap_or_default(),
             }),
         };
-        if r.status == "pending" {
+        if r.status == ReferralStatus::Pending {
             pending.push(item);
         } else {
             decided.push(item);
@@ -274,7 +269,7 @@ pub fn rank(
     );
     let mut scored: Vec<Scored> = offers
         .into_iter()
-        .filter(|o| o.gender == "any" || o.gender == case.sex)
+        .filter(|o| o.gender == "any" || o.gender == case.sex.as_str())
         .map(|o| {
             let covers = o.covers(&district);
             let matched = wanted
@@ -345,7 +340,10 @@ async fn find_care_page(
     caller.require(&[Role::Hub])?;
     let now = state.clock.now();
     let case = case_queries::get(&state.pool, caller, id).await?;
-    let Some(pathway) = case.pathway.filter(|_| case.status == "awaiting_care") else {
+    let Some(pathway) = case
+        .pathway
+        .filter(|_| case.status == CaseStatus::AwaitingCare)
+    else {
         return Ok(done(
             session,
             &format!("/patients/{id}"),
@@ -357,7 +355,7 @@ async fn find_care_page(
     let referred: Vec<i64> = referrals::for_patient(&state.pool, caller, id)
         .await?
         .into_iter()
-        .filter(|r| r.status == "pending" || r.status == "accepted")
+        .filter(|r| r.status.is_live())
         .map(|r| r.offer_id)
         .collect();
     let wanted = needs_specialisms(&case.needs_summary);

@@ -6,8 +6,8 @@
 
 use crate::accounts::PageCaller;
 use crate::domain::Caller;
-use crate::domain::Role;
 use crate::domain::time::display_london;
+use crate::domain::{ReferralStatus, Role};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::{Layout, PageResult};
@@ -83,7 +83,7 @@ pub struct Notice {
     /// What happened, without patient identifiers for providers before acceptance.
     pub what: String,
     pub org_name: String,
-    pub status: String,
+    pub status: ReferralStatus,
     pub decline_label: Option<String>,
 }
 

@@ -31,7 +31,7 @@ fn latest_allowed(now: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 fn transition(case: &CaseRow, event: CaseEvent) -> Result<CaseStatus, AppError> {
-    case.status()
+    case.status
         .apply(event, case.pathway())
         .map_err(|e| AppError::conflict("invalid_transition", e.message))
 }
@@ -50,8 +50,8 @@ async fn record(
         patient_id: case.id,
         action,
         detail,
-        from_status: &case.status,
-        to_status: new_status.map(|s| s.as_str()),
+        from_status: case.status,
+        to_status: new_status,
     };
     crate::cases::history::write(conn, caller, now, note).await
 }
@@ -93,7 +93,7 @@ pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<Cas
     .bind(&new.given_name)
     .bind(&new.family_name)
     .bind(new.date_of_birth)
-    .bind(new.sex.as_str())
+    .bind(new.sex)
     .bind(new.postcode.as_str())
     .bind(&trust_code)
     .bind(&new.ward_code)
@@ -101,7 +101,7 @@ pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<Cas
     .bind(new.admitted_at)
     .bind(new.expected_discharge_date)
     .bind(&new.needs_summary)
-    .bind(status.as_str())
+    .bind(status)
     .bind(new.discharge_ready_at)
     .bind(now)
     .fetch_one(&mut *tx)
@@ -138,7 +138,7 @@ pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<Cas
     .bind(now)
     .bind(caller.user_id)
     .bind(detail)
-    .bind(status.as_str())
+    .bind(status)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -252,7 +252,7 @@ pub async fn record_criteria(
         sqlx::query("UPDATE patients SET discharge_ready_at = $2, status = $3 WHERE id = $1")
             .bind(id)
             .bind(at)
-            .bind(next.as_str())
+            .bind(next)
             .execute(&mut *tx)
             .await?;
         let detail = format!(
@@ -362,7 +362,7 @@ pub async fn set_delay_reason(
             "Select a delay reason from the list",
         )));
     };
-    if !case.status().is_nctr() {
+    if !case.status.is_nctr() {
         return Err(AppError::conflict(
             "invalid_transition",
             "A delay reason can only be recorded while the patient does not meet the criteria to reside",
@@ -418,7 +418,7 @@ pub async fn update_details(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let case = queries::lock(&mut tx, caller, id, version).await?;
-    if case.status().is_terminal() {
+    if case.status.is_terminal() {
         return Err(AppError::conflict(
             "invalid_transition",
             "The case is closed and can no longer change",
@@ -636,7 +636,7 @@ pub async fn take_ownership(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let case = queries::lock(&mut tx, caller, id, version).await?;
-    if case.status().is_terminal() {
+    if case.status.is_terminal() {
         return Err(AppError::conflict(
             "invalid_transition",
             "The case is closed and can no longer change",

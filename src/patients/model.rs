@@ -3,7 +3,7 @@
 
 use crate::cases::CaseRow;
 use crate::domain::time::{age_on, london_date, parse_date, parse_instant};
-use crate::domain::{NhsNumber, Postcode, Sex, postcode_district};
+use crate::domain::{CaseStatus, NhsNumber, Postcode, Sex, postcode_district};
 use crate::error::FieldErrors;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -23,7 +23,8 @@ pub struct PatientJson {
     pub date_of_birth: Option<NaiveDate>,
     /// Age in whole years today.
     pub age: i32,
-    pub sex: String,
+    #[schema(value_type = String)]
+    pub sex: Sex,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub postcode: Option<String>,
     /// The outward code of the postcode, e.g. `LS9`.
@@ -35,7 +36,7 @@ pub struct PatientJson {
     pub expected_discharge_date: Option<NaiveDate>,
     pub needs_summary: String,
     #[schema(value_type = String, example = "awaiting_care")]
-    pub status: String,
+    pub status: CaseStatus,
     pub pathway: Option<i16>,
     pub discharge_ready_at: Option<DateTime<Utc>>,
     pub delay_reason: Option<String>,

@@ -11,7 +11,7 @@ use crate::domain::Caller;
 use crate::domain::status::ALL_STATUSES;
 use crate::domain::time::parse_local;
 use crate::domain::time::{display_london, london_date};
-use crate::domain::{CaseStatus, Pathway, Role};
+use crate::domain::{CaseStatus, Pathway, ReferralStatus, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::reference::{self, CtrReason, DelayReason};
 use crate::state::AppState;
@@ -433,17 +433,12 @@ impl CaseView {
             nhs_number: line.nhs_number,
             date_of_birth: c.date_of_birth.format("%-d %b %Y").to_string(),
             age: line.age,
-            sex: c
-                .sex
-                .parse::<crate::domain::Sex>()
-                .map(|s| s.label())
-                .unwrap_or("Not known")
-                .to_string(),
+            sex: c.sex.label().to_string(),
             postcode: c.postcode.clone(),
             ward: format!("{} ({})", c.ward_name, c.ward_code),
             bed: c.bed.clone(),
             admitted: display_london(c.admitted_at),
-            status: c.status(),
+            status: c.status,
             pathway: line.pathway,
             ready: line.ready,
             waiting: line.waiting,
@@ -505,7 +500,7 @@ pub struct HistoryView {
 pub struct ReferralLine {
     pub provider: String,
     pub service: String,
-    pub status: String,
+    pub status: ReferralStatus,
     pub referred: String,
     pub decided: String,
     pub note: String,
@@ -528,7 +523,7 @@ impl ReferralLine {
         ReferralLine {
             provider: format!("{} ({})", r.org_name, r.org_code),
             service: r.service_label.clone(),
-            status: r.status.clone(),
+            status: r.status,
             referred: display_london(r.created_at),
             decided: r.decided_at.map(display_london).unwrap_or_default(),
             note,
@@ -552,7 +547,7 @@ pub struct Actions {
 
 impl Actions {
     fn for_case(c: &CaseRow, caller: &Caller) -> Self {
-        let s = c.status();
+        let s = c.status;
         let open = !s.is_terminal();
         let ward_or_hub = matches!(caller.role, Role::Ward | Role::Hub);
         let hub = caller.is(Role::Hub);

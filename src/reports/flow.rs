@@ -8,6 +8,7 @@
 
 use super::chart::{self, Series};
 use super::table::{Table, one_decimal, percent};
+use crate::domain::ReferralStatus;
 use crate::domain::time::{london_date, london_to_utc};
 use crate::error::{AppError, FieldErrors};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -134,7 +135,7 @@ struct Discharge {
 struct ReferralFact {
     org_code: String,
     org_name: String,
-    status: String,
+    status: ReferralStatus,
     decline_label: Option<String>,
     created_at: DateTime<Utc>,
     decided_at: Option<DateTime<Utc>>,
@@ -321,10 +322,14 @@ pub async fn build(
         let accepted = rs
             .iter()
             .filter(|r| {
-                r.status == "accepted" || (r.status == "withdrawn" && r.decided_at.is_some())
+                r.status == ReferralStatus::Accepted
+                    || (r.status == ReferralStatus::Withdrawn && r.decided_at.is_some())
             })
             .count() as i64;
-        let declined = rs.iter().filter(|r| r.status == "declined").count() as i64;
+        let declined = rs
+            .iter()
+            .filter(|r| r.status == ReferralStatus::Declined)
+            .count() as i64;
         let decided = accepted + declined;
         let mut reasons: BTreeMap<&str, i64> = BTreeMap::new();
         for r in rs.iter().filter_map(|r| r.decline_label.as_deref()) {
