@@ -2,7 +2,7 @@
 //! and its periods of not meeting the criteria to reside.
 
 use crate::domain::time::{age_on, delay_days, london_date};
-use crate::domain::{CaseStatus, Pathway, Sex};
+use crate::domain::{CaseAction, CaseStatus, Pathway, Sex};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::FromRow;
@@ -79,7 +79,8 @@ pub struct HistoryEntry {
     pub at: DateTime<Utc>,
     /// Username of whoever made the change.
     pub actor: Option<String>,
-    pub action: String,
+    #[schema(value_type = String)]
+    pub action: CaseAction,
     pub detail: String,
     #[serde(skip)]
     pub to_status: Option<CaseStatus>,

@@ -8,7 +8,7 @@ pub mod pages;
 
 use crate::cases::queries as case_queries;
 use crate::domain::time::{display_london, london_date};
-use crate::domain::{Caller, CaseStatus, Role};
+use crate::domain::{Caller, CaseAction, CaseStatus, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::state::AppState;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -152,7 +152,7 @@ pub async fn record(
                 .execute(&mut *tx)
                 .await?;
             (
-                "choice_information",
+                CaseAction::ChoiceInformation,
                 "Choice information given to the patient".to_string(),
             )
         }
@@ -168,7 +168,7 @@ pub async fn record(
             .execute(&mut *tx)
             .await?;
             (
-                "choice_letter",
+                CaseAction::ChoiceLetter,
                 format!(
                     "Choice letter sent ({} options); choose by {}",
                     options.len(),
@@ -184,7 +184,7 @@ pub async fn record(
                 .execute(&mut *tx)
                 .await?;
             (
-                "choice_preferences",
+                CaseAction::ChoicePreferences,
                 format!("Preferences: {}", p.join("; ")),
             )
         }
@@ -195,7 +195,10 @@ pub async fn record(
                 .bind(note)
                 .execute(&mut *tx)
                 .await?;
-            ("choice_escalated", format!("Choice escalated: {note}"))
+            (
+                CaseAction::ChoiceEscalated,
+                format!("Choice escalated: {note}"),
+            )
         }
         ChoiceStep::Outcome { outcome, note } => {
             sqlx::query(
@@ -213,7 +216,7 @@ pub async fn record(
                 .map(|(_, l)| *l)
                 .unwrap_or("");
             (
-                "choice_outcome",
+                CaseAction::ChoiceOutcome,
                 if note.is_empty() {
                     format!("Choice outcome: {label}")
                 } else {

@@ -44,6 +44,7 @@ macro_rules! text_column {
 }
 
 pub mod caller;
+pub mod history;
 pub mod market;
 pub mod nhs_number;
 pub mod status;
@@ -51,6 +52,7 @@ pub mod time;
 pub mod values;
 
 pub use caller::{Caller, Forbidden};
+pub use history::CaseAction;
 pub use market::{OfferStatus, ReferralStatus};
 pub use nhs_number::NhsNumber;
 pub use status::{CaseEvent, CaseStatus, Pathway, TransitionError};

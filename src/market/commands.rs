@@ -10,7 +10,7 @@ use super::places;
 use super::referrals::{self, ReferralRow};
 use crate::cases::history::{self, Note};
 use crate::cases::queries as case_queries;
-use crate::domain::{Caller, CaseEvent, CaseStatus, OfferStatus, ReferralStatus, Role};
+use crate::domain::{Caller, CaseAction, CaseEvent, CaseStatus, OfferStatus, ReferralStatus, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
@@ -200,7 +200,7 @@ pub async fn refer(
             now,
             Note {
                 patient_id,
-                action: "referred",
+                action: CaseAction::Referred,
                 detail: format!(
                     "Referred to {} ({}) for {}",
                     offer.org_name,
@@ -303,7 +303,7 @@ pub async fn decide(
                 now,
                 Note {
                     patient_id,
-                    action: "referral_declined",
+                    action: CaseAction::ReferralDeclined,
                     detail: format!("Declined by {org_name}: {label}"),
                     from_status: patient_status,
                     to_status: None,
@@ -350,7 +350,7 @@ pub async fn decide(
                 now,
                 Note {
                     patient_id,
-                    action: "referral_accepted",
+                    action: CaseAction::ReferralAccepted,
                     detail: format!("Accepted by {org_name}: place reserved"),
                     from_status: patient_status,
                     to_status: Some(next),
@@ -375,7 +375,7 @@ pub async fn decide(
                     now,
                     Note {
                         patient_id,
-                        action: "referrals_withdrawn",
+                        action: CaseAction::ReferralsWithdrawn,
                         detail: format!(
                             "Referrals to {} withdrawn: care accepted elsewhere",
                             names.join(", ")
@@ -466,7 +466,7 @@ async fn withdraw_pending_for_offer(
             now,
             Note {
                 patient_id,
-                action: "referral_withdrawn",
+                action: CaseAction::ReferralWithdrawn,
                 detail: format!("Referral withdrawn: {} withdrew the offer", caller.org_name),
                 from_status: status,
                 to_status: None,

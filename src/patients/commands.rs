@@ -4,10 +4,10 @@
 //! Page and API handlers both call these; the rules live only here.
 
 use super::model::NewCase;
-use crate::cases::{CaseRow, queries};
+use crate::cases::{CaseRow, history, queries};
 
 use crate::domain::Caller;
-use crate::domain::{CaseEvent, CaseStatus, Pathway, Role};
+use crate::domain::{CaseAction, CaseEvent, CaseStatus, Pathway, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::market::commands::{CaseClosing, close_for_patient};
 use crate::state::AppState;
@@ -42,18 +42,18 @@ async fn record(
     case: &CaseRow,
     caller: &Caller,
     now: DateTime<Utc>,
-    action: &str,
+    action: CaseAction,
     detail: String,
     new_status: Option<CaseStatus>,
 ) -> Result<(), AppError> {
-    let note = crate::cases::history::Note {
+    let note = history::Note {
         patient_id: case.id,
         action,
         detail,
         from_status: case.status,
         to_status: new_status,
     };
-    crate::cases::history::write(conn, caller, now, note).await
+    history::write(conn, caller, now, note).await
 }
 
 /// Creates a case. A ward user may only use its own trust's wards; a second open case for
@@ -130,17 +130,7 @@ pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<Cas
         ),
         None => format!("Case opened on {}", new.ward_code),
     };
-    sqlx::query(
-        "INSERT INTO patient_history (patient_id, at, actor_id, action, detail, to_status) \
-         VALUES ($1, $2, $3, 'created', $4, $5)",
-    )
-    .bind(id)
-    .bind(now)
-    .bind(caller.user_id)
-    .bind(detail)
-    .bind(status)
-    .execute(&mut *tx)
-    .await?;
+    history::opened(&mut tx, caller, now, id, status, detail).await?;
     tx.commit().await?;
     tracing::info!(case_id = id, "case created");
     queries::get(&state.pool, caller, id).await
@@ -235,7 +225,7 @@ pub async fn record_criteria(
             &case,
             caller,
             now,
-            "meets_criteria",
+            CaseAction::MeetsCriteria,
             detail,
             Some(next),
         )
@@ -264,7 +254,7 @@ pub async fn record_criteria(
             &case,
             caller,
             now,
-            "not_meeting_criteria",
+            CaseAction::NotMeetingCriteria,
             detail,
             Some(next),
         )
@@ -311,7 +301,7 @@ pub async fn choose_pathway(
         &case,
         caller,
         now,
-        "pathway_chosen",
+        CaseAction::PathwayChosen,
         detail,
         Some(next),
     )
@@ -383,7 +373,7 @@ pub async fn set_delay_reason(
         &case,
         caller,
         now,
-        "delay_reason_set",
+        CaseAction::DelayReasonSet,
         format!("Delay reason: {label}"),
         None,
     )
@@ -470,7 +460,7 @@ pub async fn update_details(
         &case,
         caller,
         now,
-        "details_updated",
+        CaseAction::DetailsUpdated,
         changed.join("; "),
         None,
     )
@@ -512,7 +502,7 @@ pub async fn plan_discharge(
         &case,
         caller,
         now,
-        "discharge_planned",
+        CaseAction::DischargePlanned,
         detail,
         Some(next),
     )
@@ -568,7 +558,7 @@ pub async fn discharge(
         &case,
         caller,
         now,
-        "discharged",
+        CaseAction::Discharged,
         detail,
         Some(next),
     )
@@ -620,7 +610,16 @@ pub async fn cancel(
     if let Some(closed) = close_for_patient(&mut tx, id, now, CaseClosing::Release).await? {
         detail = format!("{detail}; {closed}");
     }
-    record(&mut tx, &case, caller, now, "cancelled", detail, Some(next)).await?;
+    record(
+        &mut tx,
+        &case,
+        caller,
+        now,
+        CaseAction::Cancelled,
+        detail,
+        Some(next),
+    )
+    .await?;
     tx.commit().await?;
     queries::get(&state.pool, caller, id).await
 }
@@ -660,7 +659,7 @@ pub async fn take_ownership(
         &case,
         caller,
         now,
-        "coordinator_assigned",
+        CaseAction::CoordinatorAssigned,
         detail,
         None,
     )
