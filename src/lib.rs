@@ -21,6 +21,7 @@ pub mod notifications;
 pub mod patients;
 pub mod reference;
 pub mod reports;
+pub mod scope;
 pub mod state;
 pub mod telemetry;
 pub mod web;

@@ -1,7 +1,7 @@
 //! Who is calling: users, passwords, sessions, API tokens, and the extractors that turn a
 //! request into the [`Caller`] every handler that touches patient data must take
 //! ([`ApiCaller`], [`PageCaller`], [`AnyCaller`]). A caller always has a role and an
-//! organisation; queries scope by both.
+//! organisation; [`crate::scope`] turns them into what the caller may see.
 
 pub mod admin;
 pub mod login;

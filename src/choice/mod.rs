@@ -10,10 +10,11 @@ use crate::cases::queries as case_queries;
 use crate::domain::time::{display_london, london_date};
 use crate::domain::{Caller, CaseAction, CaseStatus, Role};
 use crate::error::{AppError, FieldErrors};
+use crate::scope::CaseScope;
 use crate::state::AppState;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use sqlx::{FromRow, PgExecutor};
+use sqlx::{FromRow, PgExecutor, QueryBuilder};
 
 #[derive(Debug, Clone, Default, FromRow, Serialize, utoipa::ToSchema)]
 pub struct ChoiceRecord {
@@ -257,20 +258,22 @@ impl OverdueChoice {
     }
 }
 
-/// Hub only: every open case whose choice deadline has passed, most overdue first.
+/// Hub only: every open case (that the hub sees: all) whose choice deadline has passed,
+/// most overdue first.
 pub async fn overdue(
     db: impl PgExecutor<'_>,
     caller: &Caller,
     today: NaiveDate,
 ) -> Result<Vec<OverdueChoice>, AppError> {
     caller.require(&[Role::Hub])?;
-    Ok(sqlx::query_as::<_, OverdueChoice>(
+    let mut q = QueryBuilder::new(
         "SELECT c.patient_id, p.given_name, p.family_name, p.nhs_number, p.ward_code, p.status, c.deadline, \
          c.letter_sent_at, c.escalated_at FROM patient_choices c JOIN patients p ON p.id = c.patient_id \
-         WHERE c.outcome IS NULL AND c.deadline < $1 AND p.status NOT IN ('discharged','cancelled') \
-         ORDER BY c.deadline, c.patient_id LIMIT 1000",
-    )
-    .bind(today)
-    .fetch_all(db)
-    .await?)
+         WHERE c.outcome IS NULL AND c.deadline < ",
+    );
+    q.push_bind(today)
+        .push(" AND p.status NOT IN ('discharged','cancelled') AND ");
+    CaseScope::of(caller).push_sql(&mut q, "p");
+    q.push(" ORDER BY c.deadline, c.patient_id LIMIT 1000");
+    Ok(q.build_query_as::<OverdueChoice>().fetch_all(db).await?)
 }

@@ -7,7 +7,8 @@
 //! to `resync` (re-read what they show). The HTTP endpoint (`GET /api/v1/events`) is in
 //! `lib.rs`; this module needs no application state, so the state can own the fan-out.
 
-use crate::domain::{Caller, ReferralStatus, Role};
+use crate::domain::{Caller, ReferralStatus};
+use crate::scope::{CaseFacts, CaseScope, OfferScope, ReferralFacts, ReferralScope};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
@@ -18,8 +19,9 @@ use tokio::sync::broadcast;
 
 pub const CHANNEL: &str = "homeward_events";
 
-/// What the triggers send. Scoping fields (`trust_code`, `org_code`, `providers`) decide who
-/// may receive it; subscribers get only the public part.
+/// What the triggers send. Scoping fields (`trust_code`: the case's trust; `org_code`: the
+/// referral's or offer's provider; `providers`: the organisations a case is referred to)
+/// decide who may receive it; subscribers get only the public part.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Change {
     #[serde(rename = "type")]
@@ -53,23 +55,21 @@ pub struct PublicEvent<'a> {
 }
 
 impl Change {
-    /// Need to know, for events: the hub hears everything; a ward its trust's patients and
-    /// their referrals; a provider its own offers and referrals, and the patients referred
-    /// to it; an admin nothing about patients.
+    /// Need to know, for events, by the same rules as every read ([`crate::scope`]): a
+    /// patient event goes to whoever may see the case, a referral event to whoever may see
+    /// the referral, an offer event to the hub and the offer's provider.
     pub fn visible_to(&self, caller: &Caller) -> bool {
-        let org = caller.org_code.as_str();
-        let kind = self.kind.split('.').next().unwrap_or_default();
-        match caller.role {
-            Role::Hub => true,
-            Role::Ward => {
-                matches!(kind, "patient" | "referral") && self.trust_code.as_deref() == Some(org)
-            }
-            Role::Provider => match kind {
-                "patient" => self.providers.iter().any(|p| p == org),
-                "referral" | "offer" => self.org_code.as_deref() == Some(org),
-                _ => false,
-            },
-            Role::Admin => false,
+        match self.kind.split('.').next().unwrap_or_default() {
+            "patient" => CaseScope::of(caller).allows(CaseFacts {
+                trust_code: self.trust_code.as_deref(),
+                referred_to: &self.providers,
+            }),
+            "referral" => ReferralScope::of(caller).allows(ReferralFacts {
+                trust_code: self.trust_code.as_deref(),
+                provider: self.org_code.as_deref(),
+            }),
+            "offer" => OfferScope::for_events(caller).allows(self.org_code.as_deref()),
+            _ => false,
         }
     }
 
@@ -212,6 +212,7 @@ pub fn stream_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Role;
 
     fn caller(role: Role, org: &str) -> Caller {
         Caller {

@@ -12,9 +12,10 @@ use crate::cases::history::{self, Note};
 use crate::cases::queries as case_queries;
 use crate::domain::{Caller, CaseAction, CaseEvent, CaseStatus, OfferStatus, ReferralStatus, Role};
 use crate::error::{AppError, FieldErrors};
+use crate::scope::ReferralScope;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, QueryBuilder};
 
 /// Posts an offer for the caller's own organisation.
 pub async fn create_offer(
@@ -136,17 +137,18 @@ pub async fn refer(
     }
     let mut ids = vec![];
     for offer_id in offer_ids {
-        let offer = sqlx::query_as::<_, OfferRow>(&format!(
-            "{} WHERE o.id = $2 FOR UPDATE OF o",
-            offers::offer_select()
-        ))
-        .bind(now)
-        .bind(offer_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| {
-            AppError::Validation(FieldErrors::single("offer_id", "There is no such offer"))
-        })?;
+        // the hub sees every offer, so no scope: any offer may be referred to
+        let mut q = offers::select_offers(now);
+        q.push(" WHERE o.id = ")
+            .push_bind(*offer_id)
+            .push(" FOR UPDATE OF o");
+        let offer = q
+            .build_query_as::<OfferRow>()
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| {
+                AppError::Validation(FieldErrors::single("offer_id", "There is no such offer"))
+            })?;
         if offer.status != OfferStatus::Open {
             return Err(AppError::conflict(
                 "capacity_gone",
@@ -243,12 +245,11 @@ pub async fn decide(
     // Locks are always taken in one order across Homeward (patient, then referral, then
     // offer) so concurrent commands wait for each other instead of deadlocking: find the
     // referral's patient, lock the patient, then lock and re-read the referral.
-    let patient_of: Option<(i64,)> =
-        sqlx::query_as("SELECT patient_id FROM referrals WHERE id = $1 AND org_code = $2")
-            .bind(id)
-            .bind(&caller.org_code)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let scope = ReferralScope::of(caller);
+    let mut q = QueryBuilder::new("SELECT r.patient_id FROM referrals r WHERE r.id = ");
+    q.push_bind(id).push(" AND ");
+    scope.push_sql(&mut q, "r");
+    let patient_of: Option<(i64,)> = q.build_query_as().fetch_optional(&mut *tx).await?;
     let (patient_id,) = patient_of.ok_or(AppError::NotFound)?;
     let (patient_status,): (CaseStatus,) =
         sqlx::query_as("SELECT status FROM patients WHERE id = $1 FOR UPDATE")
@@ -256,15 +257,18 @@ pub async fn decide(
             .fetch_one(&mut *tx)
             .await?;
     // the referral must be this provider's; lock it so two answers cannot cross
-    let referral = sqlx::query_as::<_, (i64, i64, ReferralStatus, String)>(
+    let mut q = QueryBuilder::new(
         "SELECT r.patient_id, r.offer_id, r.status, org.name FROM referrals r \
-         JOIN organisations org ON org.code = r.org_code WHERE r.id = $1 AND r.org_code = $2 FOR UPDATE OF r",
-    )
-    .bind(id)
-    .bind(&caller.org_code)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
+         JOIN organisations org ON org.code = r.org_code WHERE r.id = ",
+    );
+    q.push_bind(id).push(" AND ");
+    scope.push_sql(&mut q, "r");
+    q.push(" FOR UPDATE OF r");
+    let referral: (i64, i64, ReferralStatus, String) = q
+        .build_query_as()
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let (_, offer_id, status, org_name) = referral;
     if status != ReferralStatus::Pending {
         return Err(AppError::conflict(

@@ -4,12 +4,13 @@
 //! Places are counted by [`super::places`]; changes to offers are in [`super::commands`].
 
 use crate::domain::Caller;
+use crate::domain::OfferStatus;
 use crate::domain::time::london_date;
-use crate::domain::{OfferStatus, Role};
 use crate::error::{AppError, FieldErrors};
+use crate::scope::OfferScope;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
-use sqlx::{FromRow, PgExecutor};
+use sqlx::{FromRow, PgExecutor, Postgres, QueryBuilder};
 
 /// An offer as read, with its derived status.
 #[derive(Debug, Clone, FromRow)]
@@ -106,25 +107,34 @@ impl OfferJson {
     }
 }
 
-/// The columns of [`OfferRow`], over `o` (offers) and `$1` (now), with the derived status
-/// (see [`OfferStatus`]) worked out in SQL so lists can filter and sort on it.
-pub fn offer_select() -> String {
-    let status = format!(
-        "CASE WHEN o.withdrawn_at IS NOT NULL THEN '{withdrawn}' \
-         WHEN o.available_until <= $1 THEN '{expired}' WHEN o.places_left = 0 THEN '{full}' ELSE '{open}' END",
+/// Pushes `SELECT <the columns of OfferRow> FROM capacity_offers o ...`, with the derived
+/// status (see [`OfferStatus`]) worked out in SQL at `now`, so lists can filter and sort
+/// on it.
+pub fn push_offer_select(q: &mut QueryBuilder<'_, Postgres>, now: DateTime<Utc>) {
+    q.push(format!(
+        "SELECT o.id, o.org_code, org.name AS org_name, o.service_type, ct.label AS service_label, ct.unit, \
+         o.pathway, o.places, o.places_left, o.available_from, o.available_until, o.area, o.districts, \
+         o.gender, o.specialisms, o.funding, o.earliest_start, o.notes, \
+         (CASE WHEN o.withdrawn_at IS NOT NULL THEN '{withdrawn}' WHEN o.available_until <= ",
         withdrawn = OfferStatus::Withdrawn,
+    ))
+    .push_bind(now)
+    .push(format!(
+        " THEN '{expired}' WHEN o.places_left = 0 THEN '{full}' ELSE '{open}' END) AS status, \
+         o.last_confirmed_at, o.created_at \
+         FROM capacity_offers o JOIN organisations org ON org.code = o.org_code \
+         JOIN capacity_types ct ON ct.code = o.service_type",
         expired = OfferStatus::Expired,
         full = OfferStatus::Full,
         open = OfferStatus::Open,
-    );
-    format!(
-        "SELECT o.id, o.org_code, org.name AS org_name, o.service_type, ct.label AS service_label, ct.unit, \
-         o.pathway, o.places, o.places_left, o.available_from, o.available_until, o.area, o.districts, \
-         o.gender, o.specialisms, o.funding, o.earliest_start, o.notes, ({status}) AS status, \
-         o.last_confirmed_at, o.created_at \
-         FROM capacity_offers o JOIN organisations org ON org.code = o.org_code \
-         JOIN capacity_types ct ON ct.code = o.service_type"
-    )
+    ));
+}
+
+/// A query that starts with [`push_offer_select`].
+pub fn select_offers(now: DateTime<Utc>) -> QueryBuilder<'static, Postgres> {
+    let mut q = QueryBuilder::new("");
+    push_offer_select(&mut q, now);
+    q
 }
 
 pub const SPECIALISMS: &[(&str, &str)] = &[
@@ -152,44 +162,40 @@ pub struct OfferFilter {
     pub status: Option<OfferStatus>,
 }
 
-/// Offers the caller may see: a provider its own; everyone else all of them.
+/// Offers the caller may see (a provider its own; everyone else all of them), open ones
+/// first, then newest first.
 pub async fn list(
     db: impl PgExecutor<'_>,
     caller: &Caller,
     filter: &OfferFilter,
     now: DateTime<Utc>,
 ) -> Result<Vec<OfferRow>, AppError> {
-    let (day_start, day_end) = match filter.available_on {
-        Some(d) => {
-            let start =
-                crate::domain::time::london_to_utc(d.and_hms_opt(0, 0, 0).unwrap_or_default());
-            (Some(start), Some(start + Duration::hours(24)))
-        }
-        None => (None, None),
-    };
-    let sql = format!(
-        "SELECT * FROM ({select}) o WHERE ($2::text IS NULL OR o.org_code = $2) \
-         AND ($3::smallint IS NULL OR o.pathway = $3) AND ($4::text IS NULL OR o.service_type = $4) \
-         AND ($5::timestamptz IS NULL OR (o.available_from < $6 AND o.available_until > $5)) \
-         AND ($7::text IS NULL OR o.status = $7) \
-         ORDER BY o.status = $8 DESC, o.created_at DESC, o.id DESC LIMIT 1000",
-        select = offer_select()
-    );
-    Ok(sqlx::query_as::<_, OfferRow>(&sql)
-        .bind(now)
-        .bind(
-            caller
-                .is(Role::Provider)
-                .then_some(caller.org_code.as_str()),
-        )
-        .bind(filter.pathway)
-        .bind(filter.service_type.as_deref())
-        .bind(day_start)
-        .bind(day_end)
-        .bind(filter.status)
-        .bind(OfferStatus::Open)
-        .fetch_all(db)
-        .await?)
+    let mut q = QueryBuilder::new("SELECT * FROM (");
+    push_offer_select(&mut q, now);
+    q.push(") o WHERE ");
+    OfferScope::of(caller).push_sql(&mut q, "o");
+    if let Some(pathway) = filter.pathway {
+        q.push(" AND o.pathway = ").push_bind(pathway);
+    }
+    if let Some(service_type) = &filter.service_type {
+        q.push(" AND o.service_type = ")
+            .push_bind(service_type.clone());
+    }
+    if let Some(day) = filter.available_on {
+        let start =
+            crate::domain::time::london_to_utc(day.and_hms_opt(0, 0, 0).unwrap_or_default());
+        q.push(" AND o.available_from < ")
+            .push_bind(start + Duration::hours(24))
+            .push(" AND o.available_until > ")
+            .push_bind(start);
+    }
+    if let Some(status) = filter.status {
+        q.push(" AND o.status = ").push_bind(status);
+    }
+    q.push(" ORDER BY o.status = ")
+        .push_bind(OfferStatus::Open)
+        .push(" DESC, o.created_at DESC, o.id DESC LIMIT 1000");
+    Ok(q.build_query_as::<OfferRow>().fetch_all(db).await?)
 }
 
 /// One offer, if the caller may see it.
@@ -199,39 +205,29 @@ pub async fn get(
     id: i64,
     now: DateTime<Utc>,
 ) -> Result<OfferRow, AppError> {
-    let sql = format!(
-        "{} WHERE o.id = $2 AND ($3::text IS NULL OR o.org_code = $3)",
-        offer_select()
-    );
-    sqlx::query_as::<_, OfferRow>(&sql)
-        .bind(now)
-        .bind(id)
-        .bind(
-            caller
-                .is(Role::Provider)
-                .then_some(caller.org_code.as_str()),
-        )
+    let mut q = select_offers(now);
+    q.push(" WHERE o.id = ").push_bind(id).push(" AND ");
+    OfferScope::of(caller).push_sql(&mut q, "o");
+    q.build_query_as::<OfferRow>()
         .fetch_optional(db)
         .await?
         .ok_or(AppError::NotFound)
 }
 
-/// Open offers on a pathway: the candidates for "find care".
+/// Open offers on a pathway: the candidates for "find care" (the hub's, which sees every
+/// offer).
 pub async fn open_on_pathway(
     db: impl PgExecutor<'_>,
     pathway: i16,
     now: DateTime<Utc>,
 ) -> Result<Vec<OfferRow>, AppError> {
-    let sql = format!(
-        "{} WHERE o.pathway = $2 AND o.withdrawn_at IS NULL AND o.places_left > 0 \
-         AND o.available_until > $1 ORDER BY o.id",
-        offer_select()
-    );
-    Ok(sqlx::query_as::<_, OfferRow>(&sql)
-        .bind(now)
-        .bind(pathway)
-        .fetch_all(db)
-        .await?)
+    let mut q = select_offers(now);
+    q.push(" WHERE o.pathway = ")
+        .push_bind(pathway)
+        .push(" AND o.withdrawn_at IS NULL AND o.places_left > 0 AND o.available_until > ")
+        .push_bind(now)
+        .push(" ORDER BY o.id");
+    Ok(q.build_query_as::<OfferRow>().fetch_all(db).await?)
 }
 
 /// A validated new offer.

@@ -1,11 +1,13 @@
-//! Referrals as read: the row, CONTRACT.md's JSON, and every read, scoped to the caller.
+//! Referrals as read: the row, CONTRACT.md's JSON, and every read, scoped to the caller
+//! with [`ReferralScope`].
 //! Changes to referrals are in [`super::commands`].
 
 use crate::domain::{Caller, ReferralStatus};
 use crate::error::AppError;
+use crate::scope::ReferralScope;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{FromRow, PgExecutor};
+use sqlx::{FromRow, PgExecutor, Postgres, QueryBuilder};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ReferralRow {
@@ -65,54 +67,54 @@ const REFERRAL_SELECT: &str = "SELECT r.id, r.patient_id, r.offer_id, r.org_code
     JOIN capacity_offers o ON o.id = r.offer_id JOIN capacity_types ct ON ct.code = o.service_type \
     LEFT JOIN decline_reasons dr ON dr.code = r.decline_reason";
 
-/// Need to know for referrals, over `$1` (role), `$2` (organisation) and `r`: the hub sees
-/// all; a provider its own; a ward its trust's patients'.
-const SCOPE: &str = "($1::text = 'hub' OR ($1::text = 'provider' AND r.org_code = $2::text) \
-    OR ($1::text = 'ward' AND EXISTS (SELECT 1 FROM patients p WHERE p.id = r.patient_id AND p.trust_code = $2::text)))";
+/// `REFERRAL_SELECT WHERE <the caller's scope>`, ready for more conditions.
+fn scoped_select(caller: &Caller) -> QueryBuilder<'static, Postgres> {
+    let mut q = QueryBuilder::new(REFERRAL_SELECT);
+    q.push(" WHERE ");
+    ReferralScope::of(caller).push_sql(&mut q, "r");
+    q
+}
 
+/// One referral, if the caller may see it.
 pub async fn get(
     db: impl PgExecutor<'_>,
     caller: &Caller,
     id: i64,
 ) -> Result<ReferralRow, AppError> {
-    sqlx::query_as::<_, ReferralRow>(&format!("{REFERRAL_SELECT} WHERE r.id = $3 AND {SCOPE}"))
-        .bind(caller.role.as_str())
-        .bind(&caller.org_code)
-        .bind(id)
+    let mut q = scoped_select(caller);
+    q.push(" AND r.id = ").push_bind(id);
+    q.build_query_as::<ReferralRow>()
         .fetch_optional(db)
         .await?
         .ok_or(AppError::NotFound)
 }
 
-/// Referrals the caller may see, newest first, optionally one status only.
+/// Referrals the caller may see, waiting ones first, then newest first, optionally one
+/// status only.
 pub async fn list(
     db: impl PgExecutor<'_>,
     caller: &Caller,
     status: Option<ReferralStatus>,
 ) -> Result<Vec<ReferralRow>, AppError> {
-    Ok(sqlx::query_as::<_, ReferralRow>(&format!(
-        "{REFERRAL_SELECT} WHERE {SCOPE} AND ($3::text IS NULL OR r.status = $3) \
-         ORDER BY r.status = 'pending' DESC, r.created_at DESC, r.id DESC LIMIT 1000"
-    ))
-    .bind(caller.role.as_str())
-    .bind(&caller.org_code)
-    .bind(status)
-    .fetch_all(db)
-    .await?)
+    let mut q = scoped_select(caller);
+    if let Some(status) = status {
+        q.push(" AND r.status = ").push_bind(status);
+    }
+    q.push(" ORDER BY r.status = ")
+        .push_bind(ReferralStatus::Pending)
+        .push(" DESC, r.created_at DESC, r.id DESC LIMIT 1000");
+    Ok(q.build_query_as::<ReferralRow>().fetch_all(db).await?)
 }
 
-/// One patient's referrals, oldest first. The caller must already have been allowed the case.
+/// One patient's referrals (those the caller may see), oldest first.
 pub async fn for_patient(
     db: impl PgExecutor<'_>,
     caller: &Caller,
     patient_id: i64,
 ) -> Result<Vec<ReferralRow>, AppError> {
-    Ok(sqlx::query_as::<_, ReferralRow>(&format!(
-        "{REFERRAL_SELECT} WHERE r.patient_id = $3 AND {SCOPE} ORDER BY r.created_at, r.id"
-    ))
-    .bind(caller.role.as_str())
-    .bind(&caller.org_code)
-    .bind(patient_id)
-    .fetch_all(db)
-    .await?)
+    let mut q = scoped_select(caller);
+    q.push(" AND r.patient_id = ")
+        .push_bind(patient_id)
+        .push(" ORDER BY r.created_at, r.id");
+    Ok(q.build_query_as::<ReferralRow>().fetch_all(db).await?)
 }

@@ -10,6 +10,7 @@ use crate::domain::Caller;
 use crate::domain::{CaseAction, CaseEvent, CaseStatus, Pathway, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::market::commands::{CaseClosing, close_for_patient};
+use crate::scope::CaseScope;
 use crate::state::AppState;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
@@ -73,7 +74,8 @@ pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<Cas
                 "Select a ward that exists",
             )));
         }
-        Some((org,)) if caller.is(Role::Ward) && org != caller.org_code => {
+        // a ward user files cases on its own trust's wards only
+        Some((org,)) if !CaseScope::of(caller).covers_trust(&org) => {
             return Err(AppError::Forbidden);
         }
         Some((org,)) => org,
