@@ -3,7 +3,7 @@
 
 use crate::accounts::PageCaller;
 use crate::domain::time::display_london;
-use crate::domain::{CaseStatus, NhsNumber, Role};
+use crate::domain::{CaseStatus, NhsNumber, PatientId, Role};
 use crate::error::FieldErrors;
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PageResult};
@@ -15,7 +15,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 pub struct CaseAccess {
-    pub id: i64,
+    pub id: PatientId,
     pub name: String,
     pub opened: String,
     pub status: CaseStatus,
@@ -52,7 +52,7 @@ pub async fn access(
         match NhsNumber::parse(&q.nhs_number) {
             Err(e) => errors.add("nhs_number", e.to_string()),
             Ok(n) => {
-                let found: Vec<(i64, String, String, chrono::DateTime<chrono::Utc>, CaseStatus)> = sqlx::query_as(
+                let found: Vec<(PatientId, String, String, chrono::DateTime<chrono::Utc>, CaseStatus)> = sqlx::query_as(
                     "SELECT id, given_name, family_name, created_at, status FROM patients WHERE nhs_number = $1 ORDER BY created_at DESC",
                 )
                 .bind(n.as_str())

@@ -7,8 +7,8 @@
 use crate::accounts::PageCaller;
 use crate::cases::CaseLine;
 use crate::cases::queries::{self, CaseFilter, TrustRow};
-use crate::domain::Role;
 use crate::domain::time::{display_london, london_date, london_to_utc};
+use crate::domain::{PatientId, Role};
 use crate::scope::CaseScope;
 use crate::state::AppState;
 use crate::web::{Layout, PageResult};
@@ -203,7 +203,7 @@ pub async fn board(
     .into_iter()
     .filter(|l| !l.ready.is_empty())
     .collect();
-    let mut shown: Vec<i64> = no_reason
+    let mut shown: Vec<PatientId> = no_reason
         .iter()
         .chain(&escalated)
         .chain(&longest)

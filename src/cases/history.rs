@@ -4,14 +4,14 @@
 //! and a version bump (with the new status, if the change moves it), inside the caller's
 //! transaction. A case's first row, written as the case is inserted, is [`opened`].
 
-use crate::domain::{Caller, CaseAction, CaseStatus};
+use crate::domain::{Caller, CaseAction, CaseStatus, PatientId};
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 /// A history entry for a case, written with the change it records.
 pub struct Note {
-    pub patient_id: i64,
+    pub patient_id: PatientId,
     pub action: CaseAction,
     pub detail: String,
     /// The case's status before the change.
@@ -61,7 +61,7 @@ pub async fn opened(
     conn: &mut PgConnection,
     caller: &Caller,
     now: DateTime<Utc>,
-    patient_id: i64,
+    patient_id: PatientId,
     status: CaseStatus,
     detail: String,
 ) -> Result<(), AppError> {
@@ -83,7 +83,7 @@ async fn append(
     conn: &mut PgConnection,
     caller: &Caller,
     now: DateTime<Utc>,
-    patient_id: i64,
+    patient_id: PatientId,
     action: CaseAction,
     detail: String,
     from_status: Option<CaseStatus>,

@@ -2,13 +2,13 @@
 //! ward list, the board round and the provider's referrals show for each case.
 
 use super::CaseRow;
-use crate::domain::CaseStatus;
 use crate::domain::time::display_london;
+use crate::domain::{CaseStatus, PatientId};
 use chrono::{DateTime, Utc};
 
 /// One case as a line in a list, with everything already formatted.
 pub struct CaseLine {
-    pub id: i64,
+    pub id: PatientId,
     pub name: String,
     pub nhs_number: String,
     pub age: i32,

@@ -3,7 +3,7 @@
 //! [`crate::scope`]).
 
 use super::{CaseRow, HistoryEntry, NctrPeriod};
-use crate::domain::{Caller, CaseStatus, Pathway};
+use crate::domain::{Caller, CaseStatus, Pathway, PatientId};
 use crate::error::AppError;
 use crate::scope::CaseScope;
 use chrono::{DateTime, Utc};
@@ -31,7 +31,11 @@ fn scoped_select(caller: &Caller) -> QueryBuilder<'static, Postgres> {
 }
 
 /// One case, if the caller may see it.
-pub async fn get(db: impl PgExecutor<'_>, caller: &Caller, id: i64) -> Result<CaseRow, AppError> {
+pub async fn get(
+    db: impl PgExecutor<'_>,
+    caller: &Caller,
+    id: PatientId,
+) -> Result<CaseRow, AppError> {
     let mut q = scoped_select(caller);
     q.push("p.id = ").push_bind(id);
     q.build_query_as::<CaseRow>()
@@ -44,7 +48,7 @@ pub async fn get(db: impl PgExecutor<'_>, caller: &Caller, id: i64) -> Result<Ca
 pub async fn by_ids(
     db: impl PgExecutor<'_>,
     caller: &Caller,
-    ids: &[i64],
+    ids: &[PatientId],
 ) -> Result<Vec<CaseRow>, AppError> {
     let mut q = scoped_select(caller);
     q.push("p.id = ANY(").push_bind(ids.to_vec()).push(")");
@@ -56,7 +60,7 @@ pub async fn by_ids(
 pub async fn lock(
     conn: &mut PgConnection,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     expected_version: Option<i32>,
 ) -> Result<CaseRow, AppError> {
     let mut q = scoped_select(caller);
@@ -196,12 +200,12 @@ pub async fn ward_counts(
 pub async fn identifiable(
     db: impl PgExecutor<'_>,
     caller: &Caller,
-    ids: &[i64],
-) -> Result<std::collections::HashSet<i64>, AppError> {
+    ids: &[PatientId],
+) -> Result<std::collections::HashSet<PatientId>, AppError> {
     let CaseScope::ReferredTo(provider) = CaseScope::of(caller) else {
         return Ok(ids.iter().copied().collect());
     };
-    let rows: Vec<(i64,)> = sqlx::query_as(
+    let rows: Vec<(PatientId,)> = sqlx::query_as(
         "SELECT DISTINCT patient_id FROM referrals WHERE org_code = $1 AND status = 'accepted' AND patient_id = ANY($2)",
     )
     .bind(provider)
@@ -212,7 +216,10 @@ pub async fn identifiable(
 }
 
 /// A case's history, oldest first. The caller must already have been allowed the case.
-pub async fn history(db: impl PgExecutor<'_>, case_id: i64) -> Result<Vec<HistoryEntry>, AppError> {
+pub async fn history(
+    db: impl PgExecutor<'_>,
+    case_id: PatientId,
+) -> Result<Vec<HistoryEntry>, AppError> {
     Ok(sqlx::query_as::<_, HistoryEntry>(
         "SELECT h.at, u.username AS actor, h.action, h.detail, h.to_status \
          FROM patient_history h LEFT JOIN users u ON u.id = h.actor_id \
@@ -226,7 +233,7 @@ pub async fn history(db: impl PgExecutor<'_>, case_id: i64) -> Result<Vec<Histor
 /// A case's periods of not meeting the criteria to reside, oldest first.
 pub async fn nctr_periods(
     db: impl PgExecutor<'_>,
-    case_id: i64,
+    case_id: PatientId,
 ) -> Result<Vec<NctrPeriod>, AppError> {
     Ok(sqlx::query_as::<_, NctrPeriod>(
         "SELECT n.started_at, n.ended_at, n.ended_by, n.ctr_code, c.label AS ctr_label \

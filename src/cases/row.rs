@@ -2,7 +2,7 @@
 //! and its periods of not meeting the criteria to reside.
 
 use crate::domain::time::{age_on, delay_days, london_date};
-use crate::domain::{CaseAction, CaseStatus, Pathway, Sex};
+use crate::domain::{CaseAction, CaseStatus, Pathway, PatientId, Sex};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::FromRow;
@@ -10,7 +10,7 @@ use sqlx::FromRow;
 /// A case as read from the database, with the names the pages show.
 #[derive(Debug, Clone, FromRow)]
 pub struct CaseRow {
-    pub id: i64,
+    pub id: PatientId,
     pub nhs_number: String,
     pub given_name: String,
     pub family_name: String,

@@ -2,8 +2,8 @@
 
 use super::{ChoiceRecord, ChoiceStep};
 use crate::accounts::ApiCaller;
-use crate::domain::CaseStatus;
 use crate::domain::time::london_date;
+use crate::domain::{CaseStatus, PatientId};
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
 use crate::state::AppState;
 use crate::web::api::ApiJson;
@@ -25,7 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub async fn get_choice(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
 ) -> ApiResult<Json<ChoiceRecord>> {
     caller.require(&[crate::domain::Role::Hub, crate::domain::Role::Ward])?;
     let case = crate::cases::queries::get(&state.pool, &caller, id).await?;
@@ -55,7 +55,7 @@ pub struct ChoiceRequest {
 pub async fn record_choice(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     ApiJson(body): ApiJson<ChoiceRequest>,
 ) -> ApiResult<Json<ChoiceRecord>> {
     let step = match body.stage.as_str() {
@@ -86,7 +86,8 @@ pub async fn record_choice(
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct OverdueItem {
-    pub patient_id: i64,
+    #[schema(value_type = i64)]
+    pub patient_id: PatientId,
     pub ward_code: String,
     #[schema(value_type = String)]
     pub status: CaseStatus,

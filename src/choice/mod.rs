@@ -8,7 +8,7 @@ pub mod pages;
 
 use crate::cases::queries as case_queries;
 use crate::domain::time::{display_london, london_date};
-use crate::domain::{Caller, CaseAction, CaseStatus, Role};
+use crate::domain::{Caller, CaseAction, CaseStatus, PatientId, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::scope::CaseScope;
 use crate::state::AppState;
@@ -58,7 +58,7 @@ pub const OUTCOMES: &[(&str, &str)] = &[
     ("declined", "Declined the options offered"),
 ];
 
-pub async fn get(db: impl PgExecutor<'_>, patient_id: i64) -> Result<ChoiceRecord, AppError> {
+pub async fn get(db: impl PgExecutor<'_>, patient_id: PatientId) -> Result<ChoiceRecord, AppError> {
     Ok(sqlx::query_as::<_, ChoiceRecord>(
         "SELECT information_given_at, letter_sent_at, deadline, options_offered, preferences, escalated_at, \
          escalation_note, outcome, outcome_at, outcome_note FROM patient_choices WHERE patient_id = $1",
@@ -88,7 +88,7 @@ fn lines(values: Vec<String>, field: &str, max: usize, errors: &mut FieldErrors)
 pub async fn record(
     state: &AppState,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     version: Option<i32>,
     step: ChoiceStep,
 ) -> Result<ChoiceRecord, AppError> {
@@ -241,7 +241,7 @@ pub async fn record(
 /// An open case whose choice deadline has passed without an outcome.
 #[derive(Debug, Clone, FromRow)]
 pub struct OverdueChoice {
-    pub patient_id: i64,
+    pub patient_id: PatientId,
     pub given_name: String,
     pub family_name: String,
     pub nhs_number: String,

@@ -3,8 +3,8 @@
 use super::{ChoiceRecord, ChoiceStep, OUTCOMES, OverdueChoice};
 use crate::accounts::PageCaller;
 use crate::cases::CaseLine;
-use crate::domain::Caller;
 use crate::domain::time::{display_london, london_date};
+use crate::domain::{Caller, PatientId};
 use crate::error::{AppError, FieldErrors};
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PageResult, done};
@@ -61,7 +61,7 @@ async fn render(
     state: &AppState,
     session: &Session,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     form: ChoiceForm,
     errors: FieldErrors,
     stale: bool,
@@ -107,7 +107,7 @@ pub async fn show(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
 ) -> PageResult {
     render(
         &state,
@@ -125,7 +125,7 @@ pub async fn record(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     Form(f): Form<ChoiceForm>,
 ) -> PageResult {
     let step = match f.stage.as_str() {
@@ -202,7 +202,7 @@ pub async fn overdue(
 ) -> PageResult {
     let today = london_date(state.clock.now());
     let items = super::overdue(&state.pool, &caller, today).await?;
-    let ids: Vec<i64> = items.iter().map(|i| i.patient_id).collect();
+    let ids: Vec<PatientId> = items.iter().map(|i| i.patient_id).collect();
     crate::audit::record_views(&state.pool, &caller, &ids, "choice overdue list").await?;
     Ok(OverduePage {
         layout: crate::notifications::layout(&state, &session, &caller, "choice").await,

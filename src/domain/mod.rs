@@ -45,6 +45,7 @@ macro_rules! text_column {
 
 pub mod caller;
 pub mod history;
+pub mod ids;
 pub mod market;
 pub mod nhs_number;
 pub mod status;
@@ -53,6 +54,7 @@ pub mod values;
 
 pub use caller::{Caller, Forbidden};
 pub use history::CaseAction;
+pub use ids::PatientId;
 pub use market::{OfferStatus, ReferralStatus};
 pub use nhs_number::NhsNumber;
 pub use status::{CaseEvent, CaseStatus, Pathway, TransitionError};

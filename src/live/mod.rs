@@ -7,7 +7,7 @@
 //! to `resync` (re-read what they show). The HTTP endpoint (`GET /api/v1/events`) is in
 //! `lib.rs`; this module needs no application state, so the state can own the fan-out.
 
-use crate::domain::{Caller, ReferralStatus};
+use crate::domain::{Caller, PatientId, ReferralStatus};
 use crate::scope::{CaseFacts, CaseScope, OfferScope, ReferralFacts, ReferralScope};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
@@ -27,7 +27,7 @@ pub struct Change {
     #[serde(rename = "type")]
     pub kind: String,
     pub at: serde_json::Value,
-    pub patient_id: Option<i64>,
+    pub patient_id: Option<PatientId>,
     pub referral_id: Option<i64>,
     pub offer_id: Option<i64>,
     /// A referral's status (referral events only).
@@ -45,7 +45,7 @@ pub struct PublicEvent<'a> {
     pub kind: &'a str,
     pub at: &'a serde_json::Value,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub patient_id: Option<i64>,
+    pub patient_id: Option<PatientId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub referral_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -229,7 +229,7 @@ mod tests {
         Change {
             kind: kind.into(),
             at: serde_json::json!("2026-11-22T10:00:00Z"),
-            patient_id: Some(1),
+            patient_id: Some(PatientId(1)),
             referral_id: None,
             offer_id: None,
             status: None,

@@ -10,7 +10,9 @@ use super::places;
 use super::referrals::{self, ReferralRow};
 use crate::cases::history::{self, Note};
 use crate::cases::queries as case_queries;
-use crate::domain::{Caller, CaseAction, CaseEvent, CaseStatus, OfferStatus, ReferralStatus, Role};
+use crate::domain::{
+    Caller, CaseAction, CaseEvent, CaseStatus, OfferStatus, PatientId, ReferralStatus, Role,
+};
 use crate::error::{AppError, FieldErrors};
 use crate::scope::ReferralScope;
 use crate::state::AppState;
@@ -116,7 +118,7 @@ pub async fn withdraw_offer(
 pub async fn refer(
     state: &AppState,
     caller: &Caller,
-    patient_id: i64,
+    patient_id: PatientId,
     offer_ids: &[i64],
 ) -> Result<Vec<ReferralRow>, AppError> {
     caller.require(&[Role::Hub])?;
@@ -249,7 +251,7 @@ pub async fn decide(
     let mut q = QueryBuilder::new("SELECT r.patient_id FROM referrals r WHERE r.id = ");
     q.push_bind(id).push(" AND ");
     scope.push_sql(&mut q, "r");
-    let patient_of: Option<(i64,)> = q.build_query_as().fetch_optional(&mut *tx).await?;
+    let patient_of: Option<(PatientId,)> = q.build_query_as().fetch_optional(&mut *tx).await?;
     let (patient_id,) = patient_of.ok_or(AppError::NotFound)?;
     let (patient_status,): (CaseStatus,) =
         sqlx::query_as("SELECT status FROM patients WHERE id = $1 FOR UPDATE")
@@ -264,7 +266,7 @@ pub async fn decide(
     q.push_bind(id).push(" AND ");
     scope.push_sql(&mut q, "r");
     q.push(" FOR UPDATE OF r");
-    let referral: (i64, i64, ReferralStatus, String) = q
+    let referral: (PatientId, i64, ReferralStatus, String) = q
         .build_query_as()
         .fetch_optional(&mut *tx)
         .await?
@@ -412,7 +414,7 @@ pub enum CaseClosing {
 /// Returns a sentence for the history, if anything changed.
 pub async fn close_for_patient(
     conn: &mut PgConnection,
-    patient_id: i64,
+    patient_id: PatientId,
     now: DateTime<Utc>,
     closing: CaseClosing,
 ) -> Result<Option<String>, AppError> {
@@ -454,7 +456,7 @@ async fn withdraw_pending_for_offer(
     caller: &Caller,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    let rows: Vec<(i64, CaseStatus)> = sqlx::query_as(
+    let rows: Vec<(PatientId, CaseStatus)> = sqlx::query_as(
         "UPDATE referrals r SET status = $3, withdrawn_at = $2 FROM patients p \
          WHERE p.id = r.patient_id AND r.offer_id = $1 AND r.status = 'pending' RETURNING r.patient_id, p.status",
     )

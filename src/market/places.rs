@@ -4,7 +4,7 @@
 //! `0 <= places_left <= places`, and a reservation is one conditional UPDATE, so two
 //! accepts racing for the last place cannot both win. Nothing else writes `places_left`.
 
-use crate::domain::ReferralStatus;
+use crate::domain::{PatientId, ReferralStatus};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
@@ -32,7 +32,7 @@ pub async fn reserve(
 /// if there was such a place.
 pub async fn release_for_patient(
     conn: &mut PgConnection,
-    patient_id: i64,
+    patient_id: PatientId,
     now: DateTime<Utc>,
 ) -> Result<Option<String>, sqlx::Error> {
     let released: Option<(String,)> = sqlx::query_as(
@@ -54,7 +54,7 @@ pub async fn release_for_patient(
 /// given back).
 pub async fn use_for_patient(
     conn: &mut PgConnection,
-    patient_id: i64,
+    patient_id: PatientId,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(

@@ -2,7 +2,7 @@
 //! with [`ReferralScope`].
 //! Changes to referrals are in [`super::commands`].
 
-use crate::domain::{Caller, ReferralStatus};
+use crate::domain::{Caller, PatientId, ReferralStatus};
 use crate::error::AppError;
 use crate::scope::ReferralScope;
 use chrono::{DateTime, Utc};
@@ -12,7 +12,7 @@ use sqlx::{FromRow, PgExecutor, Postgres, QueryBuilder};
 #[derive(Debug, Clone, FromRow)]
 pub struct ReferralRow {
     pub id: i64,
-    pub patient_id: i64,
+    pub patient_id: PatientId,
     pub offer_id: i64,
     pub org_code: String,
     pub org_name: String,
@@ -32,7 +32,8 @@ pub struct ReferralRow {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReferralJson {
     pub id: i64,
-    pub patient_id: i64,
+    #[schema(value_type = i64)]
+    pub patient_id: PatientId,
     pub offer_id: i64,
     pub org_code: String,
     pub service_type: String,
@@ -110,7 +111,7 @@ pub async fn list(
 pub async fn for_patient(
     db: impl PgExecutor<'_>,
     caller: &Caller,
-    patient_id: i64,
+    patient_id: PatientId,
 ) -> Result<Vec<ReferralRow>, AppError> {
     let mut q = scoped_select(caller);
     q.push(" AND r.patient_id = ")

@@ -3,7 +3,7 @@
 use super::commands::{self, Decision};
 use super::referrals::{self, ReferralJson};
 use crate::accounts::ApiCaller;
-use crate::domain::ReferralStatus;
+use crate::domain::{PatientId, ReferralStatus};
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
 use crate::state::AppState;
 use crate::web::api::{ApiJson, ApiQuery};
@@ -28,7 +28,8 @@ pub struct ReferralList {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewReferralRequest {
-    pub patient_id: i64,
+    #[schema(value_type = i64)]
+    pub patient_id: PatientId,
     pub offer_id: i64,
 }
 

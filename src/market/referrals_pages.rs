@@ -10,7 +10,7 @@ use crate::cases::queries as case_queries;
 use crate::cases::{CaseLine, CaseRow};
 use crate::domain::Caller;
 use crate::domain::time::display_london;
-use crate::domain::{CaseStatus, ReferralStatus, Role, postcode_district};
+use crate::domain::{CaseStatus, PatientId, ReferralStatus, Role, postcode_district};
 use crate::error::{AppError, FieldErrors};
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PageResult, done};
@@ -77,11 +77,11 @@ pub async fn incoming(
     caller.require(&[Role::Provider])?;
     let now = state.clock.now();
     let referrals = referrals::list(&state.pool, &caller, None).await?;
-    let mut ids: Vec<i64> = referrals.iter().map(|r| r.patient_id).collect();
+    let mut ids: Vec<PatientId> = referrals.iter().map(|r| r.patient_id).collect();
     ids.sort();
     ids.dedup();
     // one query for every patient on the page, scoped to this provider
-    let cases: HashMap<i64, CaseRow> = case_queries::by_ids(&state.pool, &caller, &ids)
+    let cases: HashMap<PatientId, CaseRow> = case_queries::by_ids(&state.pool, &caller, &ids)
         .await?
         .into_iter()
         .map(|c| (c.id, c))
@@ -334,7 +334,7 @@ async fn find_care_page(
     state: &AppState,
     session: &Session,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     errors: FieldErrors,
 ) -> PageResult {
     caller.require(&[Role::Hub])?;
@@ -384,7 +384,7 @@ pub async fn find_care(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
 ) -> PageResult {
     find_care_page(&state, &session, &caller, id, FieldErrors::new()).await
 }
@@ -394,7 +394,7 @@ pub async fn refer(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     RawForm(body): RawForm,
 ) -> PageResult {
     caller.require(&[Role::Hub])?;

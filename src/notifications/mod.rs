@@ -7,7 +7,7 @@
 use crate::accounts::PageCaller;
 use crate::domain::Caller;
 use crate::domain::time::display_london;
-use crate::domain::{ReferralStatus, Role};
+use crate::domain::{PatientId, ReferralStatus, Role};
 use crate::error::AppError;
 use crate::scope::ReferralScope;
 use crate::state::AppState;
@@ -90,7 +90,7 @@ pub async fn layout(
 #[derive(Debug, Clone, FromRow)]
 pub struct Notice {
     pub at: DateTime<Utc>,
-    pub patient_id: i64,
+    pub patient_id: PatientId,
     /// What happened, without patient identifiers for providers before acceptance.
     pub what: String,
     pub org_name: String,

@@ -8,7 +8,7 @@ use crate::cases::queries::{self, CaseFilter};
 use crate::domain::Caller;
 use crate::domain::time::london_to_utc;
 use crate::domain::time::{parse_date, parse_instant};
-use crate::domain::{CaseStatus, Pathway};
+use crate::domain::{CaseStatus, Pathway, PatientId};
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
 use crate::state::AppState;
 use crate::web::api::{ApiJson, ApiQuery};
@@ -143,9 +143,9 @@ pub async fn list_patients(
     let filter = q.filter()?;
     let now = state.clock.now();
     let rows = queries::list(&state.pool, &caller, &filter, now).await?;
-    let ids: Vec<i64> = rows.iter().map(|l| l.case.id).collect();
+    let ids: Vec<PatientId> = rows.iter().map(|l| l.case.id).collect();
     let identifiable = queries::identifiable(&state.pool, &caller, &ids).await?;
-    let seen: Vec<i64> = ids
+    let seen: Vec<PatientId> = ids
         .iter()
         .copied()
         .filter(|id| identifiable.contains(id))
@@ -188,7 +188,7 @@ pub async fn create_patient(
 pub async fn get_patient(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
 ) -> ApiResult<Json<PatientJson>> {
     let case = queries::get(&state.pool, &caller, id).await?;
     Ok(json(&state, &caller, case).await?)
@@ -201,7 +201,7 @@ pub async fn get_patient(
 pub async fn patient_history(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
 ) -> ApiResult<Json<HistoryList>> {
     let case = queries::get(&state.pool, &caller, id).await?;
     crate::audit::record_views(&state.pool, &caller, &[case.id], "API history").await?;
@@ -239,7 +239,7 @@ fn optional_instant(v: &Option<String>, field: &str) -> Result<Option<DateTime<U
 pub async fn record_criteria(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     ApiJson(body): ApiJson<CriteriaRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let at = optional_instant(&body.at, "at")?;
@@ -266,7 +266,7 @@ pub struct PathwayRequest {
 pub async fn choose_pathway(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     ApiJson(body): ApiJson<PathwayRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     caller.require(&[crate::domain::Role::Hub])?;
@@ -298,7 +298,7 @@ pub struct DelayReasonRequest {
 pub async fn set_delay_reason(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     ApiJson(body): ApiJson<DelayReasonRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let case =
@@ -331,7 +331,7 @@ where
 pub async fn update_details(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     ApiJson(body): ApiJson<DetailsRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let edd = match body.expected_discharge_date {
@@ -367,7 +367,7 @@ pub struct PlanDischargeRequest {
 pub async fn plan_discharge(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     ApiJson(body): ApiJson<PlanDischargeRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let planned_for = parse_instant(&body.planned_for)
@@ -400,7 +400,7 @@ pub struct DischargeRequest {
 pub async fn discharge(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     ApiJson(body): ApiJson<DischargeRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let at = optional_instant(&body.discharged_at, "discharged_at")?;
@@ -421,7 +421,7 @@ pub struct CancelRequest {
 pub async fn cancel(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     ApiJson(body): ApiJson<CancelRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let case = commands::cancel(&state, &caller, id, body.version, &body.reason).await?;
@@ -440,7 +440,7 @@ pub struct VersionOnly {
 pub async fn take_ownership(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     ApiJson(body): ApiJson<VersionOnly>,
 ) -> ApiResult<Json<PatientJson>> {
     let case = commands::take_ownership(&state, &caller, id, body.version).await?;

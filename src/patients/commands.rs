@@ -7,7 +7,7 @@ use super::model::NewCase;
 use crate::cases::{CaseRow, history, queries};
 
 use crate::domain::Caller;
-use crate::domain::{CaseAction, CaseEvent, CaseStatus, Pathway, Role};
+use crate::domain::{CaseAction, CaseEvent, CaseStatus, Pathway, PatientId, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::market::commands::{CaseClosing, close_for_patient};
 use crate::scope::CaseScope;
@@ -85,7 +85,7 @@ pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<Cas
     } else {
         CaseStatus::Planning
     };
-    let inserted: Result<(i64,), sqlx::Error> = sqlx::query_as(
+    let inserted: Result<(PatientId,), sqlx::Error> = sqlx::query_as(
         "INSERT INTO patients (nhs_number, given_name, family_name, date_of_birth, sex, postcode, \
          trust_code, ward_code, bed, admitted_at, expected_discharge_date, needs_summary, status, \
          discharge_ready_at, created_at, updated_at) \
@@ -134,7 +134,7 @@ pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<Cas
     };
     history::opened(&mut tx, caller, now, id, status, detail).await?;
     tx.commit().await?;
-    tracing::info!(case_id = id, "case created");
+    tracing::info!(case_id = id.0, "case created");
     queries::get(&state.pool, caller, id).await
 }
 
@@ -153,7 +153,7 @@ pub struct CriteriaChange {
 pub async fn record_criteria(
     state: &AppState,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     version: Option<i32>,
     change: CriteriaChange,
 ) -> Result<CaseRow, AppError> {
@@ -270,7 +270,7 @@ pub async fn record_criteria(
 pub async fn choose_pathway(
     state: &AppState,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     version: Option<i32>,
     pathway: Pathway,
 ) -> Result<CaseRow, AppError> {
@@ -314,7 +314,7 @@ pub async fn choose_pathway(
 
 async fn insert_delay_reason_history(
     conn: &mut PgConnection,
-    id: i64,
+    id: PatientId,
     code: Option<&str>,
     at: DateTime<Utc>,
     caller: &Caller,
@@ -333,7 +333,7 @@ async fn insert_delay_reason_history(
 pub async fn set_delay_reason(
     state: &AppState,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     version: Option<i32>,
     code: &str,
 ) -> Result<CaseRow, AppError> {
@@ -394,7 +394,7 @@ pub struct DetailsChange {
 pub async fn update_details(
     state: &AppState,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     version: Option<i32>,
     change: DetailsChange,
 ) -> Result<CaseRow, AppError> {
@@ -475,7 +475,7 @@ pub async fn update_details(
 pub async fn plan_discharge(
     state: &AppState,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     version: Option<i32>,
     planned_for: DateTime<Utc>,
 ) -> Result<CaseRow, AppError> {
@@ -517,7 +517,7 @@ pub async fn plan_discharge(
 pub async fn discharge(
     state: &AppState,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     version: Option<i32>,
     discharged_at: Option<DateTime<Utc>>,
 ) -> Result<CaseRow, AppError> {
@@ -566,7 +566,7 @@ pub async fn discharge(
     )
     .await?;
     tx.commit().await?;
-    tracing::info!(case_id = id, "case discharged");
+    tracing::info!(case_id = id.0, "case discharged");
     queries::get(&state.pool, caller, id).await
 }
 
@@ -574,7 +574,7 @@ pub async fn discharge(
 pub async fn cancel(
     state: &AppState,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     version: Option<i32>,
     reason: &str,
 ) -> Result<CaseRow, AppError> {
@@ -630,7 +630,7 @@ pub async fn cancel(
 pub async fn take_ownership(
     state: &AppState,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     version: Option<i32>,
 ) -> Result<CaseRow, AppError> {
     caller.require(COORDINATE)?;

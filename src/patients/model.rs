@@ -3,7 +3,7 @@
 
 use crate::cases::CaseRow;
 use crate::domain::time::{age_on, london_date, parse_date, parse_instant};
-use crate::domain::{CaseStatus, NhsNumber, Postcode, Sex, postcode_district};
+use crate::domain::{CaseStatus, NhsNumber, PatientId, Postcode, Sex, postcode_district};
 use crate::error::FieldErrors;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 /// absent from the JSON, for callers who may only see the anonymised summary.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PatientJson {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: PatientId,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nhs_number: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -11,7 +11,7 @@ use crate::domain::Caller;
 use crate::domain::status::ALL_STATUSES;
 use crate::domain::time::parse_local;
 use crate::domain::time::{display_london, london_date};
-use crate::domain::{CaseStatus, Pathway, ReferralStatus, Role};
+use crate::domain::{CaseStatus, Pathway, PatientId, ReferralStatus, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::reference::{self, CtrReason, DelayReason};
 use crate::state::AppState;
@@ -73,7 +73,7 @@ pub async fn ward_list(
             ..CaseFilter::default()
         };
         let listed = queries::list(&state.pool, &caller, &filter, now).await?;
-        let ids: Vec<i64> = listed.iter().map(|l| l.case.id).collect();
+        let ids: Vec<PatientId> = listed.iter().map(|l| l.case.id).collect();
         crate::audit::record_views(&state.pool, &caller, &ids, "ward list").await?;
         lines = listed.iter().map(|l| CaseLine::new(&l.case, now)).collect();
     }
@@ -194,7 +194,7 @@ pub async fn worklist(
         offset: (page - 1) * WORKLIST_PAGE_SIZE,
     };
     let listed = queries::list(&state.pool, &caller, &filter, now).await?;
-    let ids: Vec<i64> = listed.iter().map(|l| l.case.id).collect();
+    let ids: Vec<PatientId> = listed.iter().map(|l| l.case.id).collect();
     crate::audit::record_views(&state.pool, &caller, &ids, "hub worklist").await?;
     let (total, over_24h) = listed
         .first()
@@ -395,7 +395,7 @@ pub async fn flag(
 
 /// A case formatted for its page.
 pub struct CaseView {
-    pub id: i64,
+    pub id: PatientId,
     pub version: i32,
     pub name: String,
     pub nhs_number: String,
@@ -616,7 +616,7 @@ async fn render_case(
     state: &AppState,
     session: &Session,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     problem: Option<Problem>,
 ) -> PageResult {
     let now = state.clock.now();
@@ -689,7 +689,7 @@ pub async fn show(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
 ) -> PageResult {
     caller.require(&[Role::Ward, Role::Hub])?;
     render_case(&state, &session, &caller, id, None).await
@@ -708,7 +708,7 @@ async fn after_action(
     state: &AppState,
     session: &Session,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     result: Result<CaseRow, AppError>,
     success: &str,
     retry: Retry,
@@ -767,7 +767,7 @@ pub async fn criteria(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     Form(f): Form<CriteriaForm>,
 ) -> PageResult {
     let meets = f.meets == "yes";
@@ -834,7 +834,7 @@ pub async fn pathway(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     Form(f): Form<PathwayForm>,
 ) -> PageResult {
     let typed = ActionValues {
@@ -872,7 +872,7 @@ pub async fn delay_reason(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     Form(f): Form<DelayReasonForm>,
 ) -> PageResult {
     let typed = ActionValues {
@@ -905,7 +905,7 @@ pub async fn details(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     Form(f): Form<DetailsForm>,
 ) -> PageResult {
     let typed = ActionValues {
@@ -958,7 +958,7 @@ pub async fn plan_discharge(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     Form(f): Form<PlanForm>,
 ) -> PageResult {
     let typed = ActionValues {
@@ -997,7 +997,7 @@ pub async fn discharge(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     Form(f): Form<DischargeForm>,
 ) -> PageResult {
     let typed = ActionValues {
@@ -1038,7 +1038,7 @@ pub async fn cancel(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     Form(f): Form<CancelForm>,
 ) -> PageResult {
     let typed = ActionValues {
@@ -1067,7 +1067,7 @@ pub async fn take_ownership(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     Form(f): Form<VersionForm>,
 ) -> PageResult {
     let result = commands::take_ownership(&state, &caller, id, f.version).await;

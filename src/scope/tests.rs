@@ -78,7 +78,7 @@ fn in_memory_rules() {
 mod agreement {
     use super::caller;
     use crate::cases::queries::{self, CaseFilter};
-    use crate::domain::{Caller, Role};
+    use crate::domain::{Caller, PatientId, Role};
     use crate::live::{CHANNEL, Change};
     use crate::market::offers::{self, OfferFilter};
     use crate::market::referrals;
@@ -122,7 +122,7 @@ mod agreement {
     /// Cases on both trusts in several statuses, two offers from each of PRV1 and PRV2, and
     /// referrals (pending, accepted, declined, withdrawn) from some cases to some offers.
     /// PRV3 is never referred to. Returns the case ids.
-    async fn generate(pool: &PgPool, seed: u64) -> Vec<i64> {
+    async fn generate(pool: &PgPool, seed: u64) -> Vec<PatientId> {
         sqlx::raw_sql(AREA).execute(pool).await.unwrap();
         let now = now();
         let service: String =
@@ -169,7 +169,7 @@ mod agreement {
                     Some(now - Duration::days(1)),
                 ),
             };
-            let id: i64 = sqlx::query_scalar(
+            let id: PatientId = sqlx::query_scalar(
                 "INSERT INTO patients (nhs_number, given_name, family_name, date_of_birth, sex, postcode, \
                  trust_code, ward_code, admitted_at, status, pathway, discharge_ready_at, discharged_at, \
                  created_at, updated_at) \
@@ -257,7 +257,7 @@ mod agreement {
             .iter()
             .filter(|c| c.kind.starts_with(subject) && c.visible_to(caller))
             .filter_map(|c| match subject {
-                "patient." => c.patient_id,
+                "patient." => c.patient_id.map(|p| p.0),
                 "referral." => c.referral_id,
                 _ => c.offer_id,
             })
@@ -293,18 +293,18 @@ mod agreement {
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|r| r.id)
+                .map(|r| r.id.0)
                 .collect();
             let listed: BTreeSet<i64> = queries::list(&pool, c, &filter, now())
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|l| l.case.id)
+                .map(|l| l.case.id.0)
                 .collect();
             let mut one_by_one = BTreeSet::new();
             for id in &cases {
                 if queries::get(&pool, c, *id).await.is_ok() {
-                    one_by_one.insert(*id);
+                    one_by_one.insert(id.0);
                 }
             }
             let live = heard(&changes, c, "patient.");
