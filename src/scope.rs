@@ -10,8 +10,9 @@
 //! The rules (CONTRACT.md): the hub sees every case and referral; a ward user its own
 //! trust's cases and their referrals; a provider the referrals to its organisation and the
 //! cases referred to it; an administrator no case and no referral. Every user may list the
-//! market's offers, except that a provider sees only its own. A test at the bottom checks,
-//! against a database, that the SQL and the in-memory forms agree for every role.
+//! market's offers, except that a provider sees only its own. `scope_agreement` (a test
+//! module beside this one) checks against a database that the SQL and the in-memory forms
+//! agree for every role.
 
 use crate::domain::{Caller, Role};
 use sqlx::{Postgres, QueryBuilder};
@@ -217,4 +218,77 @@ impl OfferScope {
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+
+    fn caller(role: Role, org: &str) -> Caller {
+        Caller {
+            user_id: 1,
+            username: format!("{}.{}", role.as_str(), org.to_lowercase()),
+            display_name: "Test".into(),
+            role,
+            org_code: org.into(),
+            org_name: org.into(),
+        }
+    }
+
+    #[test]
+    fn each_role_has_its_scope() {
+        assert_eq!(CaseScope::of(&caller(Role::Hub, "HUB")), CaseScope::All);
+        assert_eq!(
+            CaseScope::of(&caller(Role::Ward, "RHW")),
+            CaseScope::Trust("RHW".into())
+        );
+        assert_eq!(
+            CaseScope::of(&caller(Role::Provider, "PRV1")),
+            CaseScope::ReferredTo("PRV1".into())
+        );
+        assert_eq!(
+            CaseScope::of(&caller(Role::Admin, "HUB")),
+            CaseScope::Nothing
+        );
+        assert_eq!(
+            ReferralScope::of(&caller(Role::Ward, "RHW")),
+            ReferralScope::OfTrust("RHW".into())
+        );
+        assert_eq!(
+            ReferralScope::of(&caller(Role::Provider, "PRV1")),
+            ReferralScope::ToProvider("PRV1".into())
+        );
+        assert_eq!(OfferScope::of(&caller(Role::Ward, "RHW")), OfferScope::All);
+        assert_eq!(
+            OfferScope::for_events(&caller(Role::Ward, "RHW")),
+            OfferScope::Nothing
+        );
+    }
+
+    #[test]
+    fn in_memory_rules() {
+        let referred = vec!["PRV1".to_string()];
+        let case = CaseFacts {
+            trust_code: Some("RHW"),
+            referred_to: &referred,
+        };
+        assert!(CaseScope::All.allows(case));
+        assert!(CaseScope::Trust("RHW".into()).allows(case));
+        assert!(!CaseScope::Trust("RXX".into()).allows(case));
+        assert!(CaseScope::ReferredTo("PRV1".into()).allows(case));
+        assert!(!CaseScope::ReferredTo("PRV2".into()).allows(case));
+        assert!(!CaseScope::Nothing.allows(case));
+
+        let referral = ReferralFacts {
+            trust_code: Some("RHW"),
+            provider: Some("PRV2"),
+        };
+        assert!(ReferralScope::ToProvider("PRV2".into()).allows(referral));
+        assert!(!ReferralScope::ToProvider("PRV1".into()).allows(referral));
+        assert!(ReferralScope::OfTrust("RHW".into()).allows(referral));
+        assert!(!ReferralScope::OfTrust("RXX".into()).allows(referral));
+        assert!(!ReferralScope::Nothing.allows(referral));
+
+        assert!(CaseScope::All.covers_trust("RXX"));
+        assert!(CaseScope::Trust("RHW".into()).covers_trust("RHW"));
+        assert!(!CaseScope::Trust("RHW".into()).covers_trust("RXX"));
+        assert!(!CaseScope::ReferredTo("PRV1".into()).covers_trust("RHW"));
+    }
+}

@@ -1,10 +1,11 @@
 //! Pure domain types and rules: no I/O, no database, no HTTP.
 //!
-//! Everything here is tested with plain unit tests. Handlers and queries parse user input
-//! into these types, so a value that exists is valid ("parse, don't validate"). The closed
-//! value sets (statuses, roles, sex, history actions) also say how they are stored: each is
-//! a `text` column holding its `as_str` name, and reading any other value from the database
-//! is an error, never a default.
+//! Everything here is tested with plain unit tests (and one database test, `stored_names`,
+//! which holds the stored names to the columns' CHECK constraints). Handlers and queries
+//! parse user input into these types, so a value that exists is valid ("parse, don't
+//! validate"). The closed value sets (statuses, roles, sex, history actions) also say how
+//! they are stored: each is a `text` column holding its `as_str` name, and reading any other
+//! value from the database is an error, never a default.
 
 /// Stores a closed value set in a `text` column under its `as_str()` name and reads it back
 /// with its `FromStr`, so the names live in one place (the type's `as_str`). A value the

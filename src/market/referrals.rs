@@ -1,6 +1,5 @@
 //! Referrals as read: the row, CONTRACT.md's JSON, and every read, scoped to the caller
-//! with [`ReferralScope`].
-//! Changes to referrals are in [`super::commands`].
+//! with [`ReferralScope`]. Changes to referrals are in [`super::commands`].
 
 use crate::domain::{Caller, PatientId, ReferralStatus};
 use crate::error::AppError;
