@@ -1,6 +1,6 @@
 //! Writing a case's history: the only place that inserts into `patient_history` and the
 //! only place that bumps a case's version. Every change to a case, whichever module makes it
-//! (patient commands, the market's referrals, choice), ends in [`write`]: one history row
+//! (patient commands, the market's referrals, choice), ends in [`write()`]: one history row
 //! and a version bump (with the new status, if the change moves it), inside the caller's
 //! transaction. A case's first row, written as the case is inserted, is [`opened`].
 
