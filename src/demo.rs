@@ -4,8 +4,8 @@
 //! a clock set back in time, so their histories are real. Loading is idempotent and guarded
 //! by an advisory lock, so two servers starting together load it once.
 
-use crate::accounts::Caller;
 use crate::accounts::users::{self, NewUser};
+use crate::domain::Caller;
 use crate::domain::time::Clock;
 use crate::domain::{NhsNumber, Pathway, Role};
 use crate::patients::commands::{self, CriteriaChange, DetailsChange};
@@ -458,9 +458,8 @@ async fn caller(state: &AppState, username: &str) -> anyhow::Result<Caller> {
     users::by_username(&state.pool, username)
         .await
         .map_err(anyhow_app)?
-        .context("demo user missing")?
-        .caller()
-        .map_err(anyhow_app)
+        .context("demo user missing")
+        .map(|u| u.caller())
 }
 
 /// What happens to one demo patient.
@@ -544,10 +543,10 @@ async fn patients(state: &AppState) -> anyhow::Result<()> {
     clock.set(posted);
     for (i, (org, kind, places, area, specialisms, gender)) in OFFERS.iter().enumerate() {
         let provider = providers.get(*org).context("demo provider")?;
-        let offer = crate::capacity::create(
+        let offer = crate::market::commands::create_offer(
             &demo,
             provider,
-            crate::capacity::NewOffer {
+            crate::market::offers::NewOffer {
                 service_type: kind.to_string(),
                 places: *places,
                 available_from: posted,
@@ -810,9 +809,10 @@ async fn patients(state: &AppState) -> anyhow::Result<()> {
             arranged || (chosen > 0 && matches!(fate, Fate::AwaitingCare) && rng.random_bool(0.65));
         if refer_now {
             at(step(5));
-            let open = crate::capacity::open_on_pathway(&state.pool, chosen as i16, clock.now())
-                .await
-                .map_err(anyhow_app)?;
+            let open =
+                crate::market::offers::open_on_pathway(&state.pool, chosen as i16, clock.now())
+                    .await
+                    .map_err(anyhow_app)?;
             let how_many = if rng.random_bool(0.5) { 2 } else { 1 };
             let ids: Vec<i64> = open
                 .choose_multiple(&mut rng, how_many)
@@ -822,18 +822,18 @@ async fn patients(state: &AppState) -> anyhow::Result<()> {
                 // no capacity on this pathway: the patient waits, as many do
                 arranged = false;
             } else {
-                let made = crate::referrals::refer(&demo, &hub, id, &ids)
+                let made = crate::market::commands::refer(&demo, &hub, id, &ids)
                     .await
                     .map_err(anyhow_app)?;
                 let first = made.first().context("a referral")?;
                 let answerer = providers.get(&first.org_code).context("provider")?;
                 if arranged {
                     at(step(7));
-                    crate::referrals::decide(
+                    crate::market::commands::decide(
                         &demo,
                         answerer,
                         first.id,
-                        crate::referrals::Decision::Accept,
+                        crate::market::commands::Decision::Accept,
                     )
                     .await
                     .map_err(anyhow_app)?;
@@ -844,11 +844,11 @@ async fn patients(state: &AppState) -> anyhow::Result<()> {
                         .copied()
                         .unwrap_or("no_capacity")
                         .to_string();
-                    let decision = crate::referrals::Decision::Decline {
+                    let decision = crate::market::commands::Decision::Decline {
                         reason,
                         detail: String::new(),
                     };
-                    crate::referrals::decide(&demo, answerer, first.id, decision)
+                    crate::market::commands::decide(&demo, answerer, first.id, decision)
                         .await
                         .map_err(anyhow_app)?;
                 }

@@ -84,6 +84,12 @@ impl From<sqlx::Error> for AppError {
     }
 }
 
+impl From<crate::domain::Forbidden> for AppError {
+    fn from(_: crate::domain::Forbidden) -> Self {
+        AppError::Forbidden
+    }
+}
+
 impl From<tower_sessions::session::Error> for AppError {
     fn from(e: tower_sessions::session::Error) -> Self {
         AppError::Internal(anyhow::anyhow!("session: {e}"))

@@ -7,7 +7,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod board;
-pub mod capacity;
+pub mod cases;
 pub mod choice;
 pub mod config;
 pub mod db;
@@ -16,11 +16,14 @@ pub mod directory;
 pub mod domain;
 pub mod error;
 pub mod live;
+pub mod market;
 pub mod notifications;
 pub mod patients;
 pub mod reference;
-pub mod referrals;
 pub mod reports;
+pub mod scope;
+#[cfg(test)]
+mod scope_agreement;
 pub mod state;
 pub mod telemetry;
 pub mod web;
@@ -55,7 +58,7 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 #[openapi(
     info(title = "Homeward API", version = "1", description = "Discharge coordination hub. Errors are `{\"error\":{\"code\",\"message\",\"fields\"}}`."),
     modifiers(&BearerAuth),
-    paths(live::pages::events),
+    paths(events),
     components(schemas(error::ErrorBody))
 )]
 struct ApiDoc;
@@ -79,8 +82,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::tokens::issue_token))
         .merge(patients::api::router())
         .merge(reference::router())
-        .merge(capacity::api::router())
-        .merge(referrals::api::router())
+        .merge(market::offers_api::router())
+        .merge(market::referrals_api::router())
         .merge(choice::api::router())
         .merge(directory::api::router())
         .merge(reports::pages::router())
@@ -111,6 +114,20 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
+// `GET /api/v1/events`: the caller's live event stream, for API clients (bearer token) and
+// for the pages' live-update script (session cookie). (A plain comment: a doc comment would
+// become the operation's summary in the OpenAPI document.)
+#[utoipa::path(get, path = "/api/v1/events", tag = "live",
+    responses((status = 200, description = "text/event-stream: `event:` is the type (patient.created, patient.updated, patient.discharged, referral.created, referral.decided, referral.updated, offer.created, offer.updated, resync, ready); `data:` JSON with `type`, `at` and the ids concerned", content_type = "text/event-stream"),
+        (status = 401, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn events(
+    State(state): State<AppState>,
+    accounts::AnyCaller(caller): accounts::AnyCaller,
+) -> axum::response::Response {
+    live::stream_for(&state.live, caller).into_response()
+}
+
 /// Page routes, and the event stream, which pages reach with their session cookie.
 fn pages(state: &AppState) -> Router<AppState> {
     use accounts::{admin, login};
@@ -129,30 +146,39 @@ fn pages(state: &AppState) -> Router<AppState> {
         .route("/logout", post(login::logout))
         .route("/ward", get(p::ward_list))
         .route("/hub", get(p::worklist))
-        .route("/provider", get(referrals::pages::incoming))
+        .route("/provider", get(market::referrals_pages::incoming))
         .route(
             "/provider/referrals/{id}/accept",
-            post(referrals::pages::accept),
+            post(market::referrals_pages::accept),
         )
         .route(
             "/provider/referrals/{id}/decline",
-            post(referrals::pages::decline),
+            post(market::referrals_pages::decline),
         )
         .route(
             "/provider/offers",
-            get(capacity::pages::my_offers).post(capacity::pages::create_offer),
+            get(market::offers_pages::my_offers).post(market::offers_pages::create_offer),
         )
-        .route("/provider/offers/new", get(capacity::pages::new_offer_form))
+        .route(
+            "/provider/offers/new",
+            get(market::offers_pages::new_offer_form),
+        )
         .route(
             "/provider/offers/{id}/confirm",
-            post(capacity::pages::confirm_offer),
+            post(market::offers_pages::confirm_offer),
         )
         .route(
             "/provider/offers/{id}/withdraw",
-            post(capacity::pages::withdraw_offer),
+            post(market::offers_pages::withdraw_offer),
         )
-        .route("/patients/{id}/find-care", get(referrals::pages::find_care))
-        .route("/patients/{id}/referrals", post(referrals::pages::refer))
+        .route(
+            "/patients/{id}/find-care",
+            get(market::referrals_pages::find_care),
+        )
+        .route(
+            "/patients/{id}/referrals",
+            post(market::referrals_pages::refer),
+        )
         .route("/admin/access", get(audit::pages::access))
         .route(
             "/patients/{id}/choice",
@@ -193,7 +219,7 @@ fn pages(state: &AppState) -> Router<AppState> {
         )
         .route("/admin/users/{id}/disable", post(admin::disable))
         .route("/admin/users/{id}/enable", post(admin::enable))
-        .route("/api/v1/events", get(live::pages::events))
+        .route("/api/v1/events", get(events))
         .fallback(page_not_found)
         // Cross-site form posts are refused (Origin / Sec-Fetch-Site), and the session
         // cookie is SameSite=Lax: no state changes on GET anywhere.

@@ -3,7 +3,7 @@
 
 use super::PageCaller;
 use super::users::{self, NewUser, OrgRow, UserRow};
-use crate::domain::Role;
+use crate::domain::{Caller, Role};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PageResult, done, invalid};
@@ -60,8 +60,14 @@ pub struct PasswordForm {
     password: String,
 }
 
-fn admin(caller: &super::Caller) -> Result<(), AppError> {
-    caller.require(&[Role::Admin])
+/// The admin pages' layout. Administrators have no notifications (see
+/// `notifications::count_new`), so there is nothing to count.
+async fn admin_layout(session: &Session, caller: &Caller) -> Layout {
+    Layout::new(session, caller, "admin", 0).await
+}
+
+fn admin(caller: &Caller) -> Result<(), AppError> {
+    Ok(caller.require(&[Role::Admin])?)
 }
 
 pub async fn list(
@@ -71,7 +77,7 @@ pub async fn list(
 ) -> PageResult {
     admin(&caller)?;
     Ok(UsersPage {
-        layout: Layout::new(&state, &session, &caller, "admin").await,
+        layout: admin_layout(&session, &caller).await,
         users: users::list(&state.pool).await?,
     }
     .into_response())
@@ -84,7 +90,7 @@ pub async fn new_form(
 ) -> PageResult {
     admin(&caller)?;
     Ok(NewUserPage {
-        layout: Layout::new(&state, &session, &caller, "admin").await,
+        layout: admin_layout(&session, &caller).await,
         form: NewUserForm::default(),
         orgs: users::organisations(&state.pool).await?,
         roles: Role::ALL.to_vec(),
@@ -131,7 +137,7 @@ pub async fn create(
             .await)
         }
         Err(AppError::Validation(errors)) => Ok(invalid(NewUserPage {
-            layout: Layout::new(&state, &session, &caller, "admin").await,
+            layout: admin_layout(&session, &caller).await,
             form: NewUserForm {
                 password: String::new(),
                 ..form
@@ -155,7 +161,7 @@ pub async fn password_form(
         .await?
         .ok_or(AppError::NotFound)?;
     Ok(PasswordPage {
-        layout: Layout::new(&state, &session, &caller, "admin").await,
+        layout: admin_layout(&session, &caller).await,
         user,
         errors: FormErrors::default(),
     }
@@ -181,7 +187,7 @@ pub async fn reset_password(
         )
         .await),
         Err(AppError::Validation(errors)) => Ok(invalid(PasswordPage {
-            layout: Layout::new(&state, &session, &caller, "admin").await,
+            layout: admin_layout(&session, &caller).await,
             user,
             errors: FormErrors(errors),
         })),

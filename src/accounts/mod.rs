@@ -1,44 +1,20 @@
-//! Who is calling: users, passwords, sessions, API tokens and the [`Caller`] every handler
-//! that touches patient data must take. A caller always has a role and an organisation;
-//! queries scope by both.
+//! Who is calling: users, passwords, sessions, API tokens, and the extractors that turn a
+//! request into the [`Caller`] every handler that touches patient data must take
+//! ([`ApiCaller`], [`PageCaller`], [`AnyCaller`]). A caller always has a role and an
+//! organisation; [`crate::scope`] turns them into what the caller may see.
 
 pub mod admin;
 pub mod login;
 pub mod tokens;
 pub mod users;
 
-use crate::domain::Role;
+use crate::domain::Caller;
 use crate::error::{ApiError, AppError};
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
-
-/// The signed-in user, as every scoped query needs it.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub user_id: i64,
-    pub username: String,
-    pub display_name: String,
-    pub role: Role,
-    pub org_code: String,
-    pub org_name: String,
-}
-
-impl Caller {
-    /// 403 unless the caller has one of the roles.
-    pub fn require(&self, roles: &[Role]) -> Result<(), AppError> {
-        if roles.contains(&self.role) {
-            Ok(())
-        } else {
-            Err(AppError::Forbidden)
-        }
-    }
-    pub fn is(&self, role: Role) -> bool {
-        self.role == role
-    }
-}
 
 pub const SESSION_USER_KEY: &str = "user_id";
 
@@ -101,6 +77,31 @@ impl FromRequestParts<AppState> for PageCaller {
                 Err(SignInRedirect.into_response())
             }
             Err(e) => Err(crate::web::error_page(e)),
+        }
+    }
+}
+
+/// A caller by bearer token if one is sent, else by session (the event stream, which both API
+/// clients and the pages' live-update script read).
+pub struct AnyCaller(pub Caller);
+
+impl FromRequestParts<AppState> for AnyCaller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        if parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
+            return ApiCaller::from_request_parts(parts, state)
+                .await
+                .map(|c| AnyCaller(c.0))
+                .map_err(IntoResponse::into_response);
+        }
+        match PageCaller::from_request_parts(parts, state).await {
+            Ok(PageCaller(c)) => Ok(AnyCaller(c)),
+            // an API client without a session gets the contract's 401, not a redirect
+            Err(_) => Err(ApiError(AppError::Unauthorized).into_response()),
         }
     }
 }

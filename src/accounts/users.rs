@@ -1,6 +1,6 @@
 //! SQL for users and organisations.
 
-use super::Caller;
+use crate::domain::Caller;
 use crate::domain::Role;
 use crate::error::{AppError, FieldErrors};
 use sqlx::{FromRow, PgExecutor};
@@ -10,7 +10,7 @@ pub struct UserRow {
     pub id: i64,
     pub username: String,
     pub display_name: String,
-    pub role: String,
+    pub role: Role,
     pub org_code: String,
     pub org_name: String,
     pub password_hash: String,
@@ -19,18 +19,15 @@ pub struct UserRow {
 }
 
 impl UserRow {
-    pub fn caller(&self) -> Result<Caller, AppError> {
-        Ok(Caller {
+    pub fn caller(&self) -> Caller {
+        Caller {
             user_id: self.id,
             username: self.username.clone(),
             display_name: self.display_name.clone(),
-            role: self
-                .role
-                .parse()
-                .map_err(|_| AppError::Internal(anyhow::anyhow!("unknown role in database")))?,
+            role: self.role,
             org_code: self.org_code.clone(),
             org_name: self.org_name.clone(),
-        })
+        }
     }
 }
 
@@ -62,7 +59,7 @@ pub async fn by_id(db: impl PgExecutor<'_>, id: i64) -> Result<Option<UserRow>, 
 /// The caller for a session's user id, or `None` when the user is disabled or gone.
 pub async fn active_caller(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Caller>, AppError> {
     match by_id(db, id).await? {
-        Some(u) if u.disabled_at.is_none() => Ok(Some(u.caller()?)),
+        Some(u) if u.disabled_at.is_none() => Ok(Some(u.caller())),
         _ => Ok(None),
     }
 }
@@ -148,7 +145,7 @@ pub async fn create(pool: &sqlx::PgPool, new: NewUser) -> Result<i64, AppError> 
     )
     .bind(&username)
     .bind(&display)
-    .bind(new.role.as_str())
+    .bind(new.role)
     .bind(&new.org_code)
     .bind(&hash)
     .fetch_optional(pool)

@@ -4,7 +4,7 @@
 
 pub mod pages;
 
-use crate::accounts::Caller;
+use crate::domain::{Caller, PatientId, Role};
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor};
@@ -13,7 +13,7 @@ use sqlx::{FromRow, PgExecutor};
 pub async fn record_views(
     db: impl PgExecutor<'_>,
     caller: &Caller,
-    patient_ids: &[i64],
+    patient_ids: &[PatientId],
     what: &str,
 ) -> Result<(), AppError> {
     if patient_ids.is_empty() {
@@ -25,7 +25,7 @@ pub async fn record_views(
     )
     .bind(caller.user_id)
     .bind(&caller.username)
-    .bind(caller.role.as_str())
+    .bind(caller.role)
     .bind(&caller.org_code)
     .bind(patient_ids)
     .bind(what)
@@ -38,7 +38,7 @@ pub async fn record_views(
 pub struct AccessEntry {
     pub at: DateTime<Utc>,
     pub username: String,
-    pub role: String,
+    pub role: Role,
     pub org_code: String,
     pub what: String,
 }
@@ -46,7 +46,7 @@ pub struct AccessEntry {
 /// Everyone who saw a patient's identifiable details, newest first.
 pub async fn who_looked(
     db: impl PgExecutor<'_>,
-    patient_id: i64,
+    patient_id: PatientId,
 ) -> Result<Vec<AccessEntry>, AppError> {
     Ok(sqlx::query_as::<_, AccessEntry>(
         "SELECT at, username, role, org_code, what FROM access_log WHERE patient_id = $1 ORDER BY at DESC, id DESC LIMIT 5000",

@@ -3,7 +3,7 @@
 
 use crate::accounts::PageCaller;
 use crate::domain::time::display_london;
-use crate::domain::{NhsNumber, Role};
+use crate::domain::{CaseStatus, NhsNumber, PatientId, Role};
 use crate::error::FieldErrors;
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PageResult};
@@ -15,10 +15,10 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 pub struct CaseAccess {
-    pub id: i64,
+    pub id: PatientId,
     pub name: String,
     pub opened: String,
-    pub status: String,
+    pub status: CaseStatus,
     pub entries: Vec<(String, String, String, String, String)>,
 }
 
@@ -52,7 +52,7 @@ pub async fn access(
         match NhsNumber::parse(&q.nhs_number) {
             Err(e) => errors.add("nhs_number", e.to_string()),
             Ok(n) => {
-                let found: Vec<(i64, String, String, chrono::DateTime<chrono::Utc>, String)> = sqlx::query_as(
+                let found: Vec<(PatientId, String, String, chrono::DateTime<chrono::Utc>, CaseStatus)> = sqlx::query_as(
                     "SELECT id, given_name, family_name, created_at, status FROM patients WHERE nhs_number = $1 ORDER BY created_at DESC",
                 )
                 .bind(n.as_str())
@@ -62,7 +62,15 @@ pub async fn access(
                     let entries = super::who_looked(&state.pool, id)
                         .await?
                         .into_iter()
-                        .map(|e| (display_london(e.at), e.username, e.role, e.org_code, e.what))
+                        .map(|e| {
+                            (
+                                display_london(e.at),
+                                e.username,
+                                e.role.to_string(),
+                                e.org_code,
+                                e.what,
+                            )
+                        })
                         .collect();
                     cases.push(CaseAccess {
                         id,
@@ -76,7 +84,7 @@ pub async fn access(
         }
     }
     Ok(AccessPage {
-        layout: Layout::new(&state, &session, &caller, "access").await,
+        layout: crate::notifications::layout(&state, &session, &caller, "access").await,
         nhs_number: q.nhs_number,
         searched,
         cases,

@@ -5,10 +5,11 @@
 //! for the hub, a capacity panel. Ward users see their own trust only.
 
 use crate::accounts::PageCaller;
-use crate::domain::Role;
+use crate::cases::CaseLine;
+use crate::cases::queries::{self, CaseFilter, TrustRow};
 use crate::domain::time::{display_london, london_date, london_to_utc};
-use crate::patients::pages::CaseLine;
-use crate::patients::queries::{self, CaseFilter, TrustRow};
+use crate::domain::{PatientId, Role};
+use crate::scope::CaseScope;
 use crate::state::AppState;
 use crate::web::{Layout, PageResult};
 use askama::Template;
@@ -17,7 +18,7 @@ use axum::extract::{Query, State};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Datelike, Duration, Utc};
 use serde::Deserialize;
-use sqlx::FromRow;
+use sqlx::{FromRow, QueryBuilder};
 use tower_sessions::Session;
 
 /// Open cases on one ward, by status and pathway.
@@ -118,15 +119,20 @@ pub async fn board(
     caller.require(&[Role::Hub, Role::Ward])?;
     let now = state.clock.now();
     let is_hub = caller.is(Role::Hub);
-    // a ward sees its own trust; the hub any one trust, or all
+    // A ward user's scope is its own trust; the hub sees every trust and may choose one.
+    let scope = CaseScope::of(&caller);
+    let trust_filter = if is_hub {
+        Some(q.trust.trim().to_uppercase()).filter(|t| !t.is_empty())
+    } else {
+        None
+    };
     let trust = if is_hub {
-        q.trust.trim().to_uppercase()
+        trust_filter.clone().unwrap_or_default()
     } else {
         caller.org_code.clone()
     };
-    let trust_filter = Some(trust.clone()).filter(|t| !t.is_empty());
     let day_ago = now - Duration::hours(24);
-    let wards = sqlx::query_as::<_, WardRow>(
+    let mut wards = QueryBuilder::new(
         "SELECT p.trust_code, p.ward_code, w.name AS ward_name, \
          count(*) FILTER (WHERE p.status = 'planning') AS planning, \
          count(*) FILTER (WHERE p.status = 'awaiting_triage') AS awaiting_triage, \
@@ -135,15 +141,18 @@ pub async fn board(
          count(*) FILTER (WHERE p.status = 'ready_to_go') AS ready_to_go, \
          count(*) FILTER (WHERE p.pathway = 0) AS p0, count(*) FILTER (WHERE p.pathway = 1) AS p1, \
          count(*) FILTER (WHERE p.pathway = 2) AS p2, count(*) FILTER (WHERE p.pathway = 3) AS p3, \
-         count(*) FILTER (WHERE p.discharge_ready_at <= $2) AS over_24h \
-         FROM patients p JOIN wards w ON w.code = p.ward_code \
-         WHERE p.status NOT IN ('discharged','cancelled') AND ($1::text IS NULL OR p.trust_code = $1) \
-         GROUP BY p.trust_code, p.ward_code, w.name ORDER BY p.trust_code, p.ward_code",
-    )
-    .bind(trust_filter.as_deref())
-    .bind(day_ago)
-    .fetch_all(&state.pool)
-    .await?;
+         count(*) FILTER (WHERE p.discharge_ready_at <= ",
+    );
+    wards.push_bind(day_ago).push(
+        ") AS over_24h FROM patients p JOIN wards w ON w.code = p.ward_code \
+             WHERE p.status NOT IN ('discharged','cancelled') AND ",
+    );
+    scope.push_sql(&mut wards, "p");
+    if let Some(t) = &trust_filter {
+        wards.push(" AND p.trust_code = ").push_bind(t.clone());
+    }
+    wards.push(" GROUP BY p.trust_code, p.ward_code, w.name ORDER BY p.trust_code, p.ward_code");
+    let wards: Vec<WardRow> = wards.build_query_as().fetch_all(&state.pool).await?;
     let mut totals = WardRow::default();
     for w in &wards {
         totals.planning += w.planning;
@@ -194,7 +203,7 @@ pub async fn board(
     .into_iter()
     .filter(|l| !l.ready.is_empty())
     .collect();
-    let mut shown: Vec<i64> = no_reason
+    let mut shown: Vec<PatientId> = no_reason
         .iter()
         .chain(&escalated)
         .chain(&longest)
@@ -206,22 +215,22 @@ pub async fn board(
 
     let (today_start, week_start) = day_and_week_start(now);
     let compliance = |from: DateTime<Utc>| {
-        let pool = state.pool.clone();
-        let trust = trust_filter.clone();
-        async move {
-            sqlx::query_as::<_, Compliance>(
-                "SELECT count(*) AS discharged, \
-                 count(*) FILTER (WHERE p.discharged_at - p.discharge_ready_at <= interval '24 hours') AS within_24h \
-                 FROM patients p WHERE p.status = 'discharged' AND p.pathway BETWEEN 1 AND 3 \
-                 AND p.discharge_ready_at IS NOT NULL AND p.discharged_at >= $1 AND p.discharged_at <= $2 \
-                 AND ($3::text IS NULL OR p.trust_code = $3)",
-            )
-            .bind(from)
-            .bind(now)
-            .bind(trust)
-            .fetch_one(&pool)
-            .await
+        let mut q = QueryBuilder::new(
+            "SELECT count(*) AS discharged, \
+             count(*) FILTER (WHERE p.discharged_at - p.discharge_ready_at <= interval '24 hours') AS within_24h \
+             FROM patients p WHERE p.status = 'discharged' AND p.pathway BETWEEN 1 AND 3 \
+             AND p.discharge_ready_at IS NOT NULL AND p.discharged_at >= ",
+        );
+        q.push_bind(from)
+            .push(" AND p.discharged_at <= ")
+            .push_bind(now)
+            .push(" AND ");
+        scope.push_sql(&mut q, "p");
+        if let Some(t) = &trust_filter {
+            q.push(" AND p.trust_code = ").push_bind(t.clone());
         }
+        let pool = state.pool.clone();
+        async move { q.build_query_as::<Compliance>().fetch_one(&pool).await }
     };
     let today = compliance(today_start).await?;
     let week = compliance(week_start).await?;
@@ -245,7 +254,7 @@ pub async fn board(
         vec![]
     };
     Ok(BoardPage {
-        layout: Layout::new(&state, &session, &caller, "board").await,
+        layout: crate::notifications::layout(&state, &session, &caller, "board").await,
         trusts: if is_hub {
             queries::trusts(&state.pool).await?
         } else {

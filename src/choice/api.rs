@@ -3,6 +3,7 @@
 use super::{ChoiceRecord, ChoiceStep};
 use crate::accounts::ApiCaller;
 use crate::domain::time::london_date;
+use crate::domain::{CaseStatus, PatientId};
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
 use crate::state::AppState;
 use crate::web::api::ApiJson;
@@ -24,10 +25,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub async fn get_choice(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
 ) -> ApiResult<Json<ChoiceRecord>> {
     caller.require(&[crate::domain::Role::Hub, crate::domain::Role::Ward])?;
-    let case = crate::patients::queries::get(&state.pool, &caller, id).await?;
+    let case = crate::cases::queries::get(&state.pool, &caller, id).await?;
     Ok(Json(super::get(&state.pool, case.id).await?))
 }
 
@@ -54,7 +55,7 @@ pub struct ChoiceRequest {
 pub async fn record_choice(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     ApiJson(body): ApiJson<ChoiceRequest>,
 ) -> ApiResult<Json<ChoiceRecord>> {
     let step = match body.stage.as_str() {
@@ -85,9 +86,11 @@ pub async fn record_choice(
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct OverdueItem {
-    pub patient_id: i64,
+    #[schema(value_type = i64)]
+    pub patient_id: PatientId,
     pub ward_code: String,
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: CaseStatus,
     pub deadline: NaiveDate,
 }
 

@@ -6,15 +6,15 @@
 pub mod api;
 pub mod pages;
 
-use crate::accounts::Caller;
-use crate::domain::Role;
+use crate::cases::queries as case_queries;
 use crate::domain::time::{display_london, london_date};
+use crate::domain::{Caller, CaseAction, CaseStatus, PatientId, Role};
 use crate::error::{AppError, FieldErrors};
-use crate::patients::queries as patient_queries;
+use crate::scope::CaseScope;
 use crate::state::AppState;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use sqlx::{FromRow, PgExecutor};
+use sqlx::{FromRow, PgExecutor, QueryBuilder};
 
 #[derive(Debug, Clone, Default, FromRow, Serialize, utoipa::ToSchema)]
 pub struct ChoiceRecord {
@@ -58,7 +58,7 @@ pub const OUTCOMES: &[(&str, &str)] = &[
     ("declined", "Declined the options offered"),
 ];
 
-pub async fn get(db: impl PgExecutor<'_>, patient_id: i64) -> Result<ChoiceRecord, AppError> {
+pub async fn get(db: impl PgExecutor<'_>, patient_id: PatientId) -> Result<ChoiceRecord, AppError> {
     Ok(sqlx::query_as::<_, ChoiceRecord>(
         "SELECT information_given_at, letter_sent_at, deadline, options_offered, preferences, escalated_at, \
          escalation_note, outcome, outcome_at, outcome_note FROM patient_choices WHERE patient_id = $1",
@@ -88,7 +88,7 @@ fn lines(values: Vec<String>, field: &str, max: usize, errors: &mut FieldErrors)
 pub async fn record(
     state: &AppState,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     version: Option<i32>,
     step: ChoiceStep,
 ) -> Result<ChoiceRecord, AppError> {
@@ -133,8 +133,8 @@ pub async fn record(
         return Err(AppError::Validation(errors));
     }
     let mut tx = state.pool.begin().await?;
-    let case = patient_queries::lock(&mut tx, caller, id, version).await?;
-    if case.status().is_terminal() {
+    let case = case_queries::lock(&mut tx, caller, id, version).await?;
+    if case.status.is_terminal() {
         return Err(AppError::conflict(
             "invalid_transition",
             "The case is closed",
@@ -153,7 +153,7 @@ pub async fn record(
                 .execute(&mut *tx)
                 .await?;
             (
-                "choice_information",
+                CaseAction::ChoiceInformation,
                 "Choice information given to the patient".to_string(),
             )
         }
@@ -169,7 +169,7 @@ pub async fn record(
             .execute(&mut *tx)
             .await?;
             (
-                "choice_letter",
+                CaseAction::ChoiceLetter,
                 format!(
                     "Choice letter sent ({} options); choose by {}",
                     options.len(),
@@ -185,7 +185,7 @@ pub async fn record(
                 .execute(&mut *tx)
                 .await?;
             (
-                "choice_preferences",
+                CaseAction::ChoicePreferences,
                 format!("Preferences: {}", p.join("; ")),
             )
         }
@@ -196,7 +196,10 @@ pub async fn record(
                 .bind(note)
                 .execute(&mut *tx)
                 .await?;
-            ("choice_escalated", format!("Choice escalated: {note}"))
+            (
+                CaseAction::ChoiceEscalated,
+                format!("Choice escalated: {note}"),
+            )
         }
         ChoiceStep::Outcome { outcome, note } => {
             sqlx::query(
@@ -214,7 +217,7 @@ pub async fn record(
                 .map(|(_, l)| *l)
                 .unwrap_or("");
             (
-                "choice_outcome",
+                CaseAction::ChoiceOutcome,
                 if note.is_empty() {
                     format!("Choice outcome: {label}")
                 } else {
@@ -223,14 +226,14 @@ pub async fn record(
             )
         }
     };
-    let note = crate::patients::history::Note {
+    let note = crate::cases::history::Note {
         patient_id: id,
         action,
         detail,
-        from_status: &case.status,
+        from_status: case.status,
         to_status: None,
     };
-    crate::patients::history::write(&mut tx, caller, now, note).await?;
+    crate::cases::history::write(&mut tx, caller, now, note).await?;
     tx.commit().await?;
     get(&state.pool, id).await
 }
@@ -238,12 +241,12 @@ pub async fn record(
 /// An open case whose choice deadline has passed without an outcome.
 #[derive(Debug, Clone, FromRow)]
 pub struct OverdueChoice {
-    pub patient_id: i64,
+    pub patient_id: PatientId,
     pub given_name: String,
     pub family_name: String,
     pub nhs_number: String,
     pub ward_code: String,
-    pub status: String,
+    pub status: CaseStatus,
     pub deadline: NaiveDate,
     pub letter_sent_at: Option<DateTime<Utc>>,
     pub escalated_at: Option<DateTime<Utc>>,
@@ -255,20 +258,22 @@ impl OverdueChoice {
     }
 }
 
-/// Hub only: every open case whose choice deadline has passed, most overdue first.
+/// Hub only: every open case (that the hub sees: all) whose choice deadline has passed,
+/// most overdue first.
 pub async fn overdue(
     db: impl PgExecutor<'_>,
     caller: &Caller,
     today: NaiveDate,
 ) -> Result<Vec<OverdueChoice>, AppError> {
     caller.require(&[Role::Hub])?;
-    Ok(sqlx::query_as::<_, OverdueChoice>(
+    let mut q = QueryBuilder::new(
         "SELECT c.patient_id, p.given_name, p.family_name, p.nhs_number, p.ward_code, p.status, c.deadline, \
          c.letter_sent_at, c.escalated_at FROM patient_choices c JOIN patients p ON p.id = c.patient_id \
-         WHERE c.outcome IS NULL AND c.deadline < $1 AND p.status NOT IN ('discharged','cancelled') \
-         ORDER BY c.deadline, c.patient_id LIMIT 1000",
-    )
-    .bind(today)
-    .fetch_all(db)
-    .await?)
+         WHERE c.outcome IS NULL AND c.deadline < ",
+    );
+    q.push_bind(today)
+        .push(" AND p.status NOT IN ('discharged','cancelled') AND ");
+    CaseScope::of(caller).push_sql(&mut q, "p");
+    q.push(" ORDER BY c.deadline, c.patient_id LIMIT 1000");
+    Ok(q.build_query_as::<OverdueChoice>().fetch_all(db).await?)
 }

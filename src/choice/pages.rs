@@ -1,10 +1,11 @@
 //! The choice page of a case, and the hub's list of passed choice deadlines.
 
 use super::{ChoiceRecord, ChoiceStep, OUTCOMES, OverdueChoice};
-use crate::accounts::{Caller, PageCaller};
+use crate::accounts::PageCaller;
+use crate::cases::CaseLine;
 use crate::domain::time::{display_london, london_date};
+use crate::domain::{Caller, PatientId};
 use crate::error::{AppError, FieldErrors};
-use crate::patients::pages::CaseLine;
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PageResult, done};
 use askama::Template;
@@ -60,14 +61,14 @@ async fn render(
     state: &AppState,
     session: &Session,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     form: ChoiceForm,
     errors: FieldErrors,
     stale: bool,
 ) -> PageResult {
     caller.require(&[crate::domain::Role::Hub, crate::domain::Role::Ward])?;
     let now = state.clock.now();
-    let case = crate::patients::queries::get(&state.pool, caller, id).await?;
+    let case = crate::cases::queries::get(&state.pool, caller, id).await?;
     crate::audit::record_views(&state.pool, caller, &[id], "choice page").await?;
     let choice = super::get(&state.pool, id).await?;
     let status = if stale {
@@ -78,7 +79,7 @@ async fn render(
         StatusCode::UNPROCESSABLE_ENTITY
     };
     let page = ChoicePage {
-        layout: Layout::new(
+        layout: crate::notifications::layout(
             state,
             session,
             caller,
@@ -106,7 +107,7 @@ pub async fn show(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
 ) -> PageResult {
     render(
         &state,
@@ -124,7 +125,7 @@ pub async fn record(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     Form(f): Form<ChoiceForm>,
 ) -> PageResult {
     let step = match f.stage.as_str() {
@@ -201,10 +202,10 @@ pub async fn overdue(
 ) -> PageResult {
     let today = london_date(state.clock.now());
     let items = super::overdue(&state.pool, &caller, today).await?;
-    let ids: Vec<i64> = items.iter().map(|i| i.patient_id).collect();
+    let ids: Vec<PatientId> = items.iter().map(|i| i.patient_id).collect();
     crate::audit::record_views(&state.pool, &caller, &ids, "choice overdue list").await?;
     Ok(OverduePage {
-        layout: Layout::new(&state, &session, &caller, "choice").await,
+        layout: crate::notifications::layout(&state, &session, &caller, "choice").await,
         items,
     }
     .into_response())

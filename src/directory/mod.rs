@@ -5,10 +5,10 @@
 pub mod api;
 pub mod pages;
 
-use crate::accounts::Caller;
-use crate::capacity::districts_in;
+use crate::domain::Caller;
 use crate::domain::Role;
 use crate::error::{AppError, FieldErrors};
+use crate::market::offers::districts_in;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use serde::Serialize;

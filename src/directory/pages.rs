@@ -1,7 +1,8 @@
 //! Directory pages: search (everyone signed in), and a provider's own entries.
 
 use super::{Search, Service, ServiceDraft};
-use crate::accounts::{Caller, PageCaller};
+use crate::accounts::PageCaller;
+use crate::domain::Caller;
 use crate::domain::Role;
 use crate::error::{AppError, FieldErrors};
 use crate::reference::{self, CapacityType};
@@ -62,7 +63,7 @@ pub async fn search(
     )
     .await?;
     Ok(SearchPage {
-        layout: Layout::new(&state, &session, &caller, "directory").await,
+        layout: crate::notifications::layout(&state, &session, &caller, "directory").await,
         labels: types
             .iter()
             .map(|t| (t.code.clone(), t.label.clone()))
@@ -121,7 +122,7 @@ async fn edit_page(
     errors: FieldErrors,
 ) -> Result<EditPage, AppError> {
     Ok(EditPage {
-        layout: Layout::new(state, session, caller, "directory").await,
+        layout: crate::notifications::layout(state, session, caller, "directory").await,
         id,
         form,
         types: reference::capacity_types(&state.pool).await?,

@@ -225,6 +225,8 @@ impl fmt::Display for CaseStatus {
     }
 }
 
+text_column!(CaseStatus, "case status");
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,8 @@
 //! Time in Homeward: instants are stored in UTC; days are counted as calendar dates in
-//! Europe/London, so a delay that crosses a BST/GMT change still counts whole days.
+//! Europe/London, so a delay that crosses a BST/GMT change still counts whole days. Dates
+//! and times as the API and the pages send them are parsed here too.
 
-use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Europe::London;
 use std::sync::{Arc, Mutex};
 
@@ -33,6 +34,39 @@ pub fn display_london(at: DateTime<Utc>) -> String {
     at.with_timezone(&London)
         .format("%-d %b %Y %H:%M")
         .to_string()
+}
+
+/// Age in whole years on a date.
+pub fn age_on(dob: NaiveDate, today: NaiveDate) -> i32 {
+    use chrono::Datelike;
+    let mut age = today.year() - dob.year();
+    if (today.month(), today.day()) < (dob.month(), dob.day()) {
+        age -= 1;
+    }
+    age.max(0)
+}
+
+/// A date typed as `YYYY-MM-DD`.
+pub fn parse_date(v: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d").ok()
+}
+
+/// An ISO 8601 instant from the API (`2026-11-22T09:30:00Z` or with an offset).
+pub fn parse_instant(v: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(v.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// A date and an optional time typed into a page, read as England's wall clock.
+pub fn parse_local(date: &str, time: &str) -> Option<DateTime<Utc>> {
+    let d = parse_date(date)?;
+    let t = if time.trim().is_empty() {
+        NaiveTime::from_hms_opt(0, 0, 0)?
+    } else {
+        NaiveTime::parse_from_str(time.trim(), "%H:%M").ok()?
+    };
+    Some(london_to_utc(d.and_time(t)))
 }
 
 /// Where "now" comes from. The server uses the system clock; tests set a fixed one so
@@ -144,5 +178,33 @@ mod tests {
         let c = Clock::fixed(utc("2026-01-01T00:00:00Z"));
         c.set(utc("2026-02-01T00:00:00Z"));
         assert_eq!(c.now(), utc("2026-02-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn ages_count_whole_years() {
+        let dob = NaiveDate::from_ymd_opt(1941, 11, 23).unwrap();
+        assert_eq!(
+            age_on(dob, NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()),
+            84
+        );
+        assert_eq!(
+            age_on(dob, NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()),
+            85
+        );
+    }
+
+    #[test]
+    fn local_times_from_forms_are_london_wall_clock() {
+        // 10:00 in June is 09:00 UTC
+        assert_eq!(
+            parse_local("2026-06-01", "10:00"),
+            Some(utc("2026-06-01T09:00:00Z"))
+        );
+        assert_eq!(
+            parse_local("2026-12-01", "10:00"),
+            Some(utc("2026-12-01T10:00:00Z"))
+        );
+        assert_eq!(parse_local("2026-02-30", "10:00"), None);
+        assert_eq!(parse_local("2026-06-01", "25:00"), None);
     }
 }

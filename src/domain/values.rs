@@ -1,4 +1,4 @@
-//! Small closed value sets that the contract fixes: roles and sex.
+//! Small closed value sets that the contract fixes (roles and sex), and postcodes.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -58,6 +58,8 @@ impl fmt::Display for Role {
     }
 }
 
+text_column!(Role, "role");
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Sex {
@@ -93,6 +95,14 @@ impl FromStr for Sex {
         Sex::ALL.into_iter().find(|r| r.as_str() == s).ok_or(())
     }
 }
+
+impl fmt::Display for Sex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+text_column!(Sex, "sex");
 
 /// A UK postcode, normalised to upper case with one space before the inward code.
 #[derive(Debug, Clone, PartialEq, Eq)]

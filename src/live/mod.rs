@@ -4,12 +4,11 @@
 //! broadcast channel. Several processes behind a load balancer share one database and need
 //! no other broker. Each subscriber receives only events about what it may read. When the
 //! listener loses its connection, or a slow subscriber falls behind, subscribers are told
-//! to `resync` (re-read what they show).
+//! to `resync` (re-read what they show). The HTTP endpoint (`GET /api/v1/events`) is in
+//! `lib.rs`; this module needs no application state, so the state can own the fan-out.
 
-pub mod pages;
-
-use crate::accounts::Caller;
-use crate::domain::Role;
+use crate::domain::{Caller, PatientId, ReferralStatus};
+use crate::scope::{CaseFacts, CaseScope, OfferScope, ReferralFacts, ReferralScope};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
@@ -20,17 +19,19 @@ use tokio::sync::broadcast;
 
 pub const CHANNEL: &str = "homeward_events";
 
-/// What the triggers send. Scoping fields (`trust_code`, `org_code`, `providers`) decide who
-/// may receive it; subscribers get only the public part.
+/// What the triggers send. Scoping fields (`trust_code`: the case's trust; `org_code`: the
+/// referral's or offer's provider; `providers`: the organisations a case is referred to)
+/// decide who may receive it; subscribers get only the public part.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Change {
     #[serde(rename = "type")]
     pub kind: String,
     pub at: serde_json::Value,
-    pub patient_id: Option<i64>,
+    pub patient_id: Option<PatientId>,
     pub referral_id: Option<i64>,
     pub offer_id: Option<i64>,
-    pub status: Option<String>,
+    /// A referral's status (referral events only).
+    pub status: Option<ReferralStatus>,
     pub trust_code: Option<String>,
     pub org_code: Option<String>,
     #[serde(default)]
@@ -44,33 +45,31 @@ pub struct PublicEvent<'a> {
     pub kind: &'a str,
     pub at: &'a serde_json::Value,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub patient_id: Option<i64>,
+    pub patient_id: Option<PatientId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub referral_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offer_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<&'a str>,
+    pub status: Option<ReferralStatus>,
 }
 
 impl Change {
-    /// Need to know, for events: the hub hears everything; a ward its trust's patients and
-    /// their referrals; a provider its own offers and referrals, and the patients referred
-    /// to it; an admin nothing about patients.
+    /// Need to know, for events, by the same rules as every read ([`crate::scope`]): a
+    /// patient event goes to whoever may see the case, a referral event to whoever may see
+    /// the referral, an offer event to the hub and the offer's provider.
     pub fn visible_to(&self, caller: &Caller) -> bool {
-        let org = caller.org_code.as_str();
-        let kind = self.kind.split('.').next().unwrap_or_default();
-        match caller.role {
-            Role::Hub => true,
-            Role::Ward => {
-                matches!(kind, "patient" | "referral") && self.trust_code.as_deref() == Some(org)
-            }
-            Role::Provider => match kind {
-                "patient" => self.providers.iter().any(|p| p == org),
-                "referral" | "offer" => self.org_code.as_deref() == Some(org),
-                _ => false,
-            },
-            Role::Admin => false,
+        match self.kind.split('.').next().unwrap_or_default() {
+            "patient" => CaseScope::of(caller).allows(CaseFacts {
+                trust_code: self.trust_code.as_deref(),
+                referred_to: &self.providers,
+            }),
+            "referral" => ReferralScope::of(caller).allows(ReferralFacts {
+                trust_code: self.trust_code.as_deref(),
+                provider: self.org_code.as_deref(),
+            }),
+            "offer" => OfferScope::for_events(caller).allows(self.org_code.as_deref()),
+            _ => false,
         }
     }
 
@@ -81,7 +80,7 @@ impl Change {
             patient_id: self.patient_id,
             referral_id: self.referral_id,
             offer_id: self.offer_id,
-            status: self.status.as_deref(),
+            status: self.status,
         }
     }
 }
@@ -213,6 +212,7 @@ pub fn stream_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Role;
 
     fn caller(role: Role, org: &str) -> Caller {
         Caller {
@@ -229,7 +229,7 @@ mod tests {
         Change {
             kind: kind.into(),
             at: serde_json::json!("2026-11-22T10:00:00Z"),
-            patient_id: Some(1),
+            patient_id: Some(PatientId(1)),
             referral_id: None,
             offer_id: None,
             status: None,

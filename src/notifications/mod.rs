@@ -1,12 +1,15 @@
 //! Notifications inside Homeward. Providers: new referrals. The hub: providers' decisions,
 //! and referrals unanswered beyond the configured time (default 4 hours). Wards: care
 //! arranged for their patients. "New" means since the user last opened the notifications
-//! page; overdue referrals count until they are answered.
+//! page; overdue referrals count until they are answered. Every signed-in page's header
+//! shows the count of new ones: page handlers build their layout with [`layout`].
 
-use crate::accounts::{Caller, PageCaller};
-use crate::domain::Role;
+use crate::accounts::PageCaller;
+use crate::domain::Caller;
 use crate::domain::time::display_london;
+use crate::domain::{PatientId, ReferralStatus, Role};
 use crate::error::AppError;
+use crate::scope::ReferralScope;
 use crate::state::AppState;
 use crate::web::{Layout, PageResult};
 use askama::Template;
@@ -14,7 +17,7 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
-use sqlx::FromRow;
+use sqlx::{FromRow, Postgres, QueryBuilder};
 use tower_sessions::Session;
 
 async fn seen_at(state: &AppState, caller: &Caller) -> Result<DateTime<Utc>, AppError> {
@@ -26,50 +29,72 @@ async fn seen_at(state: &AppState, caller: &Caller) -> Result<DateTime<Utc>, App
     Ok(seen.unwrap_or(DateTime::<Utc>::MIN_UTC))
 }
 
-/// The header's count of new notifications for the caller.
+/// `COALESCE(<when the caller last opened the notifications page>, '-infinity')`.
+fn push_seen(q: &mut QueryBuilder<'_, Postgres>, caller: &Caller) {
+    q.push("COALESCE((SELECT seen_at FROM notification_reads WHERE user_id = ")
+        .push_bind(caller.user_id)
+        .push("), '-infinity')");
+}
+
+/// The header's count of new notifications for the caller. What is news depends on the
+/// role (module comment); which referrals the caller hears of at all is its
+/// [`ReferralScope`].
 pub async fn count_new(state: &AppState, caller: &Caller) -> Result<i64, AppError> {
     let now = state.clock.now();
-    let count: i64 = match caller.role {
-        Role::Admin => 0,
-        Role::Provider => sqlx::query_scalar(
-            "SELECT count(*) FROM referrals WHERE org_code = $1 AND status = 'pending' \
-             AND created_at > COALESCE((SELECT seen_at FROM notification_reads WHERE user_id = $2), '-infinity')",
-        )
-        .bind(&caller.org_code)
-        .bind(caller.user_id)
-        .fetch_one(&state.pool)
-        .await?,
-        Role::Hub => sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM referrals WHERE decided_at IS NOT NULL \
-               AND decided_at > COALESCE((SELECT seen_at FROM notification_reads WHERE user_id = $1), '-infinity')) \
-             + (SELECT count(*) FROM referrals WHERE status = 'pending' AND created_at <= $2)",
-        )
-        .bind(caller.user_id)
-        .bind(now - state.config.response_overdue_after)
-        .fetch_one(&state.pool)
-        .await?,
-        Role::Ward => sqlx::query_scalar(
-            "SELECT count(*) FROM referrals r JOIN patients p ON p.id = r.patient_id \
-             WHERE p.trust_code = $1 AND r.status = 'accepted' \
-             AND r.decided_at > COALESCE((SELECT seen_at FROM notification_reads WHERE user_id = $2), '-infinity')",
-        )
-        .bind(&caller.org_code)
-        .bind(caller.user_id)
-        .fetch_one(&state.pool)
-        .await?,
-    };
-    Ok(count)
+    let scope = ReferralScope::of(caller);
+    let mut q = QueryBuilder::new("SELECT ");
+    match caller.role {
+        Role::Admin => return Ok(0),
+        Role::Provider => {
+            q.push("count(*) FROM referrals r WHERE r.status = 'pending' AND r.created_at > ");
+            push_seen(&mut q, caller);
+            q.push(" AND ");
+            scope.push_sql(&mut q, "r");
+        }
+        Role::Hub => {
+            q.push(
+                "(SELECT count(*) FROM referrals r WHERE r.decided_at IS NOT NULL AND r.decided_at > ",
+            );
+            push_seen(&mut q, caller);
+            q.push(" AND ");
+            scope.push_sql(&mut q, "r");
+            q.push(") + (SELECT count(*) FROM referrals r WHERE r.status = 'pending' AND r.created_at <= ")
+                .push_bind(now - state.config.response_overdue_after)
+                .push(" AND ");
+            scope.push_sql(&mut q, "r");
+            q.push(")");
+        }
+        Role::Ward => {
+            q.push("count(*) FROM referrals r WHERE r.status = 'accepted' AND r.decided_at > ");
+            push_seen(&mut q, caller);
+            q.push(" AND ");
+            scope.push_sql(&mut q, "r");
+        }
+    }
+    Ok(q.build_query_scalar::<i64>().fetch_one(&state.pool).await?)
+}
+
+/// A signed-in page's layout, with the header's count of new notifications. A failure to
+/// count shows no count rather than failing the page.
+pub async fn layout(
+    state: &AppState,
+    session: &Session,
+    caller: &Caller,
+    section: &'static str,
+) -> Layout {
+    let notices = count_new(state, caller).await.unwrap_or(0);
+    Layout::new(session, caller, section, notices).await
 }
 
 /// One notification line.
 #[derive(Debug, Clone, FromRow)]
 pub struct Notice {
     pub at: DateTime<Utc>,
-    pub patient_id: i64,
+    pub patient_id: PatientId,
     /// What happened, without patient identifiers for providers before acceptance.
     pub what: String,
     pub org_name: String,
-    pub status: String,
+    pub status: ReferralStatus,
     pub decline_label: Option<String>,
 }
 
@@ -98,10 +123,18 @@ impl NotificationsPage {
     }
 }
 
-const NOTICE_SELECT: &str = "SELECT r.created_at AS at, r.patient_id, ct.label AS what, org.name AS org_name, r.status, \
-    dr.label AS decline_label FROM referrals r JOIN capacity_offers o ON o.id = r.offer_id \
-    JOIN capacity_types ct ON ct.code = o.service_type JOIN organisations org ON org.code = r.org_code \
-    LEFT JOIN decline_reasons dr ON dr.code = r.decline_reason";
+/// Notice lines over the referrals the caller may see, `at` being the referral's `at`
+/// column (created_at or decided_at); ready for `AND <more conditions>`.
+fn notices(caller: &Caller, at: &str) -> QueryBuilder<'static, Postgres> {
+    let mut q = QueryBuilder::new(format!(
+        "SELECT r.{at} AS at, r.patient_id, ct.label AS what, org.name AS org_name, r.status, \
+         dr.label AS decline_label FROM referrals r JOIN capacity_offers o ON o.id = r.offer_id \
+         JOIN capacity_types ct ON ct.code = o.service_type JOIN organisations org ON org.code = r.org_code \
+         LEFT JOIN decline_reasons dr ON dr.code = r.decline_reason WHERE "
+    ));
+    ReferralScope::of(caller).push_sql(&mut q, "r");
+    q
+}
 
 pub async fn page(
     State(state): State<AppState>,
@@ -113,43 +146,36 @@ pub async fn page(
     let seen = seen_at(&state, &caller).await?;
     let since = now - chrono::Duration::days(7);
     let (recent, overdue) = match caller.role {
-        Role::Provider => (
-            sqlx::query_as::<_, Notice>(&format!(
-                "{NOTICE_SELECT} WHERE r.org_code = $1 AND r.created_at > $2 ORDER BY r.created_at DESC LIMIT 200"
-            ))
-            .bind(&caller.org_code)
-            .bind(since)
-            .fetch_all(&state.pool)
-            .await?,
-            vec![],
-        ),
-        Role::Hub => (
-            sqlx::query_as::<_, Notice>(&format!(
-                "{} WHERE r.decided_at > $1 ORDER BY r.decided_at DESC LIMIT 200",
-                NOTICE_SELECT.replace("r.created_at AS at", "r.decided_at AS at")
-            ))
-            .bind(since)
-            .fetch_all(&state.pool)
-            .await?,
-            sqlx::query_as::<_, Notice>(&format!(
-                "{NOTICE_SELECT} WHERE r.status = 'pending' AND r.created_at <= $1 ORDER BY r.created_at LIMIT 500"
-            ))
-            .bind(now - state.config.response_overdue_after)
-            .fetch_all(&state.pool)
-            .await?,
-        ),
-        _ => (
-            sqlx::query_as::<_, Notice>(&format!(
-                "{} JOIN patients p ON p.id = r.patient_id WHERE p.trust_code = $1 AND r.status = 'accepted' \
-                 AND r.decided_at > $2 ORDER BY r.decided_at DESC LIMIT 200",
-                NOTICE_SELECT.replace("r.created_at AS at", "r.decided_at AS at")
-            ))
-            .bind(&caller.org_code)
-            .bind(since)
-            .fetch_all(&state.pool)
-            .await?,
-            vec![],
-        ),
+        Role::Provider => {
+            let mut q = notices(&caller, "created_at");
+            q.push(" AND r.created_at > ")
+                .push_bind(since)
+                .push(" ORDER BY r.created_at DESC LIMIT 200");
+            (q.build_query_as().fetch_all(&state.pool).await?, vec![])
+        }
+        Role::Hub => {
+            let mut recent = notices(&caller, "decided_at");
+            recent
+                .push(" AND r.decided_at > ")
+                .push_bind(since)
+                .push(" ORDER BY r.decided_at DESC LIMIT 200");
+            let mut overdue = notices(&caller, "created_at");
+            overdue
+                .push(" AND r.status = 'pending' AND r.created_at <= ")
+                .push_bind(now - state.config.response_overdue_after)
+                .push(" ORDER BY r.created_at LIMIT 500");
+            (
+                recent.build_query_as().fetch_all(&state.pool).await?,
+                overdue.build_query_as().fetch_all(&state.pool).await?,
+            )
+        }
+        _ => {
+            let mut q = notices(&caller, "decided_at");
+            q.push(" AND r.status = 'accepted' AND r.decided_at > ")
+                .push_bind(since)
+                .push(" ORDER BY r.decided_at DESC LIMIT 200");
+            (q.build_query_as().fetch_all(&state.pool).await?, vec![])
+        }
     };
     sqlx::query(
         "INSERT INTO notification_reads (user_id, seen_at) VALUES ($1, $2) \
@@ -160,7 +186,7 @@ pub async fn page(
     .execute(&state.pool)
     .await?;
     Ok(NotificationsPage {
-        layout: Layout::new(&state, &session, &caller, "notifications").await,
+        layout: layout(&state, &session, &caller, "notifications").await,
         role: caller.role,
         seen,
         recent,

@@ -1,11 +1,14 @@
-//! `/api/v1/patients`: CONTRACT.md's calls over [`super::commands`] and [`super::queries`].
+//! `/api/v1/patients`: CONTRACT.md's calls over [`super::commands`] and [`crate::cases::queries`].
 
 use super::commands::{self, CriteriaChange, DetailsChange};
-use super::model::{HistoryEntry, NewPatientRequest, PatientJson, parse_date, parse_instant};
-use super::queries::{self, CaseFilter};
-use crate::accounts::{ApiCaller, Caller};
+use super::model::{NewPatientRequest, PatientJson};
+use crate::accounts::ApiCaller;
+use crate::cases::HistoryEntry;
+use crate::cases::queries::{self, CaseFilter};
+use crate::domain::Caller;
 use crate::domain::time::london_to_utc;
-use crate::domain::{CaseStatus, Pathway};
+use crate::domain::time::{parse_date, parse_instant};
+use crate::domain::{CaseStatus, Pathway, PatientId};
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
 use crate::state::AppState;
 use crate::web::api::{ApiJson, ApiQuery};
@@ -113,7 +116,7 @@ impl PatientQuery {
 async fn json(
     state: &AppState,
     caller: &Caller,
-    case: super::CaseRow,
+    case: crate::cases::CaseRow,
 ) -> Result<Json<PatientJson>, AppError> {
     let identifiable = queries::identifiable(&state.pool, caller, &[case.id])
         .await?
@@ -140,9 +143,9 @@ pub async fn list_patients(
     let filter = q.filter()?;
     let now = state.clock.now();
     let rows = queries::list(&state.pool, &caller, &filter, now).await?;
-    let ids: Vec<i64> = rows.iter().map(|l| l.case.id).collect();
+    let ids: Vec<PatientId> = rows.iter().map(|l| l.case.id).collect();
     let identifiable = queries::identifiable(&state.pool, &caller, &ids).await?;
-    let seen: Vec<i64> = ids
+    let seen: Vec<PatientId> = ids
         .iter()
         .copied()
         .filter(|id| identifiable.contains(id))
@@ -185,7 +188,7 @@ pub async fn create_patient(
 pub async fn get_patient(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
 ) -> ApiResult<Json<PatientJson>> {
     let case = queries::get(&state.pool, &caller, id).await?;
     Ok(json(&state, &caller, case).await?)
@@ -198,7 +201,7 @@ pub async fn get_patient(
 pub async fn patient_history(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
 ) -> ApiResult<Json<HistoryList>> {
     let case = queries::get(&state.pool, &caller, id).await?;
     crate::audit::record_views(&state.pool, &caller, &[case.id], "API history").await?;
@@ -236,7 +239,7 @@ fn optional_instant(v: &Option<String>, field: &str) -> Result<Option<DateTime<U
 pub async fn record_criteria(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     ApiJson(body): ApiJson<CriteriaRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let at = optional_instant(&body.at, "at")?;
@@ -263,7 +266,7 @@ pub struct PathwayRequest {
 pub async fn choose_pathway(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     ApiJson(body): ApiJson<PathwayRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     caller.require(&[crate::domain::Role::Hub])?;
@@ -295,7 +298,7 @@ pub struct DelayReasonRequest {
 pub async fn set_delay_reason(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     ApiJson(body): ApiJson<DelayReasonRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let case =
@@ -328,7 +331,7 @@ where
 pub async fn update_details(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     ApiJson(body): ApiJson<DetailsRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let edd = match body.expected_discharge_date {
@@ -364,7 +367,7 @@ pub struct PlanDischargeRequest {
 pub async fn plan_discharge(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     ApiJson(body): ApiJson<PlanDischargeRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let planned_for = parse_instant(&body.planned_for)
@@ -397,7 +400,7 @@ pub struct DischargeRequest {
 pub async fn discharge(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     ApiJson(body): ApiJson<DischargeRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let at = optional_instant(&body.discharged_at, "discharged_at")?;
@@ -418,7 +421,7 @@ pub struct CancelRequest {
 pub async fn cancel(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     ApiJson(body): ApiJson<CancelRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let case = commands::cancel(&state, &caller, id, body.version, &body.reason).await?;
@@ -437,7 +440,7 @@ pub struct VersionOnly {
 pub async fn take_ownership(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     ApiJson(body): ApiJson<VersionOnly>,
 ) -> ApiResult<Json<PatientJson>> {
     let case = commands::take_ownership(&state, &caller, id, body.version).await?;

@@ -3,12 +3,14 @@
 //! writes the change and its history row, and commits them together or not at all.
 //! Page and API handlers both call these; the rules live only here.
 
-use super::model::{CaseRow, NewCase};
-use super::queries;
-use crate::accounts::Caller;
-use crate::domain::{CaseEvent, CaseStatus, Pathway, Role};
+use super::model::NewCase;
+use crate::cases::{CaseRow, history, queries};
+
+use crate::domain::Caller;
+use crate::domain::{CaseAction, CaseEvent, CaseStatus, Pathway, PatientId, Role};
 use crate::error::{AppError, FieldErrors};
-use crate::referrals::{self, CaseClosing};
+use crate::market::commands::{CaseClosing, close_for_patient};
+use crate::scope::CaseScope;
 use crate::state::AppState;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
@@ -30,7 +32,7 @@ fn latest_allowed(now: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 fn transition(case: &CaseRow, event: CaseEvent) -> Result<CaseStatus, AppError> {
-    case.status()
+    case.status
         .apply(event, case.pathway())
         .map_err(|e| AppError::conflict("invalid_transition", e.message))
 }
@@ -41,18 +43,18 @@ async fn record(
     case: &CaseRow,
     caller: &Caller,
     now: DateTime<Utc>,
-    action: &str,
+    action: CaseAction,
     detail: String,
     new_status: Option<CaseStatus>,
 ) -> Result<(), AppError> {
-    let note = super::history::Note {
+    let note = history::Note {
         patient_id: case.id,
         action,
         detail,
-        from_status: &case.status,
-        to_status: new_status.map(|s| s.as_str()),
+        from_status: case.status,
+        to_status: new_status,
     };
-    super::history::write(conn, caller, now, note).await
+    history::write(conn, caller, now, note).await
 }
 
 /// Creates a case. A ward user may only use its own trust's wards; a second open case for
@@ -72,7 +74,8 @@ pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<Cas
                 "Select a ward that exists",
             )));
         }
-        Some((org,)) if caller.is(Role::Ward) && org != caller.org_code => {
+        // a ward user files cases on its own trust's wards only
+        Some((org,)) if !CaseScope::of(caller).covers_trust(&org) => {
             return Err(AppError::Forbidden);
         }
         Some((org,)) => org,
@@ -82,7 +85,7 @@ pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<Cas
     } else {
         CaseStatus::Planning
     };
-    let inserted: Result<(i64,), sqlx::Error> = sqlx::query_as(
+    let inserted: Result<(PatientId,), sqlx::Error> = sqlx::query_as(
         "INSERT INTO patients (nhs_number, given_name, family_name, date_of_birth, sex, postcode, \
          trust_code, ward_code, bed, admitted_at, expected_discharge_date, needs_summary, status, \
          discharge_ready_at, created_at, updated_at) \
@@ -92,7 +95,7 @@ pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<Cas
     .bind(&new.given_name)
     .bind(&new.family_name)
     .bind(new.date_of_birth)
-    .bind(new.sex.as_str())
+    .bind(new.sex)
     .bind(new.postcode.as_str())
     .bind(&trust_code)
     .bind(&new.ward_code)
@@ -100,7 +103,7 @@ pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<Cas
     .bind(new.admitted_at)
     .bind(new.expected_discharge_date)
     .bind(&new.needs_summary)
-    .bind(status.as_str())
+    .bind(status)
     .bind(new.discharge_ready_at)
     .bind(now)
     .fetch_one(&mut *tx)
@@ -129,19 +132,9 @@ pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<Cas
         ),
         None => format!("Case opened on {}", new.ward_code),
     };
-    sqlx::query(
-        "INSERT INTO patient_history (patient_id, at, actor_id, action, detail, to_status) \
-         VALUES ($1, $2, $3, 'created', $4, $5)",
-    )
-    .bind(id)
-    .bind(now)
-    .bind(caller.user_id)
-    .bind(detail)
-    .bind(status.as_str())
-    .execute(&mut *tx)
-    .await?;
+    history::opened(&mut tx, caller, now, id, status, detail).await?;
     tx.commit().await?;
-    tracing::info!(case_id = id, "case created");
+    tracing::info!(case_id = id.0, "case created");
     queries::get(&state.pool, caller, id).await
 }
 
@@ -160,7 +153,7 @@ pub struct CriteriaChange {
 pub async fn record_criteria(
     state: &AppState,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     version: Option<i32>,
     change: CriteriaChange,
 ) -> Result<CaseRow, AppError> {
@@ -221,7 +214,7 @@ pub async fn record_criteria(
         if case.delay_reason.is_some() {
             insert_delay_reason_history(&mut tx, id, None, at, caller).await?;
         }
-        let released = referrals::close_for_patient(&mut tx, id, now, CaseClosing::Release).await?;
+        let released = close_for_patient(&mut tx, id, now, CaseClosing::Release).await?;
         let mut detail = match &change.ctr_code {
             Some(code) => format!("Meets the criteria to reside again (code {code})"),
             None => "Meets the criteria to reside again".to_string(),
@@ -234,7 +227,7 @@ pub async fn record_criteria(
             &case,
             caller,
             now,
-            "meets_criteria",
+            CaseAction::MeetsCriteria,
             detail,
             Some(next),
         )
@@ -251,7 +244,7 @@ pub async fn record_criteria(
         sqlx::query("UPDATE patients SET discharge_ready_at = $2, status = $3 WHERE id = $1")
             .bind(id)
             .bind(at)
-            .bind(next.as_str())
+            .bind(next)
             .execute(&mut *tx)
             .await?;
         let detail = format!(
@@ -263,7 +256,7 @@ pub async fn record_criteria(
             &case,
             caller,
             now,
-            "not_meeting_criteria",
+            CaseAction::NotMeetingCriteria,
             detail,
             Some(next),
         )
@@ -277,7 +270,7 @@ pub async fn record_criteria(
 pub async fn choose_pathway(
     state: &AppState,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     version: Option<i32>,
     pathway: Pathway,
 ) -> Result<CaseRow, AppError> {
@@ -301,7 +294,7 @@ pub async fn choose_pathway(
     };
     if case.pathway().is_some_and(|old| old != pathway)
         && let Some(closed) =
-            referrals::close_for_patient(&mut tx, id, now, CaseClosing::PathwayChanged).await?
+            close_for_patient(&mut tx, id, now, CaseClosing::PathwayChanged).await?
     {
         detail = format!("{detail}; {closed}");
     }
@@ -310,7 +303,7 @@ pub async fn choose_pathway(
         &case,
         caller,
         now,
-        "pathway_chosen",
+        CaseAction::PathwayChosen,
         detail,
         Some(next),
     )
@@ -321,7 +314,7 @@ pub async fn choose_pathway(
 
 async fn insert_delay_reason_history(
     conn: &mut PgConnection,
-    id: i64,
+    id: PatientId,
     code: Option<&str>,
     at: DateTime<Utc>,
     caller: &Caller,
@@ -340,7 +333,7 @@ async fn insert_delay_reason_history(
 pub async fn set_delay_reason(
     state: &AppState,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     version: Option<i32>,
     code: &str,
 ) -> Result<CaseRow, AppError> {
@@ -361,7 +354,7 @@ pub async fn set_delay_reason(
             "Select a delay reason from the list",
         )));
     };
-    if !case.status().is_nctr() {
+    if !case.status.is_nctr() {
         return Err(AppError::conflict(
             "invalid_transition",
             "A delay reason can only be recorded while the patient does not meet the criteria to reside",
@@ -382,7 +375,7 @@ pub async fn set_delay_reason(
         &case,
         caller,
         now,
-        "delay_reason_set",
+        CaseAction::DelayReasonSet,
         format!("Delay reason: {label}"),
         None,
     )
@@ -401,7 +394,7 @@ pub struct DetailsChange {
 pub async fn update_details(
     state: &AppState,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     version: Option<i32>,
     change: DetailsChange,
 ) -> Result<CaseRow, AppError> {
@@ -417,7 +410,7 @@ pub async fn update_details(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let case = queries::lock(&mut tx, caller, id, version).await?;
-    if case.status().is_terminal() {
+    if case.status.is_terminal() {
         return Err(AppError::conflict(
             "invalid_transition",
             "The case is closed and can no longer change",
@@ -469,7 +462,7 @@ pub async fn update_details(
         &case,
         caller,
         now,
-        "details_updated",
+        CaseAction::DetailsUpdated,
         changed.join("; "),
         None,
     )
@@ -482,7 +475,7 @@ pub async fn update_details(
 pub async fn plan_discharge(
     state: &AppState,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     version: Option<i32>,
     planned_for: DateTime<Utc>,
 ) -> Result<CaseRow, AppError> {
@@ -511,7 +504,7 @@ pub async fn plan_discharge(
         &case,
         caller,
         now,
-        "discharge_planned",
+        CaseAction::DischargePlanned,
         detail,
         Some(next),
     )
@@ -524,7 +517,7 @@ pub async fn plan_discharge(
 pub async fn discharge(
     state: &AppState,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     version: Option<i32>,
     discharged_at: Option<DateTime<Utc>>,
 ) -> Result<CaseRow, AppError> {
@@ -559,9 +552,7 @@ pub async fn discharge(
         .execute(&mut *tx)
         .await?;
     let mut detail = format!("Discharged at {}", crate::domain::time::display_london(at));
-    if let Some(closed) =
-        referrals::close_for_patient(&mut tx, id, now, CaseClosing::Discharge).await?
-    {
+    if let Some(closed) = close_for_patient(&mut tx, id, now, CaseClosing::Discharge).await? {
         detail = format!("{detail}; {closed}");
     }
     record(
@@ -569,13 +560,13 @@ pub async fn discharge(
         &case,
         caller,
         now,
-        "discharged",
+        CaseAction::Discharged,
         detail,
         Some(next),
     )
     .await?;
     tx.commit().await?;
-    tracing::info!(case_id = id, "case discharged");
+    tracing::info!(case_id = id.0, "case discharged");
     queries::get(&state.pool, caller, id).await
 }
 
@@ -583,7 +574,7 @@ pub async fn discharge(
 pub async fn cancel(
     state: &AppState,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     version: Option<i32>,
     reason: &str,
 ) -> Result<CaseRow, AppError> {
@@ -618,12 +609,19 @@ pub async fn cancel(
         .execute(&mut *tx)
         .await?;
     let mut detail = format!("Cancelled: {reason}");
-    if let Some(closed) =
-        referrals::close_for_patient(&mut tx, id, now, CaseClosing::Release).await?
-    {
+    if let Some(closed) = close_for_patient(&mut tx, id, now, CaseClosing::Release).await? {
         detail = format!("{detail}; {closed}");
     }
-    record(&mut tx, &case, caller, now, "cancelled", detail, Some(next)).await?;
+    record(
+        &mut tx,
+        &case,
+        caller,
+        now,
+        CaseAction::Cancelled,
+        detail,
+        Some(next),
+    )
+    .await?;
     tx.commit().await?;
     queries::get(&state.pool, caller, id).await
 }
@@ -632,14 +630,14 @@ pub async fn cancel(
 pub async fn take_ownership(
     state: &AppState,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     version: Option<i32>,
 ) -> Result<CaseRow, AppError> {
     caller.require(COORDINATE)?;
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let case = queries::lock(&mut tx, caller, id, version).await?;
-    if case.status().is_terminal() {
+    if case.status.is_terminal() {
         return Err(AppError::conflict(
             "invalid_transition",
             "The case is closed and can no longer change",
@@ -663,7 +661,7 @@ pub async fn take_ownership(
         &case,
         caller,
         now,
-        "coordinator_assigned",
+        CaseAction::CoordinatorAssigned,
         detail,
         None,
     )

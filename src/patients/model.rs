@@ -1,96 +1,19 @@
-//! What a case looks like in the database, over the wire, and as validated input.
+//! What a case looks like over the wire and as validated input. (As read from the database,
+//! it is a [`CaseRow`].)
 
-use crate::domain::time::{delay_days, london_date, london_to_utc};
-use crate::domain::{CaseStatus, NhsNumber, Pathway, Postcode, Sex, postcode_district};
+use crate::cases::CaseRow;
+use crate::domain::time::{age_on, london_date, parse_date, parse_instant};
+use crate::domain::{CaseStatus, NhsNumber, PatientId, Postcode, Sex, postcode_district};
 use crate::error::FieldErrors;
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::FromRow;
-
-/// A case as read from the database, with the names the pages show.
-#[derive(Debug, Clone, FromRow)]
-pub struct CaseRow {
-    pub id: i64,
-    pub nhs_number: String,
-    pub given_name: String,
-    pub family_name: String,
-    pub date_of_birth: NaiveDate,
-    pub sex: String,
-    pub postcode: String,
-    pub trust_code: String,
-    pub ward_code: String,
-    pub ward_name: String,
-    pub bed: String,
-    pub admitted_at: DateTime<Utc>,
-    pub expected_discharge_date: Option<NaiveDate>,
-    pub needs_summary: String,
-    pub status: String,
-    pub pathway: Option<i16>,
-    pub discharge_ready_at: Option<DateTime<Utc>>,
-    pub delay_reason: Option<String>,
-    pub delay_reason_label: Option<String>,
-    pub coordinator_id: Option<i64>,
-    pub coordinator: Option<String>,
-    pub planned_discharge_at: Option<DateTime<Utc>>,
-    pub discharged_at: Option<DateTime<Utc>>,
-    pub closed_reason: Option<String>,
-    pub version: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl CaseRow {
-    pub fn status(&self) -> CaseStatus {
-        self.status.parse().unwrap_or(CaseStatus::Planning)
-    }
-
-    pub fn pathway(&self) -> Option<Pathway> {
-        self.pathway.and_then(|p| Pathway::new(i64::from(p)))
-    }
-
-    /// Calendar days from the discharge ready date to discharge, or to today.
-    pub fn delay_days(&self, now: DateTime<Utc>) -> Option<i64> {
-        let ready = self.discharge_ready_at?;
-        Some(delay_days(ready, self.discharged_at.unwrap_or(now)))
-    }
-
-    /// Hours since the discharge ready time, for the 24-hour standard.
-    pub fn hours_waiting(&self, now: DateTime<Utc>) -> Option<i64> {
-        let ready = self.discharge_ready_at?;
-        Some(
-            (self.discharged_at.unwrap_or(now) - ready)
-                .num_hours()
-                .max(0),
-        )
-    }
-
-    pub fn age(&self, now: DateTime<Utc>) -> i32 {
-        age_on(self.date_of_birth, london_date(now))
-    }
-
-    pub fn nhs_number_formatted(&self) -> String {
-        crate::domain::nhs_number::format_digits(&self.nhs_number)
-    }
-
-    pub fn full_name(&self) -> String {
-        format!("{}, {}", self.family_name.to_uppercase(), self.given_name)
-    }
-}
-
-pub fn age_on(dob: NaiveDate, today: NaiveDate) -> i32 {
-    use chrono::Datelike;
-    let mut age = today.year() - dob.year();
-    if (today.month(), today.day()) < (dob.month(), dob.day()) {
-        age -= 1;
-    }
-    age.max(0)
-}
 
 /// A case over the wire (CONTRACT.md "Patients"). Identifiable fields are `None`, and so
 /// absent from the JSON, for callers who may only see the anonymised summary.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PatientJson {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: PatientId,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nhs_number: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,7 +24,8 @@ pub struct PatientJson {
     pub date_of_birth: Option<NaiveDate>,
     /// Age in whole years today.
     pub age: i32,
-    pub sex: String,
+    #[schema(value_type = String)]
+    pub sex: Sex,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub postcode: Option<String>,
     /// The outward code of the postcode, e.g. `LS9`.
@@ -113,7 +37,7 @@ pub struct PatientJson {
     pub expected_discharge_date: Option<NaiveDate>,
     pub needs_summary: String,
     #[schema(value_type = String, example = "awaiting_care")]
-    pub status: String,
+    pub status: CaseStatus,
     pub pathway: Option<i16>,
     pub discharge_ready_at: Option<DateTime<Utc>>,
     pub delay_reason: Option<String>,
@@ -365,10 +289,6 @@ fn name(v: &str, field: &str, missing: &str, errors: &mut FieldErrors) -> Option
     }
 }
 
-pub fn parse_date(v: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d").ok()
-}
-
 /// An optional date field: empty is `None`, anything else must be a real date.
 pub fn optional_date(
     v: &str,
@@ -384,24 +304,6 @@ pub fn optional_date(
         errors.add(field, message);
     }
     d
-}
-
-/// An ISO 8601 instant from the API (`2026-11-22T09:30:00Z` or with an offset).
-pub fn parse_instant(v: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(v.trim())
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
-/// A date and an optional time typed into a page, read as England's wall clock.
-pub fn parse_local(date: &str, time: &str) -> Option<DateTime<Utc>> {
-    let d = parse_date(date)?;
-    let t = if time.trim().is_empty() {
-        NaiveTime::from_hms_opt(0, 0, 0)?
-    } else {
-        NaiveTime::parse_from_str(time.trim(), "%H:%M").ok()?
-    };
-    Some(london_to_utc(d.and_time(t)))
 }
 
 /// The API body of `POST /api/v1/patients`. Fields are optional here so that each missing
@@ -468,28 +370,6 @@ impl NewPatientRequest {
     }
 }
 
-/// One row of a case's history, oldest first.
-#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
-pub struct HistoryEntry {
-    pub at: DateTime<Utc>,
-    /// Username of whoever made the change.
-    pub actor: Option<String>,
-    pub action: String,
-    pub detail: String,
-    #[serde(skip)]
-    pub to_status: Option<String>,
-}
-
-/// A period of not meeting the criteria to reside.
-#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
-pub struct NctrPeriod {
-    pub started_at: DateTime<Utc>,
-    pub ended_at: Option<DateTime<Utc>>,
-    pub ended_by: Option<String>,
-    pub ctr_code: Option<String>,
-    pub ctr_label: Option<String>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -550,33 +430,5 @@ mod tests {
             assert!(e.get(f).is_some(), "no error for {f}");
         }
         assert!(e.get("family_name").is_none());
-    }
-
-    #[test]
-    fn ages_count_whole_years() {
-        let dob = NaiveDate::from_ymd_opt(1941, 11, 23).unwrap();
-        assert_eq!(
-            age_on(dob, NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()),
-            84
-        );
-        assert_eq!(
-            age_on(dob, NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()),
-            85
-        );
-    }
-
-    #[test]
-    fn local_times_from_forms_are_london_wall_clock() {
-        // 10:00 in June is 09:00 UTC
-        assert_eq!(
-            parse_local("2026-06-01", "10:00"),
-            Some(utc("2026-06-01T09:00:00Z"))
-        );
-        assert_eq!(
-            parse_local("2026-12-01", "10:00"),
-            Some(utc("2026-12-01T10:00:00Z"))
-        );
-        assert_eq!(parse_local("2026-02-30", "10:00"), None);
-        assert_eq!(parse_local("2026-06-01", "25:00"), None);
     }
 }

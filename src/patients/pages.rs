@@ -3,12 +3,15 @@
 //! redirect with a flash message (POST-redirect-GET) or re-render with NHS-style errors.
 
 use super::commands::{self, CriteriaChange, DetailsChange};
-use super::model::{CaseRow, HistoryEntry, NctrPeriod, NewCaseDraft, optional_date, parse_local};
-use super::queries::{self, CaseFilter, TrustRow, WardCounts, WardRow};
-use crate::accounts::{Caller, PageCaller};
+use super::model::{NewCaseDraft, optional_date};
+use crate::accounts::PageCaller;
+use crate::cases::queries::{self, CaseFilter, TrustRow, WardCounts, WardRow};
+use crate::cases::{CaseLine, CaseRow, HistoryEntry, NctrPeriod};
+use crate::domain::Caller;
 use crate::domain::status::ALL_STATUSES;
+use crate::domain::time::parse_local;
 use crate::domain::time::{display_london, london_date};
-use crate::domain::{CaseStatus, Pathway, Role};
+use crate::domain::{CaseStatus, Pathway, PatientId, ReferralStatus, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::reference::{self, CtrReason, DelayReason};
 use crate::state::AppState;
@@ -22,81 +25,6 @@ use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use tower_sessions::Session;
-
-/// One case as a line in a list, with everything already formatted.
-pub struct CaseLine {
-    pub id: i64,
-    pub name: String,
-    pub nhs_number: String,
-    pub age: i32,
-    pub ward_code: String,
-    pub ward_name: String,
-    pub trust_code: String,
-    pub bed: String,
-    pub status_label: &'static str,
-    pub status_tag: &'static str,
-    pub pathway: String,
-    pub ready: String,
-    pub waiting: String,
-    pub over_24h: bool,
-    /// Pathway 1-3, nothing arranged, past 24 hours: the 24-hour standard is missed.
-    pub escalated: bool,
-    pub delay_reason: String,
-    pub missing_reason: bool,
-    pub coordinator: String,
-    pub edd: String,
-}
-
-/// "3 days (76 hours)" style wait text.
-fn waiting_text(hours: i64, days: i64) -> String {
-    let h = if hours == 1 {
-        "hour".to_string()
-    } else {
-        "hours".to_string()
-    };
-    match days {
-        0 => format!("{hours} {h}"),
-        1 => format!("1 day ({hours} {h})"),
-        d => format!("{d} days ({hours} {h})"),
-    }
-}
-
-impl CaseLine {
-    pub fn new(c: &CaseRow, now: DateTime<Utc>) -> Self {
-        let status = c.status();
-        let hours = c.hours_waiting(now);
-        let days = c.delay_days(now);
-        CaseLine {
-            id: c.id,
-            name: c.full_name(),
-            nhs_number: c.nhs_number_formatted(),
-            age: c.age(now),
-            ward_code: c.ward_code.clone(),
-            ward_name: c.ward_name.clone(),
-            trust_code: c.trust_code.clone(),
-            bed: c.bed.clone(),
-            status_label: status.label(),
-            status_tag: status.tag_class(),
-            pathway: c.pathway.map(|p| p.to_string()).unwrap_or_default(),
-            ready: c.discharge_ready_at.map(display_london).unwrap_or_default(),
-            waiting: match (hours, days) {
-                (Some(h), Some(d)) => waiting_text(h, d),
-                _ => String::new(),
-            },
-            over_24h: hours.is_some_and(|h| h >= 24) && !status.is_terminal(),
-            escalated: hours.is_some_and(|h| h >= 24) && status == CaseStatus::AwaitingCare,
-            delay_reason: c.delay_reason_label.clone().unwrap_or_default(),
-            missing_reason: status.is_nctr()
-                && c.delay_reason.is_none()
-                && hours.is_some_and(|h| h >= 24),
-            coordinator: c.coordinator.clone().unwrap_or_default(),
-            edd: c
-                .expected_discharge_date
-                .map(|d| d.format("%-d %b %Y").to_string())
-                .unwrap_or_default(),
-        }
-    }
-}
 
 // ---------------------------------------------------------------- ward list
 
@@ -145,12 +73,12 @@ pub async fn ward_list(
             ..CaseFilter::default()
         };
         let listed = queries::list(&state.pool, &caller, &filter, now).await?;
-        let ids: Vec<i64> = listed.iter().map(|l| l.case.id).collect();
+        let ids: Vec<PatientId> = listed.iter().map(|l| l.case.id).collect();
         crate::audit::record_views(&state.pool, &caller, &ids, "ward list").await?;
         lines = listed.iter().map(|l| CaseLine::new(&l.case, now)).collect();
     }
     Ok(WardListPage {
-        layout: Layout::new(&state, &session, &caller, "ward").await,
+        layout: crate::notifications::layout(&state, &session, &caller, "ward").await,
         wards,
         ward,
         lines,
@@ -266,7 +194,7 @@ pub async fn worklist(
         offset: (page - 1) * WORKLIST_PAGE_SIZE,
     };
     let listed = queries::list(&state.pool, &caller, &filter, now).await?;
-    let ids: Vec<i64> = listed.iter().map(|l| l.case.id).collect();
+    let ids: Vec<PatientId> = listed.iter().map(|l| l.case.id).collect();
     crate::audit::record_views(&state.pool, &caller, &ids, "hub worklist").await?;
     let (total, over_24h) = listed
         .first()
@@ -282,7 +210,7 @@ pub async fn worklist(
         && q.reason.is_empty()
         && q.escalated.is_empty());
     Ok(WorklistPage {
-        layout: Layout::new(&state, &session, &caller, "hub").await,
+        layout: crate::notifications::layout(&state, &session, &caller, "hub").await,
         prev_href: (page > 1).then(|| q.href(page - 1)),
         next_href: (last < total).then(|| q.href(page + 1)),
         lines,
@@ -358,7 +286,7 @@ pub async fn flag_form(
     let now = state.clock.now();
     let today = london_date(now).format("%Y-%m-%d").to_string();
     Ok(FlagPage {
-        layout: Layout::new(&state, &session, &caller, "flag").await,
+        layout: crate::notifications::layout(&state, &session, &caller, "flag").await,
         form: FlagForm {
             admitted_at: today.clone(),
             nctr: "yes".into(),
@@ -456,7 +384,7 @@ pub async fn flag(
         Err(e) => return Err(e.into()),
     };
     Ok(invalid(FlagPage {
-        layout: Layout::new(&state, &session, &caller, "flag").await,
+        layout: crate::notifications::layout(&state, &session, &caller, "flag").await,
         form,
         wards: queries::wards_for(&state.pool, &caller).await?,
         errors: FormErrors(errors),
@@ -467,7 +395,7 @@ pub async fn flag(
 
 /// A case formatted for its page.
 pub struct CaseView {
-    pub id: i64,
+    pub id: PatientId,
     pub version: i32,
     pub name: String,
     pub nhs_number: String,
@@ -505,17 +433,12 @@ impl CaseView {
             nhs_number: line.nhs_number,
             date_of_birth: c.date_of_birth.format("%-d %b %Y").to_string(),
             age: line.age,
-            sex: c
-                .sex
-                .parse::<crate::domain::Sex>()
-                .map(|s| s.label())
-                .unwrap_or("Not known")
-                .to_string(),
+            sex: c.sex.label().to_string(),
             postcode: c.postcode.clone(),
             ward: format!("{} ({})", c.ward_name, c.ward_code),
             bed: c.bed.clone(),
             admitted: display_london(c.admitted_at),
-            status: c.status(),
+            status: c.status,
             pathway: line.pathway,
             ready: line.ready,
             waiting: line.waiting,
@@ -577,14 +500,14 @@ pub struct HistoryView {
 pub struct ReferralLine {
     pub provider: String,
     pub service: String,
-    pub status: String,
+    pub status: ReferralStatus,
     pub referred: String,
     pub decided: String,
     pub note: String,
 }
 
 impl ReferralLine {
-    fn new(r: &crate::referrals::ReferralRow) -> Self {
+    fn new(r: &crate::market::referrals::ReferralRow) -> Self {
         let note = match (
             &r.decline_label,
             &r.decline_detail,
@@ -600,7 +523,7 @@ impl ReferralLine {
         ReferralLine {
             provider: format!("{} ({})", r.org_name, r.org_code),
             service: r.service_label.clone(),
-            status: r.status.clone(),
+            status: r.status,
             referred: display_london(r.created_at),
             decided: r.decided_at.map(display_london).unwrap_or_default(),
             note,
@@ -624,7 +547,7 @@ pub struct Actions {
 
 impl Actions {
     fn for_case(c: &CaseRow, caller: &Caller) -> Self {
-        let s = c.status();
+        let s = c.status;
         let open = !s.is_terminal();
         let ward_or_hub = matches!(caller.role, Role::Ward | Role::Hub);
         let hub = caller.is(Role::Hub);
@@ -693,7 +616,7 @@ async fn render_case(
     state: &AppState,
     session: &Session,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     problem: Option<Problem>,
 ) -> PageResult {
     let now = state.clock.now();
@@ -701,7 +624,7 @@ async fn render_case(
     let periods = queries::nctr_periods(&state.pool, id).await?;
     let history = queries::history(&state.pool, id).await?;
     let view = CaseView::new(&case, caller, now);
-    let referrals = crate::referrals::for_patient(&state.pool, caller, id).await?;
+    let referrals = crate::market::referrals::for_patient(&state.pool, caller, id).await?;
     crate::audit::record_views(&state.pool, caller, &[id], "case page").await?;
     let local_now = now.with_timezone(&chrono_tz::Europe::London);
     let defaults = ActionValues {
@@ -733,7 +656,7 @@ async fn render_case(
         StatusCode::OK
     };
     let page = CasePage {
-        layout: Layout::new(
+        layout: crate::notifications::layout(
             state,
             session,
             caller,
@@ -766,7 +689,7 @@ pub async fn show(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
 ) -> PageResult {
     caller.require(&[Role::Ward, Role::Hub])?;
     render_case(&state, &session, &caller, id, None).await
@@ -785,7 +708,7 @@ async fn after_action(
     state: &AppState,
     session: &Session,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     result: Result<CaseRow, AppError>,
     success: &str,
     retry: Retry,
@@ -844,7 +767,7 @@ pub async fn criteria(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     Form(f): Form<CriteriaForm>,
 ) -> PageResult {
     let meets = f.meets == "yes";
@@ -911,7 +834,7 @@ pub async fn pathway(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     Form(f): Form<PathwayForm>,
 ) -> PageResult {
     let typed = ActionValues {
@@ -949,7 +872,7 @@ pub async fn delay_reason(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     Form(f): Form<DelayReasonForm>,
 ) -> PageResult {
     let typed = ActionValues {
@@ -982,7 +905,7 @@ pub async fn details(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     Form(f): Form<DetailsForm>,
 ) -> PageResult {
     let typed = ActionValues {
@@ -1035,7 +958,7 @@ pub async fn plan_discharge(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     Form(f): Form<PlanForm>,
 ) -> PageResult {
     let typed = ActionValues {
@@ -1074,7 +997,7 @@ pub async fn discharge(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     Form(f): Form<DischargeForm>,
 ) -> PageResult {
     let typed = ActionValues {
@@ -1115,7 +1038,7 @@ pub async fn cancel(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     Form(f): Form<CancelForm>,
 ) -> PageResult {
     let typed = ActionValues {
@@ -1144,7 +1067,7 @@ pub async fn take_ownership(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     Form(f): Form<VersionForm>,
 ) -> PageResult {
     let result = commands::take_ownership(&state, &caller, id, f.version).await;

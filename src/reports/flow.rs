@@ -9,6 +9,7 @@
 use super::chart::{self, Series};
 use super::table::{Table, one_decimal, percent};
 use crate::domain::time::{london_date, london_to_utc};
+use crate::domain::{CaseAction, ReferralStatus};
 use crate::error::{AppError, FieldErrors};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
@@ -134,7 +135,7 @@ struct Discharge {
 struct ReferralFact {
     org_code: String,
     org_name: String,
-    status: String,
+    status: ReferralStatus,
     decline_label: Option<String>,
     created_at: DateTime<Utc>,
     decided_at: Option<DateTime<Utc>>,
@@ -159,7 +160,7 @@ pub async fn build(
     // ------------------------------------------------ discharges and delays
     let discharges = sqlx::query_as::<_, Discharge>(
         "SELECT p.discharged_at, p.discharge_ready_at, COALESCE(p.pathway, 0)::smallint AS pathway, p.created_at, \
-         (SELECT min(h.at) FROM patient_history h WHERE h.patient_id = p.id AND h.action = 'pathway_chosen') AS pathway_at, \
+         (SELECT min(h.at) FROM patient_history h WHERE h.patient_id = p.id AND h.action = $5) AS pathway_at, \
          (SELECT max(r.decided_at) FROM referrals r WHERE r.patient_id = p.id AND r.status = 'accepted') AS accepted_at \
          FROM patients p WHERE p.status = 'discharged' AND p.discharged_at >= $1 AND p.discharged_at < $2 \
          AND ($3::text IS NULL OR p.trust_code = $3) AND ($4::smallint IS NULL OR COALESCE(p.pathway, 0) = $4)",
@@ -168,6 +169,7 @@ pub async fn build(
     .bind(end)
     .bind(q.trust.as_deref())
     .bind(q.pathway)
+    .bind(CaseAction::PathwayChosen)
     .fetch_all(pool)
     .await?;
     let mut per_day = vec![[0i64; 4]; days.len()];
@@ -321,10 +323,14 @@ pub async fn build(
         let accepted = rs
             .iter()
             .filter(|r| {
-                r.status == "accepted" || (r.status == "withdrawn" && r.decided_at.is_some())
+                r.status == ReferralStatus::Accepted
+                    || (r.status == ReferralStatus::Withdrawn && r.decided_at.is_some())
             })
             .count() as i64;
-        let declined = rs.iter().filter(|r| r.status == "declined").count() as i64;
+        let declined = rs
+            .iter()
+            .filter(|r| r.status == ReferralStatus::Declined)
+            .count() as i64;
         let decided = accepted + declined;
         let mut reasons: BTreeMap<&str, i64> = BTreeMap::new();
         for r in rs.iter().filter_map(|r| r.decline_label.as_deref()) {

@@ -2,7 +2,8 @@
 //! `/reports/sitrep` (tables, and the same CSV to download). Hub and admin only.
 
 use super::sitrep::{self, Row, Sitrep};
-use crate::accounts::{ApiCaller, Caller, PageCaller};
+use crate::accounts::{ApiCaller, PageCaller};
+use crate::domain::Caller;
 use crate::domain::Role;
 use crate::domain::time::london_date;
 use crate::error::{ApiError, AppError, ErrorBody};
@@ -126,7 +127,7 @@ pub async fn sitrep_page(
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
     };
     let page = SitrepPage {
-        layout: Layout::new(&state, &session, &caller, "reports").await,
+        layout: crate::notifications::layout(&state, &session, &caller, "reports").await,
         date: s
             .as_ref()
             .map(|s| s.date.to_string())
@@ -247,7 +248,7 @@ struct FlowPage {
     p: FlowParams,
     report: Option<super::flow::FlowReport>,
     errors: crate::web::FormErrors,
-    trusts: Vec<crate::patients::queries::TrustRow>,
+    trusts: Vec<crate::cases::queries::TrustRow>,
     query: String,
 }
 
@@ -301,10 +302,10 @@ pub async fn flow_page(
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
     };
     let page = FlowPage {
-        layout: Layout::new(&state, &session, &caller, "flow").await,
+        layout: crate::notifications::layout(&state, &session, &caller, "flow").await,
         report,
         errors: crate::web::FormErrors(errors),
-        trusts: crate::patients::queries::trusts(&state.pool).await?,
+        trusts: crate::cases::queries::trusts(&state.pool).await?,
         p,
         query,
     };

@@ -1,12 +1,12 @@
 //! The web shell: page layout, flash messages, the HTML error page, security headers and
-//! helpers shared by page handlers. Nothing here knows about patients.
+//! helpers shared by page handlers. Nothing here knows about patients, and nothing here
+//! reads the database: the layout is given what it shows (such as the header's count of new
+//! notifications, which `notifications::layout` works out).
 
 pub mod api;
 
-use crate::accounts::Caller;
-use crate::domain::Role;
+use crate::domain::{Caller, Role};
 use crate::error::{AppError, FieldErrors};
-use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::http::StatusCode;
@@ -34,18 +34,15 @@ pub struct NavItem {
 }
 
 impl Layout {
-    /// Builds the layout, taking (and so clearing) the flash message, and counting the
-    /// caller's new notifications (one small query).
+    /// Builds a signed-in page's layout, taking (and so clearing) the flash message.
+    /// `notices` is the header's count of new notifications.
     pub async fn new(
-        state: &AppState,
         session: &Session,
         caller: &Caller,
         section: &'static str,
+        notices: i64,
     ) -> Self {
         let flash = take_flash(session).await;
-        let notices = crate::notifications::count_new(state, caller)
-            .await
-            .unwrap_or(0);
         Layout {
             caller: Some(caller.clone()),
             flash,

@@ -2,14 +2,16 @@
 //! decline with a coded reason, and the identifiable details once accepted. The hub:
 //! "find care" for a patient awaiting care, ranked by fit, and referral to several offers.
 
-use super::{Decision, ReferralRow};
-use crate::accounts::{Caller, PageCaller};
-use crate::capacity::{OfferRow, SPECIALISMS};
+use super::commands::{self, Decision};
+use super::offers::{self, OfferRow, SPECIALISMS};
+use super::referrals::{self, ReferralRow};
+use crate::accounts::PageCaller;
+use crate::cases::queries as case_queries;
+use crate::cases::{CaseLine, CaseRow};
+use crate::domain::Caller;
 use crate::domain::time::display_london;
-use crate::domain::{Role, postcode_district};
+use crate::domain::{CaseStatus, PatientId, ReferralStatus, Role, postcode_district};
 use crate::error::{AppError, FieldErrors};
-use crate::patients::pages::CaseLine;
-use crate::patients::queries as patient_queries;
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PageResult, done};
 use askama::Template;
@@ -25,7 +27,7 @@ use tower_sessions::Session;
 /// A referral as a provider sees it: the anonymised summary, and more once accepted.
 pub struct IncomingReferral {
     pub id: i64,
-    pub status: String,
+    pub status: ReferralStatus,
     pub service: String,
     pub referred: String,
     pub decided: String,
@@ -74,18 +76,17 @@ pub async fn incoming(
 ) -> PageResult {
     caller.require(&[Role::Provider])?;
     let now = state.clock.now();
-    let referrals = super::list(&state.pool, &caller, None).await?;
-    let mut ids: Vec<i64> = referrals.iter().map(|r| r.patient_id).collect();
+    let referrals = referrals::list(&state.pool, &caller, None).await?;
+    let mut ids: Vec<PatientId> = referrals.iter().map(|r| r.patient_id).collect();
     ids.sort();
     ids.dedup();
     // one query for every patient on the page, scoped to this provider
-    let cases: HashMap<i64, crate::patients::CaseRow> =
-        patient_queries::by_ids(&state.pool, &caller, &ids)
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c))
-            .collect();
-    let identifiable = patient_queries::identifiable(&state.pool, &caller, &ids).await?;
+    let cases: HashMap<PatientId, CaseRow> = case_queries::by_ids(&state.pool, &caller, &ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let identifiable = case_queries::identifiable(&state.pool, &caller, &ids).await?;
     crate::audit::record_views(
         &state.pool,
         &caller,
@@ -103,21 +104,16 @@ pub async fn incoming(
             continue;
         };
         let line = CaseLine::new(c, now);
-        let shown = r.status == "accepted" && identifiable.contains(&c.id);
+        let shown = r.status == ReferralStatus::Accepted && identifiable.contains(&c.id);
         let item = IncomingReferral {
             id: r.id,
-            status: r.status.clone(),
+            status: r.status,
             service: r.service_label.clone(),
             referred: display_london(r.created_at),
             decided: r.decided_at.map(display_london).unwrap_or_default(),
             decline: r.decline_label.clone().unwrap_or_default(),
             age: line.age,
-            sex: c
-                .sex
-                .parse::<crate::domain::Sex>()
-                .map(|s| s.label())
-                .unwrap_or("Not known")
-                .to_string(),
+            sex: c.sex.label().to_string(),
             district: postcode_district(&c.postcode),
             pathway: line.pathway.clone(),
             waiting_since: line.ready.clone(),
@@ -134,14 +130,14 @@ pub async fn incoming(
                     .unwrap_or_default(),
             }),
         };
-        if r.status == "pending" {
+        if r.status == ReferralStatus::Pending {
             pending.push(item);
         } else {
             decided.push(item);
         }
     }
     Ok(IncomingPage {
-        layout: Layout::new(&state, &session, &caller, "provider").await,
+        layout: crate::notifications::layout(&state, &session, &caller, "provider").await,
         pending,
         decided,
         reasons: decline_reasons(&state.pool).await?,
@@ -156,7 +152,7 @@ pub async fn accept(
     Path(id): Path<i64>,
 ) -> PageResult {
     caller.require(&[Role::Provider])?;
-    match super::decide(&state, &caller, id, Decision::Accept).await {
+    match commands::decide(&state, &caller, id, Decision::Accept).await {
         Ok(_) => Ok(done(
             &session,
             "/provider",
@@ -193,7 +189,7 @@ pub async fn decline(
         reason: f.reason,
         detail: f.detail,
     };
-    match super::decide(&state, &caller, id, decision).await {
+    match commands::decide(&state, &caller, id, decision).await {
         Ok(_) => Ok(done(&session, "/provider", "Referral declined").await),
         Err(AppError::Validation(_)) => {
             Ok(done(&session, "/provider", "To decline, select a reason").await)
@@ -256,7 +252,7 @@ fn needs_specialisms(needs: &str) -> Vec<&'static str> {
 /// patient's sex are left out.
 pub fn rank(
     offers: Vec<OfferRow>,
-    case: &crate::patients::CaseRow,
+    case: &CaseRow,
     state: &AppState,
     referred: &[i64],
 ) -> Vec<Candidate> {
@@ -273,7 +269,7 @@ pub fn rank(
     );
     let mut scored: Vec<Scored> = offers
         .into_iter()
-        .filter(|o| o.gender == "any" || o.gender == case.sex)
+        .filter(|o| o.gender == "any" || o.gender == case.sex.as_str())
         .map(|o| {
             let covers = o.covers(&district);
             let matched = wanted
@@ -338,13 +334,16 @@ async fn find_care_page(
     state: &AppState,
     session: &Session,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     errors: FieldErrors,
 ) -> PageResult {
     caller.require(&[Role::Hub])?;
     let now = state.clock.now();
-    let case = patient_queries::get(&state.pool, caller, id).await?;
-    let Some(pathway) = case.pathway.filter(|_| case.status == "awaiting_care") else {
+    let case = case_queries::get(&state.pool, caller, id).await?;
+    let Some(pathway) = case
+        .pathway
+        .filter(|_| case.status == CaseStatus::AwaitingCare)
+    else {
         return Ok(done(
             session,
             &format!("/patients/{id}"),
@@ -352,11 +351,11 @@ async fn find_care_page(
         )
         .await);
     };
-    let offers = crate::capacity::open_on_pathway(&state.pool, pathway, now).await?;
-    let referred: Vec<i64> = super::for_patient(&state.pool, caller, id)
+    let offers = offers::open_on_pathway(&state.pool, pathway, now).await?;
+    let referred: Vec<i64> = referrals::for_patient(&state.pool, caller, id)
         .await?
         .into_iter()
-        .filter(|r| r.status == "pending" || r.status == "accepted")
+        .filter(|r| r.status.is_live())
         .map(|r| r.offer_id)
         .collect();
     let wanted = needs_specialisms(&case.needs_summary);
@@ -366,7 +365,7 @@ async fn find_care_page(
         StatusCode::UNPROCESSABLE_ENTITY
     };
     let page = FindCarePage {
-        layout: Layout::new(state, session, caller, "hub").await,
+        layout: crate::notifications::layout(state, session, caller, "hub").await,
         district: postcode_district(&case.postcode),
         needs: case.needs_summary.clone(),
         wanted: SPECIALISMS
@@ -385,7 +384,7 @@ pub async fn find_care(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
 ) -> PageResult {
     find_care_page(&state, &session, &caller, id, FieldErrors::new()).await
 }
@@ -395,7 +394,7 @@ pub async fn refer(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Path(id): Path<PatientId>,
     RawForm(body): RawForm,
 ) -> PageResult {
     caller.require(&[Role::Hub])?;
@@ -416,7 +415,7 @@ pub async fn refer(
         )
         .await;
     }
-    match super::refer(&state, &caller, id, &offer_ids).await {
+    match commands::refer(&state, &caller, id, &offer_ids).await {
         Ok(made) => {
             let names: Vec<String> = made
                 .iter()

@@ -1,19 +1,16 @@
-//! The capacity market's supply side: providers' offers of beds and care packages.
-//! An offer's status is derived, never stored: withdrawn, expired (past `available_until`),
-//! full (no places left) or open; so offers expire by themselves. Places are counted by the
-//! database (`places_left` is checked between 0 and `places`).
+//! The capacity market's supply side: providers' offers of beds and care packages, as read
+//! and as validated. An offer's status is derived, never stored: withdrawn, expired (past
+//! `available_until`), full (no places left) or open; so offers expire by themselves.
+//! Places are counted by [`super::places`]; changes to offers are in [`super::commands`].
 
-pub mod api;
-pub mod pages;
-
-use crate::accounts::Caller;
-use crate::domain::Role;
+use crate::domain::Caller;
+use crate::domain::OfferStatus;
 use crate::domain::time::london_date;
 use crate::error::{AppError, FieldErrors};
-use crate::state::AppState;
+use crate::scope::OfferScope;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
-use sqlx::{FromRow, PgExecutor};
+use sqlx::{FromRow, PgExecutor, Postgres, QueryBuilder};
 
 /// An offer as read, with its derived status.
 #[derive(Debug, Clone, FromRow)]
@@ -36,14 +33,14 @@ pub struct OfferRow {
     pub funding: Vec<String>,
     pub earliest_start: Option<DateTime<Utc>>,
     pub notes: String,
-    pub status: String,
+    pub status: OfferStatus,
     pub last_confirmed_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
 }
 
 impl OfferRow {
     pub fn is_stale(&self, now: DateTime<Utc>, stale_after: Duration) -> bool {
-        self.status == "open" && now - self.last_confirmed_at >= stale_after
+        self.status == OfferStatus::Open && now - self.last_confirmed_at >= stale_after
     }
     /// Covers a patient's postcode district (an offer naming no districts covers anywhere).
     pub fn covers(&self, district: &str) -> bool {
@@ -72,7 +69,8 @@ pub struct OfferJson {
     pub postcode_districts: Vec<String>,
     pub notes: String,
     /// open, full, withdrawn or expired.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: OfferStatus,
     pub gender: String,
     pub specialisms: Vec<String>,
     pub funding: Vec<String>,
@@ -109,19 +107,34 @@ impl OfferJson {
     }
 }
 
-/// The derived status, over `o` (offers) and `$1` (now).
-pub const OFFER_STATUS: &str = "CASE WHEN o.withdrawn_at IS NOT NULL THEN 'withdrawn' \
-    WHEN o.available_until <= $1 THEN 'expired' WHEN o.places_left = 0 THEN 'full' ELSE 'open' END";
-
-pub fn offer_select() -> String {
-    format!(
+/// Pushes `SELECT <the columns of OfferRow> FROM capacity_offers o ...`, with the derived
+/// status (see [`OfferStatus`]) worked out in SQL at `now`, so lists can filter and sort
+/// on it.
+pub fn push_offer_select(q: &mut QueryBuilder<'_, Postgres>, now: DateTime<Utc>) {
+    q.push(format!(
         "SELECT o.id, o.org_code, org.name AS org_name, o.service_type, ct.label AS service_label, ct.unit, \
          o.pathway, o.places, o.places_left, o.available_from, o.available_until, o.area, o.districts, \
-         o.gender, o.specialisms, o.funding, o.earliest_start, o.notes, ({OFFER_STATUS}) AS status, \
+         o.gender, o.specialisms, o.funding, o.earliest_start, o.notes, \
+         (CASE WHEN o.withdrawn_at IS NOT NULL THEN '{withdrawn}' WHEN o.available_until <= ",
+        withdrawn = OfferStatus::Withdrawn,
+    ))
+    .push_bind(now)
+    .push(format!(
+        " THEN '{expired}' WHEN o.places_left = 0 THEN '{full}' ELSE '{open}' END) AS status, \
          o.last_confirmed_at, o.created_at \
          FROM capacity_offers o JOIN organisations org ON org.code = o.org_code \
-         JOIN capacity_types ct ON ct.code = o.service_type"
-    )
+         JOIN capacity_types ct ON ct.code = o.service_type",
+        expired = OfferStatus::Expired,
+        full = OfferStatus::Full,
+        open = OfferStatus::Open,
+    ));
+}
+
+/// A query that starts with [`push_offer_select`].
+pub fn select_offers(now: DateTime<Utc>) -> QueryBuilder<'static, Postgres> {
+    let mut q = QueryBuilder::new("");
+    push_offer_select(&mut q, now);
+    q
 }
 
 pub const SPECIALISMS: &[(&str, &str)] = &[
@@ -146,46 +159,43 @@ pub struct OfferFilter {
     pub pathway: Option<i16>,
     pub service_type: Option<String>,
     pub available_on: Option<NaiveDate>,
-    pub status: Option<String>,
+    pub status: Option<OfferStatus>,
 }
 
-/// Offers the caller may see: a provider its own; everyone else all of them.
+/// Offers the caller may see (a provider its own; everyone else all of them), open ones
+/// first, then newest first.
 pub async fn list(
     db: impl PgExecutor<'_>,
     caller: &Caller,
     filter: &OfferFilter,
     now: DateTime<Utc>,
 ) -> Result<Vec<OfferRow>, AppError> {
-    let (day_start, day_end) = match filter.available_on {
-        Some(d) => {
-            let start =
-                crate::domain::time::london_to_utc(d.and_hms_opt(0, 0, 0).unwrap_or_default());
-            (Some(start), Some(start + Duration::hours(24)))
-        }
-        None => (None, None),
-    };
-    let sql = format!(
-        "SELECT * FROM ({select}) o WHERE ($2::text IS NULL OR o.org_code = $2) \
-         AND ($3::smallint IS NULL OR o.pathway = $3) AND ($4::text IS NULL OR o.service_type = $4) \
-         AND ($5::timestamptz IS NULL OR (o.available_from < $6 AND o.available_until > $5)) \
-         AND ($7::text IS NULL OR o.status = $7) \
-         ORDER BY o.status = 'open' DESC, o.created_at DESC, o.id DESC LIMIT 1000",
-        select = offer_select()
-    );
-    Ok(sqlx::query_as::<_, OfferRow>(&sql)
-        .bind(now)
-        .bind(
-            caller
-                .is(Role::Provider)
-                .then_some(caller.org_code.as_str()),
-        )
-        .bind(filter.pathway)
-        .bind(filter.service_type.as_deref())
-        .bind(day_start)
-        .bind(day_end)
-        .bind(filter.status.as_deref())
-        .fetch_all(db)
-        .await?)
+    let mut q = QueryBuilder::new("SELECT * FROM (");
+    push_offer_select(&mut q, now);
+    q.push(") o WHERE ");
+    OfferScope::of(caller).push_sql(&mut q, "o");
+    if let Some(pathway) = filter.pathway {
+        q.push(" AND o.pathway = ").push_bind(pathway);
+    }
+    if let Some(service_type) = &filter.service_type {
+        q.push(" AND o.service_type = ")
+            .push_bind(service_type.clone());
+    }
+    if let Some(day) = filter.available_on {
+        let start =
+            crate::domain::time::london_to_utc(day.and_hms_opt(0, 0, 0).unwrap_or_default());
+        q.push(" AND o.available_from < ")
+            .push_bind(start + Duration::hours(24))
+            .push(" AND o.available_until > ")
+            .push_bind(start);
+    }
+    if let Some(status) = filter.status {
+        q.push(" AND o.status = ").push_bind(status);
+    }
+    q.push(" ORDER BY o.status = ")
+        .push_bind(OfferStatus::Open)
+        .push(" DESC, o.created_at DESC, o.id DESC LIMIT 1000");
+    Ok(q.build_query_as::<OfferRow>().fetch_all(db).await?)
 }
 
 /// One offer, if the caller may see it.
@@ -195,39 +205,29 @@ pub async fn get(
     id: i64,
     now: DateTime<Utc>,
 ) -> Result<OfferRow, AppError> {
-    let sql = format!(
-        "{} WHERE o.id = $2 AND ($3::text IS NULL OR o.org_code = $3)",
-        offer_select()
-    );
-    sqlx::query_as::<_, OfferRow>(&sql)
-        .bind(now)
-        .bind(id)
-        .bind(
-            caller
-                .is(Role::Provider)
-                .then_some(caller.org_code.as_str()),
-        )
+    let mut q = select_offers(now);
+    q.push(" WHERE o.id = ").push_bind(id).push(" AND ");
+    OfferScope::of(caller).push_sql(&mut q, "o");
+    q.build_query_as::<OfferRow>()
         .fetch_optional(db)
         .await?
         .ok_or(AppError::NotFound)
 }
 
-/// Open offers on a pathway: the candidates for "find care".
+/// Open offers on a pathway: the candidates for "find care" (the hub's, which sees every
+/// offer).
 pub async fn open_on_pathway(
     db: impl PgExecutor<'_>,
     pathway: i16,
     now: DateTime<Utc>,
 ) -> Result<Vec<OfferRow>, AppError> {
-    let sql = format!(
-        "{} WHERE o.pathway = $2 AND o.withdrawn_at IS NULL AND o.places_left > 0 \
-         AND o.available_until > $1 ORDER BY o.id",
-        offer_select()
-    );
-    Ok(sqlx::query_as::<_, OfferRow>(&sql)
-        .bind(now)
-        .bind(pathway)
-        .fetch_all(db)
-        .await?)
+    let mut q = select_offers(now);
+    q.push(" WHERE o.pathway = ")
+        .push_bind(pathway)
+        .push(" AND o.withdrawn_at IS NULL AND o.places_left > 0 AND o.available_until > ")
+        .push_bind(now)
+        .push(" ORDER BY o.id");
+    Ok(q.build_query_as::<OfferRow>().fetch_all(db).await?)
 }
 
 /// A validated new offer.
@@ -374,92 +374,6 @@ impl OfferDraft {
             notes: self.notes.trim().to_string(),
         })
     }
-}
-
-/// Posts an offer for the caller's own organisation.
-pub async fn create(
-    state: &AppState,
-    caller: &Caller,
-    new: NewOffer,
-) -> Result<OfferRow, AppError> {
-    caller.require(&[Role::Provider])?;
-    let now = state.clock.now();
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO capacity_offers (org_code, service_type, pathway, places, places_left, available_from, \
-         available_until, area, districts, gender, specialisms, funding, earliest_start, notes, last_confirmed_at, \
-         created_by, created_at) \
-         SELECT $1, $2, ct.pathway, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13 \
-         FROM capacity_types ct WHERE ct.code = $2 RETURNING id",
-    )
-    .bind(&caller.org_code)
-    .bind(&new.service_type)
-    .bind(new.places)
-    .bind(new.available_from)
-    .bind(new.available_until)
-    .bind(&new.area)
-    .bind(districts_in(&new.area))
-    .bind(&new.gender)
-    .bind(&new.specialisms)
-    .bind(&new.funding)
-    .bind(new.earliest_start)
-    .bind(&new.notes)
-    .bind(now)
-    .bind(caller.user_id)
-    .fetch_one(&state.pool)
-    .await?;
-    tracing::info!(offer_id = id, "offer posted");
-    get(&state.pool, caller, id, now).await
-}
-
-/// "Still available": the owning provider confirms an offer.
-pub async fn confirm(state: &AppState, caller: &Caller, id: i64) -> Result<OfferRow, AppError> {
-    caller.require(&[Role::Provider])?;
-    let now = state.clock.now();
-    let offer = get(&state.pool, caller, id, now).await?;
-    if offer.status == "withdrawn" || offer.status == "expired" {
-        return Err(AppError::conflict(
-            "offer_closed",
-            format!("The offer is {}", offer.status),
-        ));
-    }
-    sqlx::query("UPDATE capacity_offers SET last_confirmed_at = $2 WHERE id = $1")
-        .bind(id)
-        .bind(now)
-        .execute(&state.pool)
-        .await?;
-    get(&state.pool, caller, id, now).await
-}
-
-/// Withdraws an offer. Referrals still waiting for an answer on it are withdrawn too;
-/// places already reserved stay reserved.
-pub async fn withdraw(state: &AppState, caller: &Caller, id: i64) -> Result<OfferRow, AppError> {
-    caller.require(&[Role::Provider])?;
-    let now = state.clock.now();
-    let mut tx = state.pool.begin().await?;
-    let offer = get(&mut *tx, caller, id, now).await?;
-    if offer.status == "withdrawn" {
-        return Err(AppError::conflict(
-            "offer_closed",
-            "The offer is already withdrawn",
-        ));
-    }
-    // patients first, then referrals, then the offer: the lock order every command keeps
-    sqlx::query(
-        "SELECT p.id FROM patients p WHERE p.id IN \
-         (SELECT r.patient_id FROM referrals r WHERE r.offer_id = $1 AND r.status = 'pending') \
-         ORDER BY p.id FOR UPDATE",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    crate::referrals::withdraw_pending_for_offer(&mut tx, id, caller, now).await?;
-    sqlx::query("UPDATE capacity_offers SET withdrawn_at = $2 WHERE id = $1")
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    get(&state.pool, caller, id, now).await
 }
 
 #[cfg(test)]

@@ -1,12 +1,14 @@
 //! Provider pages for offers: my offers (places left, last confirmed, stale), post an offer,
 //! "still available" in one click, withdraw.
 
-use super::{FUNDING, OfferDraft, OfferRow, SPECIALISMS};
-use crate::accounts::{Caller, PageCaller};
-use crate::domain::Role;
+use super::commands;
+use super::offers::{self, FUNDING, OfferDraft, OfferFilter, OfferRow, SPECIALISMS};
+use crate::accounts::PageCaller;
+use crate::domain::Caller;
+use crate::domain::time::parse_local;
 use crate::domain::time::{display_london, london_date};
+use crate::domain::{OfferStatus, Role};
 use crate::error::{AppError, FieldErrors};
-use crate::patients::model::parse_local;
 use crate::reference::{self, CapacityType};
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PageResult, done, invalid};
@@ -25,7 +27,7 @@ pub struct OfferLine {
     pub unit: String,
     pub available: String,
     pub area: String,
-    pub status: String,
+    pub status: OfferStatus,
     pub stale: bool,
     pub confirmed: String,
     pub live: bool,
@@ -52,8 +54,8 @@ impl OfferLine {
             },
             stale: o.is_stale(now, state.config.offer_stale_after),
             confirmed: display_london(o.last_confirmed_at),
-            live: o.status == "open" || o.status == "full",
-            status: o.status.clone(),
+            live: !o.status.is_closed(),
+            status: o.status,
         }
     }
 }
@@ -73,9 +75,9 @@ pub async fn my_offers(
 ) -> PageResult {
     caller.require(&[Role::Provider])?;
     let now = state.clock.now();
-    let offers = super::list(&state.pool, &caller, &super::OfferFilter::default(), now).await?;
+    let offers = offers::list(&state.pool, &caller, &OfferFilter::default(), now).await?;
     Ok(OffersPage {
-        layout: Layout::new(&state, &session, &caller, "offers").await,
+        layout: crate::notifications::layout(&state, &session, &caller, "offers").await,
         offers: offers.iter().map(|o| OfferLine::new(o, &state)).collect(),
         stale_hours: state.config.offer_stale_after.num_hours(),
     }
@@ -144,7 +146,7 @@ async fn new_offer_page(
     errors: FieldErrors,
 ) -> Result<NewOfferPage, AppError> {
     Ok(NewOfferPage {
-        layout: Layout::new(state, session, caller, "offers").await,
+        layout: crate::notifications::layout(state, session, caller, "offers").await,
         form,
         types: reference::capacity_types(&state.pool).await?,
         specialisms: SPECIALISMS,
@@ -218,7 +220,7 @@ pub async fn create_offer(
         notes: form.notes.clone(),
     };
     let result = match draft.validate(&state.pool, now, errors).await {
-        Ok(new) => super::create(&state, &caller, new).await,
+        Ok(new) => commands::create_offer(&state, &caller, new).await,
         Err(e) => Err(e),
     };
     match result {
@@ -241,7 +243,7 @@ pub async fn confirm_offer(
     PageCaller(caller): PageCaller,
     Path(id): Path<i64>,
 ) -> PageResult {
-    match super::confirm(&state, &caller, id).await {
+    match commands::confirm_offer(&state, &caller, id).await {
         Ok(o) => Ok(done(
             &session,
             "/provider/offers",
@@ -261,7 +263,7 @@ pub async fn withdraw_offer(
     PageCaller(caller): PageCaller,
     Path(id): Path<i64>,
 ) -> PageResult {
-    match super::withdraw(&state, &caller, id).await {
+    match commands::withdraw_offer(&state, &caller, id).await {
         Ok(o) => Ok(done(
             &session,
             "/provider/offers",

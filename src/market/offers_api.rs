@@ -1,9 +1,11 @@
 //! `/api/v1/capacity`: providers post, confirm and withdraw offers; the hub lists them.
 
-use super::{OfferDraft, OfferFilter, OfferJson};
+use super::commands;
+use super::offers::{self, OfferDraft, OfferFilter, OfferJson};
 use crate::accounts::ApiCaller;
+use crate::domain::OfferStatus;
+use crate::domain::time::{parse_date, parse_instant};
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
-use crate::patients::model::{parse_date, parse_instant};
 use crate::state::AppState;
 use crate::web::api::{ApiJson, ApiQuery};
 use axum::Json;
@@ -130,7 +132,7 @@ pub async fn create_offer(
     };
     let now = state.clock.now();
     let new = draft.validate(&state.pool, now, errors).await?;
-    let offer = super::create(&state, &caller, new).await?;
+    let offer = commands::create_offer(&state, &caller, new).await?;
     Ok((
         StatusCode::CREATED,
         Json(OfferJson::new(offer, now, state.config.offer_stale_after)),
@@ -175,12 +177,13 @@ impl OfferQuery {
             }
             parsed
         });
-        let status = non_empty(&self.status);
-        if let Some(s) = &status
-            && !["open", "full", "withdrawn", "expired"].contains(&s.as_str())
-        {
-            errors.add("status", "Status must be open, full, withdrawn or expired");
-        }
+        let status = non_empty(&self.status).and_then(|s| {
+            s.parse::<OfferStatus>()
+                .map_err(|_| {
+                    errors.add("status", "Status must be open, full, withdrawn or expired")
+                })
+                .ok()
+        });
         errors.into_result(|| OfferFilter {
             pathway,
             service_type: non_empty(&self.service_type),
@@ -199,7 +202,7 @@ pub async fn list_offers(
 ) -> ApiResult<Json<OfferList>> {
     let filter = q.filter()?;
     let now = state.clock.now();
-    let offers = super::list(&state.pool, &caller, &filter, now).await?;
+    let offers = offers::list(&state.pool, &caller, &filter, now).await?;
     let stale = state.config.offer_stale_after;
     Ok(Json(OfferList {
         items: offers
@@ -217,7 +220,7 @@ pub async fn get_offer(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<OfferJson>> {
     let now = state.clock.now();
-    let offer = super::get(&state.pool, &caller, id, now).await?;
+    let offer = offers::get(&state.pool, &caller, id, now).await?;
     Ok(Json(OfferJson::new(
         offer,
         now,
@@ -233,7 +236,7 @@ pub async fn withdraw_offer(
     ApiCaller(caller): ApiCaller,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<OfferJson>> {
-    let offer = super::withdraw(&state, &caller, id).await?;
+    let offer = commands::withdraw_offer(&state, &caller, id).await?;
     Ok(Json(OfferJson::new(
         offer,
         state.clock.now(),
@@ -249,7 +252,7 @@ pub async fn confirm_offer(
     ApiCaller(caller): ApiCaller,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<OfferJson>> {
-    let offer = super::confirm(&state, &caller, id).await?;
+    let offer = commands::confirm_offer(&state, &caller, id).await?;
     Ok(Json(OfferJson::new(
         offer,
         state.clock.now(),

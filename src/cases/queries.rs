@@ -1,13 +1,13 @@
-//! Every read of case data. Each function takes the [`Caller`] and filters in SQL, so a
-//! caller can never read a case it may not see: hub users see every case; ward users see
-//! their own trust's; providers (until referrals exist) and admins see none.
+//! Every read of case data. Each function takes the [`Caller`] and filters in SQL with
+//! [`CaseScope`], so a caller can never read a case it may not see (the rule itself is in
+//! [`crate::scope`]).
 
-use super::model::{CaseRow, HistoryEntry, NctrPeriod};
-use crate::accounts::Caller;
-use crate::domain::{CaseStatus, Pathway, Role};
+use super::{CaseRow, HistoryEntry, NctrPeriod};
+use crate::domain::{Caller, CaseStatus, Pathway, PatientId};
 use crate::error::AppError;
+use crate::scope::CaseScope;
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 
 /// The columns of [`CaseRow`]. `p` is the patients table.
 pub const CASE_SELECT: &str = "SELECT p.id, p.nhs_number, p.given_name, p.family_name, p.date_of_birth, \
@@ -19,19 +19,26 @@ pub const CASE_SELECT: &str = "SELECT p.id, p.nhs_number, p.given_name, p.family
     LEFT JOIN delay_reasons dr ON dr.code = p.delay_reason \
     LEFT JOIN users cu ON cu.id = p.coordinator_id";
 
-/// Need to know, as SQL over `$1` (role) and `$2` (organisation code): the hub sees every
-/// case, a ward its trust's, a provider those referred to it, an admin none.
-pub const SCOPE: &str = "($1::text = 'hub' OR ($1::text = 'ward' AND p.trust_code = $2::text) \
-    OR ($1::text = 'provider' AND EXISTS (SELECT 1 FROM referrals r WHERE r.patient_id = p.id AND r.org_code = $2::text)))";
-
 const OPEN: &str = "p.status NOT IN ('discharged','cancelled')";
 
+/// `CASE_SELECT WHERE <the caller's scope> AND `, ready for the rest of the condition.
+fn scoped_select(caller: &Caller) -> QueryBuilder<'static, Postgres> {
+    let mut q = QueryBuilder::new(CASE_SELECT);
+    q.push(" WHERE ");
+    CaseScope::of(caller).push_sql(&mut q, "p");
+    q.push(" AND ");
+    q
+}
+
 /// One case, if the caller may see it.
-pub async fn get(db: impl PgExecutor<'_>, caller: &Caller, id: i64) -> Result<CaseRow, AppError> {
-    sqlx::query_as::<_, CaseRow>(&format!("{CASE_SELECT} WHERE p.id = $3 AND {SCOPE}"))
-        .bind(caller.role.as_str())
-        .bind(&caller.org_code)
-        .bind(id)
+pub async fn get(
+    db: impl PgExecutor<'_>,
+    caller: &Caller,
+    id: PatientId,
+) -> Result<CaseRow, AppError> {
+    let mut q = scoped_select(caller);
+    q.push("p.id = ").push_bind(id);
+    q.build_query_as::<CaseRow>()
         .fetch_optional(db)
         .await?
         .ok_or(AppError::NotFound)
@@ -41,16 +48,11 @@ pub async fn get(db: impl PgExecutor<'_>, caller: &Caller, id: i64) -> Result<Ca
 pub async fn by_ids(
     db: impl PgExecutor<'_>,
     caller: &Caller,
-    ids: &[i64],
+    ids: &[PatientId],
 ) -> Result<Vec<CaseRow>, AppError> {
-    Ok(
-        sqlx::query_as::<_, CaseRow>(&format!("{CASE_SELECT} WHERE p.id = ANY($3) AND {SCOPE}"))
-            .bind(caller.role.as_str())
-            .bind(&caller.org_code)
-            .bind(ids)
-            .fetch_all(db)
-            .await?,
-    )
+    let mut q = scoped_select(caller);
+    q.push("p.id = ANY(").push_bind(ids.to_vec()).push(")");
+    Ok(q.build_query_as::<CaseRow>().fetch_all(db).await?)
 }
 
 /// Locks one case for a change, if the caller may see it, and checks the version the
@@ -58,18 +60,16 @@ pub async fn by_ids(
 pub async fn lock(
     conn: &mut PgConnection,
     caller: &Caller,
-    id: i64,
+    id: PatientId,
     expected_version: Option<i32>,
 ) -> Result<CaseRow, AppError> {
-    let case = sqlx::query_as::<_, CaseRow>(&format!(
-        "{CASE_SELECT} WHERE p.id = $3 AND {SCOPE} FOR UPDATE OF p"
-    ))
-    .bind(caller.role.as_str())
-    .bind(&caller.org_code)
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(AppError::NotFound)?;
+    let mut q = scoped_select(caller);
+    q.push("p.id = ").push_bind(id).push(" FOR UPDATE OF p");
+    let case = q
+        .build_query_as::<CaseRow>()
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(AppError::NotFound)?;
     if let Some(v) = expected_version
         && v != case.version
     {
@@ -122,17 +122,9 @@ pub async fn list(
     let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
         "WITH matching AS (SELECT p.id, p.discharge_ready_at, p.status FROM patients p WHERE ",
     );
-    match caller.role {
-        Role::Hub => q.push("true"),
-        Role::Ward => q.push("p.trust_code = ").push_bind(caller.org_code.clone()),
-        Role::Provider => q
-            .push("EXISTS (SELECT 1 FROM referrals r WHERE r.patient_id = p.id AND r.org_code = ")
-            .push_bind(caller.org_code.clone())
-            .push(")"),
-        Role::Admin => q.push("false"),
-    };
+    CaseScope::of(caller).push_sql(&mut q, "p");
     if let Some(status) = filter.status {
-        q.push(" AND p.status = ").push_bind(status.as_str());
+        q.push(" AND p.status = ").push_bind(status);
     } else if filter.open_only {
         q.push(format!(" AND {OPEN}"));
     }
@@ -179,26 +171,28 @@ pub struct WardCounts {
     pub over_24h: i64,
 }
 
-/// Every ward of the caller's trust with its open, not-meeting-criteria and over-24-hour
-/// counts. Ward users only (it is their trust's view).
+/// Every ward whose cases the caller sees wholesale (for the ward list: a ward user's own
+/// trust's wards) with its open, not-meeting-criteria and over-24-hour counts.
 pub async fn ward_counts(
     db: impl PgExecutor<'_>,
     caller: &Caller,
     now: DateTime<Utc>,
 ) -> Result<Vec<WardCounts>, AppError> {
-    Ok(sqlx::query_as::<_, WardCounts>(&format!(
+    let scope = CaseScope::of(caller);
+    let mut q = QueryBuilder::new(
         "SELECT w.code, w.name, count(p.id) AS open, \
          count(p.id) FILTER (WHERE p.discharge_ready_at IS NOT NULL) AS nctr, \
-         count(p.id) FILTER (WHERE p.discharge_ready_at <= $3) AS over_24h \
-         FROM wards w LEFT JOIN patients p ON p.ward_code = w.code AND {OPEN} AND {SCOPE} \
-         WHERE w.org_code = $2 AND $1::text = 'ward' \
-         GROUP BY w.code, w.name ORDER BY w.code"
-    ))
-    .bind(caller.role.as_str())
-    .bind(&caller.org_code)
-    .bind(now - chrono::Duration::hours(24))
-    .fetch_all(db)
-    .await?)
+         count(p.id) FILTER (WHERE p.discharge_ready_at <= ",
+    );
+    q.push_bind(now - chrono::Duration::hours(24))
+        .push(") AS over_24h FROM wards w LEFT JOIN patients p ON p.ward_code = w.code AND ")
+        .push(OPEN)
+        .push(" AND ");
+    scope.push_sql(&mut q, "p");
+    q.push(" WHERE ");
+    scope.push_wards_sql(&mut q, "w");
+    q.push(" GROUP BY w.code, w.name ORDER BY w.code");
+    Ok(q.build_query_as::<WardCounts>().fetch_all(db).await?)
 }
 
 /// Of these cases, those whose identifiable details the caller may see. Everyone who may
@@ -206,15 +200,15 @@ pub async fn ward_counts(
 pub async fn identifiable(
     db: impl PgExecutor<'_>,
     caller: &Caller,
-    ids: &[i64],
-) -> Result<std::collections::HashSet<i64>, AppError> {
-    if !caller.is(Role::Provider) {
+    ids: &[PatientId],
+) -> Result<std::collections::HashSet<PatientId>, AppError> {
+    let CaseScope::ReferredTo(provider) = CaseScope::of(caller) else {
         return Ok(ids.iter().copied().collect());
-    }
-    let rows: Vec<(i64,)> = sqlx::query_as(
+    };
+    let rows: Vec<(PatientId,)> = sqlx::query_as(
         "SELECT DISTINCT patient_id FROM referrals WHERE org_code = $1 AND status = 'accepted' AND patient_id = ANY($2)",
     )
-    .bind(&caller.org_code)
+    .bind(provider)
     .bind(ids)
     .fetch_all(db)
     .await?;
@@ -222,7 +216,10 @@ pub async fn identifiable(
 }
 
 /// A case's history, oldest first. The caller must already have been allowed the case.
-pub async fn history(db: impl PgExecutor<'_>, case_id: i64) -> Result<Vec<HistoryEntry>, AppError> {
+pub async fn history(
+    db: impl PgExecutor<'_>,
+    case_id: PatientId,
+) -> Result<Vec<HistoryEntry>, AppError> {
     Ok(sqlx::query_as::<_, HistoryEntry>(
         "SELECT h.at, u.username AS actor, h.action, h.detail, h.to_status \
          FROM patient_history h LEFT JOIN users u ON u.id = h.actor_id \
@@ -236,7 +233,7 @@ pub async fn history(db: impl PgExecutor<'_>, case_id: i64) -> Result<Vec<Histor
 /// A case's periods of not meeting the criteria to reside, oldest first.
 pub async fn nctr_periods(
     db: impl PgExecutor<'_>,
-    case_id: i64,
+    case_id: PatientId,
 ) -> Result<Vec<NctrPeriod>, AppError> {
     Ok(sqlx::query_as::<_, NctrPeriod>(
         "SELECT n.started_at, n.ended_at, n.ended_by, n.ctr_code, c.label AS ctr_label \
@@ -258,16 +255,13 @@ pub struct WardRow {
 
 /// Wards a caller may file cases on: a ward user's own trust's, or every ward for the hub.
 pub async fn wards_for(db: impl PgExecutor<'_>, caller: &Caller) -> Result<Vec<WardRow>, AppError> {
-    Ok(sqlx::query_as::<_, WardRow>(
+    let mut q = QueryBuilder::new(
         "SELECT w.code, w.name, w.org_code, o.name AS org_name FROM wards w \
-         JOIN organisations o ON o.code = w.org_code \
-         WHERE $1::text = 'hub' OR ($1::text = 'ward' AND w.org_code = $2::text) \
-         ORDER BY w.org_code, w.code",
-    )
-    .bind(caller.role.as_str())
-    .bind(&caller.org_code)
-    .fetch_all(db)
-    .await?)
+         JOIN organisations o ON o.code = w.org_code WHERE ",
+    );
+    CaseScope::of(caller).push_wards_sql(&mut q, "w");
+    q.push(" ORDER BY w.org_code, w.code");
+    Ok(q.build_query_as::<WardRow>().fetch_all(db).await?)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -1,130 +1,116 @@
-//! Referrals: the hub asks providers to take a patient; each provider accepts or declines.
-//! The first acceptance reserves one place and withdraws the patient's other pending
-//! referrals. A patient who meets the criteria again, or whose case is cancelled, gives the
-//! place back; a discharge uses it. Every step writes the case's history in the same
-//! transaction. Two accepts racing for the last place: the offer row is updated with
-//! `places_left > 0` in the WHERE clause and a CHECK, so exactly one wins.
+//! Every change in the capacity market, each in one transaction: providers post, confirm
+//! and withdraw offers; the hub refers a patient to offers; a provider accepts (reserving a
+//! place) or declines; a case that closes, or meets the criteria again, closes its
+//! referrals. Every step that touches a case writes the case's history in the same
+//! transaction. Locks are always taken in one order (patient, then referral, then offer) so
+//! concurrent commands wait for each other instead of deadlocking.
 
-pub mod api;
-pub mod pages;
-
-use crate::accounts::Caller;
-use crate::domain::{CaseEvent, Role};
+use super::offers::{self, NewOffer, OfferRow, districts_in};
+use super::places;
+use super::referrals::{self, ReferralRow};
+use crate::cases::history::{self, Note};
+use crate::cases::queries as case_queries;
+use crate::domain::{
+    Caller, CaseAction, CaseEvent, CaseStatus, OfferStatus, PatientId, ReferralStatus, Role,
+};
 use crate::error::{AppError, FieldErrors};
-use crate::patients::history::{self, Note};
-use crate::patients::queries as patient_queries;
+use crate::scope::ReferralScope;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use sqlx::{FromRow, PgConnection, PgExecutor};
+use sqlx::{PgConnection, QueryBuilder};
 
-#[derive(Debug, Clone, FromRow)]
-pub struct ReferralRow {
-    pub id: i64,
-    pub patient_id: i64,
-    pub offer_id: i64,
-    pub org_code: String,
-    pub org_name: String,
-    pub service_type: String,
-    pub service_label: String,
-    pub status: String,
-    pub decided_at: Option<DateTime<Utc>>,
-    pub decline_reason: Option<String>,
-    pub decline_label: Option<String>,
-    pub decline_detail: Option<String>,
-    pub place_released_at: Option<DateTime<Utc>>,
-    pub place_used_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
+/// Posts an offer for the caller's own organisation.
+pub async fn create_offer(
+    state: &AppState,
+    caller: &Caller,
+    new: NewOffer,
+) -> Result<OfferRow, AppError> {
+    caller.require(&[Role::Provider])?;
+    let now = state.clock.now();
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO capacity_offers (org_code, service_type, pathway, places, places_left, available_from, \
+         available_until, area, districts, gender, specialisms, funding, earliest_start, notes, last_confirmed_at, \
+         created_by, created_at) \
+         SELECT $1, $2, ct.pathway, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13 \
+         FROM capacity_types ct WHERE ct.code = $2 RETURNING id",
+    )
+    .bind(&caller.org_code)
+    .bind(&new.service_type)
+    .bind(new.places)
+    .bind(new.available_from)
+    .bind(new.available_until)
+    .bind(&new.area)
+    .bind(districts_in(&new.area))
+    .bind(&new.gender)
+    .bind(&new.specialisms)
+    .bind(&new.funding)
+    .bind(new.earliest_start)
+    .bind(&new.notes)
+    .bind(now)
+    .bind(caller.user_id)
+    .fetch_one(&state.pool)
+    .await?;
+    tracing::info!(offer_id = id, "offer posted");
+    offers::get(&state.pool, caller, id, now).await
 }
 
-/// CONTRACT.md's referral.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ReferralJson {
-    pub id: i64,
-    pub patient_id: i64,
-    pub offer_id: i64,
-    pub org_code: String,
-    pub service_type: String,
-    /// pending, accepted, declined or withdrawn.
-    pub status: String,
-    pub decided_at: Option<DateTime<Utc>>,
-    pub decline_reason: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<ReferralRow> for ReferralJson {
-    fn from(r: ReferralRow) -> Self {
-        ReferralJson {
-            id: r.id,
-            patient_id: r.patient_id,
-            offer_id: r.offer_id,
-            org_code: r.org_code,
-            service_type: r.service_type,
-            status: r.status,
-            decided_at: r.decided_at,
-            decline_reason: r.decline_reason,
-            created_at: r.created_at,
-        }
-    }
-}
-
-const REFERRAL_SELECT: &str = "SELECT r.id, r.patient_id, r.offer_id, r.org_code, org.name AS org_name, \
-    o.service_type, ct.label AS service_label, r.status, r.decided_at, r.decline_reason, \
-    dr.label AS decline_label, r.decline_detail, r.place_released_at, r.place_used_at, r.created_at \
-    FROM referrals r JOIN organisations org ON org.code = r.org_code \
-    JOIN capacity_offers o ON o.id = r.offer_id JOIN capacity_types ct ON ct.code = o.service_type \
-    LEFT JOIN decline_reasons dr ON dr.code = r.decline_reason";
-
-/// Need to know for referrals, over `$1` (role), `$2` (organisation) and `r`: the hub sees
-/// all; a provider its own; a ward its trust's patients'.
-const SCOPE: &str = "($1::text = 'hub' OR ($1::text = 'provider' AND r.org_code = $2::text) \
-    OR ($1::text = 'ward' AND EXISTS (SELECT 1 FROM patients p WHERE p.id = r.patient_id AND p.trust_code = $2::text)))";
-
-pub async fn get(
-    db: impl PgExecutor<'_>,
+/// "Still available": the owning provider confirms an offer.
+pub async fn confirm_offer(
+    state: &AppState,
     caller: &Caller,
     id: i64,
-) -> Result<ReferralRow, AppError> {
-    sqlx::query_as::<_, ReferralRow>(&format!("{REFERRAL_SELECT} WHERE r.id = $3 AND {SCOPE}"))
-        .bind(caller.role.as_str())
-        .bind(&caller.org_code)
+) -> Result<OfferRow, AppError> {
+    caller.require(&[Role::Provider])?;
+    let now = state.clock.now();
+    let offer = offers::get(&state.pool, caller, id, now).await?;
+    if offer.status.is_closed() {
+        return Err(AppError::conflict(
+            "offer_closed",
+            format!("The offer is {}", offer.status),
+        ));
+    }
+    sqlx::query("UPDATE capacity_offers SET last_confirmed_at = $2 WHERE id = $1")
         .bind(id)
-        .fetch_optional(db)
-        .await?
-        .ok_or(AppError::NotFound)
+        .bind(now)
+        .execute(&state.pool)
+        .await?;
+    offers::get(&state.pool, caller, id, now).await
 }
 
-/// Referrals the caller may see, newest first, optionally one status only.
-pub async fn list(
-    db: impl PgExecutor<'_>,
+/// Withdraws an offer. Referrals still waiting for an answer on it are withdrawn too;
+/// places already reserved stay reserved.
+pub async fn withdraw_offer(
+    state: &AppState,
     caller: &Caller,
-    status: Option<&str>,
-) -> Result<Vec<ReferralRow>, AppError> {
-    Ok(sqlx::query_as::<_, ReferralRow>(&format!(
-        "{REFERRAL_SELECT} WHERE {SCOPE} AND ($3::text IS NULL OR r.status = $3) \
-         ORDER BY r.status = 'pending' DESC, r.created_at DESC, r.id DESC LIMIT 1000"
-    ))
-    .bind(caller.role.as_str())
-    .bind(&caller.org_code)
-    .bind(status)
-    .fetch_all(db)
-    .await?)
-}
-
-/// One patient's referrals, oldest first. The caller must already have been allowed the case.
-pub async fn for_patient(
-    db: impl PgExecutor<'_>,
-    caller: &Caller,
-    patient_id: i64,
-) -> Result<Vec<ReferralRow>, AppError> {
-    Ok(sqlx::query_as::<_, ReferralRow>(&format!(
-        "{REFERRAL_SELECT} WHERE r.patient_id = $3 AND {SCOPE} ORDER BY r.created_at, r.id"
-    ))
-    .bind(caller.role.as_str())
-    .bind(&caller.org_code)
-    .bind(patient_id)
-    .fetch_all(db)
-    .await?)
+    id: i64,
+) -> Result<OfferRow, AppError> {
+    caller.require(&[Role::Provider])?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let offer = offers::get(&mut *tx, caller, id, now).await?;
+    if offer.status == OfferStatus::Withdrawn {
+        return Err(AppError::conflict(
+            "offer_closed",
+            "The offer is already withdrawn",
+        ));
+    }
+    // patients first, then referrals, then the offer: the lock order every command keeps
+    sqlx::query(
+        "SELECT p.id FROM patients p WHERE p.id IN \
+         (SELECT r.patient_id FROM referrals r WHERE r.offer_id = $1 AND r.status = 'pending') \
+         ORDER BY p.id FOR UPDATE",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    withdraw_pending_for_offer(&mut tx, id, caller, now).await?;
+    sqlx::query("UPDATE capacity_offers SET withdrawn_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    offers::get(&state.pool, caller, id, now).await
 }
 
 /// The hub refers a patient to one or more offers at once. The patient must be awaiting
@@ -132,7 +118,7 @@ pub async fn for_patient(
 pub async fn refer(
     state: &AppState,
     caller: &Caller,
-    patient_id: i64,
+    patient_id: PatientId,
     offer_ids: &[i64],
 ) -> Result<Vec<ReferralRow>, AppError> {
     caller.require(&[Role::Hub])?;
@@ -144,8 +130,8 @@ pub async fn refer(
     }
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    let case = patient_queries::lock(&mut tx, caller, patient_id, None).await?;
-    if case.status != "awaiting_care" {
+    let case = case_queries::lock(&mut tx, caller, patient_id, None).await?;
+    if case.status != CaseStatus::AwaitingCare {
         return Err(AppError::conflict(
             "invalid_transition",
             "Only a patient awaiting care can be referred: choose pathway 1, 2 or 3 first",
@@ -153,18 +139,19 @@ pub async fn refer(
     }
     let mut ids = vec![];
     for offer_id in offer_ids {
-        let offer = sqlx::query_as::<_, crate::capacity::OfferRow>(&format!(
-            "{} WHERE o.id = $2 FOR UPDATE OF o",
-            crate::capacity::offer_select()
-        ))
-        .bind(now)
-        .bind(offer_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| {
-            AppError::Validation(FieldErrors::single("offer_id", "There is no such offer"))
-        })?;
-        if offer.status != "open" {
+        // the hub sees every offer, so no scope: any offer may be referred to
+        let mut q = offers::select_offers(now);
+        q.push(" WHERE o.id = ")
+            .push_bind(*offer_id)
+            .push(" FOR UPDATE OF o");
+        let offer = q
+            .build_query_as::<OfferRow>()
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| {
+                AppError::Validation(FieldErrors::single("offer_id", "There is no such offer"))
+            })?;
+        if offer.status != OfferStatus::Open {
             return Err(AppError::conflict(
                 "capacity_gone",
                 format!(
@@ -186,11 +173,12 @@ pub async fn refer(
         }
         let inserted: Result<(i64,), sqlx::Error> = sqlx::query_as(
             "INSERT INTO referrals (patient_id, offer_id, org_code, status, created_by, created_at) \
-             VALUES ($1, $2, $3, 'pending', $4, $5) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(patient_id)
         .bind(offer_id)
         .bind(&offer.org_code)
+        .bind(ReferralStatus::Pending)
         .bind(caller.user_id)
         .bind(now)
         .fetch_one(&mut *tx)
@@ -216,14 +204,14 @@ pub async fn refer(
             now,
             Note {
                 patient_id,
-                action: "referred",
+                action: CaseAction::Referred,
                 detail: format!(
                     "Referred to {} ({}) for {}",
                     offer.org_name,
                     offer.org_code,
                     offer.service_label.to_lowercase()
                 ),
-                from_status: &case.status,
+                from_status: case.status,
                 to_status: None,
             },
         )
@@ -232,7 +220,7 @@ pub async fn refer(
     tx.commit().await?;
     let mut out = vec![];
     for id in ids {
-        out.push(get(&state.pool, caller, id).await?);
+        out.push(referrals::get(&state.pool, caller, id).await?);
     }
     Ok(out)
 }
@@ -259,30 +247,32 @@ pub async fn decide(
     // Locks are always taken in one order across Homeward (patient, then referral, then
     // offer) so concurrent commands wait for each other instead of deadlocking: find the
     // referral's patient, lock the patient, then lock and re-read the referral.
-    let patient_of: Option<(i64,)> =
-        sqlx::query_as("SELECT patient_id FROM referrals WHERE id = $1 AND org_code = $2")
-            .bind(id)
-            .bind(&caller.org_code)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let scope = ReferralScope::of(caller);
+    let mut q = QueryBuilder::new("SELECT r.patient_id FROM referrals r WHERE r.id = ");
+    q.push_bind(id).push(" AND ");
+    scope.push_sql(&mut q, "r");
+    let patient_of: Option<(PatientId,)> = q.build_query_as().fetch_optional(&mut *tx).await?;
     let (patient_id,) = patient_of.ok_or(AppError::NotFound)?;
-    let (patient_status,): (String,) =
+    let (patient_status,): (CaseStatus,) =
         sqlx::query_as("SELECT status FROM patients WHERE id = $1 FOR UPDATE")
             .bind(patient_id)
             .fetch_one(&mut *tx)
             .await?;
     // the referral must be this provider's; lock it so two answers cannot cross
-    let referral = sqlx::query_as::<_, (i64, i64, String, String)>(
+    let mut q = QueryBuilder::new(
         "SELECT r.patient_id, r.offer_id, r.status, org.name FROM referrals r \
-         JOIN organisations org ON org.code = r.org_code WHERE r.id = $1 AND r.org_code = $2 FOR UPDATE OF r",
-    )
-    .bind(id)
-    .bind(&caller.org_code)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(AppError::NotFound)?;
+         JOIN organisations org ON org.code = r.org_code WHERE r.id = ",
+    );
+    q.push_bind(id).push(" AND ");
+    scope.push_sql(&mut q, "r");
+    q.push(" FOR UPDATE OF r");
+    let referral: (PatientId, i64, ReferralStatus, String) = q
+        .build_query_as()
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let (_, offer_id, status, org_name) = referral;
-    if status != "pending" {
+    if status != ReferralStatus::Pending {
         return Err(AppError::conflict(
             "invalid_transition",
             format!("The referral is already {status}"),
@@ -302,7 +292,7 @@ pub async fn decide(
                 )));
             };
             sqlx::query(
-                "UPDATE referrals SET status = 'declined', decline_reason = $2, decline_detail = NULLIF($3, ''), \
+                "UPDATE referrals SET status = $6, decline_reason = $2, decline_detail = NULLIF($3, ''), \
                  decided_at = $4, decided_by = $5 WHERE id = $1",
             )
             .bind(id)
@@ -310,6 +300,7 @@ pub async fn decide(
             .bind(detail.trim())
             .bind(now)
             .bind(caller.user_id)
+            .bind(ReferralStatus::Declined)
             .execute(&mut *tx)
             .await?;
             history::write(
@@ -318,9 +309,9 @@ pub async fn decide(
                 now,
                 Note {
                     patient_id,
-                    action: "referral_declined",
+                    action: CaseAction::ReferralDeclined,
                     detail: format!("Declined by {org_name}: {label}"),
-                    from_status: &patient_status,
+                    from_status: patient_status,
                     to_status: None,
                 },
             )
@@ -328,8 +319,6 @@ pub async fn decide(
         }
         Decision::Accept => {
             let next = patient_status
-                .parse::<crate::domain::CaseStatus>()
-                .map_err(|_| AppError::Internal(anyhow::anyhow!("unknown status")))?
                 .apply(CaseEvent::CareAccepted, None)
                 .map_err(|_| {
                     AppError::conflict(
@@ -337,27 +326,19 @@ pub async fn decide(
                         "The patient is no longer awaiting care (care may be arranged elsewhere)",
                     )
                 })?;
-            let reserved: Option<(i32,)> = sqlx::query_as(
-                "UPDATE capacity_offers SET places_left = places_left - 1 \
-                 WHERE id = $1 AND places_left > 0 AND withdrawn_at IS NULL AND available_until > $2 \
-                 RETURNING places_left",
-            )
-            .bind(offer_id)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if reserved.is_none() {
+            if !places::reserve(&mut tx, offer_id, now).await? {
                 return Err(AppError::conflict(
                     "capacity_gone",
                     "No places are left on this offer (or it is withdrawn or expired)",
                 ));
             }
             let accepted = sqlx::query(
-                "UPDATE referrals SET status = 'accepted', decided_at = $2, decided_by = $3 WHERE id = $1",
+                "UPDATE referrals SET status = $4, decided_at = $2, decided_by = $3 WHERE id = $1",
             )
             .bind(id)
             .bind(now)
             .bind(caller.user_id)
+            .bind(ReferralStatus::Accepted)
             .execute(&mut *tx)
             .await;
             if let Err(sqlx::Error::Database(e)) = &accepted
@@ -375,20 +356,21 @@ pub async fn decide(
                 now,
                 Note {
                     patient_id,
-                    action: "referral_accepted",
+                    action: CaseAction::ReferralAccepted,
                     detail: format!("Accepted by {org_name}: place reserved"),
-                    from_status: &patient_status,
-                    to_status: Some(next.as_str()),
+                    from_status: patient_status,
+                    to_status: Some(next),
                 },
             )
             .await?;
             let others: Vec<(String,)> = sqlx::query_as(
-                "UPDATE referrals r SET status = 'withdrawn', withdrawn_at = $3 FROM organisations org \
+                "UPDATE referrals r SET status = $4, withdrawn_at = $3 FROM organisations org \
                  WHERE org.code = r.org_code AND r.patient_id = $1 AND r.id <> $2 AND r.status = 'pending' RETURNING org.name",
             )
             .bind(patient_id)
             .bind(id)
             .bind(now)
+            .bind(ReferralStatus::Withdrawn)
             .fetch_all(&mut *tx)
             .await?;
             if !others.is_empty() {
@@ -399,12 +381,12 @@ pub async fn decide(
                     now,
                     Note {
                         patient_id,
-                        action: "referrals_withdrawn",
+                        action: CaseAction::ReferralsWithdrawn,
                         detail: format!(
                             "Referrals to {} withdrawn: care accepted elsewhere",
                             names.join(", ")
                         ),
-                        from_status: next.as_str(),
+                        from_status: next,
                         to_status: None,
                     },
                 )
@@ -413,7 +395,7 @@ pub async fn decide(
         }
     }
     tx.commit().await?;
-    get(&state.pool, caller, id).await
+    referrals::get(&state.pool, caller, id).await
 }
 
 /// Why a patient's referrals are being closed.
@@ -432,16 +414,17 @@ pub enum CaseClosing {
 /// Returns a sentence for the history, if anything changed.
 pub async fn close_for_patient(
     conn: &mut PgConnection,
-    patient_id: i64,
+    patient_id: PatientId,
     now: DateTime<Utc>,
     closing: CaseClosing,
 ) -> Result<Option<String>, AppError> {
     let withdrawn: Vec<(String,)> = sqlx::query_as(
-        "UPDATE referrals r SET status = 'withdrawn', withdrawn_at = $2 FROM organisations org \
+        "UPDATE referrals r SET status = $3, withdrawn_at = $2 FROM organisations org \
          WHERE org.code = r.org_code AND r.patient_id = $1 AND r.status = 'pending' RETURNING org.name",
     )
     .bind(patient_id)
     .bind(now)
+    .bind(ReferralStatus::Withdrawn)
     .fetch_all(&mut *conn)
     .await?;
     let mut said = vec![];
@@ -454,27 +437,12 @@ pub async fn close_for_patient(
     }
     match closing {
         CaseClosing::Release => {
-            let released: Option<(String,)> = sqlx::query_as(
-                "WITH r AS (UPDATE referrals SET status = 'withdrawn', withdrawn_at = $2, place_released_at = $2 \
-                 WHERE patient_id = $1 AND status = 'accepted' RETURNING offer_id, org_code), \
-                 o AS (UPDATE capacity_offers SET places_left = LEAST(places, places_left + 1) \
-                 WHERE id IN (SELECT offer_id FROM r) RETURNING id) \
-                 SELECT org.name FROM r JOIN organisations org ON org.code = r.org_code",
-            )
-            .bind(patient_id)
-            .bind(now)
-            .fetch_optional(&mut *conn)
-            .await?;
-            if let Some((name,)) = released {
+            if let Some(name) = places::release_for_patient(conn, patient_id, now).await? {
                 said.push(format!("the place reserved with {name} is released"));
             }
         }
         CaseClosing::Discharge => {
-            sqlx::query("UPDATE referrals SET place_used_at = $2 WHERE patient_id = $1 AND status = 'accepted'")
-                .bind(patient_id)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
+            places::use_for_patient(conn, patient_id, now).await?;
         }
         CaseClosing::PathwayChanged => {}
     }
@@ -482,18 +450,19 @@ pub async fn close_for_patient(
 }
 
 /// Pending referrals on a withdrawn offer are withdrawn, each noted on its case.
-pub async fn withdraw_pending_for_offer(
+async fn withdraw_pending_for_offer(
     conn: &mut PgConnection,
     offer_id: i64,
     caller: &Caller,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    let rows: Vec<(i64, String)> = sqlx::query_as(
-        "UPDATE referrals r SET status = 'withdrawn', withdrawn_at = $2 FROM patients p \
+    let rows: Vec<(PatientId, CaseStatus)> = sqlx::query_as(
+        "UPDATE referrals r SET status = $3, withdrawn_at = $2 FROM patients p \
          WHERE p.id = r.patient_id AND r.offer_id = $1 AND r.status = 'pending' RETURNING r.patient_id, p.status",
     )
     .bind(offer_id)
     .bind(now)
+    .bind(ReferralStatus::Withdrawn)
     .fetch_all(&mut *conn)
     .await?;
     for (patient_id, status) in rows {
@@ -503,9 +472,9 @@ pub async fn withdraw_pending_for_offer(
             now,
             Note {
                 patient_id,
-                action: "referral_withdrawn",
+                action: CaseAction::ReferralWithdrawn,
                 detail: format!("Referral withdrawn: {} withdrew the offer", caller.org_name),
-                from_status: &status,
+                from_status: status,
                 to_status: None,
             },
         )

@@ -1,7 +1,9 @@
 //! `/api/v1/referrals`: the hub refers, providers decide.
 
-use super::{Decision, ReferralJson};
+use super::commands::{self, Decision};
+use super::referrals::{self, ReferralJson};
 use crate::accounts::ApiCaller;
+use crate::domain::{PatientId, ReferralStatus};
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
 use crate::state::AppState;
 use crate::web::api::{ApiJson, ApiQuery};
@@ -26,7 +28,8 @@ pub struct ReferralList {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewReferralRequest {
-    pub patient_id: i64,
+    #[schema(value_type = i64)]
+    pub patient_id: PatientId,
     pub offer_id: i64,
 }
 
@@ -39,7 +42,7 @@ pub async fn create_referral(
     ApiCaller(caller): ApiCaller,
     ApiJson(body): ApiJson<NewReferralRequest>,
 ) -> ApiResult<(StatusCode, Json<ReferralJson>)> {
-    let mut made = super::refer(&state, &caller, body.patient_id, &[body.offer_id]).await?;
+    let mut made = commands::refer(&state, &caller, body.patient_id, &[body.offer_id]).await?;
     let referral = made
         .pop()
         .ok_or(AppError::Internal(anyhow::anyhow!("no referral made")))?;
@@ -60,17 +63,16 @@ pub async fn list_referrals(
     ApiCaller(caller): ApiCaller,
     ApiQuery(q): ApiQuery<ReferralQuery>,
 ) -> ApiResult<Json<ReferralList>> {
-    let status = q.status.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    if let Some(s) = status
-        && !["pending", "accepted", "declined", "withdrawn"].contains(&s)
-    {
-        return Err(AppError::Validation(FieldErrors::single(
-            "status",
-            "Status must be pending, accepted, declined or withdrawn",
-        ))
-        .into());
-    }
-    let rows = super::list(&state.pool, &caller, status).await?;
+    let status = match q.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(s.parse::<ReferralStatus>().map_err(|_| {
+            AppError::Validation(FieldErrors::single(
+                "status",
+                "Status must be pending, accepted, declined or withdrawn",
+            ))
+        })?),
+    };
+    let rows = referrals::list(&state.pool, &caller, status).await?;
     Ok(Json(ReferralList {
         items: rows.into_iter().map(Into::into).collect(),
     }))
@@ -83,7 +85,7 @@ pub async fn get_referral(
     ApiCaller(caller): ApiCaller,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<ReferralJson>> {
-    Ok(Json(super::get(&state.pool, &caller, id).await?.into()))
+    Ok(Json(referrals::get(&state.pool, &caller, id).await?.into()))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -123,6 +125,8 @@ pub async fn decide_referral(
         }
     };
     Ok(Json(
-        super::decide(&state, &caller, id, decision).await?.into(),
+        commands::decide(&state, &caller, id, decision)
+            .await?
+            .into(),
     ))
 }

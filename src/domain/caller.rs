@@ -1,0 +1,36 @@
+//! Who is calling, as every rule that depends on it needs to know: the user, their role and
+//! their organisation. The `accounts` module builds a [`Caller`] from a session or a token;
+//! nothing here reads a database.
+
+use super::Role;
+
+/// The signed-in user, as every scoped query and every permission check needs it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub org_code: String,
+    pub org_name: String,
+}
+
+/// The caller's role may not do this (a 403).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("You do not have permission to do this")]
+pub struct Forbidden;
+
+impl Caller {
+    /// Refused unless the caller has one of the roles.
+    pub fn require(&self, roles: &[Role]) -> Result<(), Forbidden> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(Forbidden)
+        }
+    }
+
+    pub fn is(&self, role: Role) -> bool {
+        self.role == role
+    }
+}

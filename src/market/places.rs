@@ -1,0 +1,68 @@
+//! The place counter: how many of an offer's places are still free. `places_left` starts at
+//! `places`; accepting a referral reserves one, a case that closes without using its place
+//! gives it back, and a discharge uses it (the place stays taken). The table checks
+//! `0 <= places_left <= places`, and a reservation is one conditional UPDATE, so two
+//! accepts racing for the last place cannot both win. Nothing else writes `places_left`.
+
+use crate::domain::{PatientId, ReferralStatus};
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+
+/// Takes one place on an offer that is open at `now`. `false` when none is left (or the
+/// offer is withdrawn or expired); then nothing changed.
+pub async fn reserve(
+    conn: &mut PgConnection,
+    offer_id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let reserved: Option<(i32,)> = sqlx::query_as(
+        "UPDATE capacity_offers SET places_left = places_left - 1 \
+         WHERE id = $1 AND places_left > 0 AND withdrawn_at IS NULL AND available_until > $2 \
+         RETURNING places_left",
+    )
+    .bind(offer_id)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(reserved.is_some())
+}
+
+/// Gives back the place a patient's accepted referral holds: the referral is withdrawn
+/// with its place released, and the offer gets the place back. Returns the provider's name
+/// if there was such a place.
+pub async fn release_for_patient(
+    conn: &mut PgConnection,
+    patient_id: PatientId,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, sqlx::Error> {
+    let released: Option<(String,)> = sqlx::query_as(
+        "WITH r AS (UPDATE referrals SET status = $3, withdrawn_at = $2, place_released_at = $2 \
+         WHERE patient_id = $1 AND status = 'accepted' RETURNING offer_id, org_code), \
+         o AS (UPDATE capacity_offers SET places_left = LEAST(places, places_left + 1) \
+         WHERE id IN (SELECT offer_id FROM r) RETURNING id) \
+         SELECT org.name FROM r JOIN organisations org ON org.code = r.org_code",
+    )
+    .bind(patient_id)
+    .bind(now)
+    .bind(ReferralStatus::Withdrawn)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(released.map(|(name,)| name))
+}
+
+/// The patient left hospital: the place its accepted referral reserved is used (it is not
+/// given back).
+pub async fn use_for_patient(
+    conn: &mut PgConnection,
+    patient_id: PatientId,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE referrals SET place_used_at = $2 WHERE patient_id = $1 AND status = 'accepted'",
+    )
+    .bind(patient_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
