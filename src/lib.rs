@@ -22,8 +22,6 @@ pub mod patients;
 pub mod reference;
 pub mod reports;
 pub mod scope;
-#[cfg(test)]
-mod scope_agreement;
 pub mod state;
 pub mod telemetry;
 pub mod web;

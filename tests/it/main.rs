@@ -15,4 +15,6 @@ mod html_valid;
 mod live;
 mod pages;
 mod pages_market;
+mod scope_agreement;
 mod sitrep;
+mod stored_names;

@@ -1,18 +1,17 @@
-//! Test only: the scoping rules of [`crate::scope`] agree in their two forms. Against a
+//! The scoping rules of `homeward::scope` agree in their two forms. Against a
 //! database, it generates cases on two trusts in several statuses, with pending, accepted,
 //! declined and withdrawn referrals to two providers (a third is never referred to), lets
 //! the triggers announce every case, referral and offer as live events, and checks for the
 //! hub, a ward user of each trust, each provider and an administrator that the SQL reads
-//! (one by one, by ids, as lists) and the live filter select exactly the same rows. It is a
-//! module of its own, above `scope`, `cases`, `market` and `live`, so that the test adds no
-//! import between them.
+//! (one by one, by ids, as lists) and the live filter select exactly the same rows.
 
-use crate::cases::queries::{self, CaseFilter};
-use crate::domain::{Caller, PatientId, Role};
-use crate::live::{CHANNEL, Change};
-use crate::market::offers::{self, OfferFilter};
-use crate::market::referrals;
+use crate::common::TestDb;
 use chrono::{DateTime, Duration, Utc};
+use homeward::cases::queries::{self, CaseFilter};
+use homeward::domain::{Caller, PatientId, Role};
+use homeward::live::{CHANNEL, Change};
+use homeward::market::offers::{self, OfferFilter};
+use homeward::market::referrals;
 use sqlx::PgPool;
 use std::collections::BTreeSet;
 
@@ -205,8 +204,10 @@ fn heard(changes: &[Change], caller: &Caller, subject: &str) -> BTreeSet<i64> {
         .collect()
 }
 
-#[sqlx::test]
-async fn the_live_filter_and_the_sql_agree_for_every_role(pool: PgPool) {
+#[tokio::test]
+async fn the_live_filter_and_the_sql_agree_for_every_role() {
+    let db = TestDb::bare().await;
+    let pool = db.pool.clone();
     let cases = generate(&pool, 0x5eed).await;
     let changes = announcements(&pool).await;
     let all_referrals: i64 = sqlx::query_scalar("SELECT count(*) FROM referrals")
