@@ -3,6 +3,10 @@
 //! (patient commands, the market's referrals, choice), ends in [`write()`]: one history row
 //! and a version bump (with the new status, if the change moves it), inside the caller's
 //! transaction. A case's first row, written as the case is inserted, is [`opened`].
+//!
+//! The SQL is checked at compile time (`query!`, offline data in `.sqlx/`). Binds written
+//! `x as _` are Homeward's own types (or chrono times, which sqlx's macros would otherwise
+//! map to the `time` crate that the session store enables).
 
 use crate::domain::{Caller, CaseAction, CaseStatus, PatientId};
 use crate::error::AppError;
@@ -35,12 +39,15 @@ pub async fn write(
         from_status,
         to_status,
     } = note;
-    sqlx::query("UPDATE patients SET version = version + 1, updated_at = $2, status = COALESCE($3, status) WHERE id = $1")
-        .bind(patient_id)
-        .bind(now)
-        .bind(to_status)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE patients SET version = version + 1, updated_at = $2, status = COALESCE($3, status) \
+         WHERE id = $1",
+        patient_id as _,
+        now as _,
+        to_status as _,
+    )
+    .execute(&mut *conn)
+    .await?;
     let moved_to = to_status.filter(|s| *s != from_status);
     append(
         conn,
@@ -89,17 +96,17 @@ async fn append(
     from_status: Option<CaseStatus>,
     to_status: Option<CaseStatus>,
 ) -> Result<(), AppError> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO patient_history (patient_id, at, actor_id, action, detail, from_status, to_status) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        patient_id as _,
+        now as _,
+        caller.user_id,
+        action as _,
+        detail,
+        from_status as _,
+        to_status as _,
     )
-    .bind(patient_id)
-    .bind(now)
-    .bind(caller.user_id)
-    .bind(action)
-    .bind(detail)
-    .bind(from_status)
-    .bind(to_status)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -27,27 +27,27 @@ pub async fn create_offer(
 ) -> Result<OfferRow, AppError> {
     caller.require(&[Role::Provider])?;
     let now = state.clock.now();
-    let (id,): (i64,) = sqlx::query_as(
+    let id = sqlx::query_scalar!(
         "INSERT INTO capacity_offers (org_code, service_type, pathway, places, places_left, available_from, \
          available_until, area, districts, gender, specialisms, funding, earliest_start, notes, last_confirmed_at, \
          created_by, created_at) \
          SELECT $1, $2, ct.pathway, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13 \
          FROM capacity_types ct WHERE ct.code = $2 RETURNING id",
+        caller.org_code,
+        new.service_type,
+        new.places as _,
+        new.available_from as _,
+        new.available_until as _,
+        new.area,
+        &districts_in(&new.area),
+        new.gender as _,
+        &new.specialisms,
+        new.funding as _,
+        new.earliest_start as _,
+        new.notes,
+        now as _,
+        caller.user_id,
     )
-    .bind(&caller.org_code)
-    .bind(&new.service_type)
-    .bind(new.places)
-    .bind(new.available_from)
-    .bind(new.available_until)
-    .bind(&new.area)
-    .bind(districts_in(&new.area))
-    .bind(&new.gender)
-    .bind(&new.specialisms)
-    .bind(&new.funding)
-    .bind(new.earliest_start)
-    .bind(&new.notes)
-    .bind(now)
-    .bind(caller.user_id)
     .fetch_one(&state.pool)
     .await?;
     tracing::info!(offer_id = id, "offer posted");
@@ -69,11 +69,13 @@ pub async fn confirm_offer(
             format!("The offer is {}", offer.status),
         ));
     }
-    sqlx::query("UPDATE capacity_offers SET last_confirmed_at = $2 WHERE id = $1")
-        .bind(id)
-        .bind(now)
-        .execute(&state.pool)
-        .await?;
+    sqlx::query!(
+        "UPDATE capacity_offers SET last_confirmed_at = $2 WHERE id = $1",
+        id,
+        now as _,
+    )
+    .execute(&state.pool)
+    .await?;
     offers::get(&state.pool, caller, id, now).await
 }
 
@@ -95,20 +97,22 @@ pub async fn withdraw_offer(
         ));
     }
     // patients first, then referrals, then the offer: the lock order every command keeps
-    sqlx::query(
+    sqlx::query!(
         "SELECT p.id FROM patients p WHERE p.id IN \
          (SELECT r.patient_id FROM referrals r WHERE r.offer_id = $1 AND r.status = 'pending') \
          ORDER BY p.id FOR UPDATE",
+        id,
     )
-    .bind(id)
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
     withdraw_pending_for_offer(&mut tx, id, caller, now).await?;
-    sqlx::query("UPDATE capacity_offers SET withdrawn_at = $2 WHERE id = $1")
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE capacity_offers SET withdrawn_at = $2 WHERE id = $1",
+        id,
+        now as _,
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     offers::get(&state.pool, caller, id, now).await
 }
@@ -171,20 +175,20 @@ pub async fn refer(
                 ),
             ));
         }
-        let inserted: Result<(i64,), sqlx::Error> = sqlx::query_as(
+        let inserted = sqlx::query_scalar!(
             "INSERT INTO referrals (patient_id, offer_id, org_code, status, created_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            patient_id as _,
+            offer_id,
+            offer.org_code,
+            ReferralStatus::Pending as _,
+            caller.user_id,
+            now as _,
         )
-        .bind(patient_id)
-        .bind(offer_id)
-        .bind(&offer.org_code)
-        .bind(ReferralStatus::Pending)
-        .bind(caller.user_id)
-        .bind(now)
         .fetch_one(&mut *tx)
         .await;
         match inserted {
-            Ok((id,)) => ids.push(id),
+            Ok(id) => ids.push(id),
             Err(sqlx::Error::Database(e))
                 if e.constraint() == Some("referrals_one_live_per_offer_idx") =>
             {
@@ -253,11 +257,12 @@ pub async fn decide(
     scope.push_sql(&mut q, "r");
     let patient_of: Option<(PatientId,)> = q.build_query_as().fetch_optional(&mut *tx).await?;
     let (patient_id,) = patient_of.ok_or(AppError::NotFound)?;
-    let (patient_status,): (CaseStatus,) =
-        sqlx::query_as("SELECT status FROM patients WHERE id = $1 FOR UPDATE")
-            .bind(patient_id)
-            .fetch_one(&mut *tx)
-            .await?;
+    let patient_status = sqlx::query_scalar!(
+        r#"SELECT status AS "status: CaseStatus" FROM patients WHERE id = $1 FOR UPDATE"#,
+        patient_id as _,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     // the referral must be this provider's; lock it so two answers cannot cross
     let mut q = QueryBuilder::new(
         "SELECT r.patient_id, r.offer_id, r.status, org.name FROM referrals r \
@@ -280,27 +285,26 @@ pub async fn decide(
     }
     match decision {
         Decision::Decline { reason, detail } => {
-            let label: Option<(String,)> =
-                sqlx::query_as("SELECT label FROM decline_reasons WHERE code = $1")
-                    .bind(&reason)
+            let label =
+                sqlx::query_scalar!("SELECT label FROM decline_reasons WHERE code = $1", reason)
                     .fetch_optional(&mut *tx)
                     .await?;
-            let Some((label,)) = label else {
+            let Some(label) = label else {
                 return Err(AppError::Validation(FieldErrors::single(
                     "reason",
                     "Select why the referral is declined",
                 )));
             };
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE referrals SET status = $6, decline_reason = $2, decline_detail = NULLIF($3, ''), \
                  decided_at = $4, decided_by = $5 WHERE id = $1",
+                id,
+                reason,
+                detail.trim(),
+                now as _,
+                caller.user_id,
+                ReferralStatus::Declined as _,
             )
-            .bind(id)
-            .bind(&reason)
-            .bind(detail.trim())
-            .bind(now)
-            .bind(caller.user_id)
-            .bind(ReferralStatus::Declined)
             .execute(&mut *tx)
             .await?;
             history::write(
@@ -332,13 +336,13 @@ pub async fn decide(
                     "No places are left on this offer (or it is withdrawn or expired)",
                 ));
             }
-            let accepted = sqlx::query(
+            let accepted = sqlx::query!(
                 "UPDATE referrals SET status = $4, decided_at = $2, decided_by = $3 WHERE id = $1",
+                id,
+                now as _,
+                caller.user_id,
+                ReferralStatus::Accepted as _,
             )
-            .bind(id)
-            .bind(now)
-            .bind(caller.user_id)
-            .bind(ReferralStatus::Accepted)
             .execute(&mut *tx)
             .await;
             if let Err(sqlx::Error::Database(e)) = &accepted
@@ -363,18 +367,17 @@ pub async fn decide(
                 },
             )
             .await?;
-            let others: Vec<(String,)> = sqlx::query_as(
+            let names = sqlx::query_scalar!(
                 "UPDATE referrals r SET status = $4, withdrawn_at = $3 FROM organisations org \
                  WHERE org.code = r.org_code AND r.patient_id = $1 AND r.id <> $2 AND r.status = 'pending' RETURNING org.name",
+                patient_id as _,
+                id,
+                now as _,
+                ReferralStatus::Withdrawn as _,
             )
-            .bind(patient_id)
-            .bind(id)
-            .bind(now)
-            .bind(ReferralStatus::Withdrawn)
             .fetch_all(&mut *tx)
             .await?;
-            if !others.is_empty() {
-                let names: Vec<String> = others.into_iter().map(|(n,)| n).collect();
+            if !names.is_empty() {
                 history::write(
                     &mut tx,
                     caller,
@@ -418,18 +421,17 @@ pub async fn close_for_patient(
     now: DateTime<Utc>,
     closing: CaseClosing,
 ) -> Result<Option<String>, AppError> {
-    let withdrawn: Vec<(String,)> = sqlx::query_as(
+    let names = sqlx::query_scalar!(
         "UPDATE referrals r SET status = $3, withdrawn_at = $2 FROM organisations org \
          WHERE org.code = r.org_code AND r.patient_id = $1 AND r.status = 'pending' RETURNING org.name",
+        patient_id as _,
+        now as _,
+        ReferralStatus::Withdrawn as _,
     )
-    .bind(patient_id)
-    .bind(now)
-    .bind(ReferralStatus::Withdrawn)
     .fetch_all(&mut *conn)
     .await?;
     let mut said = vec![];
-    if !withdrawn.is_empty() {
-        let names: Vec<String> = withdrawn.into_iter().map(|(n,)| n).collect();
+    if !names.is_empty() {
         said.push(format!(
             "pending referrals to {} withdrawn",
             names.join(", ")
@@ -456,16 +458,18 @@ async fn withdraw_pending_for_offer(
     caller: &Caller,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    let rows: Vec<(PatientId, CaseStatus)> = sqlx::query_as(
-        "UPDATE referrals r SET status = $3, withdrawn_at = $2 FROM patients p \
-         WHERE p.id = r.patient_id AND r.offer_id = $1 AND r.status = 'pending' RETURNING r.patient_id, p.status",
+    let rows = sqlx::query!(
+        r#"UPDATE referrals r SET status = $3, withdrawn_at = $2 FROM patients p
+         WHERE p.id = r.patient_id AND r.offer_id = $1 AND r.status = 'pending'
+         RETURNING r.patient_id AS "patient_id: PatientId", p.status AS "status: CaseStatus""#,
+        offer_id,
+        now as _,
+        ReferralStatus::Withdrawn as _,
     )
-    .bind(offer_id)
-    .bind(now)
-    .bind(ReferralStatus::Withdrawn)
     .fetch_all(&mut *conn)
     .await?;
-    for (patient_id, status) in rows {
+    for row in rows {
+        let (patient_id, status) = (row.patient_id, row.status);
         history::write(
             conn,
             caller,

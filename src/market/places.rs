@@ -15,13 +15,13 @@ pub async fn reserve(
     offer_id: i64,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let reserved: Option<(i32,)> = sqlx::query_as(
+    let reserved = sqlx::query_scalar!(
         "UPDATE capacity_offers SET places_left = places_left - 1 \
          WHERE id = $1 AND places_left > 0 AND withdrawn_at IS NULL AND available_until > $2 \
          RETURNING places_left",
+        offer_id,
+        now as _,
     )
-    .bind(offer_id)
-    .bind(now)
     .fetch_optional(&mut *conn)
     .await?;
     Ok(reserved.is_some())
@@ -35,19 +35,19 @@ pub async fn release_for_patient(
     patient_id: PatientId,
     now: DateTime<Utc>,
 ) -> Result<Option<String>, sqlx::Error> {
-    let released: Option<(String,)> = sqlx::query_as(
+    let released = sqlx::query_scalar!(
         "WITH r AS (UPDATE referrals SET status = $3, withdrawn_at = $2, place_released_at = $2 \
          WHERE patient_id = $1 AND status = 'accepted' RETURNING offer_id, org_code), \
          o AS (UPDATE capacity_offers SET places_left = LEAST(places, places_left + 1) \
          WHERE id IN (SELECT offer_id FROM r) RETURNING id) \
          SELECT org.name FROM r JOIN organisations org ON org.code = r.org_code",
+        patient_id as _,
+        now as _,
+        ReferralStatus::Withdrawn as _,
     )
-    .bind(patient_id)
-    .bind(now)
-    .bind(ReferralStatus::Withdrawn)
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(released.map(|(name,)| name))
+    Ok(released)
 }
 
 /// The patient left hospital: the place its accepted referral reserved is used (it is not
@@ -57,11 +57,11 @@ pub async fn use_for_patient(
     patient_id: PatientId,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE referrals SET place_used_at = $2 WHERE patient_id = $1 AND status = 'accepted'",
+        patient_id as _,
+        now as _,
     )
-    .bind(patient_id)
-    .bind(now)
     .execute(&mut *conn)
     .await?;
     Ok(())
