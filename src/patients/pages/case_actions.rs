@@ -11,7 +11,7 @@ use crate::domain::Caller;
 use crate::domain::Pathway;
 use crate::domain::time::parse_local;
 use crate::error::{AppError, FieldErrors};
-use crate::patients::commands::{self, CriteriaChange, DetailsChange};
+use crate::patients::commands::{self, CriteriaChange, CtrCodeRule, DetailsChange};
 use crate::patients::model::optional_date;
 use crate::state::AppState;
 use crate::web::{PageResult, done};
@@ -107,12 +107,6 @@ pub async fn criteria(
             "at",
             "Enter a real date and time",
         ))),
-        Some(_) if meets && f.ctr_code.trim().is_empty() => {
-            Err(AppError::Validation(FieldErrors::single(
-                "ctr_code",
-                "Select why the patient meets the criteria to reside again",
-            )))
-        }
         Some(at) => {
             commands::record_criteria(
                 &state,
@@ -123,6 +117,8 @@ pub async fn criteria(
                     meets_criteria: meets,
                     at: Some(at),
                     ctr_code: Some(f.ctr_code.trim().to_string()).filter(|s| !s.is_empty()),
+                    // a person recording the review on the page says why
+                    ctr_code_rule: CtrCodeRule::Required,
                 },
             )
             .await
