@@ -8,7 +8,7 @@ use crate::accounts::users::{self, NewUser};
 use crate::domain::Caller;
 use crate::domain::time::Clock;
 use crate::domain::{NhsNumber, Pathway, Role};
-use crate::patients::commands::{self, CriteriaChange, DetailsChange};
+use crate::patients::commands::{self, CriteriaChange, CtrCodeRule, DetailsChange};
 use crate::patients::model::NewCaseDraft;
 use crate::state::AppState;
 use anyhow::Context;
@@ -674,6 +674,7 @@ async fn patients(state: &AppState) -> anyhow::Result<()> {
                 meets_criteria: false,
                 at: Some(ready_at),
                 ctr_code: None,
+                ctr_code_rule: CtrCodeRule::Optional,
             },
         )
         .await
@@ -705,6 +706,7 @@ async fn patients(state: &AppState) -> anyhow::Result<()> {
                     meets_criteria: true,
                     at: Some(step(4)),
                     ctr_code: ctr_codes.choose(&mut rng).map(|c| c.to_string()),
+                    ctr_code_rule: CtrCodeRule::Optional,
                 },
             )
             .await

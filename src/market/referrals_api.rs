@@ -1,6 +1,10 @@
-//! `/api/v1/referrals`: the hub refers, providers decide.
+//! `/api/v1/referrals`: the hub refers, providers decide; and
+//! `/api/v1/patients/{id}/find-care`: the offers the hub could refer a patient to, ranked as
+//! the find-care page ranks them ([`super::find_care`]).
 
 use super::commands::{self, Decision};
+use super::find_care::{self, RankedOffer};
+use super::offers::OfferJson;
 use super::referrals::{self, ReferralJson};
 use crate::accounts::ApiCaller;
 use crate::domain::{PatientId, ReferralStatus};
@@ -10,6 +14,7 @@ use crate::web::api::{ApiJson, ApiQuery};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_referrals, create_referral))
         .routes(routes!(get_referral))
         .routes(routes!(decide_referral))
+        .routes(routes!(find_care_for_patient))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -129,4 +135,87 @@ pub async fn decide_referral(
             .await?
             .into(),
     ))
+}
+
+/// An open offer ranked for one patient: the offer, and why it ranks where it does.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RankedOfferJson {
+    /// 1 for the best fit.
+    pub rank: usize,
+    pub offer: OfferJson,
+    /// The provider's name.
+    pub org_name: String,
+    /// The capacity type's label.
+    pub service_label: String,
+    /// `bed` or `package`.
+    pub unit: String,
+    /// The offer covers the patient's postcode district (an offer naming none covers anywhere).
+    pub covers_district: bool,
+    /// Specialism codes the needs summary mentions that the offer has.
+    pub matched_specialisms: Vec<&'static str>,
+    /// When the place could start: the offer's earliest start, or now if that has passed.
+    pub starts_at: DateTime<Utc>,
+    /// The patient already has a pending or accepted referral to this offer.
+    pub already_referred: bool,
+}
+
+impl RankedOfferJson {
+    fn new(rank: usize, r: RankedOffer, now: DateTime<Utc>, stale_after: Duration) -> Self {
+        RankedOfferJson {
+            rank,
+            org_name: r.offer.org_name.clone(),
+            service_label: r.offer.service_label.clone(),
+            unit: r.offer.unit.clone(),
+            covers_district: r.covers,
+            matched_specialisms: r.matched,
+            starts_at: r.starts,
+            already_referred: r.referred,
+            offer: OfferJson::new(r.offer, now, stale_after),
+        }
+    }
+}
+
+/// The offers a patient awaiting care could go to, best fit first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FindCareJson {
+    #[schema(value_type = i64)]
+    pub patient_id: PatientId,
+    /// The pathway the patient awaits care on (1-3).
+    pub pathway: i16,
+    /// The patient's postcode district (outward code), which offers are matched against.
+    pub postcode_district: String,
+    /// Specialism codes the patient's needs summary mentions.
+    pub needs_specialisms: Vec<&'static str>,
+    /// Open offers on the patient's pathway, ranked: covering the district first, then most
+    /// specialisms matched, soonest start, most recently confirmed. Offers that cannot take
+    /// the patient's sex are left out.
+    pub items: Vec<RankedOfferJson>,
+}
+
+#[utoipa::path(get, path = "/api/v1/patients/{id}/find-care", tag = "referrals", params(("id" = i64, Path)),
+    responses((status = 200, body = FindCareJson), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The patient is not awaiting care on pathway 1, 2 or 3")),
+    security(("bearer" = [])))]
+pub async fn find_care_for_patient(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<PatientId>,
+) -> ApiResult<Json<FindCareJson>> {
+    let now = state.clock.now();
+    let stale_after = state.config.offer_stale_after;
+    let mut conn = state.pool.acquire().await.map_err(AppError::from)?;
+    let found = find_care::for_patient(&mut conn, &caller, id, now, stale_after).await?;
+    drop(conn);
+    Ok(Json(FindCareJson {
+        patient_id: found.case.id,
+        pathway: found.pathway.number(),
+        postcode_district: found.district,
+        needs_specialisms: found.wanted,
+        items: found
+            .offers
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| RankedOfferJson::new(i + 1, r, now, stale_after))
+            .collect(),
+    }))
 }

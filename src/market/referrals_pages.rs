@@ -1,16 +1,18 @@
 //! Referral pages. Providers: incoming referrals with the anonymised summary, accept or
 //! decline with a coded reason, and the identifiable details once accepted. The hub:
-//! "find care" for a patient awaiting care, ranked by fit, and referral to several offers.
+//! "find care" for a patient awaiting care (ranked by [`super::find_care`], as the API is),
+//! and referral to several offers.
 
 use super::commands::{self, Decision};
-use super::offers::{self, OfferRow, SPECIALISMS};
+use super::find_care::{self, RankedOffer};
+use super::offers::SPECIALISMS;
 use super::referrals::{self, ReferralRow};
 use crate::accounts::PageCaller;
 use crate::cases::queries as case_queries;
 use crate::cases::{CaseLine, CaseRow};
 use crate::domain::Caller;
 use crate::domain::time::display_london;
-use crate::domain::{CaseStatus, PatientId, ReferralStatus, Role, postcode_district};
+use crate::domain::{PatientId, ReferralStatus, Role, postcode_district};
 use crate::error::{AppError, FieldErrors};
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PageResult, done};
@@ -20,6 +22,7 @@ use axum::Form;
 use axum::extract::{Path, RawForm, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::collections::HashMap;
 use tower_sessions::Session;
@@ -223,79 +226,18 @@ pub struct Candidate {
     pub notes: String,
 }
 
-/// Specialisms the needs summary mentions.
-fn needs_specialisms(needs: &str) -> Vec<&'static str> {
-    let needs = needs.to_lowercase();
-    let words: &[(&str, &[&str])] = &[
-        ("bariatric", &["bariatric"]),
-        ("dementia", &["dementia", "wanders", "confus"]),
-        ("behaviour", &["behaviour", "agitat", "aggress"]),
-        ("oxygen", &["oxygen", "copd"]),
-        (
-            "end_of_life",
-            &["end of life", "end-of-life", "palliative", "hospice"],
-        ),
-        (
-            "double_handed",
-            &["double-handed", "double handed", "two carers", "hoist"],
-        ),
-    ];
-    words
-        .iter()
-        .filter(|(_, keys)| keys.iter().any(|k| needs.contains(k)))
-        .map(|(code, _)| *code)
-        .collect()
-}
-
-/// Ranks offers for a patient: covers the postcode district, matches the specialisms the
-/// needs mention, starts soonest, confirmed most recently. Offers that cannot take the
-/// patient's sex are left out.
-pub fn rank(
-    offers: Vec<OfferRow>,
-    case: &CaseRow,
-    state: &AppState,
-    referred: &[i64],
-) -> Vec<Candidate> {
-    let now = state.clock.now();
-    let district = postcode_district(&case.postcode);
-    let wanted = needs_specialisms(&case.needs_summary);
-    // (covers the district, specialisms matched, starts, last confirmed, offer)
-    type Scored = (
-        bool,
-        usize,
-        chrono::DateTime<chrono::Utc>,
-        chrono::DateTime<chrono::Utc>,
-        OfferRow,
-    );
-    let mut scored: Vec<Scored> = offers
-        .into_iter()
-        .filter(|o| o.gender == "any" || o.gender == case.sex.as_str())
-        .map(|o| {
-            let covers = o.covers(&district);
-            let matched = wanted
+impl Candidate {
+    /// An offer ranked by [`find_care::rank`], worded for the page.
+    fn new(r: RankedOffer, now: DateTime<Utc>) -> Self {
+        let o = r.offer;
+        Candidate {
+            matched: r
+                .matched
                 .iter()
-                .filter(|w| o.specialisms.iter().any(|s| s == *w))
-                .count();
-            let starts = o.earliest_start.unwrap_or(o.available_from).max(now);
-            (covers, matched, starts, o.last_confirmed_at, o)
-        })
-        .collect();
-    scored.sort_by(|a, b| {
-        b.0.cmp(&a.0)
-            .then(b.1.cmp(&a.1))
-            .then(a.2.cmp(&b.2))
-            .then(b.3.cmp(&a.3))
-    });
-    scored
-        .into_iter()
-        .map(|(covers, _, starts, _, o)| Candidate {
-            matched: SPECIALISMS
-                .iter()
-                .filter(|(c, _)| wanted.contains(c) && o.specialisms.iter().any(|s| s == c))
-                .map(|(_, l)| *l)
+                .map(|c| find_care::specialism_label(c))
                 .collect(),
-            stale: o.is_stale(now, state.config.offer_stale_after),
-            referred: referred.contains(&o.id),
+            stale: r.stale,
+            referred: r.referred,
             id: o.id,
             provider: format!("{} ({})", o.org_name, o.org_code),
             service: o.service_label,
@@ -306,16 +248,16 @@ pub fn rank(
             } else {
                 o.area
             },
-            covers,
-            starts: if starts <= now {
+            covers: r.covers,
+            starts: if r.starts <= now {
                 "Now".into()
             } else {
-                display_london(starts)
+                display_london(r.starts)
             },
             confirmed: display_london(o.last_confirmed_at),
             notes: o.notes,
-        })
-        .collect()
+        }
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -339,26 +281,18 @@ async fn find_care_page(
 ) -> PageResult {
     caller.require(&[Role::Hub])?;
     let now = state.clock.now();
-    let case = case_queries::get(&state.pool, caller, id).await?;
-    let Some(pathway) = case
-        .pathway
-        .filter(|_| case.status == CaseStatus::AwaitingCare)
-    else {
-        return Ok(done(
-            session,
-            &format!("/patients/{id}"),
-            "Find care once the patient is awaiting care on pathway 1, 2 or 3",
-        )
-        .await);
-    };
-    let offers = offers::open_on_pathway(&state.pool, pathway, now).await?;
-    let referred: Vec<i64> = referrals::for_patient(&state.pool, caller, id)
-        .await?
-        .into_iter()
-        .filter(|r| r.status.is_live())
-        .map(|r| r.offer_id)
-        .collect();
-    let wanted = needs_specialisms(&case.needs_summary);
+    let mut conn = state.pool.acquire().await.map_err(AppError::from)?;
+    let found =
+        match find_care::for_patient(&mut conn, caller, id, now, state.config.offer_stale_after)
+            .await
+        {
+            Ok(found) => found,
+            Err(AppError::Conflict { message, .. }) => {
+                return Ok(done(session, &format!("/patients/{id}"), message).await);
+            }
+            Err(e) => return Err(e.into()),
+        };
+    drop(conn);
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -366,15 +300,19 @@ async fn find_care_page(
     };
     let page = FindCarePage {
         layout: crate::notifications::layout(state, session, caller, "hub").await,
-        district: postcode_district(&case.postcode),
-        needs: case.needs_summary.clone(),
+        district: found.district,
+        needs: found.case.needs_summary.clone(),
         wanted: SPECIALISMS
             .iter()
-            .filter(|(c, _)| wanted.contains(c))
+            .filter(|(c, _)| found.wanted.contains(c))
             .map(|(_, l)| *l)
             .collect(),
-        candidates: rank(offers, &case, state, &referred),
-        case: CaseLine::new(&case, now),
+        candidates: found
+            .offers
+            .into_iter()
+            .map(|r| Candidate::new(r, now))
+            .collect(),
+        case: CaseLine::new(&found.case, now),
         errors: FormErrors(errors),
     };
     Ok((status, page).into_response())
@@ -439,23 +377,5 @@ pub async fn refer(
             .await
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::needs_specialisms;
-
-    #[test]
-    fn needs_mention_specialisms() {
-        assert_eq!(
-            needs_specialisms("Mild dementia, wanders at night"),
-            vec!["dementia"]
-        );
-        assert_eq!(
-            needs_specialisms("COPD on home oxygen; needs a hoist"),
-            vec!["oxygen", "double_handed"]
-        );
-        assert!(needs_specialisms("Independent, needs transport").is_empty());
     }
 }

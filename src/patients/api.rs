@@ -1,6 +1,6 @@
 //! `/api/v1/patients`: CONTRACT.md's calls over [`super::commands`] and [`crate::cases::queries`].
 
-use super::commands::{self, CriteriaChange, DetailsChange};
+use super::commands::{self, CriteriaChange, CtrCodeRule, DetailsChange};
 use super::model::{NewPatientRequest, PatientJson};
 use crate::accounts::ApiCaller;
 use crate::cases::HistoryEntry;
@@ -247,6 +247,8 @@ pub async fn record_criteria(
         meets_criteria: body.meets_criteria,
         at,
         ctr_code: non_empty(&body.ctr_code).map(str::to_string),
+        // CONTRACT.md: `ctr_code` is optional for partner systems
+        ctr_code_rule: CtrCodeRule::Optional,
     };
     let case = commands::record_criteria(&state, &caller, id, body.version, change).await?;
     Ok(json(&state, &caller, case).await?)

@@ -146,6 +146,39 @@ pub struct CriteriaChange {
     pub at: Option<DateTime<Utc>>,
     /// Why the patient meets the criteria again (NHS Data Dictionary code).
     pub ctr_code: Option<String>,
+    /// Whether meeting the criteria again must come with `ctr_code`.
+    pub ctr_code_rule: CtrCodeRule,
+}
+
+/// Whether a review finding that the patient meets the criteria to reside again must say
+/// why (a CtR code). A code that is given is always checked against the code set.
+///
+/// The case page requires it: the person recording the review knows the reason. CONTRACT.md
+/// makes `ctr_code` optional for partner systems (an EPR may record the review without the
+/// coded reason), so the API does not: requiring it there would turn calls that succeed
+/// today into 422s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CtrCodeRule {
+    /// Meeting the criteria again without a code is a validation error on `ctr_code`.
+    Required,
+    /// The code may be left out; the period then ends without one.
+    Optional,
+}
+
+impl CriteriaChange {
+    /// The checks that need nothing but the change itself.
+    fn check(&self) -> Result<(), AppError> {
+        if self.meets_criteria
+            && self.ctr_code_rule == CtrCodeRule::Required
+            && self.ctr_code.as_deref().is_none_or(|c| c.trim().is_empty())
+        {
+            return Err(AppError::Validation(FieldErrors::single(
+                "ctr_code",
+                "Select why the patient meets the criteria to reside again",
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Opens or closes a period of not meeting the criteria to reside. Meeting them again
@@ -157,6 +190,8 @@ pub async fn record_criteria(
     version: Option<i32>,
     change: CriteriaChange,
 ) -> Result<CaseRow, AppError> {
+    // before anything is read: a missing code is the form's mistake, whatever the case
+    change.check()?;
     caller.require(CRITERIA)?;
     let now = state.clock.now();
     let at = change.at.unwrap_or(now);
@@ -668,4 +703,42 @@ pub async fn take_ownership(
     .await?;
     tx.commit().await?;
     queries::get(&state.pool, caller, id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(meets: bool, code: Option<&str>, rule: CtrCodeRule) -> CriteriaChange {
+        CriteriaChange {
+            meets_criteria: meets,
+            at: None,
+            ctr_code: code.map(str::to_string),
+            ctr_code_rule: rule,
+        }
+    }
+
+    #[test]
+    fn the_page_must_say_why_a_patient_meets_the_criteria_again() {
+        for code in [None, Some(""), Some("  ")] {
+            match change(true, code, CtrCodeRule::Required).check() {
+                Err(AppError::Validation(f)) => {
+                    assert!(f.iter().any(|(name, _)| name == "ctr_code"), "{code:?}")
+                }
+                other => panic!("{code:?}: {other:?}"),
+            }
+        }
+        assert!(
+            change(true, Some("04"), CtrCodeRule::Required)
+                .check()
+                .is_ok()
+        );
+        // stopping meeting the criteria needs no code
+        assert!(change(false, None, CtrCodeRule::Required).check().is_ok());
+    }
+
+    #[test]
+    fn partners_may_leave_the_code_out() {
+        assert!(change(true, None, CtrCodeRule::Optional).check().is_ok());
+    }
 }

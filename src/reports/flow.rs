@@ -5,6 +5,11 @@
 //! over time; each provider's referrals, acceptance rate, decline reasons and response time;
 //! places offered against used by type; and demand against capacity with a 7-day projection.
 //! Discharge figures are over the patients discharged in the range.
+//!
+//! Each figure is a fetch (SQL returning plain rows, `fetch_*`) and a fold with no I/O that
+//! turns the rows into the figure's table and chart; the folds are unit-tested below with
+//! small hand-made rows, and `tests/flow.rs` checks the whole report over HTTP. [`build`]
+//! runs the fetches in turn, then the folds. Reads only, never writes.
 
 use super::chart::{self, Series};
 use super::table::{Table, one_decimal, percent};
@@ -13,7 +18,7 @@ use crate::domain::{CaseAction, ReferralStatus};
 use crate::error::{AppError, FieldErrors};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
-use sqlx::{FromRow, PgPool};
+use sqlx::{FromRow, PgExecutor, PgPool};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default)]
@@ -121,66 +126,176 @@ fn hours(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     (to - from).num_minutes() as f64 / 60.0
 }
 
-#[derive(FromRow)]
-struct Discharge {
-    discharged_at: DateTime<Utc>,
-    discharge_ready_at: Option<DateTime<Utc>>,
-    pathway: i16,
-    created_at: DateTime<Utc>,
-    pathway_at: Option<DateTime<Utc>>,
-    accepted_at: Option<DateTime<Utc>>,
+// ================================================================ the report
+
+/// The instants the report's days run between: midnight (England) at the start of `from`
+/// to midnight after `to`, or now if that is sooner.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
 }
 
-#[derive(FromRow)]
-struct ReferralFact {
-    org_code: String,
-    org_name: String,
-    status: ReferralStatus,
-    decline_label: Option<String>,
-    created_at: DateTime<Utc>,
-    decided_at: Option<DateTime<Utc>>,
+/// One figure of the report: its table, and the SVG chart drawn from it if it has one.
+struct Figure {
+    table: Table,
+    chart: Option<String>,
 }
 
+impl From<Table> for Figure {
+    fn from(table: Table) -> Self {
+        Figure { table, chart: None }
+    }
+}
+
+/// Builds the report: each figure's rows are fetched (plain SQL, nothing computed in Rust),
+/// then folded into the figure by a function with no I/O. The headline figures come first.
 pub async fn build(
     pool: &PgPool,
     q: &FlowQuery,
     now: DateTime<Utc>,
 ) -> Result<FlowReport, AppError> {
-    let start = midnight(q.from);
-    let end = midnight(q.to + Duration::days(1)).min(now);
+    let window = Window {
+        start: midnight(q.from),
+        end: midnight(q.to + Duration::days(1)).min(now),
+    };
     let days = q.days();
-    let day_labels: Vec<String> = days
-        .iter()
-        .map(|d| d.format("%-d %b").to_string())
-        .collect();
-    let index = |t: DateTime<Utc>| days.iter().position(|d| *d == london_date(t));
+    let discharges = fetch_discharges(pool, q, window).await?;
+    let referrals = fetch_referrals(pool, q, window).await?;
+    let places = fetch_places(pool, q, window).await?;
+    let new_waiting = fetch_new_waiting(pool, q, window).await?;
+    let offered = fetch_offered(pool, q, window).await?;
+    let waiting = fetch_waiting_by_reason(pool, q, now).await?;
+    let figures: Vec<Figure> = vec![
+        summary(&discharges, &referrals).into(),
+        discharges_per_day(q, &days, &discharges),
+        providers(&referrals).into(),
+        places_offered_and_used(&places).into(),
+        demand_against_capacity(q.to, &days, &new_waiting, &offered),
+        delay_reasons_over_time(&days, &waiting),
+    ];
     let mut tables = vec![];
     let mut charts = vec![];
+    for figure in figures {
+        if let Some(svg) = figure.chart {
+            charts.push((svg, figure.table.name));
+        }
+        tables.push(figure.table);
+    }
+    Ok(FlowReport {
+        from: q.from,
+        to: q.to,
+        tables,
+        charts,
+    })
+}
 
-    // ------------------------------------------------ discharges and delays
-    let discharges = sqlx::query_as::<_, Discharge>(
+/// Each day as a chart labels it: `3 Nov`.
+fn day_labels(days: &[NaiveDate]) -> Vec<String> {
+    days.iter()
+        .map(|d| d.format("%-d %b").to_string())
+        .collect()
+}
+
+// ================================================================ discharges and delays
+
+/// A patient discharged in the range, with the times the medians need.
+#[derive(Debug, Clone, FromRow)]
+struct Discharge {
+    discharged_at: DateTime<Utc>,
+    discharge_ready_at: Option<DateTime<Utc>>,
+    /// 0 when no pathway was chosen.
+    pathway: i16,
+    created_at: DateTime<Utc>,
+    /// When a pathway was first chosen.
+    pathway_at: Option<DateTime<Utc>>,
+    /// When a provider last accepted a referral for the patient.
+    accepted_at: Option<DateTime<Utc>>,
+}
+
+/// Patients discharged in the window, within the trust and pathway filters.
+async fn fetch_discharges(
+    db: impl PgExecutor<'_>,
+    q: &FlowQuery,
+    w: Window,
+) -> Result<Vec<Discharge>, AppError> {
+    Ok(sqlx::query_as::<_, Discharge>(
         "SELECT p.discharged_at, p.discharge_ready_at, COALESCE(p.pathway, 0)::smallint AS pathway, p.created_at, \
          (SELECT min(h.at) FROM patient_history h WHERE h.patient_id = p.id AND h.action = $5) AS pathway_at, \
          (SELECT max(r.decided_at) FROM referrals r WHERE r.patient_id = p.id AND r.status = 'accepted') AS accepted_at \
          FROM patients p WHERE p.status = 'discharged' AND p.discharged_at >= $1 AND p.discharged_at < $2 \
          AND ($3::text IS NULL OR p.trust_code = $3) AND ($4::smallint IS NULL OR COALESCE(p.pathway, 0) = $4)",
     )
-    .bind(start)
-    .bind(end)
+    .bind(w.start)
+    .bind(w.end)
     .bind(q.trust.as_deref())
     .bind(q.pathway)
     .bind(CaseAction::PathwayChosen)
-    .fetch_all(pool)
-    .await?;
+    .fetch_all(db)
+    .await?)
+}
+
+/// Discharges per day by pathway (a day outside the range is not counted), with a stacked
+/// bar chart.
+fn discharges_per_day(q: &FlowQuery, days: &[NaiveDate], discharges: &[Discharge]) -> Figure {
     let mut per_day = vec![[0i64; 4]; days.len()];
+    for d in discharges {
+        if let Some(i) = days.iter().position(|x| *x == london_date(d.discharged_at)) {
+            per_day[i][d.pathway.clamp(0, 3) as usize] += 1;
+        }
+    }
+    let mut t = Table::new(
+        "discharges_per_day",
+        "Discharges per day by pathway",
+        &[
+            "Day",
+            "Pathway 0",
+            "Pathway 1",
+            "Pathway 2",
+            "Pathway 3",
+            "Total",
+        ],
+    );
+    for (day, c) in days.iter().zip(&per_day) {
+        t.push(vec![
+            day.to_string(),
+            c[0].to_string(),
+            c[1].to_string(),
+            c[2].to_string(),
+            c[3].to_string(),
+            c.iter().sum::<i64>().to_string(),
+        ]);
+    }
+    let chart = chart::render(
+        "chart-discharges",
+        "Discharges per day by pathway",
+        &format!(
+            "Stacked bars of discharges each day from {} to {}, by pathway 0 to 3; the table below gives the numbers.",
+            q.from, q.to
+        ),
+        &day_labels(days),
+        &(0..4)
+            .map(|p| Series {
+                name: format!("Pathway {p}"),
+                values: per_day.iter().map(|c| c[p] as f64).collect(),
+            })
+            .collect::<Vec<_>>(),
+        true,
+    );
+    Figure {
+        table: t,
+        chart: Some(chart),
+    }
+}
+
+/// The headline figures: discharges, delay days, the 24-hour standard and the medians
+/// (flag to pathway decision, acceptance to discharge, referral to provider decision).
+fn summary(discharges: &[Discharge], referrals: &[ReferralFact]) -> Table {
     let mut delays: Vec<i64> = vec![];
     let (mut p13, mut p13_in_24h) = (0i64, 0i64);
     let mut to_pathway = vec![];
     let mut accept_to_discharge = vec![];
-    for d in &discharges {
-        if let Some(i) = index(d.discharged_at) {
-            per_day[i][d.pathway.clamp(0, 3) as usize] += 1;
-        }
+    for d in discharges {
         if let Some(ready) = d.discharge_ready_at {
             delays.push(crate::domain::time::delay_days(ready, d.discharged_at));
             if (1..=3).contains(&d.pathway) {
@@ -197,46 +312,14 @@ pub async fn build(
             accept_to_discharge.push(hours(t, d.discharged_at));
         }
     }
-    let mut t = Table::new(
-        "discharges_per_day",
-        "Discharges per day by pathway",
-        &[
-            "Day",
-            "Pathway 0",
-            "Pathway 1",
-            "Pathway 2",
-            "Pathway 3",
-            "Total",
-        ],
-    );
-    for (i, day) in days.iter().enumerate() {
-        let c = per_day[i];
-        t.push(vec![
-            day.to_string(),
-            c[0].to_string(),
-            c[1].to_string(),
-            c[2].to_string(),
-            c[3].to_string(),
-            c.iter().sum::<i64>().to_string(),
-        ]);
-    }
-    charts.push((
-        chart::render(
-            "chart-discharges",
-            "Discharges per day by pathway",
-            &format!("Stacked bars of discharges each day from {} to {}, by pathway 0 to 3; the table below gives the numbers.", q.from, q.to),
-            &day_labels,
-            &(0..4).map(|p| Series { name: format!("Pathway {p}"), values: per_day.iter().map(|c| c[p] as f64).collect() }).collect::<Vec<_>>(),
-            true,
-        ),
-        "discharges_per_day",
-    ));
-    tables.push(t);
-
     let with_delay: Vec<i64> = delays.iter().copied().filter(|d| *d > 0).collect();
     let mean = |v: &[i64]| (!v.is_empty()).then(|| v.iter().sum::<i64>() as f64 / v.len() as f64);
     let lost: i64 = delays.iter().sum();
     let on_drd = delays.iter().filter(|d| **d == 0).count() as i64;
+    let response_all: Vec<f64> = referrals
+        .iter()
+        .filter_map(|r| r.decided_at.map(|d| hours(r.created_at, d)))
+        .collect();
     let mut t = Table::new("summary", "Headline figures", &["Measure", "Value"]);
     t.numeric = false;
     for (k, v) in [
@@ -270,36 +353,56 @@ pub async fn build(
             "Median hours from acceptance to discharge",
             one_decimal(median(accept_to_discharge)),
         ),
+        (
+            "Median hours from referral to provider decision",
+            one_decimal(median(response_all)),
+        ),
     ] {
         t.push(vec![k.to_string(), v]);
     }
-    let summary_index = tables.len();
-    tables.push(t);
+    t
+}
 
-    // ------------------------------------------------ referrals and providers
-    let referrals = sqlx::query_as::<_, ReferralFact>(
+// ================================================================ referrals and providers
+
+/// A referral made in the range.
+#[derive(Debug, Clone, FromRow)]
+struct ReferralFact {
+    org_code: String,
+    org_name: String,
+    status: ReferralStatus,
+    decline_label: Option<String>,
+    created_at: DateTime<Utc>,
+    decided_at: Option<DateTime<Utc>>,
+}
+
+/// Referrals made in the window, for patients of the trust filter and offers on the pathway.
+async fn fetch_referrals(
+    db: impl PgExecutor<'_>,
+    q: &FlowQuery,
+    w: Window,
+) -> Result<Vec<ReferralFact>, AppError> {
+    Ok(sqlx::query_as::<_, ReferralFact>(
         "SELECT r.org_code, org.name AS org_name, r.status, dr.label AS decline_label, r.created_at, r.decided_at \
          FROM referrals r JOIN organisations org ON org.code = r.org_code JOIN capacity_offers o ON o.id = r.offer_id \
          JOIN patients p ON p.id = r.patient_id LEFT JOIN decline_reasons dr ON dr.code = r.decline_reason \
          WHERE r.created_at >= $1 AND r.created_at < $2 AND ($3::text IS NULL OR p.trust_code = $3) \
          AND ($4::smallint IS NULL OR o.pathway = $4)",
     )
-    .bind(start)
-    .bind(end)
+    .bind(w.start)
+    .bind(w.end)
     .bind(q.trust.as_deref())
     .bind(q.pathway)
-    .fetch_all(pool)
-    .await?;
-    let response_all: Vec<f64> = referrals
-        .iter()
-        .filter_map(|r| r.decided_at.map(|d| hours(r.created_at, d)))
-        .collect();
-    tables[summary_index].push(vec![
-        "Median hours from referral to provider decision".into(),
-        one_decimal(median(response_all)),
-    ]);
+    .fetch_all(db)
+    .await?)
+}
+
+/// Each provider's referrals, by provider name: received, accepted (including those
+/// accepted and later withdrawn), declined, the rest, acceptance rate, median response time
+/// and decline reasons.
+fn providers(referrals: &[ReferralFact]) -> Table {
     let mut by_org: BTreeMap<(String, String), Vec<&ReferralFact>> = BTreeMap::new();
-    for r in &referrals {
+    for r in referrals {
         by_org
             .entry((r.org_name.clone(), r.org_code.clone()))
             .or_default()
@@ -355,10 +458,28 @@ pub async fn build(
                 .join("; "),
         ]);
     }
-    tables.push(t);
+    t
+}
 
-    // ------------------------------------------------ places offered and used
-    let places: Vec<(String, i16, i64, i64, i64)> = sqlx::query_as(
+// ================================================================ places offered and used
+
+/// Places of one capacity type offered, reserved and used in the range.
+#[derive(Debug, Clone)]
+struct PlacesRow {
+    label: String,
+    pathway: i16,
+    offered: i64,
+    reserved: i64,
+    used: i64,
+}
+
+/// Every capacity type (of the pathway filter), in the types' order.
+async fn fetch_places(
+    db: impl PgExecutor<'_>,
+    q: &FlowQuery,
+    w: Window,
+) -> Result<Vec<PlacesRow>, AppError> {
+    let rows: Vec<(String, i16, i64, i64, i64)> = sqlx::query_as(
         "SELECT ct.label, ct.pathway, \
          COALESCE((SELECT sum(o.places) FROM capacity_offers o WHERE o.service_type = ct.code AND o.created_at >= $1 AND o.created_at < $2), 0)::bigint, \
          (SELECT count(*) FROM referrals r JOIN capacity_offers o ON o.id = r.offer_id WHERE o.service_type = ct.code \
@@ -367,11 +488,25 @@ pub async fn build(
             AND r.place_used_at >= $1 AND r.place_used_at < $2) \
          FROM capacity_types ct WHERE ($3::smallint IS NULL OR ct.pathway = $3) ORDER BY ct.sort_order",
     )
-    .bind(start)
-    .bind(end)
+    .bind(w.start)
+    .bind(w.end)
     .bind(q.pathway)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(label, pathway, offered, reserved, used)| PlacesRow {
+            label,
+            pathway,
+            offered,
+            reserved,
+            used,
+        })
+        .collect())
+}
+
+/// Places offered against used, one row per capacity type.
+fn places_offered_and_used(rows: &[PlacesRow]) -> Table {
     let mut t = Table::new(
         "places",
         "Places offered against used, by type",
@@ -383,49 +518,109 @@ pub async fn build(
             "Places used",
         ],
     );
-    for (label, pathway, offered, reserved, used) in places {
+    for r in rows {
         t.push(vec![
-            label,
-            pathway.to_string(),
-            offered.to_string(),
-            reserved.to_string(),
-            used.to_string(),
+            r.label.clone(),
+            r.pathway.to_string(),
+            r.offered.to_string(),
+            r.reserved.to_string(),
+            r.used.to_string(),
         ]);
     }
-    tables.push(t);
+    t
+}
 
-    // ------------------------------------------------ demand against capacity
-    let demand: Vec<(NaiveDate, i16, i64)> = sqlx::query_as(
+// ================================================================ demand against capacity
+
+/// Periods of not meeting the criteria that began on one day (England), by the patient's
+/// pathway now.
+#[derive(Debug, Clone)]
+struct NewWaiting {
+    day: NaiveDate,
+    /// `None`: not yet triaged.
+    pathway: Option<i16>,
+    patients: i64,
+}
+
+/// Places offered on one day (England) on one pathway.
+#[derive(Debug, Clone)]
+struct OfferedPlaces {
+    day: NaiveDate,
+    pathway: i16,
+    places: i64,
+}
+
+async fn fetch_new_waiting(
+    db: impl PgExecutor<'_>,
+    q: &FlowQuery,
+    w: Window,
+) -> Result<Vec<NewWaiting>, AppError> {
+    let rows: Vec<(NaiveDate, i16, i64)> = sqlx::query_as(
         "SELECT (n.started_at AT TIME ZONE 'Europe/London')::date AS day, COALESCE(p.pathway, -1)::smallint, count(*) \
          FROM nctr_periods n JOIN patients p ON p.id = n.patient_id \
          WHERE n.started_at >= $1 AND n.started_at < $2 AND ($3::text IS NULL OR p.trust_code = $3) \
          AND ($4::smallint IS NULL OR p.pathway = $4) GROUP BY 1, 2",
     )
-    .bind(start)
-    .bind(end)
+    .bind(w.start)
+    .bind(w.end)
     .bind(q.trust.as_deref())
     .bind(q.pathway)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
-    let offered: Vec<(NaiveDate, i16, i64)> = sqlx::query_as(
+    Ok(rows
+        .into_iter()
+        .map(|(day, pathway, patients)| NewWaiting {
+            day,
+            pathway: (pathway >= 0).then_some(pathway),
+            patients,
+        })
+        .collect())
+}
+
+async fn fetch_offered(
+    db: impl PgExecutor<'_>,
+    q: &FlowQuery,
+    w: Window,
+) -> Result<Vec<OfferedPlaces>, AppError> {
+    let rows: Vec<(NaiveDate, i16, i64)> = sqlx::query_as(
         "SELECT (o.created_at AT TIME ZONE 'Europe/London')::date, o.pathway, sum(o.places)::bigint FROM capacity_offers o \
          WHERE o.created_at >= $1 AND o.created_at < $2 AND ($3::smallint IS NULL OR o.pathway = $3) GROUP BY 1, 2",
     )
-    .bind(start)
-    .bind(end)
+    .bind(w.start)
+    .bind(w.end)
     .bind(q.pathway)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(day, pathway, places)| OfferedPlaces {
+            day,
+            pathway,
+            places,
+        })
+        .collect())
+}
+
+/// New patients not meeting the criteria (demand) against places offered (capacity) each
+/// day, pathways 1-3 (demand also counts those not yet triaged), then 7 more rows that
+/// project the mean of the last 7 days (or of every day, in a shorter range); with a line
+/// chart.
+fn demand_against_capacity(
+    to: NaiveDate,
+    days: &[NaiveDate],
+    new_waiting: &[NewWaiting],
+    offered: &[OfferedPlaces],
+) -> Figure {
     let mut need = vec![[0i64; 5]; days.len()]; // pathways 0..3, and not yet triaged
     let mut supply = vec![[0i64; 4]; days.len()];
-    for (d, p, n) in demand {
-        if let Some(i) = days.iter().position(|x| *x == d) {
-            need[i][if p < 0 { 4 } else { p.clamp(0, 3) as usize }] += n;
+    for n in new_waiting {
+        if let Some(i) = days.iter().position(|x| *x == n.day) {
+            need[i][n.pathway.map_or(4, |p| p.clamp(0, 3) as usize)] += n.patients;
         }
     }
-    for (d, p, n) in offered {
-        if let Some(i) = days.iter().position(|x| *x == d) {
-            supply[i][p.clamp(0, 3) as usize] += n;
+    for o in offered {
+        if let Some(i) = days.iter().position(|x| *x == o.day) {
+            supply[i][o.pathway.clamp(0, 3) as usize] += o.places;
         }
     }
     let mut t = Table::new(
@@ -470,11 +665,11 @@ pub async fn build(
     let demand_1_3 = |i: usize| need[i][1] + need[i][2] + need[i][3] + need[i][4];
     let supply_1_3 = |i: usize| supply[i][1] + supply[i][2] + supply[i][3];
     let (proj_demand, proj_supply) = (recent(&demand_1_3), recent(&supply_1_3));
-    let mut labels = day_labels.clone();
+    let mut labels = day_labels(days);
     let mut demand_line: Vec<f64> = (0..days.len()).map(|i| demand_1_3(i) as f64).collect();
     let mut supply_line: Vec<f64> = (0..days.len()).map(|i| supply_1_3(i) as f64).collect();
     for k in 1..=7 {
-        let day = q.to + Duration::days(k);
+        let day = to + Duration::days(k);
         let mut row = vec![day.to_string()];
         row.extend(std::iter::repeat_n(String::new(), 7));
         row.push(format!("{proj_demand:.1}"));
@@ -484,24 +679,51 @@ pub async fn build(
         demand_line.push(proj_demand);
         supply_line.push(proj_supply);
     }
-    charts.push((
-        chart::render(
-            "chart-demand",
-            "Demand against capacity, pathways 1-3",
-            "Lines of new patients not meeting the criteria each day and of places offered each day, continued for 7 days at the mean of the last 7; the table below gives the numbers.",
-            &labels,
-            &[Series { name: "Demand (last 7 days projected)".into(), values: demand_line }, Series { name: "Places offered (last 7 days projected)".into(), values: supply_line }],
-            false,
-        ),
-        "demand_capacity",
-    ));
-    tables.push(t);
+    let chart = chart::render(
+        "chart-demand",
+        "Demand against capacity, pathways 1-3",
+        "Lines of new patients not meeting the criteria each day and of places offered each day, continued for 7 days at the mean of the last 7; the table below gives the numbers.",
+        &labels,
+        &[
+            Series {
+                name: "Demand (last 7 days projected)".into(),
+                values: demand_line,
+            },
+            Series {
+                name: "Places offered (last 7 days projected)".into(),
+                values: supply_line,
+            },
+        ],
+        false,
+    );
+    Figure {
+        table: t,
+        chart: Some(chart),
+    }
+}
 
-    // ------------------------------------------------ delay reasons over time
+// ================================================================ delay reasons over time
+
+/// Patients still not meeting the criteria at the end of one day, with one delay reason
+/// (`none`: no reason recorded by then).
+#[derive(Debug, Clone)]
+struct WaitingCount {
+    day: NaiveDate,
+    reason: String,
+    patients: i64,
+}
+
+/// For each day of the range, the patients waiting at its end (or now, for today), by the
+/// delay reason they had then.
+async fn fetch_waiting_by_reason(
+    db: impl PgExecutor<'_>,
+    q: &FlowQuery,
+    now: DateTime<Utc>,
+) -> Result<Vec<WaitingCount>, AppError> {
     // A period open at a day's cut-off means the patient was still waiting then: a discharge
     // or a cancellation closes the period at that moment, so no patient join is needed
     // unless a filter asks for one.
-    let snapshots: Vec<(NaiveDate, String, i64)> = sqlx::query_as(
+    let rows: Vec<(NaiveDate, String, i64)> = sqlx::query_as(
         "SELECT d.day::date, COALESCE(r.code, 'none'), count(*) \
          FROM generate_series($1::date, $2::date, interval '1 day') AS d(day) \
          CROSS JOIN LATERAL (SELECT LEAST((d.day + interval '1 day') AT TIME ZONE 'Europe/London', $5) AS cutoff) c \
@@ -517,15 +739,29 @@ pub async fn build(
     .bind(q.trust.as_deref())
     .bind(q.pathway)
     .bind(now)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
-    let mut totals: BTreeMap<String, i64> = BTreeMap::new();
-    for (_, code, n) in &snapshots {
-        *totals.entry(code.clone()).or_default() += n;
+    Ok(rows
+        .into_iter()
+        .map(|(day, reason, patients)| WaitingCount {
+            day,
+            reason,
+            patients,
+        })
+        .collect())
+}
+
+/// Patients waiting at the end of each day by delay reason: the six reasons with the most
+/// patient-days over the range get a column each (ties in code order), the rest share
+/// `other`; with a stacked bar chart.
+fn delay_reasons_over_time(days: &[NaiveDate], waiting: &[WaitingCount]) -> Figure {
+    let mut totals: BTreeMap<&str, i64> = BTreeMap::new();
+    for w in waiting {
+        *totals.entry(w.reason.as_str()).or_default() += w.patients;
     }
-    let mut top: Vec<(String, i64)> = totals.into_iter().collect();
+    let mut top: Vec<(&str, i64)> = totals.into_iter().collect();
     top.sort_by_key(|t| std::cmp::Reverse(t.1));
-    let shown: Vec<String> = top.iter().take(6).map(|(c, _)| c.clone()).collect();
+    let shown: Vec<String> = top.iter().take(6).map(|(c, _)| c.to_string()).collect();
     let mut cols: Vec<&str> = vec!["Day"];
     cols.extend(shown.iter().map(String::as_str));
     cols.push("other");
@@ -534,16 +770,15 @@ pub async fn build(
         "Patients waiting at the end of each day, by delay reason (the six commonest; none = no reason recorded)",
         &cols,
     );
-    for day in &days {
+    for day in days {
         let mut row = vec![day.to_string()];
-        let of_day: Vec<&(NaiveDate, String, i64)> =
-            snapshots.iter().filter(|(d, _, _)| d == day).collect();
+        let of_day: Vec<&WaitingCount> = waiting.iter().filter(|w| w.day == *day).collect();
         for code in &shown {
             row.push(
                 of_day
                     .iter()
-                    .filter(|(_, c, _)| c == code)
-                    .map(|(_, _, n)| *n)
+                    .filter(|w| w.reason == *code)
+                    .map(|w| w.patients)
                     .sum::<i64>()
                     .to_string(),
             );
@@ -551,39 +786,37 @@ pub async fn build(
         row.push(
             of_day
                 .iter()
-                .filter(|(_, c, _)| !shown.contains(c))
-                .map(|(_, _, n)| *n)
+                .filter(|w| !shown.contains(&w.reason))
+                .map(|w| w.patients)
                 .sum::<i64>()
                 .to_string(),
         );
         t.push(row);
     }
-    charts.push((
-        chart::render(
-            "chart-reasons",
-            "Patients waiting at the end of each day, by delay reason",
-            "Stacked bars of patients not meeting the criteria at the end of each day, by their delay reason; the table below gives the numbers.",
-            &day_labels,
-            &shown
-                .iter()
-                .chain(std::iter::once(&"other".to_string()))
-                .enumerate()
-                .map(|(k, name)| Series { name: name.clone(), values: t.rows.iter().map(|r| r[k + 1].parse::<f64>().unwrap_or(0.0)).collect() })
-                .collect::<Vec<_>>(),
-            true,
-        ),
-        "delay_reasons",
-    ));
-    tables.push(t);
-
-    // the headline figures first
-    tables.sort_by_key(|t| t.name != "summary");
-    Ok(FlowReport {
-        from: q.from,
-        to: q.to,
-        tables,
-        charts,
-    })
+    let chart = chart::render(
+        "chart-reasons",
+        "Patients waiting at the end of each day, by delay reason",
+        "Stacked bars of patients not meeting the criteria at the end of each day, by their delay reason; the table below gives the numbers.",
+        &day_labels(days),
+        &shown
+            .iter()
+            .chain(std::iter::once(&"other".to_string()))
+            .enumerate()
+            .map(|(k, name)| Series {
+                name: name.clone(),
+                values: t
+                    .rows
+                    .iter()
+                    .map(|r| r[k + 1].parse::<f64>().unwrap_or(0.0))
+                    .collect(),
+            })
+            .collect::<Vec<_>>(),
+        true,
+    );
+    Figure {
+        table: t,
+        chart: Some(chart),
+    }
 }
 
 #[cfg(test)]
@@ -611,6 +844,330 @@ mod tests {
                 .as_deref(),
             Some("RHW")
         );
+    }
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
+    }
+
+    /// 20 to 22 November 2026.
+    fn three_days() -> (FlowQuery, Vec<NaiveDate>) {
+        let q = FlowQuery {
+            from: day("2026-11-20"),
+            to: day("2026-11-22"),
+            ..FlowQuery::default()
+        };
+        let days = q.days();
+        (q, days)
+    }
+
+    fn discharge(at: &str, ready: Option<&str>, pathway: i16) -> Discharge {
+        Discharge {
+            discharged_at: t(at),
+            discharge_ready_at: ready.map(t),
+            pathway,
+            created_at: t("2026-11-18T09:00:00Z"),
+            pathway_at: None,
+            accepted_at: None,
+        }
+    }
+
+    fn referral(
+        org: &str,
+        status: ReferralStatus,
+        decided_after_hours: Option<i64>,
+        decline: Option<&str>,
+    ) -> ReferralFact {
+        let created_at = t("2026-11-20T09:00:00Z");
+        ReferralFact {
+            org_code: org.into(),
+            org_name: format!("Name of {org}"),
+            status,
+            decline_label: decline.map(str::to_string),
+            created_at,
+            decided_at: decided_after_hours.map(|h| created_at + Duration::hours(h)),
+        }
+    }
+
+    fn cells(t: &Table) -> Vec<Vec<&str>> {
+        t.rows
+            .iter()
+            .map(|r| r.iter().map(String::as_str).collect())
+            .collect()
+    }
+
+    fn value<'a>(t: &'a Table, measure: &str) -> &'a str {
+        t.rows
+            .iter()
+            .find(|r| r[0] == measure)
+            .map(|r| r[1].as_str())
+            .unwrap_or("missing")
+    }
+
+    #[test]
+    fn discharges_are_counted_on_their_day_by_pathway() {
+        let (q, days) = three_days();
+        let f = discharges_per_day(
+            &q,
+            &days,
+            &[
+                discharge("2026-11-20T10:00:00Z", None, 0),
+                discharge("2026-11-20T15:00:00Z", None, 3),
+                discharge("2026-11-22T23:30:00Z", None, 2),
+                // outside the range: counted nowhere
+                discharge("2026-11-23T00:30:00Z", None, 1),
+            ],
+        );
+        assert_eq!(
+            cells(&f.table),
+            vec![
+                vec!["2026-11-20", "1", "0", "0", "1", "2"],
+                vec!["2026-11-21", "0", "0", "0", "0", "0"],
+                vec!["2026-11-22", "0", "0", "1", "0", "1"],
+            ]
+        );
+        assert!(
+            f.chart
+                .is_some_and(|svg| svg.contains("chart-discharges") && svg.contains("Pathway 3"))
+        );
+    }
+
+    #[test]
+    fn headline_figures_count_delays_the_standard_and_medians() {
+        let mut on_the_day = discharge("2026-11-20T18:00:00Z", Some("2026-11-20T09:00:00Z"), 1);
+        on_the_day.pathway_at = Some(t("2026-11-18T13:00:00Z")); // 4 hours after the flag
+        on_the_day.accepted_at = Some(t("2026-11-20T12:00:00Z")); // 6 hours before leaving
+        let mut two_days_late = discharge("2026-11-22T10:00:00Z", Some("2026-11-20T09:00:00Z"), 3);
+        two_days_late.pathway_at = Some(t("2026-11-18T19:00:00Z")); // 10 hours
+        let never_ready = discharge("2026-11-21T10:00:00Z", None, 0);
+        let table = summary(
+            &[on_the_day, two_days_late, never_ready],
+            &[
+                referral("PRV1", ReferralStatus::Accepted, Some(2), None),
+                referral(
+                    "PRV2",
+                    ReferralStatus::Declined,
+                    Some(5),
+                    Some("No capacity"),
+                ),
+                referral("PRV2", ReferralStatus::Pending, None, None),
+            ],
+        );
+        assert_eq!(table.name, "summary");
+        assert_eq!(value(&table, "Discharges"), "3");
+        assert_eq!(
+            value(
+                &table,
+                "Discharges of patients who had a discharge ready date"
+            ),
+            "2"
+        );
+        assert_eq!(
+            value(&table, "Mean delay days, including zero-day delays"),
+            "1.0"
+        );
+        assert_eq!(
+            value(&table, "Mean delay days, excluding zero-day delays"),
+            "2.0"
+        );
+        assert_eq!(
+            value(&table, "Share discharged on their discharge ready date"),
+            "50%"
+        );
+        assert_eq!(value(&table, "Lost bed days (sum of delay days)"), "2");
+        assert_eq!(
+            value(&table, "Pathway 1-3 discharged within 24 hours of ready"),
+            "50% (1 of 2)"
+        );
+        assert_eq!(
+            value(&table, "Median hours from flag to pathway decision"),
+            "7.0"
+        );
+        assert_eq!(
+            value(&table, "Median hours from acceptance to discharge"),
+            "6.0"
+        );
+        assert_eq!(
+            value(&table, "Median hours from referral to provider decision"),
+            "3.5"
+        );
+        assert_eq!(
+            table.rows.last().map(|r| r[0].as_str()),
+            Some("Median hours from referral to provider decision")
+        );
+    }
+
+    #[test]
+    fn headline_figures_of_an_empty_range_are_dashes() {
+        let table = summary(&[], &[]);
+        assert_eq!(value(&table, "Discharges"), "0");
+        assert_eq!(
+            value(&table, "Mean delay days, including zero-day delays"),
+            "-"
+        );
+        assert_eq!(
+            value(&table, "Pathway 1-3 discharged within 24 hours of ready"),
+            "- (0 of 0)"
+        );
+    }
+
+    #[test]
+    fn providers_count_an_accepted_then_withdrawn_referral_as_accepted() {
+        let table = providers(&[
+            referral(
+                "PRV2",
+                ReferralStatus::Declined,
+                Some(4),
+                Some("No capacity"),
+            ),
+            referral("PRV1", ReferralStatus::Accepted, Some(1), None),
+            // accepted, then withdrawn when the patient met the criteria again
+            referral("PRV1", ReferralStatus::Withdrawn, Some(3), None),
+            // withdrawn before any decision
+            referral("PRV1", ReferralStatus::Withdrawn, None, None),
+            referral(
+                "PRV2",
+                ReferralStatus::Declined,
+                Some(2),
+                Some("No capacity"),
+            ),
+            referral(
+                "PRV2",
+                ReferralStatus::Declined,
+                Some(6),
+                Some("Outside area"),
+            ),
+            referral("PRV2", ReferralStatus::Pending, None, None),
+        ]);
+        assert_eq!(
+            cells(&table),
+            vec![
+                vec!["Name of PRV1 (PRV1)", "3", "2", "0", "1", "100%", "2.0", ""],
+                vec![
+                    "Name of PRV2 (PRV2)",
+                    "4",
+                    "0",
+                    "3",
+                    "1",
+                    "0%",
+                    "4.0",
+                    "No capacity: 2; Outside area: 1"
+                ],
+            ]
+        );
+    }
+
+    #[test]
+    fn places_are_listed_per_type() {
+        let table = places_offered_and_used(&[PlacesRow {
+            label: "Residential care bed".into(),
+            pathway: 3,
+            offered: 5,
+            reserved: 2,
+            used: 1,
+        }]);
+        assert_eq!(
+            cells(&table),
+            vec![vec!["Residential care bed", "3", "5", "2", "1"]]
+        );
+    }
+
+    #[test]
+    fn demand_and_capacity_are_projected_from_the_mean_of_the_last_days() {
+        let (_, days) = three_days();
+        let new = |d: &str, pathway: Option<i16>, patients: i64| NewWaiting {
+            day: day(d),
+            pathway,
+            patients,
+        };
+        let offer = |d: &str, pathway: i16, places: i64| OfferedPlaces {
+            day: day(d),
+            pathway,
+            places,
+        };
+        let f = demand_against_capacity(
+            day("2026-11-22"),
+            &days,
+            &[
+                new("2026-11-20", Some(1), 2),
+                new("2026-11-20", None, 1),
+                // pathway 0 needs no care: not demand
+                new("2026-11-21", Some(0), 4),
+                new("2026-11-22", Some(3), 3),
+                new("2026-11-25", Some(3), 9),
+            ],
+            &[offer("2026-11-21", 2, 5), offer("2026-11-22", 3, 1)],
+        );
+        let rows = cells(&f.table);
+        assert_eq!(rows.len(), 3 + 7);
+        assert_eq!(
+            rows[0],
+            vec!["2026-11-20", "2", "0", "0", "1", "0", "0", "0", "", ""]
+        );
+        assert_eq!(
+            rows[1],
+            vec!["2026-11-21", "0", "0", "0", "0", "0", "5", "0", "", ""]
+        );
+        assert_eq!(
+            rows[2],
+            vec!["2026-11-22", "0", "0", "3", "0", "0", "0", "1", "", ""]
+        );
+        // (3 + 0 + 3) / 3 days and (0 + 5 + 1) / 3 days
+        assert_eq!(
+            rows[3],
+            vec!["2026-11-23", "", "", "", "", "", "", "", "2.0", "2.0"]
+        );
+        assert_eq!(rows[9][0], "2026-11-29");
+        assert!(f.chart.is_some_and(|svg| svg.contains("chart-demand")));
+    }
+
+    #[test]
+    fn the_six_commonest_delay_reasons_get_columns_and_the_rest_are_other() {
+        let (_, days) = three_days();
+        let w = |d: &str, reason: &str, patients: i64| WaitingCount {
+            day: day(d),
+            reason: reason.into(),
+            patients,
+        };
+        let mut waiting = vec![
+            w("2026-11-20", "none", 5),
+            w("2026-11-21", "transport", 4),
+            w("2026-11-22", "transport", 3),
+        ];
+        // seven more reasons, one patient-day each except "awaiting_p3" (2)
+        for reason in ["a1", "a2", "a3", "a4", "a5", "a6"] {
+            waiting.push(w("2026-11-21", reason, 1));
+        }
+        waiting.push(w("2026-11-22", "awaiting_p3", 2));
+        let f = delay_reasons_over_time(&days, &waiting);
+        assert_eq!(
+            f.table.columns,
+            vec![
+                "Day",
+                "transport",
+                "none",
+                "awaiting_p3",
+                "a1",
+                "a2",
+                "a3",
+                "other"
+            ]
+        );
+        assert_eq!(
+            cells(&f.table),
+            vec![
+                vec!["2026-11-20", "0", "5", "0", "0", "0", "0", "0"],
+                vec!["2026-11-21", "4", "0", "0", "1", "1", "1", "3"],
+                vec!["2026-11-22", "3", "0", "2", "0", "0", "0", "0"],
+            ]
+        );
+        assert!(f.chart.is_some_and(|svg| svg.contains("chart-reasons")));
     }
 
     #[test]

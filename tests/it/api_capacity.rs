@@ -626,3 +626,106 @@ async fn withdrawing_while_accepting_never_deadlocks() {
         assert_eq!(left, if a == StatusCode::OK { 0 } else { 1 });
     }
 }
+
+#[tokio::test]
+async fn the_hub_finds_care_for_a_patient_ranked_as_the_page_ranks_it() {
+    let app = TestApp::spawn().await;
+    let mut body = patient(NHS[0]);
+    body["needs_summary"] = json!("Mild dementia, wanders at night");
+    let a = app.flag_id("ward", body).await;
+    let hub = app.api("hub").await;
+    let path = format!("/api/v1/patients/{a}/find-care");
+
+    // not awaiting care yet: nothing to find
+    let err = hub.get_expect(&path, StatusCode::CONFLICT).await;
+    assert_eq!(err["error"]["code"], "not_awaiting_care");
+    app.choose_pathway(a, 3).await;
+
+    // PRV2 covers LS9 and takes dementia; PRV1 covers LS9; another PRV1 offer does not
+    // cover LS9; one is for men only; one is on another pathway; one is withdrawn
+    let mut dementia = offer(1);
+    dementia["specialisms"] = json!(["dementia"]);
+    let dementia = app.post_offer("provider2", dementia).await;
+    let near = app.post_offer("provider", offer(2)).await;
+    let provider = app.api("provider").await;
+    let mut far = offer(1);
+    far["area"] = json!("LS1");
+    let far = provider
+        .post_expect("/api/v1/capacity", far, StatusCode::CREATED)
+        .await;
+    let mut men = offer(1);
+    men["gender"] = json!("male");
+    provider
+        .post_expect("/api/v1/capacity", men, StatusCode::CREATED)
+        .await;
+    let mut community = offer(1);
+    community["service_type"] = json!("community_bed");
+    provider
+        .post_expect("/api/v1/capacity", community, StatusCode::CREATED)
+        .await;
+    let gone = app.post_offer("provider", offer(1)).await;
+    provider
+        .post_expect(
+            &format!("/api/v1/capacity/{}/withdraw", gone["id"]),
+            json!({}),
+            StatusCode::OK,
+        )
+        .await;
+    app.refer(a, id_of(&near)).await;
+
+    let found = hub.get_json(&path).await;
+    assert_eq!(found["patient_id"], a);
+    assert_eq!(found["pathway"], 3);
+    assert_eq!(found["postcode_district"], "LS9");
+    assert_eq!(found["needs_specialisms"], json!(["dementia"]));
+    let items = items(&found);
+    let ids: Vec<&Value> = items.iter().map(|i| &i["offer"]["id"]).collect();
+    assert_eq!(ids, vec![&dementia["id"], &near["id"], &far["id"]]);
+    let ranks: Vec<&Value> = items.iter().map(|i| &i["rank"]).collect();
+    assert_eq!(ranks, vec![1, 2, 3]);
+    let best = &items[0];
+    assert_eq!(best["offer"]["org_code"], "PRV2");
+    assert_eq!(best["org_name"], "Homeward Bound");
+    assert_eq!(best["service_label"], "Residential care home bed");
+    assert_eq!(best["unit"], "bed");
+    assert_eq!(best["covers_district"], true);
+    assert_eq!(best["matched_specialisms"], json!(["dementia"]));
+    assert_eq!(best["offer"]["places_left"], 1);
+    assert_eq!(best["offer"]["stale"], false);
+    assert_eq!(best["already_referred"], false);
+    // open since before now: it starts now
+    assert_eq!(best["starts_at"], "2026-11-22T10:00:00Z");
+    assert_eq!(items[1]["already_referred"], true);
+    assert_eq!(items[1]["matched_specialisms"], json!([]));
+    assert_eq!(items[2]["covers_district"], false);
+
+    // the page lists the same offers in the same order
+    let page = app
+        .browser("hub")
+        .await
+        .page(&format!("/patients/{a}/find-care"))
+        .await;
+    let candidates = page.texts(".hw-candidate");
+    assert_eq!(candidates.len(), 3, "{candidates:?}");
+    assert!(candidates[0].contains("Homeward Bound"), "{candidates:?}");
+    assert!(candidates[1].contains("Already referred"), "{candidates:?}");
+    assert!(
+        candidates[2].contains("Does not list LS9"),
+        "{candidates:?}"
+    );
+
+    // hub only; a case that does not exist is a 404
+    for user in ["ward", "provider", "admin"] {
+        assert_eq!(
+            app.api(user).await.get(&path).await.status(),
+            StatusCode::FORBIDDEN,
+            "{user}"
+        );
+    }
+    assert_eq!(
+        hub.get("/api/v1/patients/999999/find-care").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let doc = hub.get_json("/api/v1/openapi.json").await;
+    assert!(doc["paths"]["/api/v1/patients/{id}/find-care"]["get"].is_object());
+}

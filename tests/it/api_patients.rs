@@ -770,3 +770,28 @@ async fn concurrent_changes_to_one_case_never_lose_an_update() {
         2
     );
 }
+
+#[tokio::test]
+async fn partners_may_record_meeting_the_criteria_again_without_a_ctr_code() {
+    // CONTRACT.md makes `ctr_code` optional on the API; the case page requires it
+    // (tests/it/pages.rs). One rule in patients::commands decides both.
+    let app = TestApp::spawn().await;
+    let id = app.flag_id("ward", patient(NHS[0])).await;
+    let ward = app.api("ward").await;
+    let c = ward
+        .post_expect(
+            &format!("/api/v1/patients/{id}/criteria"),
+            json!({"meets_criteria": true, "at": "2026-11-21T08:00:00Z"}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(c["status"], "planning");
+    let periods: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT ended_by, ctr_code FROM nctr_periods WHERE patient_id = $1 ORDER BY started_at",
+    )
+    .bind(id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(periods, vec![(Some("met_criteria".into()), None)]);
+}

@@ -1,0 +1,331 @@
+//! The case page: one case with its periods, history and referrals, and the action forms
+//! this caller may use now. Owns how a case is formatted for the page ([`CaseView`] and
+//! friends) and which actions it offers ([`Actions`]); the forms post to
+//! [`super::case_actions`], which re-renders this page when an action fails. Reads only
+//! through scoped queries; never changes a case.
+
+use crate::accounts::PageCaller;
+use crate::cases::queries;
+use crate::cases::{CaseLine, CaseRow, HistoryEntry, NctrPeriod};
+use crate::domain::Caller;
+use crate::domain::PatientId;
+use crate::domain::time::{display_london, london_date};
+use crate::domain::{CaseStatus, Pathway, ReferralStatus, Role};
+use crate::error::FieldErrors;
+use crate::reference::{self, CtrReason, DelayReason};
+use crate::state::AppState;
+use crate::web::{FormErrors, Layout, PageResult};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use tower_sessions::Session;
+
+/// A case formatted for its page.
+pub struct CaseView {
+    pub id: PatientId,
+    pub version: i32,
+    pub name: String,
+    pub nhs_number: String,
+    pub date_of_birth: String,
+    pub age: i32,
+    pub sex: String,
+    pub postcode: String,
+    pub ward: String,
+    pub bed: String,
+    pub admitted: String,
+    pub status: CaseStatus,
+    pub pathway: String,
+    pub ready: String,
+    pub waiting: String,
+    pub over_24h: bool,
+    pub delay_reason: String,
+    pub delay_reason_code: String,
+    pub coordinator: String,
+    pub is_mine: bool,
+    pub edd: String,
+    pub edd_value: String,
+    pub needs_summary: String,
+    pub planned: String,
+    pub discharged: String,
+    pub closed_reason: String,
+}
+
+impl CaseView {
+    fn new(c: &CaseRow, caller: &Caller, now: DateTime<Utc>) -> Self {
+        let line = CaseLine::new(c, now);
+        CaseView {
+            id: c.id,
+            version: c.version,
+            name: line.name,
+            nhs_number: line.nhs_number,
+            date_of_birth: c.date_of_birth.format("%-d %b %Y").to_string(),
+            age: line.age,
+            sex: c.sex.label().to_string(),
+            postcode: c.postcode.clone(),
+            ward: format!("{} ({})", c.ward_name, c.ward_code),
+            bed: c.bed.clone(),
+            admitted: display_london(c.admitted_at),
+            status: c.status,
+            pathway: line.pathway,
+            ready: line.ready,
+            waiting: line.waiting,
+            over_24h: line.over_24h,
+            delay_reason: line.delay_reason,
+            delay_reason_code: c.delay_reason.clone().unwrap_or_default(),
+            coordinator: line.coordinator,
+            is_mine: c.coordinator_id == Some(caller.user_id),
+            edd: line.edd,
+            edd_value: c
+                .expected_discharge_date
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_default(),
+            needs_summary: c.needs_summary.clone(),
+            planned: c
+                .planned_discharge_at
+                .map(display_london)
+                .unwrap_or_default(),
+            discharged: c.discharged_at.map(display_london).unwrap_or_default(),
+            closed_reason: c.closed_reason.clone().unwrap_or_default(),
+        }
+    }
+}
+
+pub struct PeriodView {
+    pub started: String,
+    pub ended: String,
+    pub how: String,
+}
+
+impl PeriodView {
+    fn new(p: &NctrPeriod) -> Self {
+        PeriodView {
+            started: display_london(p.started_at),
+            ended: p
+                .ended_at
+                .map(display_london)
+                .unwrap_or_else(|| "Still not meeting".into()),
+            how: match (p.ended_by.as_deref(), &p.ctr_code, &p.ctr_label) {
+                (Some("met_criteria"), Some(code), Some(label)) => {
+                    format!("Met the criteria again: {code} {label}")
+                }
+                (Some("met_criteria"), _, _) => "Met the criteria again".into(),
+                (Some("discharged"), _, _) => "Discharged".into(),
+                (Some("cancelled"), _, _) => "Case cancelled".into(),
+                _ => String::new(),
+            },
+        }
+    }
+}
+
+pub struct HistoryView {
+    pub at: String,
+    pub actor: String,
+    pub detail: String,
+}
+
+/// A referral as the case page lists it.
+pub struct ReferralLine {
+    pub provider: String,
+    pub service: String,
+    pub status: ReferralStatus,
+    pub referred: String,
+    pub decided: String,
+    pub note: String,
+}
+
+impl ReferralLine {
+    fn new(r: &crate::market::referrals::ReferralRow) -> Self {
+        let note = match (
+            &r.decline_label,
+            &r.decline_detail,
+            r.place_released_at,
+            r.place_used_at,
+        ) {
+            (Some(label), Some(detail), _, _) => format!("{label}: {detail}"),
+            (Some(label), None, _, _) => label.clone(),
+            (_, _, Some(_), _) => "Place released".into(),
+            (_, _, _, Some(_)) => "Place used".into(),
+            _ => String::new(),
+        };
+        ReferralLine {
+            provider: format!("{} ({})", r.org_name, r.org_code),
+            service: r.service_label.clone(),
+            status: r.status,
+            referred: display_london(r.created_at),
+            decided: r.decided_at.map(display_london).unwrap_or_default(),
+            note,
+        }
+    }
+}
+
+/// Which actions the case page offers this caller now.
+pub struct Actions {
+    pub find_care: bool,
+    pub criteria_not_met: bool,
+    pub criteria_met: bool,
+    pub pathway: bool,
+    pub delay_reason: bool,
+    pub details: bool,
+    pub take_ownership: bool,
+    pub plan_discharge: bool,
+    pub discharge: bool,
+    pub cancel: bool,
+}
+
+impl Actions {
+    fn for_case(c: &CaseRow, caller: &Caller) -> Self {
+        let s = c.status;
+        let open = !s.is_terminal();
+        let ward_or_hub = matches!(caller.role, Role::Ward | Role::Hub);
+        let hub = caller.is(Role::Hub);
+        let allowed = |e| s.apply(e, c.pathway()).is_ok();
+        Actions {
+            find_care: hub && s == CaseStatus::AwaitingCare,
+            criteria_not_met: ward_or_hub
+                && allowed(crate::domain::CaseEvent::StopsMeetingCriteria),
+            criteria_met: ward_or_hub && allowed(crate::domain::CaseEvent::MeetsCriteriaAgain),
+            pathway: hub
+                && Pathway::new(1)
+                    .is_some_and(|p| allowed(crate::domain::CaseEvent::ChoosePathway(p))),
+            delay_reason: ward_or_hub && s.is_nctr(),
+            details: ward_or_hub && open,
+            take_ownership: hub && open && c.coordinator_id != Some(caller.user_id),
+            plan_discharge: ward_or_hub && allowed(crate::domain::CaseEvent::PlanDischarge),
+            discharge: ward_or_hub && open,
+            cancel: hub && open,
+        }
+    }
+}
+
+/// What the action forms show: the values typed (after an error) or sensible defaults.
+#[derive(Default, Clone)]
+pub struct ActionValues {
+    pub at_date: String,
+    pub at_time: String,
+    pub ctr_code: String,
+    pub pathway: String,
+    pub code: String,
+    pub expected_discharge_date: String,
+    pub needs_summary: String,
+    pub planned_for: String,
+    pub discharged_date: String,
+    pub discharged_time: String,
+    pub reason: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "patients/case.html")]
+struct CasePage {
+    layout: Layout,
+    case: CaseView,
+    periods: Vec<PeriodView>,
+    history: Vec<HistoryView>,
+    actions: Actions,
+    referrals: Vec<ReferralLine>,
+    reasons: Vec<DelayReason>,
+    ctr_reasons: Vec<CtrReason>,
+    values: ActionValues,
+    errors: FormErrors,
+    /// The case changed since the form was opened.
+    stale: bool,
+    /// A refused move (wrong state), shown in the summary.
+    conflict: String,
+}
+
+/// Why an action failed, for the page shown again in its place.
+pub(super) struct Problem {
+    pub errors: FieldErrors,
+    /// The case changed since the form was opened.
+    pub stale: bool,
+    /// A refused move (wrong state).
+    pub conflict: String,
+    /// What the form sent, shown again (unless stale).
+    pub typed: Option<ActionValues>,
+}
+
+/// The case page, as first shown (`problem` is `None`) or again after a failed action.
+pub(super) async fn render_case(
+    state: &AppState,
+    session: &Session,
+    caller: &Caller,
+    id: PatientId,
+    problem: Option<Problem>,
+) -> PageResult {
+    let now = state.clock.now();
+    let case = queries::get(&state.pool, caller, id).await?;
+    let periods = queries::nctr_periods(&state.pool, id).await?;
+    let history = queries::history(&state.pool, id).await?;
+    let view = CaseView::new(&case, caller, now);
+    let referrals = crate::market::referrals::for_patient(&state.pool, caller, id).await?;
+    crate::audit::record_views(&state.pool, caller, &[id], "case page").await?;
+    let local_now = now.with_timezone(&chrono_tz::Europe::London);
+    let defaults = ActionValues {
+        at_date: local_now.format("%Y-%m-%d").to_string(),
+        at_time: local_now.format("%H:%M").to_string(),
+        pathway: view.pathway.clone(),
+        code: view.delay_reason_code.clone(),
+        expected_discharge_date: view.edd_value.clone(),
+        needs_summary: view.needs_summary.clone(),
+        planned_for: case
+            .planned_discharge_at
+            .map(|t| london_date(t).format("%Y-%m-%d").to_string())
+            .unwrap_or_else(|| local_now.format("%Y-%m-%d").to_string()),
+        discharged_date: local_now.format("%Y-%m-%d").to_string(),
+        discharged_time: local_now.format("%H:%M").to_string(),
+        ..ActionValues::default()
+    };
+    let (errors, stale, conflict, values) = match problem {
+        // A stale form shows the latest values, not what was typed over old ones.
+        Some(p) if p.stale => (p.errors, true, p.conflict, defaults),
+        Some(p) => (p.errors, false, p.conflict, p.typed.unwrap_or(defaults)),
+        None => (FieldErrors::new(), false, String::new(), defaults),
+    };
+    let status = if stale || !conflict.is_empty() {
+        StatusCode::CONFLICT
+    } else if !errors.is_empty() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = CasePage {
+        layout: crate::notifications::layout(
+            state,
+            session,
+            caller,
+            if caller.is(Role::Hub) { "hub" } else { "ward" },
+        )
+        .await,
+        actions: Actions::for_case(&case, caller),
+        case: view,
+        periods: periods.iter().map(PeriodView::new).collect(),
+        history: history
+            .into_iter()
+            .map(|h: HistoryEntry| HistoryView {
+                at: display_london(h.at),
+                actor: h.actor.unwrap_or_default(),
+                detail: h.detail,
+            })
+            .collect(),
+        referrals: referrals.iter().map(ReferralLine::new).collect(),
+        reasons: reference::delay_reasons(&state.pool).await?,
+        ctr_reasons: reference::ctr_reasons(&state.pool).await?,
+        values,
+        errors: FormErrors(errors),
+        stale,
+        conflict,
+    };
+    Ok((status, page).into_response())
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<PatientId>,
+) -> PageResult {
+    caller.require(&[Role::Ward, Role::Hub])?;
+    render_case(&state, &session, &caller, id, None).await
+}

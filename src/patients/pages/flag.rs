@@ -1,0 +1,178 @@
+//! The flag form: a ward or hub user opens a case for a patient. Owns the form as typed and
+//! its reading into a [`NewCaseDraft`]; the validation of the draft and the rules of
+//! opening a case are in [`crate::patients::model`] and [`commands::flag`], shared with the API.
+
+use crate::accounts::PageCaller;
+use crate::cases::queries::{self, WardRow};
+use crate::domain::Role;
+use crate::domain::time::{london_date, parse_local};
+use crate::error::{AppError, FieldErrors};
+use crate::patients::commands;
+use crate::patients::model::NewCaseDraft;
+use crate::state::AppState;
+use crate::web::{FormErrors, Layout, PageResult, done, invalid};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::State;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+#[derive(Deserialize, Default, Clone)]
+pub struct FlagForm {
+    #[serde(default)]
+    pub nhs_number: String,
+    #[serde(default)]
+    pub given_name: String,
+    #[serde(default)]
+    pub family_name: String,
+    #[serde(default)]
+    pub date_of_birth: String,
+    #[serde(default)]
+    pub sex: String,
+    #[serde(default)]
+    pub postcode: String,
+    #[serde(default)]
+    pub ward_code: String,
+    #[serde(default)]
+    pub bed: String,
+    #[serde(default)]
+    pub admitted_at: String,
+    #[serde(default)]
+    pub admitted_time: String,
+    /// "yes" when the patient no longer meets the criteria to reside.
+    #[serde(default)]
+    pub nctr: String,
+    #[serde(default)]
+    pub discharge_ready_at: String,
+    #[serde(default)]
+    pub discharge_ready_time: String,
+    #[serde(default)]
+    pub expected_discharge_date: String,
+    #[serde(default)]
+    pub needs_summary: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "patients/flag.html")]
+struct FlagPage {
+    layout: Layout,
+    form: FlagForm,
+    wards: Vec<WardRow>,
+    errors: FormErrors,
+}
+
+pub async fn flag_form(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+) -> PageResult {
+    caller.require(&[Role::Ward, Role::Hub])?;
+    let now = state.clock.now();
+    let today = london_date(now).format("%Y-%m-%d").to_string();
+    Ok(FlagPage {
+        layout: crate::notifications::layout(&state, &session, &caller, "flag").await,
+        form: FlagForm {
+            admitted_at: today.clone(),
+            nctr: "yes".into(),
+            discharge_ready_at: today,
+            discharge_ready_time: now
+                .with_timezone(&chrono_tz::Europe::London)
+                .format("%H:%M")
+                .to_string(),
+            ..FlagForm::default()
+        },
+        wards: queries::wards_for(&state.pool, &caller).await?,
+        errors: FormErrors::default(),
+    }
+    .into_response())
+}
+
+impl FlagForm {
+    fn draft(&self) -> (NewCaseDraft, FieldErrors) {
+        let mut errors = FieldErrors::new();
+        let admitted_at = if self.admitted_at.trim().is_empty() {
+            None
+        } else {
+            let t = parse_local(&self.admitted_at, &self.admitted_time);
+            if t.is_none() {
+                errors.add(
+                    "admitted_at",
+                    "Admission date and time must be real, like 2026-11-20 and 09:30",
+                );
+            }
+            t
+        };
+        let discharge_ready_at = if self.nctr == "yes" {
+            if self.discharge_ready_at.trim().is_empty() {
+                errors.add(
+                    "discharge_ready_at",
+                    "Enter when the patient stopped meeting the criteria to reside",
+                );
+                None
+            } else {
+                let t = parse_local(&self.discharge_ready_at, &self.discharge_ready_time);
+                if t.is_none() {
+                    errors.add(
+                        "discharge_ready_at",
+                        "The discharge ready date and time must be real",
+                    );
+                }
+                t
+            }
+        } else {
+            None
+        };
+        (
+            NewCaseDraft {
+                nhs_number: self.nhs_number.clone(),
+                given_name: self.given_name.clone(),
+                family_name: self.family_name.clone(),
+                date_of_birth: self.date_of_birth.clone(),
+                sex: self.sex.clone(),
+                postcode: self.postcode.clone(),
+                ward_code: self.ward_code.clone(),
+                bed: self.bed.clone(),
+                admitted_at,
+                discharge_ready_at,
+                expected_discharge_date: self.expected_discharge_date.clone(),
+                needs_summary: self.needs_summary.clone(),
+            },
+            errors,
+        )
+    }
+}
+
+pub async fn flag(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Form(form): Form<FlagForm>,
+) -> PageResult {
+    caller.require(&[Role::Ward, Role::Hub])?;
+    let (draft, errors) = form.draft();
+    let result = match draft.validate(state.clock.now(), errors) {
+        Ok(new) => commands::flag(&state, &caller, new).await,
+        Err(errors) => Err(AppError::Validation(errors)),
+    };
+    let errors = match result {
+        Ok(case) => {
+            return Ok(done(
+                &session,
+                &format!("/patients/{}", case.id),
+                format!("{} flagged", case.full_name()),
+            )
+            .await);
+        }
+        Err(AppError::Validation(errors)) => errors,
+        Err(AppError::Conflict { message, .. }) => FieldErrors::single("nhs_number", message),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(invalid(FlagPage {
+        layout: crate::notifications::layout(&state, &session, &caller, "flag").await,
+        form,
+        wards: queries::wards_for(&state.pool, &caller).await?,
+        errors: FormErrors(errors),
+    }))
+}

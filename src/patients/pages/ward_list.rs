@@ -1,0 +1,75 @@
+//! The ward user's home: every ward of the trust with its counts, and one ward's open
+//! cases. Owns the ward chooser and the session key that remembers the ward; reads only
+//! through the scoped queries of [`crate::cases::queries`] and never changes a case.
+
+use crate::accounts::PageCaller;
+use crate::cases::CaseLine;
+use crate::cases::queries::{self, CaseFilter, WardCounts};
+use crate::domain::PatientId;
+use crate::domain::Role;
+use crate::state::AppState;
+use crate::web::{Layout, PageResult};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, State};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "patients/ward_list.html")]
+struct WardListPage {
+    layout: Layout,
+    wards: Vec<WardCounts>,
+    /// The ward shown, if the trust has any.
+    ward: Option<WardCounts>,
+    lines: Vec<CaseLine>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct WardQuery {
+    #[serde(default)]
+    ward: String,
+}
+
+const SESSION_WARD_KEY: &str = "ward";
+
+/// A ward user's trust: every ward with its counts, and one ward's open cases. The ward
+/// chosen last is remembered for the session.
+pub async fn ward_list(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Query(q): Query<WardQuery>,
+) -> PageResult {
+    caller.require(&[Role::Ward])?;
+    let now = state.clock.now();
+    let wards = queries::ward_counts(&state.pool, &caller, now).await?;
+    let remembered: Option<String> = session.get(SESSION_WARD_KEY).await.ok().flatten();
+    let find = |code: &str| wards.iter().find(|w| w.code == code).cloned();
+    let ward = find(&q.ward)
+        .or_else(|| remembered.as_deref().and_then(find))
+        .or_else(|| wards.iter().find(|w| w.open > 0).cloned())
+        .or_else(|| wards.first().cloned());
+    let mut lines = vec![];
+    if let Some(w) = &ward {
+        session.insert(SESSION_WARD_KEY, &w.code).await?;
+        let filter = CaseFilter {
+            open_only: true,
+            ward_code: Some(w.code.clone()),
+            limit: 1000,
+            ..CaseFilter::default()
+        };
+        let listed = queries::list(&state.pool, &caller, &filter, now).await?;
+        let ids: Vec<PatientId> = listed.iter().map(|l| l.case.id).collect();
+        crate::audit::record_views(&state.pool, &caller, &ids, "ward list").await?;
+        lines = listed.iter().map(|l| CaseLine::new(&l.case, now)).collect();
+    }
+    Ok(WardListPage {
+        layout: crate::notifications::layout(&state, &session, &caller, "ward").await,
+        wards,
+        ward,
+        lines,
+    }
+    .into_response())
+}
