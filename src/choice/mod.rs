@@ -140,16 +140,20 @@ pub async fn record(
             "The case is closed",
         ));
     }
-    sqlx::query("INSERT INTO patient_choices (patient_id, updated_at) VALUES ($1, $2) ON CONFLICT (patient_id) DO NOTHING")
-        .bind(id)
-        .bind(now)
+    sqlx::query!(
+        "INSERT INTO patient_choices (patient_id, updated_at) VALUES ($1, $2) ON CONFLICT (patient_id) DO NOTHING",
+        id as _,
+        now as _,
+    )
         .execute(&mut *tx)
         .await?;
     let (action, detail) = match &step {
         ChoiceStep::InformationGiven => {
-            sqlx::query("UPDATE patient_choices SET information_given_at = $2, updated_at = $2 WHERE patient_id = $1")
-                .bind(id)
-                .bind(now)
+            sqlx::query!(
+                "UPDATE patient_choices SET information_given_at = $2, updated_at = $2 WHERE patient_id = $1",
+                id as _,
+                now as _,
+            )
                 .execute(&mut *tx)
                 .await?;
             (
@@ -159,13 +163,13 @@ pub async fn record(
         }
         ChoiceStep::Letter { options } => {
             let deadline = london_date(now) + state.config.choice_deadline;
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE patient_choices SET letter_sent_at = $2, deadline = $3, options_offered = $4, updated_at = $2 WHERE patient_id = $1",
+                id as _,
+                now as _,
+                deadline as _,
+                options as _,
             )
-            .bind(id)
-            .bind(now)
-            .bind(deadline)
-            .bind(options)
             .execute(&mut *tx)
             .await?;
             (
@@ -178,10 +182,12 @@ pub async fn record(
             )
         }
         ChoiceStep::Preferences(p) => {
-            sqlx::query("UPDATE patient_choices SET preferences = $2, updated_at = $3 WHERE patient_id = $1")
-                .bind(id)
-                .bind(p)
-                .bind(now)
+            sqlx::query!(
+                "UPDATE patient_choices SET preferences = $2, updated_at = $3 WHERE patient_id = $1",
+                id as _,
+                p as _,
+                now as _,
+            )
                 .execute(&mut *tx)
                 .await?;
             (
@@ -190,10 +196,12 @@ pub async fn record(
             )
         }
         ChoiceStep::Escalated { note } => {
-            sqlx::query("UPDATE patient_choices SET escalated_at = $2, escalation_note = $3, updated_at = $2 WHERE patient_id = $1")
-                .bind(id)
-                .bind(now)
-                .bind(note)
+            sqlx::query!(
+                "UPDATE patient_choices SET escalated_at = $2, escalation_note = $3, updated_at = $2 WHERE patient_id = $1",
+                id as _,
+                now as _,
+                note as _,
+            )
                 .execute(&mut *tx)
                 .await?;
             (
@@ -202,13 +210,13 @@ pub async fn record(
             )
         }
         ChoiceStep::Outcome { outcome, note } => {
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE patient_choices SET outcome = $2, outcome_at = $3, outcome_note = NULLIF($4, ''), updated_at = $3 WHERE patient_id = $1",
+                id as _,
+                outcome as _,
+                now as _,
+                note as _,
             )
-            .bind(id)
-            .bind(outcome)
-            .bind(now)
-            .bind(note)
             .execute(&mut *tx)
             .await?;
             let label = OUTCOMES

@@ -63,8 +63,7 @@ pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<Cas
     caller.require(FLAG)?;
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    let ward: Option<(String,)> = sqlx::query_as("SELECT org_code FROM wards WHERE code = $1")
-        .bind(&new.ward_code)
+    let ward = sqlx::query_scalar!("SELECT org_code FROM wards WHERE code = $1", new.ward_code)
         .fetch_optional(&mut *tx)
         .await?;
     let trust_code = match ward {
@@ -75,41 +74,42 @@ pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<Cas
             )));
         }
         // a ward user files cases on its own trust's wards only
-        Some((org,)) if !CaseScope::of(caller).covers_trust(&org) => {
+        Some(org) if !CaseScope::of(caller).covers_trust(&org) => {
             return Err(AppError::Forbidden);
         }
-        Some((org,)) => org,
+        Some(org) => org,
     };
     let status = if new.discharge_ready_at.is_some() {
         CaseStatus::AwaitingTriage
     } else {
         CaseStatus::Planning
     };
-    let inserted: Result<(PatientId,), sqlx::Error> = sqlx::query_as(
-        "INSERT INTO patients (nhs_number, given_name, family_name, date_of_birth, sex, postcode, \
-         trust_code, ward_code, bed, admitted_at, expected_discharge_date, needs_summary, status, \
-         discharge_ready_at, created_at, updated_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15) RETURNING id",
+    let inserted = sqlx::query_scalar!(
+        r#"INSERT INTO patients (nhs_number, given_name, family_name, date_of_birth, sex, postcode,
+         trust_code, ward_code, bed, admitted_at, expected_discharge_date, needs_summary, status,
+         discharge_ready_at, created_at, updated_at)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15)
+         RETURNING id AS "id: PatientId""#,
+        new.nhs_number.as_str(),
+        new.given_name,
+        new.family_name,
+        new.date_of_birth as _,
+        new.sex as _,
+        new.postcode.as_str(),
+        trust_code,
+        new.ward_code,
+        new.bed,
+        new.admitted_at as _,
+        new.expected_discharge_date as _,
+        new.needs_summary,
+        status as _,
+        new.discharge_ready_at as _,
+        now as _,
     )
-    .bind(new.nhs_number.as_str())
-    .bind(&new.given_name)
-    .bind(&new.family_name)
-    .bind(new.date_of_birth)
-    .bind(new.sex)
-    .bind(new.postcode.as_str())
-    .bind(&trust_code)
-    .bind(&new.ward_code)
-    .bind(&new.bed)
-    .bind(new.admitted_at)
-    .bind(new.expected_discharge_date)
-    .bind(&new.needs_summary)
-    .bind(status)
-    .bind(new.discharge_ready_at)
-    .bind(now)
     .fetch_one(&mut *tx)
     .await;
     let id = match inserted {
-        Ok((id,)) => id,
+        Ok(id) => id,
         Err(sqlx::Error::Database(e)) if e.constraint() == Some("patients_one_open_case_idx") => {
             return Err(AppError::conflict(
                 "duplicate_open_case",
@@ -119,11 +119,13 @@ pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<Cas
         Err(e) => return Err(e.into()),
     };
     if let Some(ready) = new.discharge_ready_at {
-        sqlx::query("INSERT INTO nctr_periods (patient_id, started_at) VALUES ($1, $2)")
-            .bind(id)
-            .bind(ready)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "INSERT INTO nctr_periods (patient_id, started_at) VALUES ($1, $2)",
+            id as _,
+            ready as _,
+        )
+        .execute(&mut *tx)
+        .await?;
     }
     let detail = match new.discharge_ready_at {
         Some(_) => format!(
@@ -212,11 +214,9 @@ pub async fn record_criteria(
     if change.meets_criteria {
         let next = transition(&case, CaseEvent::MeetsCriteriaAgain)?;
         if let Some(code) = &change.ctr_code {
-            let known: Option<(String,)> =
-                sqlx::query_as("SELECT label FROM ctr_reasons WHERE code = $1")
-                    .bind(code)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let known = sqlx::query_scalar!("SELECT label FROM ctr_reasons WHERE code = $1", code)
+                .fetch_optional(&mut *tx)
+                .await?;
             if known.is_none() {
                 return Err(AppError::Validation(FieldErrors::single(
                     "ctr_code",
@@ -230,20 +230,20 @@ pub async fn record_criteria(
                 "The time must be after the patient became ready for discharge",
             )));
         }
-        sqlx::query(
+        sqlx::query!(
             "UPDATE nctr_periods SET ended_at = $2, ended_by = 'met_criteria', ctr_code = $3 \
              WHERE patient_id = $1 AND ended_at IS NULL",
+            id as _,
+            at as _,
+            &change.ctr_code as _,
         )
-        .bind(id)
-        .bind(at)
-        .bind(&change.ctr_code)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
+        sqlx::query!(
             "UPDATE patients SET discharge_ready_at = NULL, pathway = NULL, planned_discharge_at = NULL, \
              delay_reason = NULL WHERE id = $1",
+            id as _,
         )
-        .bind(id)
         .execute(&mut *tx)
         .await?;
         if case.delay_reason.is_some() {
@@ -269,19 +269,23 @@ pub async fn record_criteria(
         .await?;
     } else {
         let next = transition(&case, CaseEvent::StopsMeetingCriteria)?;
-        sqlx::query("INSERT INTO nctr_periods (patient_id, started_at) VALUES ($1, $2)")
-            .bind(id)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "INSERT INTO nctr_periods (patient_id, started_at) VALUES ($1, $2)",
+            id as _,
+            at as _,
+        )
+        .execute(&mut *tx)
+        .await?;
         // status and ready time change together: the table refuses a planning case with a
         // ready time
-        sqlx::query("UPDATE patients SET discharge_ready_at = $2, status = $3 WHERE id = $1")
-            .bind(id)
-            .bind(at)
-            .bind(next)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "UPDATE patients SET discharge_ready_at = $2, status = $3 WHERE id = $1",
+            id as _,
+            at as _,
+            next as _,
+        )
+        .execute(&mut *tx)
+        .await?;
         let detail = format!(
             "No longer meets the criteria to reside from {}",
             crate::domain::time::display_london(at)
@@ -314,13 +318,13 @@ pub async fn choose_pathway(
     let mut tx = state.pool.begin().await?;
     let case = queries::lock(&mut tx, caller, id, version).await?;
     let next = transition(&case, CaseEvent::ChoosePathway(pathway))?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE patients SET pathway = $2, \
          planned_discharge_at = CASE WHEN $3 THEN planned_discharge_at END WHERE id = $1",
+        id as _,
+        pathway.number() as _,
+        next == CaseStatus::ReadyToGo as _,
     )
-    .bind(id)
-    .bind(pathway.number())
-    .bind(next == CaseStatus::ReadyToGo)
     .execute(&mut *tx)
     .await?;
     let mut detail = match case.pathway() {
@@ -354,11 +358,13 @@ async fn insert_delay_reason_history(
     at: DateTime<Utc>,
     caller: &Caller,
 ) -> Result<(), AppError> {
-    sqlx::query("INSERT INTO delay_reason_history (patient_id, code, set_at, set_by) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(code)
-        .bind(at)
-        .bind(caller.user_id)
+    sqlx::query!(
+        "INSERT INTO delay_reason_history (patient_id, code, set_at, set_by) VALUES ($1, $2, $3, $4)",
+        id as _,
+        code as _,
+        at as _,
+        caller.user_id as _,
+    )
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -376,14 +382,14 @@ pub async fn set_delay_reason(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let case = queries::lock(&mut tx, caller, id, version).await?;
-    let label: Option<(String,)> = sqlx::query_as(
+    let label = sqlx::query_scalar!(
         "SELECT d.label FROM delay_reasons d JOIN code_sets s ON s.name = d.code_set \
          WHERE d.code = $1 AND s.active",
+        code
     )
-    .bind(code)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((label,)) = label else {
+    let Some(label) = label else {
         return Err(AppError::Validation(FieldErrors::single(
             "code",
             "Select a delay reason from the list",
@@ -399,11 +405,13 @@ pub async fn set_delay_reason(
         tx.rollback().await?;
         return Ok(case);
     }
-    sqlx::query("UPDATE patients SET delay_reason = $2 WHERE id = $1")
-        .bind(id)
-        .bind(code)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE patients SET delay_reason = $2 WHERE id = $1",
+        id as _,
+        code as _,
+    )
+    .execute(&mut *tx)
+    .await?;
     insert_delay_reason_history(&mut tx, id, Some(code), now, caller).await?;
     record(
         &mut tx,
@@ -484,12 +492,12 @@ pub async fn update_details(
         tx.rollback().await?;
         return Ok(case);
     }
-    sqlx::query(
+    sqlx::query!(
         "UPDATE patients SET expected_discharge_date = $2, needs_summary = $3 WHERE id = $1",
+        id as _,
+        edd as _,
+        &needs as _,
     )
-    .bind(id)
-    .bind(edd)
-    .bind(&needs)
     .execute(&mut *tx)
     .await?;
     record(
@@ -525,11 +533,13 @@ pub async fn plan_discharge(
             "The planned discharge date must be today or in the future",
         )));
     }
-    sqlx::query("UPDATE patients SET planned_discharge_at = $2 WHERE id = $1")
-        .bind(id)
-        .bind(planned_for)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE patients SET planned_discharge_at = $2 WHERE id = $1",
+        id as _,
+        planned_for as _,
+    )
+    .execute(&mut *tx)
+    .await?;
     let detail = format!(
         "Discharge planned for {}",
         crate::domain::time::display_london(planned_for)
@@ -574,18 +584,20 @@ pub async fn discharge(
             "The discharge time must be after admission and after the patient became ready to go",
         )));
     }
-    sqlx::query(
+    sqlx::query!(
         "UPDATE nctr_periods SET ended_at = $2, ended_by = 'discharged' WHERE patient_id = $1 AND ended_at IS NULL",
+        id as _,
+        at as _,
     )
-    .bind(id)
-    .bind(at)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE patients SET discharged_at = $2 WHERE id = $1")
-        .bind(id)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE patients SET discharged_at = $2 WHERE id = $1",
+        id as _,
+        at as _,
+    )
+    .execute(&mut *tx)
+    .await?;
     let mut detail = format!("Discharged at {}", crate::domain::time::display_london(at));
     if let Some(closed) = close_for_patient(&mut tx, id, now, CaseClosing::Discharge).await? {
         detail = format!("{detail}; {closed}");
@@ -631,18 +643,20 @@ pub async fn cancel(
     let mut tx = state.pool.begin().await?;
     let case = queries::lock(&mut tx, caller, id, version).await?;
     let next = transition(&case, CaseEvent::Cancel)?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE nctr_periods SET ended_at = $2, ended_by = 'cancelled' WHERE patient_id = $1 AND ended_at IS NULL",
+        id as _,
+        now as _,
     )
-    .bind(id)
-    .bind(now)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE patients SET closed_reason = $2 WHERE id = $1")
-        .bind(id)
-        .bind(reason)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE patients SET closed_reason = $2 WHERE id = $1",
+        id as _,
+        reason as _,
+    )
+    .execute(&mut *tx)
+    .await?;
     let mut detail = format!("Cancelled: {reason}");
     if let Some(closed) = close_for_patient(&mut tx, id, now, CaseClosing::Release).await? {
         detail = format!("{detail}; {closed}");
@@ -682,11 +696,13 @@ pub async fn take_ownership(
         tx.rollback().await?;
         return Ok(case);
     }
-    sqlx::query("UPDATE patients SET coordinator_id = $2 WHERE id = $1")
-        .bind(id)
-        .bind(caller.user_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE patients SET coordinator_id = $2 WHERE id = $1",
+        id as _,
+        caller.user_id as _,
+    )
+    .execute(&mut *tx)
+    .await?;
     let detail = match &case.coordinator {
         Some(prev) => format!("Coordinator changed from {prev} to {}", caller.username),
         None => format!("{} is the coordinator", caller.username),
