@@ -366,6 +366,9 @@ pub async fn load(state: &AppState) -> anyhow::Result<()> {
         .execute(&mut *lock)
         .await?;
     let result = load_locked(state).await;
+    // the demo area adds trusts and wards: read them again now rather than when the
+    // database's announcement arrives
+    state.reference.invalidate();
     sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(LOCK_KEY)
         .execute(&mut *lock)

@@ -40,7 +40,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::PostgresStore;
@@ -48,6 +48,19 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+/// A request answered more slowly than this is logged as a warning.
+const SLOW_REQUEST: Duration = Duration::from_secs(1);
+
+/// Runs the rest of the request in a task of its own and waits for it: if the client goes
+/// away, the request still runs to its end (its transaction commits or rolls back) instead
+/// of being dropped at whatever await it had reached.
+async fn detached(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    match tokio::spawn(next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
 
 /// Request bodies over this are refused with 413 (CONTRACT.md).
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -281,8 +294,27 @@ pub fn app(state: AppState) -> Router {
                     .to_string();
                 tracing::info_span!("request", method = %req.method(), route = %route, request_id = %id)
             })
-            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+            // One short line per request, at DEBUG: at a thousand requests a second INFO
+            // lines would cost more than the requests. Slow answers and server errors are
+            // WARN and ERROR. `HOMEWARD_LOG=info,homeward::request=debug` shows them all.
+            .on_response(
+                |res: &axum::http::Response<_>, latency: Duration, _: &tracing::Span| {
+                    let status = res.status().as_u16();
+                    let ms = latency.as_millis() as u64;
+                    if status >= 500 {
+                        tracing::error!(target: "homeward::request", status, ms, "answered");
+                    } else if latency > SLOW_REQUEST {
+                        tracing::warn!(target: "homeward::request", status, ms, "slow answer");
+                    } else {
+                        tracing::debug!(target: "homeward::request", status, ms, "answered");
+                    }
+                },
+            )
+            .on_failure(()),
         )
+        // a client that hangs up cannot cancel a request halfway (sqlx#4393: a cancelled
+        // BEGIN could leave a pooled connection inside a transaction)
+        .layer(axum::middleware::from_fn(detached))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(CatchPanicLayer::new())

@@ -100,6 +100,39 @@ impl CaseScope {
             CaseScope::ReferredTo(_) | CaseScope::Nothing => q.push("false"),
         };
     }
+
+    /// Pushes "the caller may see this case's identifiers", for a case it may see, over the
+    /// patients table aliased `patients`: everyone who sees a case sees who the patient is,
+    /// except a provider, until it has accepted a referral of the patient.
+    pub fn push_identifiable_sql(&self, q: &mut QueryBuilder<'_, Postgres>, patients: &str) {
+        match self {
+            CaseScope::ReferredTo(org) => q
+                .push(format!(
+                    "EXISTS (SELECT 1 FROM referrals scope_a WHERE scope_a.patient_id = {patients}.id \
+                     AND scope_a.status = 'accepted' AND scope_a.org_code = "
+                ))
+                .push_bind(org.clone())
+                .push(")"),
+            CaseScope::All | CaseScope::Trust(_) => q.push("true"),
+            CaseScope::Nothing => q.push("false"),
+        };
+    }
+
+    /// Pushes the same rule over the case counters (`case_counts`, aliased `counts`, one
+    /// row per trust, ward, status, pathway, reason and readiness), and returns `true`; or
+    /// pushes nothing and returns `false` when the rule cannot be said in those terms (a
+    /// provider's cases are the ones referred to it, which the counters do not record).
+    pub fn push_counts_sql(&self, q: &mut QueryBuilder<'_, Postgres>, counts: &str) -> bool {
+        match self {
+            CaseScope::All => q.push("true"),
+            CaseScope::Trust(org) => q
+                .push(format!("{counts}.trust_code = "))
+                .push_bind(org.clone()),
+            CaseScope::Nothing => q.push("false"),
+            CaseScope::ReferredTo(_) => return false,
+        };
+        true
+    }
 }
 
 /// Which referrals a caller may see.
@@ -229,6 +262,7 @@ mod tests {
             role,
             org_code: org.into(),
             org_name: org.into(),
+            notices: None,
         }
     }
 

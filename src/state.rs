@@ -12,14 +12,19 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Live events heard from the database, fanned out to this process's subscribers.
     pub live: crate::live::Live,
+    /// Trusts, wards and code sets, read once and again when they change.
+    pub reference: crate::reference::ReferenceCache,
 }
 
 impl AppState {
     /// The state of a running server: starts listening for live events (needs a tokio
     /// runtime).
     pub fn new(pool: PgPool, clock: Clock, config: Config) -> Self {
+        let live = crate::live::Live::start(pool.clone());
+        crate::cases::counts::start(pool.clone());
         AppState {
-            live: crate::live::Live::start(pool.clone()),
+            reference: crate::reference::ReferenceCache::following(&live),
+            live,
             pool,
             clock,
             config: Arc::new(config),

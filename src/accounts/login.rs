@@ -1,7 +1,7 @@
 //! Sign in and sign out of the pages. Signing in cycles the session id (no fixation);
 //! signing out deletes the session from the store.
 
-use super::{PageCaller, SESSION_USER_KEY};
+use super::{PageCaller, SESSION_USER_KEY, SESSION_WHO_KEY, SessionUser};
 use crate::domain::Role;
 use crate::error::FieldErrors;
 use crate::state::AppState;
@@ -77,6 +77,16 @@ pub async fn login(
             Some(caller) => {
                 session.cycle_id().await?;
                 session.insert(SESSION_USER_KEY, caller.user_id).await?;
+                session
+                    .insert(
+                        SESSION_WHO_KEY,
+                        SessionUser {
+                            user_id: caller.user_id,
+                            role: caller.role,
+                            org_code: caller.org_code.clone(),
+                        },
+                    )
+                    .await?;
                 tracing::info!(user_id = caller.user_id, "signed in");
                 return Ok(Redirect::to(home_for(caller.role)).into_response());
             }

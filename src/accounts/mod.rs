@@ -18,6 +18,19 @@ use tower_sessions::Session;
 
 pub const SESSION_USER_KEY: &str = "user_id";
 
+/// Who a page session belongs to, as stored at sign-in: the user, and the role and
+/// organisation they signed in with. Knowing the role before reading the user lets the
+/// extractor read the user and the header's notification count in one statement; a user
+/// whose role or organisation has changed since no longer matches and signs in again.
+pub const SESSION_WHO_KEY: &str = "who";
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SessionUser {
+    pub user_id: i64,
+    pub role: crate::domain::Role,
+    pub org_code: String,
+}
+
 /// A caller identified by `Authorization: Bearer TOKEN` (the API).
 pub struct ApiCaller(pub Caller);
 
@@ -62,17 +75,30 @@ impl FromRequestParts<AppState> for PageCaller {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|(s, m)| (s, m).into_response())?;
-        let user_id: Option<i64> = session
-            .get(SESSION_USER_KEY)
-            .await
-            .map_err(|e| crate::web::error_page(AppError::from(e)))?;
-        let Some(user_id) = user_id else {
-            return Err(SignInRedirect.into_response());
+        let who: Option<SessionUser> = session.get(SESSION_WHO_KEY).await.unwrap_or(None);
+        let found = match who {
+            Some(who) => {
+                users::active_caller_with_notices(
+                    &state.pool,
+                    &who,
+                    state.clock.now(),
+                    state.config.response_overdue_after,
+                )
+                .await
+            }
+            None => {
+                // a session from before sign-in stored the role: read the user alone
+                let user_id: Option<i64> = session.get(SESSION_USER_KEY).await.unwrap_or(None);
+                let Some(user_id) = user_id else {
+                    return Err(SignInRedirect.into_response());
+                };
+                users::active_caller(&state.pool, user_id).await
+            }
         };
-        match users::active_caller(&state.pool, user_id).await {
+        match found {
             Ok(Some(caller)) => Ok(PageCaller(caller)),
             Ok(None) => {
-                // disabled or deleted: end this session now
+                // disabled, deleted or changed: end this session now
                 let _ = session.flush().await;
                 Err(SignInRedirect.into_response())
             }
@@ -81,8 +107,6 @@ impl FromRequestParts<AppState> for PageCaller {
     }
 }
 
-/// A caller by bearer token if one is sent, else by session (the event stream, which both API
-/// clients and the pages' live-update script read).
 pub struct AnyCaller(pub Caller);
 
 impl FromRequestParts<AppState> for AnyCaller {

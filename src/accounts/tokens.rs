@@ -108,14 +108,7 @@ pub async fn caller_for_token(
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Caller>, AppError> {
-    let user_id: Option<(i64,)> =
-        sqlx::query_as("SELECT user_id FROM api_tokens WHERE token_hash = $1 AND expires_at > $2")
-            .bind(digest(token))
-            .bind(now)
-            .fetch_optional(pool)
-            .await?;
-    match user_id {
-        Some((id,)) => super::users::active_caller(pool, id).await,
-        None => Ok(None),
-    }
+    // the token and its (enabled) user in one statement
+    let user = super::users::by_token(pool, &digest(token), now).await?;
+    Ok(user.map(|u| u.caller()))
 }

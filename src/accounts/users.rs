@@ -27,13 +27,24 @@ impl UserRow {
             role: self.role,
             org_code: self.org_code.clone(),
             org_name: self.org_name.clone(),
+            notices: None,
         }
     }
 }
 
-const USER_SELECT: &str = "SELECT u.id, u.username, u.display_name, u.role, u.org_code, o.name AS org_name, \
-     u.password_hash, u.disabled_at, u.created_at \
-     FROM users u JOIN organisations o ON o.code = u.org_code";
+/// The columns of [`UserRow`] over `users u JOIN organisations o`.
+macro_rules! user_columns {
+    () => {
+        "u.id, u.username, u.display_name, u.role, u.org_code, o.name AS org_name, \
+         u.password_hash, u.disabled_at, u.created_at"
+    };
+}
+
+const USER_SELECT: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users u JOIN organisations o ON o.code = u.org_code"
+);
 
 pub async fn by_username(
     db: impl PgExecutor<'_>,
@@ -54,6 +65,67 @@ pub async fn by_id(db: impl PgExecutor<'_>, id: i64) -> Result<Option<UserRow>, 
             .fetch_optional(db)
             .await?,
     )
+}
+
+/// A page session's caller with the header's count of new notifications, in one
+/// statement; `None` when the user is disabled, gone, or no longer has the role and
+/// organisation the session was signed in with.
+pub async fn active_caller_with_notices(
+    db: impl PgExecutor<'_>,
+    who: &super::SessionUser,
+    now: chrono::DateTime<chrono::Utc>,
+    overdue_after: chrono::Duration,
+) -> Result<Option<Caller>, AppError> {
+    let expected = Caller {
+        user_id: who.user_id,
+        username: String::new(),
+        display_name: String::new(),
+        role: who.role,
+        org_code: who.org_code.clone(),
+        org_name: String::new(),
+        notices: None,
+    };
+    let mut q = sqlx::QueryBuilder::new(concat!("SELECT ", user_columns!(), ", "));
+    crate::notifications::push_count_sql(&mut q, &expected, now, overdue_after);
+    q.push(" AS notices FROM users u JOIN organisations o ON o.code = u.org_code WHERE u.id = ")
+        .push_bind(who.user_id)
+        .push(" AND u.role = ")
+        .push_bind(who.role)
+        .push(" AND u.org_code = ")
+        .push_bind(who.org_code.clone())
+        .push(" AND u.disabled_at IS NULL");
+    let row: Option<(UserRow, i64)> = q
+        .build()
+        .fetch_optional(db)
+        .await?
+        .map(|r: sqlx::postgres::PgRow| {
+            use sqlx::Row;
+            Ok::<_, sqlx::Error>((UserRow::from_row(&r)?, r.try_get("notices")?))
+        })
+        .transpose()?;
+    Ok(row.map(|(u, n)| Caller {
+        notices: Some(n),
+        ..u.caller()
+    }))
+}
+
+/// The enabled user an unexpired API token (given by its SHA-256) belongs to.
+pub async fn by_token(
+    db: impl PgExecutor<'_>,
+    token_hash: &[u8],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<UserRow>, AppError> {
+    Ok(sqlx::query_as::<_, UserRow>(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM api_tokens t JOIN users u ON u.id = t.user_id \
+         JOIN organisations o ON o.code = u.org_code \
+         WHERE t.token_hash = $1 AND t.expires_at > $2 AND u.disabled_at IS NULL"
+    ))
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(db)
+    .await?)
 }
 
 /// The caller for a session's user id, or `None` when the user is disabled or gone.

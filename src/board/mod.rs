@@ -12,10 +12,11 @@ pub mod queries;
 
 use crate::accounts::PageCaller;
 use crate::cases::CaseLine;
-use crate::cases::queries::{self as case_queries, CaseFilter, TrustRow};
+use crate::cases::queries::{self as case_queries, CaseFilter, PageRequest};
 use crate::domain::PatientId;
 use crate::domain::Role;
 use crate::domain::time::{display_london, london_date, london_to_utc};
+use crate::reference::TrustRow;
 use crate::state::AppState;
 use crate::web::{Layout, PageResult};
 use askama::Template;
@@ -82,13 +83,19 @@ pub async fn board(
     let day_ago = now - Duration::hours(24);
     let wards = queries::ward_rows(&state.pool, &caller, trust_filter.as_deref(), day_ago).await?;
     let totals = WardRow::total(&wards);
-    let list = |f: CaseFilter| {
+    // each list reads the rows it shows (the board's access-log row is written once below)
+    let list = |f: CaseFilter, limit: i64| {
         let state = state.clone();
         let caller = caller.clone();
         async move {
+            let page = PageRequest {
+                limit,
+                ..PageRequest::default()
+            };
             Ok::<_, crate::error::AppError>(
-                case_queries::list(&state.pool, &caller, &f, now)
+                case_queries::list(&state.pool, &caller, &f, page, now, None)
                     .await?
+                    .cases
                     .iter()
                     .map(|l| CaseLine::new(&l.case, now))
                     .collect::<Vec<_>>(),
@@ -98,27 +105,29 @@ pub async fn board(
     let base = CaseFilter {
         open_only: true,
         trust_code: trust_filter.clone(),
-        limit: 200,
         ..CaseFilter::default()
     };
-    let no_reason = list(CaseFilter {
-        no_delay_reason: true,
-        ..base.clone()
-    })
+    let no_reason = list(
+        CaseFilter {
+            no_delay_reason: true,
+            ..base.clone()
+        },
+        200,
+    )
     .await?;
-    let escalated = list(CaseFilter {
-        escalated_before: Some(day_ago),
-        ..base.clone()
-    })
+    let escalated = list(
+        CaseFilter {
+            escalated_before: Some(day_ago),
+            ..base.clone()
+        },
+        200,
+    )
     .await?;
-    let longest: Vec<CaseLine> = list(CaseFilter {
-        limit: 10,
-        ..base.clone()
-    })
-    .await?
-    .into_iter()
-    .filter(|l| !l.ready.is_empty())
-    .collect();
+    let longest: Vec<CaseLine> = list(base.clone(), 10)
+        .await?
+        .into_iter()
+        .filter(|l| !l.ready.is_empty())
+        .collect();
     let mut shown: Vec<PatientId> = no_reason
         .iter()
         .chain(&escalated)
@@ -146,7 +155,7 @@ pub async fn board(
     Ok(BoardPage {
         layout: crate::notifications::layout(&state, &session, &caller, "board").await,
         trusts: if is_hub {
-            case_queries::trusts(&state.pool).await?
+            state.reference.get(&state.pool).await?.trusts.clone()
         } else {
             vec![]
         },

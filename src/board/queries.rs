@@ -198,6 +198,7 @@ mod tests {
             role,
             org_code: org.into(),
             org_name: org.into(),
+            notices: None,
         }
     }
 

@@ -4,8 +4,10 @@
 //! (referrals move cases too) and patient choice all build on this module; it depends on
 //! none of them.
 
+pub mod counts;
 pub mod history;
 pub mod line;
+pub mod list;
 pub mod queries;
 pub mod row;
 

@@ -3,7 +3,7 @@
 //! [`crate::scope`]).
 
 use super::{CaseRow, HistoryEntry, NctrPeriod};
-use crate::domain::{Caller, CaseStatus, Pathway, PatientId};
+use crate::domain::{Caller, PatientId};
 use crate::error::AppError;
 use crate::scope::CaseScope;
 use chrono::{DateTime, Utc};
@@ -78,88 +78,9 @@ pub async fn lock(
     Ok(case)
 }
 
-/// Filters for case lists. All optional; combined with AND.
-#[derive(Debug, Default, Clone)]
-pub struct CaseFilter {
-    pub status: Option<CaseStatus>,
-    /// Only open (non-terminal) cases; ignored when `status` is given.
-    pub open_only: bool,
-    pub pathway: Option<Pathway>,
-    pub ward_code: Option<String>,
-    pub trust_code: Option<String>,
-    pub delay_reason: Option<String>,
-    /// Open cases with no delay reason recorded.
-    pub no_delay_reason: bool,
-    /// The 24-hour standard: awaiting care (pathway 1-3, nothing arranged) and ready for
-    /// discharge at or before this time.
-    pub escalated_before: Option<DateTime<Utc>>,
-    pub limit: i64,
-    pub offset: i64,
-}
-
-/// A case in a list, with counts over the whole filtered list (not just this page).
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ListedCase {
-    #[sqlx(flatten)]
-    pub case: CaseRow,
-    /// Cases matching the filter.
-    pub total: i64,
-    /// Of those, open cases ready for discharge 24 hours or more ago.
-    pub over_24h: i64,
-}
-
-/// Cases the caller may see, longest wait first (never-ready cases last, newest first),
-/// one page at a time, each row carrying the counts for the whole filtered list.
-///
-/// The WHERE clause holds only the filters in use, so the planner can use the partial
-/// index on open cases; the joins run for the page's rows only.
-pub async fn list(
-    db: impl PgExecutor<'_>,
-    caller: &Caller,
-    filter: &CaseFilter,
-    now: DateTime<Utc>,
-) -> Result<Vec<ListedCase>, AppError> {
-    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-        "WITH matching AS (SELECT p.id, p.discharge_ready_at, p.status FROM patients p WHERE ",
-    );
-    CaseScope::of(caller).push_sql(&mut q, "p");
-    if let Some(status) = filter.status {
-        q.push(" AND p.status = ").push_bind(status);
-    } else if filter.open_only {
-        q.push(format!(" AND {OPEN}"));
-    }
-    if let Some(p) = filter.pathway {
-        q.push(" AND p.pathway = ").push_bind(p.number());
-    }
-    if let Some(w) = &filter.ward_code {
-        q.push(" AND p.ward_code = ").push_bind(w.clone());
-    }
-    if let Some(t) = &filter.trust_code {
-        q.push(" AND p.trust_code = ").push_bind(t.clone());
-    }
-    if let Some(r) = &filter.delay_reason {
-        q.push(" AND p.delay_reason = ").push_bind(r.clone());
-    }
-    if filter.no_delay_reason {
-        q.push(" AND p.delay_reason IS NULL AND p.discharge_ready_at IS NOT NULL");
-    }
-    if let Some(before) = filter.escalated_before {
-        q.push(" AND p.status = 'awaiting_care' AND p.discharge_ready_at <= ")
-            .push_bind(before);
-    }
-    q.push("), counts AS (SELECT count(*) AS total, count(*) FILTER (WHERE m.discharge_ready_at <= ")
-        .push_bind(now - chrono::Duration::hours(24))
-        .push(" AND m.status NOT IN ('discharged','cancelled')) AS over_24h FROM matching m), ")
-        .push("page AS (SELECT m.id FROM matching m ORDER BY m.discharge_ready_at ASC NULLS LAST, m.id DESC LIMIT ")
-        .push_bind(if filter.limit > 0 { filter.limit } else { 1000 })
-        .push(" OFFSET ")
-        .push_bind(filter.offset.max(0))
-        .push(") SELECT counts.total, counts.over_24h, ")
-        .push(CASE_SELECT.trim_start_matches("SELECT "))
-        .push(" JOIN page ON page.id = p.id CROSS JOIN counts \
-               ORDER BY p.discharge_ready_at ASC NULLS LAST, p.id DESC");
-    Ok(q.build_query_as::<ListedCase>().fetch_all(db).await?)
-}
+pub use super::list::{
+    CaseFilter, CaseList, Cursor, ListOrder, ListedCase, PageRequest, Seen, list,
+};
 
 /// One ward's open cases in numbers, for the ward list's chooser.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -178,20 +99,23 @@ pub async fn ward_counts(
     caller: &Caller,
     now: DateTime<Utc>,
 ) -> Result<Vec<WardCounts>, AppError> {
-    let scope = CaseScope::of(caller);
+    // from the case counters, less the few cases that became ready in the last 24 hours
     let mut q = QueryBuilder::new(
-        "SELECT w.code, w.name, count(p.id) AS open, \
-         count(p.id) FILTER (WHERE p.discharge_ready_at IS NOT NULL) AS nctr, \
-         count(p.id) FILTER (WHERE p.discharge_ready_at <= ",
+        "SELECT w.code, w.name, \
+         COALESCE((SELECT sum(c.n) FROM case_counts c WHERE c.ward_code = w.code \
+           AND c.status NOT IN ('discharged','cancelled')), 0)::bigint AS open, \
+         COALESCE((SELECT sum(c.n) FROM case_counts c WHERE c.ward_code = w.code \
+           AND c.status NOT IN ('discharged','cancelled') AND c.has_ready), 0)::bigint AS nctr, \
+         (COALESCE((SELECT sum(c.n) FROM case_counts c WHERE c.ward_code = w.code \
+           AND c.status NOT IN ('discharged','cancelled') AND c.has_ready), 0) \
+          - (SELECT count(*) FROM patients p WHERE p.ward_code = w.code AND ",
     );
-    q.push_bind(now - chrono::Duration::hours(24))
-        .push(") AS over_24h FROM wards w LEFT JOIN patients p ON p.ward_code = w.code AND ")
-        .push(OPEN)
-        .push(" AND ");
-    scope.push_sql(&mut q, "p");
-    q.push(" WHERE ");
-    scope.push_wards_sql(&mut q, "w");
-    q.push(" GROUP BY w.code, w.name ORDER BY w.code");
+    q.push(OPEN)
+        .push(" AND p.discharge_ready_at > ")
+        .push_bind(now - chrono::Duration::hours(24))
+        .push("))::bigint AS over_24h FROM wards w WHERE ");
+    CaseScope::of(caller).push_wards_sql(&mut q, "w");
+    q.push(" ORDER BY w.code");
     Ok(q.build_query_as::<WardCounts>().fetch_all(db).await?)
 }
 
@@ -241,39 +165,6 @@ pub async fn nctr_periods(
          WHERE n.patient_id = $1 ORDER BY n.started_at, n.id",
     )
     .bind(case_id)
-    .fetch_all(db)
-    .await?)
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct WardRow {
-    pub code: String,
-    pub name: String,
-    pub org_code: String,
-    pub org_name: String,
-}
-
-/// Wards a caller may file cases on: a ward user's own trust's, or every ward for the hub.
-pub async fn wards_for(db: impl PgExecutor<'_>, caller: &Caller) -> Result<Vec<WardRow>, AppError> {
-    let mut q = QueryBuilder::new(
-        "SELECT w.code, w.name, w.org_code, o.name AS org_name FROM wards w \
-         JOIN organisations o ON o.code = w.org_code WHERE ",
-    );
-    CaseScope::of(caller).push_wards_sql(&mut q, "w");
-    q.push(" ORDER BY w.org_code, w.code");
-    Ok(q.build_query_as::<WardRow>().fetch_all(db).await?)
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct TrustRow {
-    pub code: String,
-    pub name: String,
-}
-
-pub async fn trusts(db: impl PgExecutor<'_>) -> Result<Vec<TrustRow>, AppError> {
-    Ok(sqlx::query_as::<_, TrustRow>(
-        "SELECT code, name FROM organisations WHERE kind = 'acute_trust' ORDER BY code",
-    )
     .fetch_all(db)
     .await?)
 }

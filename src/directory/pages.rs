@@ -5,7 +5,7 @@ use crate::accounts::PageCaller;
 use crate::domain::Caller;
 use crate::domain::Role;
 use crate::error::{AppError, FieldErrors};
-use crate::reference::{self, CapacityType};
+use crate::reference::CapacityType;
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PageResult, done, invalid};
 use askama::Template;
@@ -52,7 +52,12 @@ pub async fn search(
     PageCaller(caller): PageCaller,
     Query(q): Query<SearchQuery>,
 ) -> PageResult {
-    let types = reference::capacity_types(&state.pool).await?;
+    let types = state
+        .reference
+        .get(&state.pool)
+        .await?
+        .capacity_types
+        .clone();
     let services = super::search(
         &state.pool,
         &Search {
@@ -125,7 +130,12 @@ async fn edit_page(
         layout: crate::notifications::layout(state, session, caller, "directory").await,
         id,
         form,
-        types: reference::capacity_types(&state.pool).await?,
+        types: state
+            .reference
+            .get(&state.pool)
+            .await?
+            .capacity_types
+            .clone(),
         errors: FormErrors(errors),
         mine: super::mine(&state.pool, caller).await?,
     })

@@ -13,6 +13,10 @@ pub struct Caller {
     pub role: Role,
     pub org_code: String,
     pub org_name: String,
+    /// Pages only: the header's count of new notifications, read in the same statement as
+    /// the user (`None` where nobody asked, as for API callers). Capped, so reading it costs
+    /// the same however much is new.
+    pub notices: Option<i64>,
 }
 
 /// The caller's role may not do this (a 403).

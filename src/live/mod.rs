@@ -222,6 +222,7 @@ mod tests {
             role,
             org_code: org.into(),
             org_name: org.into(),
+            notices: None,
         }
     }
 

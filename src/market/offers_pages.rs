@@ -9,7 +9,7 @@ use crate::domain::time::parse_local;
 use crate::domain::time::{display_london, london_date};
 use crate::domain::{OfferStatus, Role};
 use crate::error::{AppError, FieldErrors};
-use crate::reference::{self, CapacityType};
+use crate::reference::CapacityType;
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PageResult, done, invalid};
 use askama::Template;
@@ -148,7 +148,12 @@ async fn new_offer_page(
     Ok(NewOfferPage {
         layout: crate::notifications::layout(state, session, caller, "offers").await,
         form,
-        types: reference::capacity_types(&state.pool).await?,
+        types: state
+            .reference
+            .get(&state.pool)
+            .await?
+            .capacity_types
+            .clone(),
         specialisms: SPECIALISMS,
         funding: FUNDING,
         errors: FormErrors(errors),

@@ -36,53 +36,83 @@ fn push_seen(q: &mut QueryBuilder<'_, Postgres>, caller: &Caller) {
         .push("), '-infinity')");
 }
 
-/// The header's count of new notifications for the caller. What is news depends on the
-/// role (module comment); which referrals the caller hears of at all is its
-/// [`ReferralScope`].
-pub async fn count_new(state: &AppState, caller: &Caller) -> Result<i64, AppError> {
-    let now = state.clock.now();
+/// The header counts at most this many new notifications ("99+" beyond), so reading the
+/// count costs the same whether one thing or a hundred thousand is new.
+pub const COUNT_CAP: i64 = 100;
+
+/// Pushes the header's count of new notifications for the caller, as one SQL expression
+/// (the page extractor reads it in the same statement as the user). What is news depends on
+/// the role (module comment); which referrals the caller hears of at all is its
+/// [`ReferralScope`]. Each part reads at most [`COUNT_CAP`] rows of an index.
+pub fn push_count_sql(
+    q: &mut QueryBuilder<'_, Postgres>,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    overdue_after: chrono::Duration,
+) {
     let scope = ReferralScope::of(caller);
-    let mut q = QueryBuilder::new("SELECT ");
+    let capped = |q: &mut QueryBuilder<'_, Postgres>,
+                  condition: &dyn Fn(&mut QueryBuilder<'_, Postgres>)| {
+        q.push("(SELECT count(*) FROM (SELECT 1 FROM referrals r WHERE ");
+        condition(q);
+        q.push(" AND ");
+        scope.push_sql(q, "r");
+        q.push(" LIMIT ").push_bind(COUNT_CAP).push(") capped)");
+    };
     match caller.role {
-        Role::Admin => return Ok(0),
-        Role::Provider => {
-            q.push("count(*) FROM referrals r WHERE r.status = 'pending' AND r.created_at > ");
-            push_seen(&mut q, caller);
-            q.push(" AND ");
-            scope.push_sql(&mut q, "r");
+        Role::Admin => {
+            q.push("0::bigint");
         }
+        Role::Provider => capped(q, &|q| {
+            q.push("r.status = 'pending' AND r.created_at > ");
+            push_seen(q, caller);
+        }),
         Role::Hub => {
-            q.push(
-                "(SELECT count(*) FROM referrals r WHERE r.decided_at IS NOT NULL AND r.decided_at > ",
-            );
-            push_seen(&mut q, caller);
-            q.push(" AND ");
-            scope.push_sql(&mut q, "r");
-            q.push(") + (SELECT count(*) FROM referrals r WHERE r.status = 'pending' AND r.created_at <= ")
-                .push_bind(now - state.config.response_overdue_after)
-                .push(" AND ");
-            scope.push_sql(&mut q, "r");
-            q.push(")");
+            q.push("LEAST(");
+            capped(q, &|q| {
+                q.push("r.decided_at > ");
+                push_seen(q, caller);
+            });
+            q.push(" + ");
+            capped(q, &|q| {
+                q.push("r.status = 'pending' AND r.created_at <= ")
+                    .push_bind(now - overdue_after);
+            });
+            q.push(", ").push_bind(COUNT_CAP).push(")");
         }
-        Role::Ward => {
-            q.push("count(*) FROM referrals r WHERE r.status = 'accepted' AND r.decided_at > ");
-            push_seen(&mut q, caller);
-            q.push(" AND ");
-            scope.push_sql(&mut q, "r");
-        }
+        Role::Ward => capped(q, &|q| {
+            q.push("r.status = 'accepted' AND r.decided_at > ");
+            push_seen(q, caller);
+        }),
     }
+}
+
+/// The header's count of new notifications for the caller, on its own (when the page
+/// extractor did not read it with the user).
+pub async fn count_new(state: &AppState, caller: &Caller) -> Result<i64, AppError> {
+    let mut q = QueryBuilder::new("SELECT ");
+    push_count_sql(
+        &mut q,
+        caller,
+        state.clock.now(),
+        state.config.response_overdue_after,
+    );
     Ok(q.build_query_scalar::<i64>().fetch_one(&state.pool).await?)
 }
 
-/// A signed-in page's layout, with the header's count of new notifications. A failure to
-/// count shows no count rather than failing the page.
+/// A signed-in page's layout, with the header's count of new notifications (read with the
+/// caller; counted here only if it was not). A failure to count shows no count rather than
+/// failing the page.
 pub async fn layout(
     state: &AppState,
     session: &Session,
     caller: &Caller,
     section: &'static str,
 ) -> Layout {
-    let notices = count_new(state, caller).await.unwrap_or(0);
+    let notices = match caller.notices {
+        Some(n) => n,
+        None => count_new(state, caller).await.unwrap_or(0),
+    };
     Layout::new(session, caller, section, notices).await
 }
 
@@ -185,8 +215,13 @@ pub async fn page(
     .bind(now)
     .execute(&state.pool)
     .await?;
+    // everything is seen now: the header counts only what arrives after this
+    let seen_all = Caller {
+        notices: Some(0),
+        ..caller.clone()
+    };
     Ok(NotificationsPage {
-        layout: layout(&state, &session, &caller, "notifications").await,
+        layout: layout(&state, &session, &seen_all, "notifications").await,
         role: caller.role,
         seen,
         recent,

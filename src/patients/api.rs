@@ -4,7 +4,7 @@ use super::commands::{self, CriteriaChange, CtrCodeRule, DetailsChange};
 use super::model::{NewPatientRequest, PatientJson};
 use crate::accounts::ApiCaller;
 use crate::cases::HistoryEntry;
-use crate::cases::queries::{self, CaseFilter};
+use crate::cases::queries::{self, CaseFilter, Cursor, ListOrder, PageRequest, Seen};
 use crate::domain::Caller;
 use crate::domain::time::london_to_utc;
 use crate::domain::time::{parse_date, parse_instant};
@@ -35,9 +35,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(take_ownership))
 }
 
+/// A page of cases (CONTRACT.md "Lists"): most recently changed first, ties by id.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PatientList {
     pub items: Vec<PatientJson>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next: Option<String>,
+    /// Cases matching the filters, on every page.
+    pub total: i64,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -58,8 +63,12 @@ pub struct PatientQuery {
     delay_reason: Option<String>,
     /// `true` for open (not discharged or cancelled) cases only.
     open: Option<String>,
-    /// At most this many cases (1-5000, default 1000).
+    /// Cases changed at or after this time (ISO 8601), to sync incrementally.
+    updated_since: Option<String>,
+    /// Cases on a page (1-500, default 100).
     limit: Option<String>,
+    /// Where the page starts: the `next` of the page before.
+    cursor: Option<String>,
 }
 
 fn non_empty(v: &Option<String>) -> Option<&str> {
@@ -67,7 +76,7 @@ fn non_empty(v: &Option<String>) -> Option<&str> {
 }
 
 impl PatientQuery {
-    fn filter(&self) -> Result<CaseFilter, AppError> {
+    fn filter(&self) -> Result<(CaseFilter, PageRequest), AppError> {
         let mut errors = FieldErrors::new();
         let status = non_empty(&self.status).and_then(|s| {
             s.parse::<CaseStatus>()
@@ -88,31 +97,74 @@ impl PatientQuery {
             }
         };
         let limit = match non_empty(&self.limit) {
-            None => 1000,
+            None => 100,
             Some(s) => match s.parse::<i64>() {
-                Ok(n) if (1..=5000).contains(&n) => n,
+                Ok(n) if (1..=500).contains(&n) => n,
                 _ => {
-                    errors.add("limit", "limit must be a whole number from 1 to 5000");
+                    errors.add("limit", "limit must be a whole number from 1 to 500");
                     0
                 }
             },
         };
-        errors.into_result(|| CaseFilter {
-            status,
-            open_only,
-            pathway,
-            ward_code: non_empty(&self.ward_code).map(str::to_uppercase),
-            trust_code: non_empty(&self.trust_code).map(str::to_uppercase),
-            delay_reason: non_empty(&self.delay_reason).map(str::to_string),
-            no_delay_reason: false,
-            escalated_before: None,
-            limit,
-            offset: 0,
+        let updated_since = non_empty(&self.updated_since).and_then(|s| {
+            let parsed = parse_instant(s);
+            if parsed.is_none() {
+                errors.add(
+                    "updated_since",
+                    "updated_since must be a date and time, like 2026-11-30T09:00:00Z",
+                );
+            }
+            parsed
+        });
+        let after = non_empty(&self.cursor).and_then(|c| {
+            let parsed = Cursor::decode(c, ListOrder::Updated);
+            if parsed.is_none() {
+                errors.add("cursor", "The cursor is not one this list gave out");
+            }
+            parsed
+        });
+        errors.into_result(|| {
+            (
+                CaseFilter {
+                    status,
+                    open_only,
+                    pathway,
+                    ward_code: non_empty(&self.ward_code).map(str::to_uppercase),
+                    trust_code: non_empty(&self.trust_code).map(str::to_uppercase),
+                    delay_reason: non_empty(&self.delay_reason).map(str::to_string),
+                    updated_since,
+                    ..CaseFilter::default()
+                },
+                PageRequest {
+                    order: ListOrder::Updated,
+                    after,
+                    before: None,
+                    limit,
+                },
+            )
         })
     }
 }
 
-/// One case as JSON, identifiable or not as the caller may see it.
+/// A case a command just changed, as JSON. The caller made the change, so nothing new is
+/// disclosed and no read is logged (the change itself is in the case's history).
+async fn written(
+    state: &AppState,
+    caller: &Caller,
+    case: crate::cases::CaseRow,
+) -> Result<Json<PatientJson>, AppError> {
+    let identifiable = queries::identifiable(&state.pool, caller, &[case.id])
+        .await?
+        .contains(&case.id);
+    Ok(Json(PatientJson::from_case(
+        case,
+        identifiable,
+        state.clock.now(),
+    )))
+}
+
+/// One case as JSON, identifiable or not as the caller may see it; a view of identifiable
+/// details is logged.
 async fn json(
     state: &AppState,
     caller: &Caller,
@@ -140,24 +192,19 @@ pub async fn list_patients(
     ApiCaller(caller): ApiCaller,
     ApiQuery(q): ApiQuery<PatientQuery>,
 ) -> ApiResult<Json<PatientList>> {
-    let filter = q.filter()?;
+    let (filter, page) = q.filter()?;
     let now = state.clock.now();
-    let rows = queries::list(&state.pool, &caller, &filter, now).await?;
-    let ids: Vec<PatientId> = rows.iter().map(|l| l.case.id).collect();
-    let identifiable = queries::identifiable(&state.pool, &caller, &ids).await?;
-    let seen: Vec<PatientId> = ids
-        .iter()
-        .copied()
-        .filter(|id| identifiable.contains(id))
-        .collect();
-    crate::audit::record_views(&state.pool, &caller, &seen, "API patient list").await?;
+    let seen = Some(Seen {
+        what: "API patient list",
+    });
+    let listed = queries::list(&state.pool, &caller, &filter, page, now, seen).await?;
     Ok(Json(PatientList {
-        items: rows
+        next: listed.next.map(|c| c.encode()),
+        total: listed.total,
+        items: listed
+            .cases
             .into_iter()
-            .map(|l| {
-                let shown = identifiable.contains(&l.case.id);
-                PatientJson::from_case(l.case, shown, now)
-            })
+            .map(|l| PatientJson::from_case(l.case, l.identifiable, now))
             .collect(),
     }))
 }
@@ -178,7 +225,7 @@ pub async fn create_patient(
         .validate(state.clock.now(), errors)
         .map_err(AppError::Validation)?;
     let case = commands::flag(&state, &caller, new).await?;
-    Ok((StatusCode::CREATED, json(&state, &caller, case).await?))
+    Ok((StatusCode::CREATED, written(&state, &caller, case).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/patients/{id}", tag = "patients",
@@ -251,7 +298,7 @@ pub async fn record_criteria(
         ctr_code_rule: CtrCodeRule::Optional,
     };
     let case = commands::record_criteria(&state, &caller, id, body.version, change).await?;
-    Ok(json(&state, &caller, case).await?)
+    Ok(written(&state, &caller, case).await?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -283,7 +330,7 @@ pub async fn choose_pathway(
             ))
         })?;
     let case = commands::choose_pathway(&state, &caller, id, body.version, pathway).await?;
-    Ok(json(&state, &caller, case).await?)
+    Ok(written(&state, &caller, case).await?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -305,7 +352,7 @@ pub async fn set_delay_reason(
 ) -> ApiResult<Json<PatientJson>> {
     let case =
         commands::set_delay_reason(&state, &caller, id, body.version, body.code.trim()).await?;
-    Ok(json(&state, &caller, case).await?)
+    Ok(written(&state, &caller, case).await?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -352,7 +399,7 @@ pub async fn update_details(
         needs_summary: body.needs_summary,
     };
     let case = commands::update_details(&state, &caller, id, body.version, change).await?;
-    Ok(json(&state, &caller, case).await?)
+    Ok(written(&state, &caller, case).await?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -385,7 +432,7 @@ pub async fn plan_discharge(
             ))
         })?;
     let case = commands::plan_discharge(&state, &caller, id, body.version, planned_for).await?;
-    Ok(json(&state, &caller, case).await?)
+    Ok(written(&state, &caller, case).await?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -407,7 +454,7 @@ pub async fn discharge(
 ) -> ApiResult<Json<PatientJson>> {
     let at = optional_instant(&body.discharged_at, "discharged_at")?;
     let case = commands::discharge(&state, &caller, id, body.version, at).await?;
-    Ok(json(&state, &caller, case).await?)
+    Ok(written(&state, &caller, case).await?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -427,7 +474,7 @@ pub async fn cancel(
     ApiJson(body): ApiJson<CancelRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let case = commands::cancel(&state, &caller, id, body.version, &body.reason).await?;
-    Ok(json(&state, &caller, case).await?)
+    Ok(written(&state, &caller, case).await?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema, Default)]
@@ -446,5 +493,5 @@ pub async fn take_ownership(
     ApiJson(body): ApiJson<VersionOnly>,
 ) -> ApiResult<Json<PatientJson>> {
     let case = commands::take_ownership(&state, &caller, id, body.version).await?;
-    Ok(json(&state, &caller, case).await?)
+    Ok(written(&state, &caller, case).await?)
 }

@@ -1,6 +1,10 @@
 //! Reference data: the active national code sets (delay reasons, capacity types, criteria to
 //! reside reasons), read from versioned tables loaded by migration.
 
+pub mod cache;
+
+pub use cache::{ReferenceCache, Snapshot, TrustRow, WardRow};
+
 use crate::accounts::ApiCaller;
 use crate::error::{ApiResult, AppError};
 use crate::state::AppState;
@@ -81,7 +85,12 @@ pub async fn list_delay_reasons(
     _caller: ApiCaller,
 ) -> ApiResult<Json<Items<DelayReason>>> {
     Ok(Json(Items {
-        items: delay_reasons(&state.pool).await?,
+        items: state
+            .reference
+            .get(&state.pool)
+            .await?
+            .delay_reasons
+            .clone(),
     }))
 }
 
@@ -92,6 +101,11 @@ pub async fn list_capacity_types(
     _caller: ApiCaller,
 ) -> ApiResult<Json<Items<CapacityType>>> {
     Ok(Json(Items {
-        items: capacity_types(&state.pool).await?,
+        items: state
+            .reference
+            .get(&state.pool)
+            .await?
+            .capacity_types
+            .clone(),
     }))
 }

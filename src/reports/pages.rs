@@ -248,7 +248,7 @@ struct FlowPage {
     p: FlowParams,
     report: Option<super::flow::FlowReport>,
     errors: crate::web::FormErrors,
-    trusts: Vec<crate::cases::queries::TrustRow>,
+    trusts: Vec<crate::reference::TrustRow>,
     query: String,
 }
 
@@ -305,7 +305,7 @@ pub async fn flow_page(
         layout: crate::notifications::layout(&state, &session, &caller, "flow").await,
         report,
         errors: crate::web::FormErrors(errors),
-        trusts: crate::cases::queries::trusts(&state.pool).await?,
+        trusts: state.reference.get(&state.pool).await?.trusts.clone(),
         p,
         query,
     };

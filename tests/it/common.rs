@@ -694,6 +694,27 @@ pub fn offer_at(places: i64, now: DateTime<Utc>) -> Value {
     o
 }
 
+/// A valid NHS number (Modulus 11) for a serial number, beyond the ones in [`NHS`].
+pub fn valid_nhs(serial: usize) -> String {
+    let mut n = 600_000_000 + serial as u64 * 7;
+    loop {
+        let digits: Vec<u64> = format!("{n:09}")
+            .bytes()
+            .map(|b| u64::from(b - b'0'))
+            .collect();
+        let sum: u64 = digits
+            .iter()
+            .enumerate()
+            .map(|(i, d)| d * (10 - i as u64))
+            .sum();
+        let check = (11 - sum % 11) % 11;
+        if check != 10 {
+            return format!("{n:09}{check}");
+        }
+        n += 1;
+    }
+}
+
 /// Valid NHS numbers for tests (Modulus 11 checked).
 pub const NHS: [&str; 6] = [
     "9434765919",

@@ -12,6 +12,7 @@ mod choice;
 mod cli;
 mod flow;
 mod html_valid;
+mod lists;
 mod live;
 mod pages;
 mod pages_market;

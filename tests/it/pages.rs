@@ -787,24 +787,46 @@ async fn a_long_worklist_comes_a_page_at_a_time_with_counts_for_all() {
         page.text(".hw-worklist tbody tr:first-child")
             .contains("PATIENT130, Test")
     );
+    assert_eq!(page.count(".nhsuk-pagination-item--previous"), 0);
     let next = page
         .attr(".nhsuk-pagination-item--next a", "href")
         .expect("a link to the next page");
-    assert_eq!(next, "/hub?page=2");
+    assert!(next.starts_with("/hub?after="), "{next}");
     let page = hub.page(&next).await;
     assert_eq!(page.count(".hw-worklist tbody tr"), 30);
+    assert!(
+        page.text(".hw-worklist tbody tr:first-child")
+            .contains("PATIENT30, Test")
+    );
     assert!(
         page.text(".hw-worklist tbody tr:last-child")
             .contains("PATIENT1, Test")
     );
     assert_eq!(page.count(".nhsuk-pagination-item--next"), 0);
-    // filters survive paging
-    let page = hub.page("/hub?trust=RHW&status=awaiting_triage").await;
-    assert_eq!(
-        page.attr(".nhsuk-pagination-item--next a", "href")
-            .as_deref(),
-        Some("/hub?trust=RHW&status=awaiting_triage&page=2")
+    // the counts are over the whole list on every page
+    assert!(page.text("main > p").contains("130 open cases"));
+    // and back: the first page again
+    let prev = page
+        .attr(".nhsuk-pagination-item--previous a", "href")
+        .expect("a link to the previous page");
+    let page = hub.page(&prev).await;
+    assert_eq!(page.count(".hw-worklist tbody tr"), 100);
+    assert!(
+        page.text(".hw-worklist tbody tr:first-child")
+            .contains("PATIENT130, Test")
     );
+    assert_eq!(page.count(".nhsuk-pagination-item--previous"), 0);
+    // filters survive paging; a cursor that is not ours is ignored
+    let page = hub.page("/hub?trust=RHW&status=awaiting_triage").await;
+    let next = page
+        .attr(".nhsuk-pagination-item--next a", "href")
+        .unwrap_or_default();
+    assert!(
+        next.starts_with("/hub?trust=RHW&status=awaiting_triage&after="),
+        "{next}"
+    );
+    let page = hub.page("/hub?after=not-a-cursor").await;
+    assert_eq!(page.count(".hw-worklist tbody tr"), 100);
 }
 
 #[tokio::test]

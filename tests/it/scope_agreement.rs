@@ -7,7 +7,7 @@
 
 use crate::common::TestDb;
 use chrono::{DateTime, Duration, Utc};
-use homeward::cases::queries::{self, CaseFilter};
+use homeward::cases::queries::{self, CaseFilter, PageRequest};
 use homeward::domain::{Caller, PatientId, Role};
 use homeward::live::{CHANNEL, Change};
 use homeward::market::offers::{self, OfferFilter};
@@ -23,6 +23,7 @@ fn caller(role: Role, org: &str) -> Caller {
         role,
         org_code: org.into(),
         org_name: org.into(),
+        notices: None,
     }
 }
 
@@ -224,9 +225,10 @@ async fn the_live_filter_and_the_sql_agree_for_every_role() {
         caller(Role::Provider, "PRV3"),
         caller(Role::Admin, "HUB"),
     ];
-    let filter = CaseFilter {
+    let filter = CaseFilter::default();
+    let page = PageRequest {
         limit: 1000,
-        ..CaseFilter::default()
+        ..PageRequest::default()
     };
     for c in &callers {
         let who = &c.username;
@@ -237,9 +239,10 @@ async fn the_live_filter_and_the_sql_agree_for_every_role() {
             .into_iter()
             .map(|r| r.id.0)
             .collect();
-        let listed: BTreeSet<i64> = queries::list(&pool, c, &filter, now())
+        let listed: BTreeSet<i64> = queries::list(&pool, c, &filter, page, now(), None)
             .await
             .unwrap()
+            .cases
             .into_iter()
             .map(|l| l.case.id.0)
             .collect();

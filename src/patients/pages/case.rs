@@ -12,7 +12,7 @@ use crate::domain::PatientId;
 use crate::domain::time::{display_london, london_date};
 use crate::domain::{CaseStatus, Pathway, ReferralStatus, Role};
 use crate::error::FieldErrors;
-use crate::reference::{self, CtrReason, DelayReason};
+use crate::reference::{CtrReason, DelayReason};
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PageResult};
 use askama::Template;
@@ -261,6 +261,7 @@ pub(super) async fn render_case(
     let view = CaseView::new(&case, caller, now);
     let referrals = crate::market::referrals::for_patient(&state.pool, caller, id).await?;
     crate::audit::record_views(&state.pool, caller, &[id], "case page").await?;
+    let reference = state.reference.get(&state.pool).await?;
     let local_now = now.with_timezone(&chrono_tz::Europe::London);
     let defaults = ActionValues {
         at_date: local_now.format("%Y-%m-%d").to_string(),
@@ -310,8 +311,8 @@ pub(super) async fn render_case(
             })
             .collect(),
         referrals: referrals.iter().map(ReferralLine::new).collect(),
-        reasons: reference::delay_reasons(&state.pool).await?,
-        ctr_reasons: reference::ctr_reasons(&state.pool).await?,
+        reasons: reference.delay_reasons.clone(),
+        ctr_reasons: reference.ctr_reasons.clone(),
         values,
         errors: FormErrors(errors),
         stale,

@@ -3,12 +3,12 @@
 //! opening a case are in [`crate::patients::model`] and [`commands::flag`], shared with the API.
 
 use crate::accounts::PageCaller;
-use crate::cases::queries::{self, WardRow};
 use crate::domain::Role;
 use crate::domain::time::{london_date, parse_local};
 use crate::error::{AppError, FieldErrors};
 use crate::patients::commands;
 use crate::patients::model::NewCaseDraft;
+use crate::reference::WardRow;
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PageResult, done, invalid};
 use askama::Template;
@@ -83,7 +83,7 @@ pub async fn flag_form(
                 .to_string(),
             ..FlagForm::default()
         },
-        wards: queries::wards_for(&state.pool, &caller).await?,
+        wards: state.reference.get(&state.pool).await?.wards_for(&caller),
         errors: FormErrors::default(),
     }
     .into_response())
@@ -172,7 +172,7 @@ pub async fn flag(
     Ok(invalid(FlagPage {
         layout: crate::notifications::layout(&state, &session, &caller, "flag").await,
         form,
-        wards: queries::wards_for(&state.pool, &caller).await?,
+        wards: state.reference.get(&state.pool).await?.wards_for(&caller),
         errors: FormErrors(errors),
     }))
 }

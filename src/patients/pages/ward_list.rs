@@ -4,8 +4,7 @@
 
 use crate::accounts::PageCaller;
 use crate::cases::CaseLine;
-use crate::cases::queries::{self, CaseFilter, WardCounts};
-use crate::domain::PatientId;
+use crate::cases::queries::{self, CaseFilter, PageRequest, Seen, WardCounts};
 use crate::domain::Role;
 use crate::state::AppState;
 use crate::web::{Layout, PageResult};
@@ -34,6 +33,9 @@ pub struct WardQuery {
 
 const SESSION_WARD_KEY: &str = "ward";
 
+/// The most open cases one ward's list shows.
+const WARD_PAGE_SIZE: i64 = 500;
+
 /// A ward user's trust: every ward with its counts, and one ward's open cases. The ward
 /// chosen last is remembered for the session.
 pub async fn ward_list(
@@ -53,17 +55,27 @@ pub async fn ward_list(
         .or_else(|| wards.first().cloned());
     let mut lines = vec![];
     if let Some(w) = &ward {
-        session.insert(SESSION_WARD_KEY, &w.code).await?;
+        // remembered for the session; written only when it changes
+        if remembered.as_deref() != Some(w.code.as_str()) {
+            session.insert(SESSION_WARD_KEY, &w.code).await?;
+        }
         let filter = CaseFilter {
             open_only: true,
             ward_code: Some(w.code.clone()),
-            limit: 1000,
             ..CaseFilter::default()
         };
-        let listed = queries::list(&state.pool, &caller, &filter, now).await?;
-        let ids: Vec<PatientId> = listed.iter().map(|l| l.case.id).collect();
-        crate::audit::record_views(&state.pool, &caller, &ids, "ward list").await?;
-        lines = listed.iter().map(|l| CaseLine::new(&l.case, now)).collect();
+        // a ward's open cases fit on one page (a ward has a few dozen beds)
+        let page = PageRequest {
+            limit: WARD_PAGE_SIZE,
+            ..PageRequest::default()
+        };
+        let seen = Some(Seen { what: "ward list" });
+        let listed = queries::list(&state.pool, &caller, &filter, page, now, seen).await?;
+        lines = listed
+            .cases
+            .iter()
+            .map(|l| CaseLine::new(&l.case, now))
+            .collect();
     }
     Ok(WardListPage {
         layout: crate::notifications::layout(&state, &session, &caller, "ward").await,

@@ -4,11 +4,11 @@
 
 use crate::accounts::PageCaller;
 use crate::cases::CaseLine;
-use crate::cases::queries::{self, CaseFilter, TrustRow, WardRow};
-use crate::domain::PatientId;
+use crate::cases::queries::{self, CaseFilter, Cursor, ListOrder, PageRequest, Seen};
 use crate::domain::status::ALL_STATUSES;
 use crate::domain::{CaseStatus, Pathway, Role};
-use crate::reference::{self, DelayReason};
+use crate::reference::DelayReason;
+use crate::reference::{TrustRow, WardRow};
 use crate::state::AppState;
 use crate::web::{Layout, PageResult};
 use askama::Template;
@@ -30,16 +30,21 @@ pub struct WorklistQuery {
     pub pathway: String,
     #[serde(default)]
     pub reason: String,
+    /// The next page starts after this case (an opaque cursor from the page before).
     #[serde(default)]
-    pub page: String,
+    pub after: String,
+    /// The previous page ends before this case.
+    #[serde(default)]
+    pub before: String,
     /// "1": only pathway 1-3 patients past 24 hours without care arranged.
     #[serde(default)]
     pub escalated: String,
 }
 
 impl WorklistQuery {
-    /// This list's address on another page, keeping the filters.
-    fn href(&self, page: i64) -> String {
+    /// This list's address on another page (`("after" | "before", cursor)`), keeping the
+    /// filters.
+    fn href(&self, page: Option<(&str, Cursor)>) -> String {
         let mut params: Vec<(&str, String)> = vec![];
         for (k, v) in [
             ("trust", &self.trust),
@@ -53,8 +58,8 @@ impl WorklistQuery {
                 params.push((k, v.clone()));
             }
         }
-        if page > 1 {
-            params.push(("page", page.to_string()));
+        if let Some((side, cursor)) = page {
+            params.push((side, cursor.encode()));
         }
         let query: Vec<String> = params
             .into_iter()
@@ -87,8 +92,6 @@ struct WorklistPage {
     lines: Vec<CaseLine>,
     total: i64,
     over_24h: i64,
-    first: i64,
-    last: i64,
     prev_href: Option<String>,
     next_href: Option<String>,
     trusts: Vec<TrustRow>,
@@ -107,10 +110,9 @@ pub async fn worklist(
 ) -> PageResult {
     caller.require(&[Role::Hub])?;
     let now = state.clock.now();
-    // Unknown filter values are ignored rather than failing the page.
+    // Unknown filter values (and cursors) are ignored rather than failing the page.
     let status = q.status.parse::<CaseStatus>().ok();
     let no_reason = q.reason == "none";
-    let page = q.page.parse::<i64>().unwrap_or(1).clamp(1, 10_000);
     let filter = CaseFilter {
         status,
         open_only: true,
@@ -120,41 +122,44 @@ pub async fn worklist(
         delay_reason: Some(q.reason.clone()).filter(|s| !s.is_empty() && !no_reason),
         no_delay_reason: no_reason,
         escalated_before: (q.escalated == "1").then(|| now - chrono::Duration::hours(24)),
-        limit: WORKLIST_PAGE_SIZE,
-        offset: (page - 1) * WORKLIST_PAGE_SIZE,
+        ..CaseFilter::default()
     };
-    let listed = queries::list(&state.pool, &caller, &filter, now).await?;
-    let ids: Vec<PatientId> = listed.iter().map(|l| l.case.id).collect();
-    crate::audit::record_views(&state.pool, &caller, &ids, "hub worklist").await?;
-    let (total, over_24h) = listed
-        .first()
-        .map(|l| (l.total, l.over_24h))
-        .unwrap_or((0, 0));
-    let lines: Vec<CaseLine> = listed.iter().map(|l| CaseLine::new(&l.case, now)).collect();
-    let first = filter.offset + 1;
-    let last = filter.offset + lines.len() as i64;
+    let page = PageRequest {
+        order: ListOrder::Wait,
+        after: Cursor::decode(&q.after, ListOrder::Wait),
+        before: Cursor::decode(&q.before, ListOrder::Wait),
+        limit: WORKLIST_PAGE_SIZE,
+    };
+    let seen = Some(Seen {
+        what: "hub worklist",
+    });
+    let listed = queries::list(&state.pool, &caller, &filter, page, now, seen).await?;
+    let lines: Vec<CaseLine> = listed
+        .cases
+        .iter()
+        .map(|l| CaseLine::new(&l.case, now))
+        .collect();
     let filtered = !(q.trust.is_empty()
         && q.ward.is_empty()
         && q.status.is_empty()
         && q.pathway.is_empty()
         && q.reason.is_empty()
         && q.escalated.is_empty());
+    let reference = state.reference.get(&state.pool).await?;
     Ok(WorklistPage {
         layout: crate::notifications::layout(&state, &session, &caller, "hub").await,
-        prev_href: (page > 1).then(|| q.href(page - 1)),
-        next_href: (last < total).then(|| q.href(page + 1)),
+        prev_href: listed.prev.map(|c| q.href(Some(("before", c)))),
+        next_href: listed.next.map(|c| q.href(Some(("after", c)))),
         lines,
-        total,
-        over_24h,
-        first,
-        last,
-        trusts: queries::trusts(&state.pool).await?,
-        wards: queries::wards_for(&state.pool, &caller).await?,
+        total: listed.total,
+        over_24h: listed.over_24h,
+        trusts: reference.trusts.clone(),
+        wards: reference.wards_for(&caller),
         statuses: ALL_STATUSES
             .into_iter()
             .filter(|s| !s.is_terminal())
             .collect(),
-        reasons: reference::delay_reasons(&state.pool).await?,
+        reasons: reference.delay_reasons.clone(),
         q,
         filtered,
     }

@@ -1,0 +1,452 @@
+//! Case lists (the hub worklist, a ward's list, the board's lists, the partner API), one
+//! page at a time, at a cost that depends on the page and not on the database:
+//!
+//! - **Keyset pages.** A page starts after (or before) the case a [`Cursor`] names, in an
+//!   order an index holds (`migrations/20261201000001_*`), so PostgreSQL reads the page's
+//!   rows and no others. There is no OFFSET.
+//! - **Counts from counters.** The number of cases matching the filter, and how many of
+//!   them have waited 24 hours or more, come from `case_counts`, which a trigger keeps in
+//!   the same transaction as every change to a case, so they are exact; only the cases
+//!   that became ready in the last 24 hours are counted one by one (they are few). Filters
+//!   the counters cannot answer (a provider's referred cases, `updated_since`) count the
+//!   matching rows instead.
+//! - **The access log in the same statement.** When the caller is shown identifiable
+//!   details, the statement that reads the page also writes one access-log row naming
+//!   every patient on it; a page is never shown without its audit row.
+//!
+//! Everything is one SQL statement, always scoped to the caller by [`CaseScope`].
+
+use super::CaseRow;
+use crate::domain::{Caller, CaseStatus, Pathway, PatientId};
+use crate::error::AppError;
+use crate::scope::CaseScope;
+use chrono::{DateTime, Duration, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgExecutor, Postgres, QueryBuilder, Row};
+
+const OPEN: &str = "NOT IN ('discharged','cancelled')";
+
+/// Filters for case lists. All optional; combined with AND.
+#[derive(Debug, Default, Clone)]
+pub struct CaseFilter {
+    pub status: Option<CaseStatus>,
+    /// Only open (non-terminal) cases; ignored when `status` is given.
+    pub open_only: bool,
+    pub pathway: Option<Pathway>,
+    pub ward_code: Option<String>,
+    pub trust_code: Option<String>,
+    pub delay_reason: Option<String>,
+    /// Open cases with no delay reason recorded.
+    pub no_delay_reason: bool,
+    /// The 24-hour standard: awaiting care (pathway 1-3, nothing arranged) and ready for
+    /// discharge at or before this time.
+    pub escalated_before: Option<DateTime<Utc>>,
+    /// Cases changed at or after this time (partners syncing).
+    pub updated_since: Option<DateTime<Utc>>,
+}
+
+/// The order of a list. Each has indexes that hold it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListOrder {
+    /// Longest wait first: by discharge ready time, never-ready cases last, newest first
+    /// among equals (the worklist, ward lists, the board).
+    #[default]
+    Wait,
+    /// Most recently changed first, ties by id (the partner API, CONTRACT.md "Lists").
+    Updated,
+}
+
+/// A position in a list: the sort key and id of a case. Opaque to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    order: ListOrder,
+    /// The discharge ready time (`Wait`; `None` for a never-ready case) or the last change
+    /// (`Updated`).
+    key: Option<DateTime<Utc>>,
+    id: PatientId,
+}
+
+impl Cursor {
+    fn of(order: ListOrder, case: &CaseRow) -> Cursor {
+        Cursor {
+            order,
+            key: match order {
+                ListOrder::Wait => case.discharge_ready_at,
+                ListOrder::Updated => Some(case.updated_at),
+            },
+            id: case.id,
+        }
+    }
+
+    /// The cursor as clients carry it (in a URL or a `next` field).
+    pub fn encode(&self) -> String {
+        let tag = match self.order {
+            ListOrder::Wait => 'w',
+            ListOrder::Updated => 'u',
+        };
+        let key = self
+            .key
+            .map(|k| k.timestamp_micros().to_string())
+            .unwrap_or_else(|| "-".into());
+        format!("{tag}{key}.{}", self.id)
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Reads a cursor made by [`Cursor::encode`] for a list in `order`.
+    pub fn decode(text: &str, order: ListOrder) -> Option<Cursor> {
+        if !text.len().is_multiple_of(2) || text.len() > 80 {
+            return None;
+        }
+        let bytes: Option<Vec<u8>> = (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+            .collect();
+        let plain = String::from_utf8(bytes?).ok()?;
+        let (tag, rest) = plain.split_at_checked(1)?;
+        let wanted = match order {
+            ListOrder::Wait => "w",
+            ListOrder::Updated => "u",
+        };
+        if tag != wanted {
+            return None;
+        }
+        let (key, id) = rest.split_once('.')?;
+        let key = match key {
+            "-" if order == ListOrder::Wait => None,
+            k => Some(DateTime::<Utc>::from_timestamp_micros(k.parse().ok()?)?),
+        };
+        if order == ListOrder::Updated && key.is_none() {
+            return None;
+        }
+        Some(Cursor {
+            order,
+            key,
+            id: PatientId(id.parse().ok()?),
+        })
+    }
+}
+
+/// Which page of a list to read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PageRequest {
+    pub order: ListOrder,
+    /// Cases after this one (the next page), or
+    pub after: Option<Cursor>,
+    /// cases before this one (the previous page); `after` wins if both are given.
+    pub before: Option<Cursor>,
+    /// At most this many cases (1 to 1,000).
+    pub limit: i64,
+}
+
+/// A case in a list.
+#[derive(Debug, Clone)]
+pub struct ListedCase {
+    pub case: CaseRow,
+    /// Whether the caller may see who the patient is (a provider only once it accepted).
+    pub identifiable: bool,
+}
+
+/// A page of a list, with counts over the whole filtered list.
+#[derive(Debug, Clone, Default)]
+pub struct CaseList {
+    pub cases: Vec<ListedCase>,
+    /// Cases matching the filter.
+    pub total: i64,
+    /// Of those, open cases ready for discharge 24 hours or more ago.
+    pub over_24h: i64,
+    /// The next page, if there is one.
+    pub next: Option<Cursor>,
+    /// The previous page, if this is not the first.
+    pub prev: Option<Cursor>,
+}
+
+/// The sort key of the `Wait` order (an expression the indexes hold).
+const WAIT_KEY: &str = "COALESCE(p.discharge_ready_at, 'infinity'::timestamptz)";
+
+/// Pushes ` AND <filter>` for each filter in use, over patients `p`. The escalation
+/// filter's time bound is left out when `ready_bound` is false (the counts apply it
+/// themselves).
+fn push_filters(q: &mut QueryBuilder<'_, Postgres>, f: &CaseFilter, ready_bound: bool) {
+    if let Some(status) = f.status {
+        q.push(" AND p.status = ").push_bind(status);
+    } else if f.open_only {
+        q.push(" AND p.status ").push(OPEN);
+    }
+    if let Some(p) = f.pathway {
+        q.push(" AND p.pathway = ").push_bind(p.number());
+    }
+    if let Some(w) = &f.ward_code {
+        q.push(" AND p.ward_code = ").push_bind(w.clone());
+    }
+    if let Some(t) = &f.trust_code {
+        q.push(" AND p.trust_code = ").push_bind(t.clone());
+    }
+    if let Some(r) = &f.delay_reason {
+        q.push(" AND p.delay_reason = ").push_bind(r.clone());
+    }
+    if f.no_delay_reason {
+        q.push(" AND p.delay_reason IS NULL AND p.discharge_ready_at IS NOT NULL");
+    }
+    if let Some(before) = f.escalated_before {
+        q.push(" AND p.status = 'awaiting_care' AND p.discharge_ready_at IS NOT NULL");
+        if ready_bound {
+            q.push(" AND p.discharge_ready_at <= ").push_bind(before);
+        }
+    }
+    if let Some(since) = f.updated_since {
+        q.push(" AND p.updated_at >= ").push_bind(since);
+    }
+}
+
+/// The same filters over the counters `c` (without the escalation's time bound); `false`
+/// when a filter in use cannot be said in the counters' terms.
+fn push_counter_filters(q: &mut QueryBuilder<'_, Postgres>, f: &CaseFilter) -> bool {
+    if f.updated_since.is_some() {
+        return false;
+    }
+    if let Some(status) = f.status {
+        q.push(" AND c.status = ").push_bind(status);
+    } else if f.open_only {
+        q.push(" AND c.status ").push(OPEN);
+    }
+    if let Some(p) = f.pathway {
+        q.push(" AND c.pathway = ").push_bind(p.number());
+    }
+    if let Some(w) = &f.ward_code {
+        q.push(" AND c.ward_code = ").push_bind(w.clone());
+    }
+    if let Some(t) = &f.trust_code {
+        q.push(" AND c.trust_code = ").push_bind(t.clone());
+    }
+    if let Some(r) = &f.delay_reason {
+        q.push(" AND c.delay_reason = ").push_bind(r.clone());
+    }
+    if f.no_delay_reason {
+        q.push(" AND c.delay_reason = '' AND c.has_ready");
+    }
+    if f.escalated_before.is_some() {
+        q.push(" AND c.status = 'awaiting_care' AND c.has_ready");
+    }
+    true
+}
+
+/// `FROM patients p WHERE <scope> <filters>`, for the counts counted row by row.
+fn push_matching(
+    q: &mut QueryBuilder<'_, Postgres>,
+    scope: &CaseScope,
+    f: &CaseFilter,
+    ready_bound: bool,
+) {
+    q.push(" FROM patients p WHERE ");
+    scope.push_sql(q, "p");
+    push_filters(q, f, ready_bound);
+}
+
+/// Pushes `<total> AS total, <over 24 hours> AS over_24h`.
+fn push_counts(
+    q: &mut QueryBuilder<'_, Postgres>,
+    scope: &CaseScope,
+    f: &CaseFilter,
+    day_ago: DateTime<Utc>,
+) {
+    // can the counters answer? (try on a scratch builder: the predicate pushes binds)
+    let mut probe = QueryBuilder::<Postgres>::new("");
+    let countable = scope.push_counts_sql(&mut probe, "c") && push_counter_filters(&mut probe, f);
+    if !countable {
+        q.push("(SELECT count(*)");
+        push_matching(q, scope, f, true);
+        q.push(") AS total, (SELECT count(*)");
+        push_matching(q, scope, f, true);
+        q.push(" AND p.status ")
+            .push(OPEN)
+            .push(" AND p.discharge_ready_at <= ")
+            .push_bind(day_ago)
+            .push(") AS over_24h");
+        return;
+    }
+    let counters = |q: &mut QueryBuilder<'_, Postgres>, ready_open: bool| {
+        q.push("(SELECT COALESCE(sum(c.n), 0) FROM case_counts c WHERE ");
+        scope.push_counts_sql(q, "c");
+        push_counter_filters(q, f);
+        if ready_open {
+            q.push(" AND c.has_ready AND c.status ").push(OPEN);
+        }
+        q.push(")");
+    };
+    // cases of the filter (without the escalation's bound) ready after `since`
+    let recent = |q: &mut QueryBuilder<'_, Postgres>, since: DateTime<Utc>| {
+        q.push("(SELECT count(*)");
+        push_matching(q, scope, f, false);
+        q.push(" AND p.status ")
+            .push(OPEN)
+            .push(" AND p.discharge_ready_at > ")
+            .push_bind(since)
+            .push(")");
+    };
+    q.push("(");
+    counters(q, false);
+    if let Some(before) = f.escalated_before {
+        q.push(" - ");
+        recent(q, before);
+    }
+    q.push(")::bigint AS total, (");
+    counters(q, true);
+    q.push(" - ");
+    let bound = f.escalated_before.map_or(day_ago, |b| b.min(day_ago));
+    recent(q, bound);
+    q.push(")::bigint AS over_24h");
+}
+
+/// Pushes the keyset condition and returns the ORDER BY for reading in the wanted
+/// direction (`backwards` reads the previous page, newest-last, to be reversed).
+fn push_keyset(
+    q: &mut QueryBuilder<'_, Postgres>,
+    order: ListOrder,
+    from: Option<Cursor>,
+    backwards: bool,
+) -> &'static str {
+    match order {
+        ListOrder::Wait => {
+            if let Some(c) = from {
+                // (key, -id) beyond the cursor's, written so the index range applies
+                let (cmp, strict, id_cmp) = if backwards {
+                    ("<=", "<", ">")
+                } else {
+                    (">=", ">", "<")
+                };
+                q.push(format!(" AND {WAIT_KEY} {cmp} COALESCE("))
+                    .push_bind(c.key)
+                    .push(format!(
+                        "::timestamptz, 'infinity'::timestamptz) AND ({WAIT_KEY} {strict} COALESCE("
+                    ))
+                    .push_bind(c.key)
+                    .push(format!(
+                        "::timestamptz, 'infinity'::timestamptz) OR p.id {id_cmp} "
+                    ))
+                    .push_bind(c.id)
+                    .push(")");
+            }
+            if backwards {
+                " ORDER BY COALESCE(p.discharge_ready_at, 'infinity'::timestamptz) DESC, p.id ASC"
+            } else {
+                " ORDER BY COALESCE(p.discharge_ready_at, 'infinity'::timestamptz) ASC, p.id DESC"
+            }
+        }
+        ListOrder::Updated => {
+            if let Some(c) = from {
+                let cmp = if backwards { ">" } else { "<" };
+                q.push(format!(" AND (p.updated_at, p.id) {cmp} ("))
+                    .push_bind(c.key)
+                    .push(", ")
+                    .push_bind(c.id)
+                    .push(")");
+            }
+            if backwards {
+                " ORDER BY p.updated_at ASC, p.id ASC"
+            } else {
+                " ORDER BY p.updated_at DESC, p.id DESC"
+            }
+        }
+    }
+}
+
+/// What the access log says was seen, when a list shows identifiable details.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    pub what: &'a str,
+}
+
+/// A page of the cases the caller may see, in one statement: the page's rows, the counts
+/// over the whole filtered list, and (when `seen` is given) the access-log row naming the
+/// patients whose identifiers the page shows.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    caller: &Caller,
+    filter: &CaseFilter,
+    page: PageRequest,
+    now: DateTime<Utc>,
+    seen: Option<Seen<'_>>,
+) -> Result<CaseList, AppError> {
+    let scope = CaseScope::of(caller);
+    let limit = page.limit.clamp(1, 1000);
+    let (from, backwards) = match (page.after, page.before) {
+        (Some(a), _) => (Some(a), false),
+        (None, Some(b)) => (Some(b), true),
+        (None, None) => (None, false),
+    };
+
+    let mut q = QueryBuilder::<Postgres>::new(
+        "WITH page AS (SELECT p.id, p.discharge_ready_at, p.updated_at, ",
+    );
+    scope.push_identifiable_sql(&mut q, "p");
+    q.push(" AS identifiable FROM patients p WHERE ");
+    scope.push_sql(&mut q, "p");
+    push_filters(&mut q, filter, true);
+    let order_by = push_keyset(&mut q, page.order, from, backwards);
+    q.push(order_by)
+        .push(" LIMIT ")
+        .push_bind(limit + 1)
+        .push("), counts AS (SELECT ");
+    push_counts(&mut q, &scope, filter, now - Duration::hours(24));
+    q.push(")");
+    if let Some(seen) = seen {
+        // the rows shown (not the one read to know there is a next page) whose
+        // identifiers the caller sees
+        q.push(
+            ", logged AS (INSERT INTO access_log (at, user_id, username, role, org_code, patient_ids, what) \
+             SELECT now(), ",
+        )
+        .push_bind(caller.user_id)
+        .push(", ")
+        .push_bind(caller.username.clone())
+        .push(", ")
+        .push_bind(caller.role)
+        .push(", ")
+        .push_bind(caller.org_code.clone())
+        .push(", s.ids, ")
+        .push_bind(seen.what.to_string())
+        .push(
+            " FROM (SELECT array_agg(shown.id) AS ids FROM \
+             (SELECT p.id, p.identifiable FROM page p",
+        )
+        .push(order_by)
+        .push(" LIMIT ")
+        .push_bind(limit)
+        .push(") shown WHERE shown.identifiable) s WHERE s.ids IS NOT NULL)");
+    }
+    q.push(" SELECT counts.total, counts.over_24h, page.identifiable, ")
+        .push(super::queries::CASE_SELECT.trim_start_matches("SELECT "))
+        .push(" JOIN page ON page.id = p.id")
+        .push(" RIGHT JOIN counts ON true")
+        .push(order_by);
+    let rows: Vec<PgRow> = q.build().fetch_all(db).await?;
+
+    let mut list = CaseList::default();
+    for row in &rows {
+        list.total = row.try_get("total")?;
+        list.over_24h = row.try_get("over_24h")?;
+        if row.try_get::<Option<PatientId>, _>("id")?.is_some() {
+            list.cases.push(ListedCase {
+                case: CaseRow::from_row(row)?,
+                identifiable: row.try_get("identifiable")?,
+            });
+        }
+    }
+    let more = list.cases.len() as i64 > limit;
+    list.cases.truncate(limit as usize);
+    if backwards {
+        list.cases.reverse();
+    }
+    let first = list.cases.first().map(|c| Cursor::of(page.order, &c.case));
+    let last = list.cases.last().map(|c| Cursor::of(page.order, &c.case));
+    // forwards: a next page if we read more than we show, a previous one if we started
+    // after a cursor; backwards the other way round
+    (list.next, list.prev) = if backwards {
+        (last, if more { first } else { None })
+    } else {
+        (if more { last } else { None }, from.and(first))
+    };
+    Ok(list)
+}
