@@ -24,16 +24,32 @@ CREATE TRIGGER patient_history_no_truncate BEFORE TRUNCATE ON patient_history
 -- a count read in any snapshot is exact. Appending rows rather than updating one counter row
 -- means concurrent changes never wait for each other; `compact_case_counts()` (run every few
 -- seconds by a server process) folds the rows into one per key.
+--
+-- The key holds the hour (UTC) the case became ready, so "waiting 24 hours or more" is a sum
+-- over the hours wholly before the line plus a count of the cases in the one hour the line
+-- falls in. Hours older than a cut-off (two days before the folding process's clock) fold
+-- into '-infinity'; `case_counts_folded.before` says where that line is, and a count whose
+-- line falls before it counts the rows instead.
 CREATE TABLE case_counts (
     trust_code    text NOT NULL,
     ward_code     text NOT NULL,
     status        text NOT NULL,
     pathway       smallint NOT NULL,      -- -1: no pathway chosen
     delay_reason  text NOT NULL,          -- '': none recorded
-    has_ready     boolean NOT NULL,       -- discharge_ready_at IS NOT NULL
+    ready_hour    timestamptz,            -- NULL: not ready; '-infinity': before the fold line
     n             bigint NOT NULL
 );
 CREATE INDEX case_counts_trust_idx ON case_counts (trust_code, ward_code);
+
+CREATE TABLE case_counts_folded (
+    one     boolean PRIMARY KEY DEFAULT true CHECK (one),
+    before  timestamptz NOT NULL
+);
+INSERT INTO case_counts_folded VALUES (true, '-infinity');
+
+CREATE FUNCTION ready_hour(ready timestamptz) RETURNS timestamptz
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT date_trunc('hour', ready AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' $$;
 
 CREATE FUNCTION count_case_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -42,43 +58,57 @@ BEGIN
        AND NEW.status = OLD.status
        AND NEW.pathway IS NOT DISTINCT FROM OLD.pathway
        AND NEW.delay_reason IS NOT DISTINCT FROM OLD.delay_reason
-       AND (NEW.discharge_ready_at IS NULL) = (OLD.discharge_ready_at IS NULL) THEN
+       AND ready_hour(NEW.discharge_ready_at) IS NOT DISTINCT FROM ready_hour(OLD.discharge_ready_at) THEN
         RETURN NULL;
     END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
         INSERT INTO case_counts VALUES (OLD.trust_code, OLD.ward_code, OLD.status,
             COALESCE(OLD.pathway, -1), COALESCE(OLD.delay_reason, ''),
-            OLD.discharge_ready_at IS NOT NULL, -1);
+            ready_hour(OLD.discharge_ready_at), -1);
     END IF;
     IF TG_OP IN ('UPDATE', 'INSERT') THEN
         INSERT INTO case_counts VALUES (NEW.trust_code, NEW.ward_code, NEW.status,
             COALESCE(NEW.pathway, -1), COALESCE(NEW.delay_reason, ''),
-            NEW.discharge_ready_at IS NOT NULL, 1);
+            ready_hour(NEW.discharge_ready_at), 1);
     END IF;
     RETURN NULL;
 END $$;
 CREATE TRIGGER patients_count AFTER INSERT OR UPDATE OR DELETE ON patients
     FOR EACH ROW EXECUTE FUNCTION count_case_change();
 
--- Folds the rows of each key that has more than one (or sums to zero) into one row, and
--- drops keys that reach zero; keys already folded are not touched, so an idle database
--- writes nothing. One statement: rows other transactions add meanwhile are not in its
--- snapshot and stay as they are. Returns how many rows it folded.
-CREATE FUNCTION compact_case_counts() RETURNS bigint LANGUAGE sql AS $$
-    WITH loose AS (
-        SELECT trust_code, ward_code, status, pathway, delay_reason, has_ready
-        FROM case_counts
-        GROUP BY trust_code, ward_code, status, pathway, delay_reason, has_ready
-        HAVING count(*) > 1 OR sum(n) = 0
+-- Folds the counters: moves the fold line up to `cutoff` (never back), and turns the rows of
+-- each key that has more than one row, sums to zero, or has an hour before the line into one
+-- row (dropping keys that reach zero). Keys already folded are not touched, so an idle
+-- database writes nothing but the line. One statement: rows other transactions add meanwhile
+-- are not in its snapshot and stay as they are. Returns how many rows it folded.
+CREATE FUNCTION compact_case_counts(cutoff timestamptz) RETURNS bigint LANGUAGE sql AS $$
+    WITH line AS (
+        UPDATE case_counts_folded SET before = GREATEST(before, ready_hour(cutoff))
+        RETURNING before
+    ), keyed AS (
+        SELECT c.ctid AS tid, c.trust_code, c.ward_code, c.status, c.pathway, c.delay_reason,
+               c.ready_hour,
+               CASE WHEN c.ready_hour < (SELECT before FROM line) THEN '-infinity'::timestamptz
+                    ELSE c.ready_hour END AS bucket,
+               c.n
+        FROM case_counts c
+    ), loose AS (
+        SELECT trust_code, ward_code, status, pathway, delay_reason, bucket
+        FROM keyed
+        GROUP BY trust_code, ward_code, status, pathway, delay_reason, bucket
+        HAVING count(*) > 1 OR sum(n) = 0 OR bool_or(ready_hour IS DISTINCT FROM bucket)
     ), gone AS (
-        DELETE FROM case_counts c USING loose l
-        WHERE (c.trust_code, c.ward_code, c.status, c.pathway, c.delay_reason, c.has_ready)
-            = (l.trust_code, l.ward_code, l.status, l.pathway, l.delay_reason, l.has_ready)
-        RETURNING c.*
+        DELETE FROM case_counts c
+        USING keyed k JOIN loose l
+            ON (k.trust_code, k.ward_code, k.status, k.pathway, k.delay_reason)
+             = (l.trust_code, l.ward_code, l.status, l.pathway, l.delay_reason)
+            AND k.bucket IS NOT DISTINCT FROM l.bucket
+        WHERE c.ctid = k.tid
+        RETURNING k.trust_code, k.ward_code, k.status, k.pathway, k.delay_reason, k.bucket, c.n
     ), folded AS (
         INSERT INTO case_counts
-        SELECT trust_code, ward_code, status, pathway, delay_reason, has_ready, sum(n)
-        FROM gone GROUP BY trust_code, ward_code, status, pathway, delay_reason, has_ready
+        SELECT trust_code, ward_code, status, pathway, delay_reason, bucket, sum(n)
+        FROM gone GROUP BY trust_code, ward_code, status, pathway, delay_reason, bucket
         HAVING sum(n) <> 0
     )
     SELECT count(*) FROM gone;
@@ -87,7 +117,7 @@ $$;
 -- The counts of the cases already here.
 INSERT INTO case_counts
 SELECT trust_code, ward_code, status, COALESCE(pathway, -1), COALESCE(delay_reason, ''),
-       discharge_ready_at IS NOT NULL, count(*)
+       ready_hour(discharge_ready_at), count(*)
 FROM patients
 GROUP BY 1, 2, 3, 4, 5, 6;
 

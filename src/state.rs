@@ -21,7 +21,7 @@ impl AppState {
     /// runtime).
     pub fn new(pool: PgPool, clock: Clock, config: Config) -> Self {
         let live = crate::live::Live::start(pool.clone());
-        crate::cases::counts::start(pool.clone());
+        crate::cases::counts::start(pool.clone(), clock.clone());
         AppState {
             reference: crate::reference::ReferenceCache::following(&live),
             live,

@@ -100,33 +100,60 @@ fn hub_trust(caller: &Caller, requested: Option<&str>) -> Option<String> {
 }
 
 /// Open cases by ward, status and pathway, with how many have waited 24 hours or more
-/// since their discharge ready time (at or before `day_ago`).
+/// since their discharge ready time (at or before `day_ago`): from the case counters
+/// ([`crate::cases::counts`]), so the table costs the same however many cases are open.
 pub async fn ward_rows(
     db: impl PgExecutor<'_>,
     caller: &Caller,
     trust: Option<&str>,
     day_ago: DateTime<Utc>,
 ) -> Result<Vec<WardRow>, AppError> {
+    let line_hour = crate::cases::list::hour_of(day_ago);
     let mut q = QueryBuilder::new(
-        "SELECT p.trust_code, p.ward_code, w.name AS ward_name, \
-         count(*) FILTER (WHERE p.status = 'planning') AS planning, \
-         count(*) FILTER (WHERE p.status = 'awaiting_triage') AS awaiting_triage, \
-         count(*) FILTER (WHERE p.status = 'awaiting_care') AS awaiting_care, \
-         count(*) FILTER (WHERE p.status = 'care_arranged') AS care_arranged, \
-         count(*) FILTER (WHERE p.status = 'ready_to_go') AS ready_to_go, \
-         count(*) FILTER (WHERE p.pathway = 0) AS p0, count(*) FILTER (WHERE p.pathway = 1) AS p1, \
-         count(*) FILTER (WHERE p.pathway = 2) AS p2, count(*) FILTER (WHERE p.pathway = 3) AS p3, \
-         count(*) FILTER (WHERE p.discharge_ready_at <= ",
+        "SELECT c.trust_code, c.ward_code, w.name AS ward_name, \
+         COALESCE(sum(c.n) FILTER (WHERE c.status = 'planning'), 0)::bigint AS planning, \
+         COALESCE(sum(c.n) FILTER (WHERE c.status = 'awaiting_triage'), 0)::bigint AS awaiting_triage, \
+         COALESCE(sum(c.n) FILTER (WHERE c.status = 'awaiting_care'), 0)::bigint AS awaiting_care, \
+         COALESCE(sum(c.n) FILTER (WHERE c.status = 'care_arranged'), 0)::bigint AS care_arranged, \
+         COALESCE(sum(c.n) FILTER (WHERE c.status = 'ready_to_go'), 0)::bigint AS ready_to_go, \
+         COALESCE(sum(c.n) FILTER (WHERE c.pathway = 0), 0)::bigint AS p0, \
+         COALESCE(sum(c.n) FILTER (WHERE c.pathway = 1), 0)::bigint AS p1, \
+         COALESCE(sum(c.n) FILTER (WHERE c.pathway = 2), 0)::bigint AS p2, \
+         COALESCE(sum(c.n) FILTER (WHERE c.pathway = 3), 0)::bigint AS p3, \
+         (CASE WHEN (SELECT before FROM case_counts_folded) <= ",
     );
-    q.push_bind(day_ago).push(
-        ") AS over_24h FROM patients p JOIN wards w ON w.code = p.ward_code \
-         WHERE p.status NOT IN ('discharged','cancelled') AND ",
-    );
-    CaseScope::of(caller).push_sql(&mut q, "p");
-    if let Some(t) = hub_trust(caller, trust) {
-        q.push(" AND p.trust_code = ").push_bind(t);
+    // waiting 24 hours or more: the hours wholly before the line, plus the cases of the
+    // hour it falls in (row by row when that hour has been folded away)
+    q.push_bind(line_hour)
+        .push(" THEN COALESCE(sum(c.n) FILTER (WHERE c.ready_hour + interval '1 hour' <= ")
+        .push_bind(day_ago)
+        .push(
+            "), 0) + (SELECT count(*) FROM patients p WHERE p.ward_code = c.ward_code \
+               AND p.status NOT IN ('discharged','cancelled') AND p.discharge_ready_at >= ",
+        )
+        .push_bind(line_hour)
+        .push(" AND p.discharge_ready_at <= ")
+        .push_bind(day_ago)
+        .push(
+            ") ELSE (SELECT count(*) FROM patients p WHERE p.ward_code = c.ward_code \
+               AND p.status NOT IN ('discharged','cancelled') AND p.discharge_ready_at <= ",
+        )
+        .push_bind(day_ago)
+        .push(
+            ") END)::bigint AS over_24h \
+             FROM case_counts c JOIN wards w ON w.code = c.ward_code \
+             WHERE c.status NOT IN ('discharged','cancelled') AND ",
+        );
+    if !CaseScope::of(caller).push_counts_sql(&mut q, "c") {
+        return Ok(vec![]);
     }
-    q.push(" GROUP BY p.trust_code, p.ward_code, w.name ORDER BY p.trust_code, p.ward_code");
+    if let Some(t) = hub_trust(caller, trust) {
+        q.push(" AND c.trust_code = ").push_bind(t);
+    }
+    q.push(
+        " GROUP BY c.trust_code, c.ward_code, w.name HAVING sum(c.n) <> 0 \
+         ORDER BY c.trust_code, c.ward_code",
+    );
     Ok(q.build_query_as::<WardRow>().fetch_all(db).await?)
 }
 

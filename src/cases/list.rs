@@ -224,12 +224,18 @@ fn push_counter_filters(q: &mut QueryBuilder<'_, Postgres>, f: &CaseFilter) -> b
         q.push(" AND c.delay_reason = ").push_bind(r.clone());
     }
     if f.no_delay_reason {
-        q.push(" AND c.delay_reason = '' AND c.has_ready");
+        q.push(" AND c.delay_reason = '' AND c.ready_hour IS NOT NULL");
     }
     if f.escalated_before.is_some() {
-        q.push(" AND c.status = 'awaiting_care' AND c.has_ready");
+        q.push(" AND c.status = 'awaiting_care' AND c.ready_hour IS NOT NULL");
     }
     true
+}
+
+/// The start of the hour (UTC) an instant falls in: the counters' unit of readiness.
+pub fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::DurationRound;
+    t.duration_trunc(Duration::hours(1)).unwrap_or(t)
 }
 
 /// `FROM patients p WHERE <scope> <filters>`, for the counts counted row by row.
@@ -245,6 +251,11 @@ fn push_matching(
 }
 
 /// Pushes `<total> AS total, <over 24 hours> AS over_24h`.
+///
+/// From the counters: the total is a sum; "ready at or before a line" is the sum over the
+/// hours wholly before the line plus a count of the cases in the hour the line falls in.
+/// Each of those falls back to counting rows when the counters cannot answer (a filter they
+/// do not hold, or a line before the hours they have folded together).
 fn push_counts(
     q: &mut QueryBuilder<'_, Postgres>,
     scope: &CaseScope,
@@ -254,48 +265,79 @@ fn push_counts(
     // can the counters answer? (try on a scratch builder: the predicate pushes binds)
     let mut probe = QueryBuilder::<Postgres>::new("");
     let countable = scope.push_counts_sql(&mut probe, "c") && push_counter_filters(&mut probe, f);
-    if !countable {
+    // over 24 hours: ready at or before the day line (and the escalation's, if tighter)
+    let over_line = f.escalated_before.map_or(day_ago, |b| b.min(day_ago));
+    let rows_over = |q: &mut QueryBuilder<'_, Postgres>, line: DateTime<Utc>| {
         q.push("(SELECT count(*)");
-        push_matching(q, scope, f, true);
-        q.push(") AS total, (SELECT count(*)");
         push_matching(q, scope, f, true);
         q.push(" AND p.status ")
             .push(OPEN)
             .push(" AND p.discharge_ready_at <= ")
-            .push_bind(day_ago)
-            .push(") AS over_24h");
+            .push_bind(line)
+            .push(")");
+    };
+    if !countable {
+        q.push("(SELECT count(*)");
+        push_matching(q, scope, f, true);
+        q.push(") AS total, ");
+        rows_over(q, over_line);
+        q.push(" AS over_24h");
         return;
     }
-    let counters = |q: &mut QueryBuilder<'_, Postgres>, ready_open: bool| {
+    // the counters' sum, over the hours wholly at or before `line` if one is given
+    let counters = |q: &mut QueryBuilder<'_, Postgres>, line: Option<DateTime<Utc>>, open: bool| {
         q.push("(SELECT COALESCE(sum(c.n), 0) FROM case_counts c WHERE ");
         scope.push_counts_sql(q, "c");
         push_counter_filters(q, f);
-        if ready_open {
-            q.push(" AND c.has_ready AND c.status ").push(OPEN);
+        if open {
+            q.push(" AND c.status ").push(OPEN);
+        }
+        if let Some(line) = line {
+            q.push(" AND c.ready_hour + interval '1 hour' <= ")
+                .push_bind(line);
         }
         q.push(")");
     };
-    // cases of the filter (without the escalation's bound) ready after `since`
-    let recent = |q: &mut QueryBuilder<'_, Postgres>, since: DateTime<Utc>| {
+    // the cases of the filter (without the escalation's bound) ready in the hour the line
+    // falls in, at or before it
+    let line_hour = |q: &mut QueryBuilder<'_, Postgres>, line: DateTime<Utc>, open: bool| {
         q.push("(SELECT count(*)");
         push_matching(q, scope, f, false);
-        q.push(" AND p.status ")
-            .push(OPEN)
-            .push(" AND p.discharge_ready_at > ")
-            .push_bind(since)
+        if open {
+            q.push(" AND p.status ").push(OPEN);
+        }
+        q.push(" AND p.discharge_ready_at >= ")
+            .push_bind(hour_of(line))
+            .push(" AND p.discharge_ready_at <= ")
+            .push_bind(line)
             .push(")");
     };
+    // from the counters while the line is not before the folded hours, else row by row
+    let guarded = |q: &mut QueryBuilder<'_, Postgres>,
+                   line: DateTime<Utc>,
+                   open: bool,
+                   rows: &dyn Fn(&mut QueryBuilder<'_, Postgres>)| {
+        q.push("CASE WHEN (SELECT before FROM case_counts_folded) <= ")
+            .push_bind(hour_of(line))
+            .push(" THEN ");
+        counters(q, Some(line), open);
+        q.push(" + ");
+        line_hour(q, line, open);
+        q.push(" ELSE ");
+        rows(q);
+        q.push(" END");
+    };
     q.push("(");
-    counters(q, false);
-    if let Some(before) = f.escalated_before {
-        q.push(" - ");
-        recent(q, before);
+    match f.escalated_before {
+        None => counters(q, None, false),
+        Some(line) => guarded(q, line, false, &|q| {
+            q.push("(SELECT count(*)");
+            push_matching(q, scope, f, true);
+            q.push(")");
+        }),
     }
     q.push(")::bigint AS total, (");
-    counters(q, true);
-    q.push(" - ");
-    let bound = f.escalated_before.map_or(day_ago, |b| b.min(day_ago));
-    recent(q, bound);
+    guarded(q, over_line, true, &|q| rows_over(q, over_line));
     q.push(")::bigint AS over_24h");
 }
 

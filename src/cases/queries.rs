@@ -99,21 +99,33 @@ pub async fn ward_counts(
     caller: &Caller,
     now: DateTime<Utc>,
 ) -> Result<Vec<WardCounts>, AppError> {
-    // from the case counters, less the few cases that became ready in the last 24 hours
-    let mut q = QueryBuilder::new(
+    // from the case counters: open and not meeting the criteria are sums; waiting 24 hours
+    // or more is the sum over the hours wholly before the line plus the cases of the hour
+    // the line falls in (row by row if the counters have folded that hour away)
+    let line = now - chrono::Duration::hours(24);
+    let open_ward = "FROM case_counts c WHERE c.ward_code = w.code AND c.status NOT IN ('discharged','cancelled')";
+    let mut q = QueryBuilder::new(format!(
         "SELECT w.code, w.name, \
-         COALESCE((SELECT sum(c.n) FROM case_counts c WHERE c.ward_code = w.code \
-           AND c.status NOT IN ('discharged','cancelled')), 0)::bigint AS open, \
-         COALESCE((SELECT sum(c.n) FROM case_counts c WHERE c.ward_code = w.code \
-           AND c.status NOT IN ('discharged','cancelled') AND c.has_ready), 0)::bigint AS nctr, \
-         (COALESCE((SELECT sum(c.n) FROM case_counts c WHERE c.ward_code = w.code \
-           AND c.status NOT IN ('discharged','cancelled') AND c.has_ready), 0) \
-          - (SELECT count(*) FROM patients p WHERE p.ward_code = w.code AND ",
-    );
-    q.push(OPEN)
-        .push(" AND p.discharge_ready_at > ")
-        .push_bind(now - chrono::Duration::hours(24))
-        .push("))::bigint AS over_24h FROM wards w WHERE ");
+         COALESCE((SELECT sum(c.n) {open_ward}), 0)::bigint AS open, \
+         COALESCE((SELECT sum(c.n) {open_ward} AND c.ready_hour IS NOT NULL), 0)::bigint AS nctr, \
+         (CASE WHEN (SELECT before FROM case_counts_folded) <= "
+    ));
+    q.push_bind(super::list::hour_of(line))
+        .push(format!(
+            " THEN COALESCE((SELECT sum(c.n) {open_ward} AND c.ready_hour + interval '1 hour' <= "
+        ))
+        .push_bind(line)
+        .push("), 0) + (SELECT count(*) FROM patients p WHERE p.ward_code = w.code AND ")
+        .push(OPEN)
+        .push(" AND p.discharge_ready_at >= ")
+        .push_bind(super::list::hour_of(line))
+        .push(" AND p.discharge_ready_at <= ")
+        .push_bind(line)
+        .push(") ELSE (SELECT count(*) FROM patients p WHERE p.ward_code = w.code AND ")
+        .push(OPEN)
+        .push(" AND p.discharge_ready_at <= ")
+        .push_bind(line)
+        .push(") END)::bigint AS over_24h FROM wards w WHERE ");
     CaseScope::of(caller).push_wards_sql(&mut q, "w");
     q.push(" ORDER BY w.code");
     Ok(q.build_query_as::<WardCounts>().fetch_all(db).await?)

@@ -132,7 +132,7 @@ async fn counts_kept_by_the_counters_match_a_plain_count_after_many_changes() {
         .await
         .expect("change a case");
         if n % 250 == 0 {
-            homeward::cases::counts::compact(&app.pool)
+            homeward::cases::counts::compact(&app.pool, now)
                 .await
                 .expect("fold the counters");
         }
@@ -158,6 +158,8 @@ async fn counts_kept_by_the_counters_match_a_plain_count_after_many_changes() {
         ("no reason", CaseFilter { open_only: true, no_delay_reason: true, ..Default::default() }, "status NOT IN ('discharged','cancelled') AND delay_reason IS NULL AND discharge_ready_at IS NOT NULL".into()),
         ("escalated", CaseFilter { open_only: true, escalated_before: Some(day_ago), ..Default::default() }, format!("status = 'awaiting_care' AND discharge_ready_at <= '{}'", day_ago.to_rfc3339())),
         ("escalated, 48 hours", CaseFilter { open_only: true, escalated_before: Some(now - chrono::Duration::hours(48)), ..Default::default() }, format!("status = 'awaiting_care' AND discharge_ready_at <= '{}'", (now - chrono::Duration::hours(48)).to_rfc3339())),
+        // a line before the hours the counters have folded together: counted row by row
+        ("escalated, 60 hours", CaseFilter { open_only: true, escalated_before: Some(now - chrono::Duration::hours(60)), ..Default::default() }, format!("status = 'awaiting_care' AND discharge_ready_at <= '{}'", (now - chrono::Duration::hours(60)).to_rfc3339())),
         ("changed since", CaseFilter { updated_since: Some(now - chrono::Duration::hours(1)), ..Default::default() }, format!("updated_at >= '{}'", (now - chrono::Duration::hours(1)).to_rfc3339())),
     ];
     let callers = [
@@ -169,11 +171,11 @@ async fn counts_kept_by_the_counters_match_a_plain_count_after_many_changes() {
     // both before and after folding the counters
     for fold in [false, true] {
         if fold {
-            homeward::cases::counts::compact(&app.pool)
+            homeward::cases::counts::compact(&app.pool, now)
                 .await
                 .expect("fold the counters");
             let loose = app
-                .count("SELECT count(*) - count(DISTINCT (trust_code, ward_code, status, pathway, delay_reason, has_ready)) FROM case_counts")
+                .count("SELECT count(*) - count(DISTINCT (trust_code, ward_code, status, pathway, delay_reason, ready_hour)) FROM case_counts")
                 .await;
             assert_eq!(loose, 0, "one row per key once folded");
         }
@@ -208,14 +210,95 @@ async fn counts_kept_by_the_counters_match_a_plain_count_after_many_changes() {
             }
         }
     }
+    // the ward list's and the board's counts per ward, the same way
+    for (trust, _) in [("RHW", 0), ("RXX", 1)] {
+        let ward = caller(Role::Ward, trust);
+        for w in queries::ward_counts(&app.pool, &ward, now)
+            .await
+            .expect("ward counts")
+        {
+            let open = format!(
+                "ward_code = '{}' AND status NOT IN ('discharged','cancelled')",
+                w.code
+            );
+            assert_eq!(
+                w.open,
+                app.count(&format!("SELECT count(*) FROM patients WHERE {open}"))
+                    .await,
+                "{} open",
+                w.code
+            );
+            assert_eq!(
+                w.nctr,
+                app.count(&format!(
+                    "SELECT count(*) FROM patients WHERE {open} AND discharge_ready_at IS NOT NULL"
+                ))
+                .await,
+                "{} nctr",
+                w.code
+            );
+            assert_eq!(
+                w.over_24h,
+                app.count(&format!(
+                    "SELECT count(*) FROM patients WHERE {open} AND discharge_ready_at <= '{}'",
+                    day_ago.to_rfc3339()
+                ))
+                .await,
+                "{} over 24h",
+                w.code
+            );
+        }
+    }
+    let hub = caller(Role::Hub, "HUB");
+    let rows = homeward::board::queries::ward_rows(&app.pool, &hub, None, day_ago)
+        .await
+        .expect("board rows");
+    assert_eq!(rows.len(), 3);
+    for r in rows {
+        let open = format!(
+            "ward_code = '{}' AND status NOT IN ('discharged','cancelled')",
+            r.ward_code
+        );
+        assert_eq!(
+            r.awaiting_care,
+            app.count(&format!(
+                "SELECT count(*) FROM patients WHERE {open} AND status = 'awaiting_care'"
+            ))
+            .await
+        );
+        assert_eq!(
+            r.p2,
+            app.count(&format!(
+                "SELECT count(*) FROM patients WHERE {open} AND pathway = 2"
+            ))
+            .await
+        );
+        assert_eq!(
+            r.over_24h,
+            app.count(&format!(
+                "SELECT count(*) FROM patients WHERE {open} AND discharge_ready_at <= '{}'",
+                day_ago.to_rfc3339()
+            ))
+            .await
+        );
+    }
+
     // and the generated data makes the comparison mean something
     assert!(
         app.count("SELECT count(DISTINCT status) FROM patients")
             .await
             == 7
     );
+    let recent = format!(
+        "SELECT count(*) FROM patients WHERE status NOT IN ('discharged','cancelled') AND discharge_ready_at > '{}'",
+        day_ago.to_rfc3339()
+    );
+    assert!(app.count(&recent).await > 10, "cases within 24 hours");
     assert!(
-        app.count("SELECT count(*) FROM patients WHERE status NOT IN ('discharged','cancelled') AND discharge_ready_at > now() - interval '100 years' AND discharge_ready_at > (SELECT max(discharge_ready_at) FROM patients) - interval '24 hours'").await > 0
+        app.count("SELECT count(*) FROM case_counts WHERE ready_hour = '-infinity'")
+            .await
+            > 0,
+        "hours folded together"
     );
 }
 
