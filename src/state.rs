@@ -13,7 +13,7 @@ pub struct AppState {
     /// Live events heard from the database, fanned out to this process's subscribers.
     pub live: crate::live::Live,
     /// Trusts, wards and code sets, read once and again when they change.
-    pub reference: crate::reference::ReferenceCache,
+    pub reference: crate::refdata::ReferenceCache,
 }
 
 impl AppState {
@@ -23,7 +23,7 @@ impl AppState {
         let live = crate::live::Live::start(pool.clone());
         crate::cases::counts::start(pool.clone(), clock.clone());
         AppState {
-            reference: crate::reference::ReferenceCache::following(&live),
+            reference: crate::refdata::ReferenceCache::following(&live),
             live,
             pool,
             clock,

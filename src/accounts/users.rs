@@ -86,7 +86,7 @@ pub async fn active_caller_with_notices(
         notices: None,
     };
     let mut q = sqlx::QueryBuilder::new(concat!("SELECT ", user_columns!(), ", "));
-    crate::notifications::push_count_sql(&mut q, &expected, now, overdue_after);
+    crate::news::push_count_sql(&mut q, &expected, now, overdue_after);
     q.push(" AS notices FROM users u JOIN organisations o ON o.code = u.org_code WHERE u.id = ")
         .push_bind(who.user_id)
         .push(" AND u.role = ")

@@ -131,24 +131,24 @@ pub async fn ward_counts(
     Ok(q.build_query_as::<WardCounts>().fetch_all(db).await?)
 }
 
-/// Of these cases, those whose identifiable details the caller may see. Everyone who may
-/// see a case sees its identifiers, except a provider: only once it has accepted a referral.
+/// Of these cases, those whose identifiable details the caller may see (the rule is
+/// [`CaseScope::push_identifiable_sql`]'s: everyone who may see a case sees who the patient
+/// is, except a provider until it has accepted a referral). Needs no query when the answer
+/// is "all of them".
 pub async fn identifiable(
     db: impl PgExecutor<'_>,
     caller: &Caller,
     ids: &[PatientId],
 ) -> Result<std::collections::HashSet<PatientId>, AppError> {
-    let CaseScope::ReferredTo(provider) = CaseScope::of(caller) else {
+    let scope = CaseScope::of(caller);
+    if matches!(scope, CaseScope::All | CaseScope::Trust(_)) {
         return Ok(ids.iter().copied().collect());
-    };
-    let rows: Vec<(PatientId,)> = sqlx::query_as(
-        "SELECT DISTINCT patient_id FROM referrals WHERE org_code = $1 AND status = 'accepted' AND patient_id = ANY($2)",
-    )
-    .bind(provider)
-    .bind(ids)
-    .fetch_all(db)
-    .await?;
-    Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+    let mut q = QueryBuilder::new("SELECT p.id FROM patients p WHERE p.id = ANY(");
+    q.push_bind(ids.to_vec()).push(") AND ");
+    scope.push_identifiable_sql(&mut q, "p");
+    let rows: Vec<PatientId> = q.build_query_scalar().fetch_all(db).await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// A case's history, oldest first. The caller must already have been allowed the case.

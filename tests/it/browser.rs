@@ -13,7 +13,7 @@ const AXE: &str = include_str!("../vendor/axe-core/axe.min.js");
 
 /// Chromium and its driver, from Debian's `chromium` and `chromium-driver`.
 fn browser_present(test: &str) -> bool {
-    let missing: Vec<String> = ["chromedriver", "/usr/bin/chromium"]
+    let missing: Vec<String> = ["chromedriver", chromium().as_str()]
         .into_iter()
         .filter_map(missing_program)
         .collect();
@@ -25,13 +25,20 @@ struct Driver {
     url: String,
 }
 
+/// The browser: Debian's Chromium, or `CHROME_BIN`.
+fn chromium() -> String {
+    std::env::var("CHROME_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into())
+}
+
 async fn chromedriver() -> Driver {
     let port = free_port();
-    let child = tokio::process::Command::new("chromedriver")
-        .arg(format!("--port={port}"))
+    let mut cmd = tokio::process::Command::new("chromedriver");
+    cmd.arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
+        .kill_on_drop(true);
+    die_with_parent(&mut cmd);
+    let child = cmd
         .spawn()
         .expect("chromedriver is installed (bash .ci/test installs chromium-driver)");
     let url = format!("http://127.0.0.1:{port}");
@@ -67,7 +74,7 @@ impl Person {
         let caps: serde_json::Map<String, Value> = serde_json::from_value(json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
+                "binary": chromium(),
                 "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                          "--disable-dev-shm-usage", "--disable-component-update", "--no-first-run", "--window-size=1280,900"]
             }

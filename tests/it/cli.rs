@@ -124,13 +124,13 @@ async fn serve_answers_health_and_stops_cleanly_on_sigterm() {
     let db = TestDb::bare().await;
     let url = db.url();
     let port = free_port();
-    let mut child = tokio::process::Command::new(BIN)
-        .env("DATABASE_URL", &url)
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.env("DATABASE_URL", &url)
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    die_with_parent(&mut cmd);
+    let mut child = cmd.spawn().expect("serve starts");
     let health = format!("http://127.0.0.1:{port}/healthz");
     let mut up = false;
     for _ in 0..100 {

@@ -48,10 +48,13 @@ pub fn utc(s: &str) -> DateTime<Utc> {
 
 /// The PostgreSQL server the tests use: `DATABASE_URL` (any database name in it is ignored),
 /// else the local one.
+fn server_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
 fn server_options() -> PgConnectOptions {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    PgConnectOptions::from_str(&url)
+    PgConnectOptions::from_str(&server_url())
         .expect("DATABASE_URL is a PostgreSQL URL")
         .database("postgres")
         .log_statements(tracing::log::LevelFilter::Off)
@@ -63,10 +66,21 @@ fn prefix() -> &'static str {
     PREFIX.get_or_init(|| format!("{}{}_", checkout_prefix(), std::process::id()))
 }
 
+/// `hwt_<hash>_`: the hash of this checkout's path, this host's name and this process's PID
+/// namespace, so neither two clones nor two containers (or namespaces) with the same path
+/// on one PostgreSQL server share names, and the sweep's "is that process alive?" looks in
+/// the namespace the PIDs belong to.
 fn checkout_prefix() -> String {
-    // FNV-1a of the checkout's path: short, stable, and different per clone
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let pid_namespace = std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    // FNV-1a: short and stable
     let mut h: u32 = 0x811c9dc5;
-    for b in env!("CARGO_MANIFEST_DIR").bytes() {
+    for b in [env!("CARGO_MANIFEST_DIR"), host.trim(), &pid_namespace]
+        .join("\n")
+        .bytes()
+    {
         h = (h ^ u32::from(b)).wrapping_mul(0x01000193);
     }
     format!("hwt_{h:08x}_")
@@ -306,16 +320,16 @@ impl TestDb {
         TestDb { name, pool }
     }
 
-    /// The URL of this database, for a `homeward` process.
+    /// The URL of this database, for a `homeward` process: the server's URL (user, password,
+    /// host, options) with this database's name.
     pub fn url(&self) -> String {
-        let o = server_options();
-        format!(
-            "postgres://{}@{}:{}/{}",
-            o.get_username(),
-            o.get_host(),
-            o.get_port(),
-            self.name
-        )
+        let server = server_url();
+        let (base, query) = match server.split_once('?') {
+            Some((b, q)) => (b, format!("?{q}")),
+            None => (server.as_str(), String::new()),
+        };
+        let authority = base.rsplit_once('/').map_or(base, |(a, _)| a);
+        format!("{authority}/{}{query}", self.name)
     }
 }
 
@@ -587,6 +601,7 @@ impl Server {
         if let Some(at) = clock {
             cmd.env("HOMEWARD_TEST_CLOCK", at.to_rfc3339());
         }
+        die_with_parent(&mut cmd);
         let child = cmd.spawn().expect("the homeward binary starts");
         let base = format!("http://127.0.0.1:{port}");
         for _ in 0..150 {
@@ -611,6 +626,18 @@ impl Server {
     }
 }
 
+/// The child gets SIGKILL when the test process dies, however it dies (`kill_on_drop` only
+/// covers a clean drop).
+pub fn die_with_parent(cmd: &mut tokio::process::Command) {
+    // SAFETY: prctl is async-signal-safe and touches only the child's own settings.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -629,7 +656,13 @@ pub fn tools_present(test: &str, missing: &[String]) -> bool {
     if std::env::var("HOMEWARD_REQUIRE_ALL_TESTS").is_ok_and(|v| v == "1") {
         panic!("{test} needs {list} (HOMEWARD_REQUIRE_ALL_TESTS=1)");
     }
-    eprintln!("SKIPPED {test}: needs {list}; `bash .ci/test` installs it and runs this test");
+    // straight to the process's stderr: the test harness captures eprintln! output of
+    // passing tests, and a skip must be seen
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: needs {list}; `bash .ci/test` installs it and runs this test"
+    );
     false
 }
 

@@ -159,4 +159,6 @@ async fn every_page_is_valid_html() {
         out.status.success() && report.trim().is_empty(),
         "HTML errors:\n{report}"
     );
+    // the pages are kept to look at only when they fail the check
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -1,0 +1,67 @@
+//! What is new for whom: the count of new notifications a page's header shows. It is its
+//! own module because two others need it without needing each other: the page extractor
+//! (`accounts`) reads it with the user in one statement, and the notifications page shows
+//! what it counts.
+
+use crate::domain::{Caller, Role};
+use crate::scope::ReferralScope;
+use chrono::{DateTime, Utc};
+use sqlx::{Postgres, QueryBuilder};
+
+/// `COALESCE(<when the caller last opened the notifications page>, '-infinity')`.
+fn push_seen(q: &mut QueryBuilder<'_, Postgres>, caller: &Caller) {
+    q.push("COALESCE((SELECT seen_at FROM notification_reads WHERE user_id = ")
+        .push_bind(caller.user_id)
+        .push("), '-infinity')");
+}
+
+/// The header counts at most this many new notifications ("99+" beyond), so reading the
+/// count costs the same whether one thing or a hundred thousand is new.
+pub const COUNT_CAP: i64 = 100;
+
+/// Pushes the header's count of new notifications for the caller, as one SQL expression
+/// (the page extractor reads it in the same statement as the user). What is news depends on
+/// the role (module comment); which referrals the caller hears of at all is its
+/// [`ReferralScope`]. Each part reads at most [`COUNT_CAP`] rows of an index.
+pub fn push_count_sql(
+    q: &mut QueryBuilder<'_, Postgres>,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    overdue_after: chrono::Duration,
+) {
+    let scope = ReferralScope::of(caller);
+    let capped = |q: &mut QueryBuilder<'_, Postgres>,
+                  condition: &dyn Fn(&mut QueryBuilder<'_, Postgres>)| {
+        q.push("(SELECT count(*) FROM (SELECT 1 FROM referrals r WHERE ");
+        condition(q);
+        q.push(" AND ");
+        scope.push_sql(q, "r");
+        q.push(" LIMIT ").push_bind(COUNT_CAP).push(") capped)");
+    };
+    match caller.role {
+        Role::Admin => {
+            q.push("0::bigint");
+        }
+        Role::Provider => capped(q, &|q| {
+            q.push("r.status = 'pending' AND r.created_at > ");
+            push_seen(q, caller);
+        }),
+        Role::Hub => {
+            q.push("LEAST(");
+            capped(q, &|q| {
+                q.push("r.decided_at > ");
+                push_seen(q, caller);
+            });
+            q.push(" + ");
+            capped(q, &|q| {
+                q.push("r.status = 'pending' AND r.created_at <= ")
+                    .push_bind(now - overdue_after);
+            });
+            q.push(", ").push_bind(COUNT_CAP).push(")");
+        }
+        Role::Ward => capped(q, &|q| {
+            q.push("r.status = 'accepted' AND r.decided_at > ");
+            push_seen(q, caller);
+        }),
+    }
+}
