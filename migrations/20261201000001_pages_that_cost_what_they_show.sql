@@ -137,6 +137,15 @@ CREATE INDEX patients_open_ward_wait_idx ON patients
     WHERE status NOT IN ('discharged','cancelled');
 CREATE INDEX patients_status_wait_idx ON patients
     (status, (COALESCE(discharge_ready_at, 'infinity'::timestamptz)), id DESC);
+-- by delay reason, and the board's "no reason recorded": both can be rare among thousands
+-- of open cases
+CREATE INDEX patients_open_reason_wait_idx ON patients
+    (delay_reason, (COALESCE(discharge_ready_at, 'infinity'::timestamptz)), id DESC)
+    WHERE status NOT IN ('discharged','cancelled');
+CREATE INDEX patients_open_no_reason_wait_idx ON patients
+    ((COALESCE(discharge_ready_at, 'infinity'::timestamptz)), id DESC)
+    WHERE status NOT IN ('discharged','cancelled') AND delay_reason IS NULL
+      AND discharge_ready_at IS NOT NULL;
 DROP INDEX patients_status_idx;
 -- The 24-hour standard: open cases that became ready recently (the rest are over 24 hours).
 CREATE INDEX patients_open_ready_idx ON patients (discharge_ready_at)

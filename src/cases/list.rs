@@ -429,7 +429,9 @@ pub async fn list(
     let order_by = push_keyset(&mut q, page.order, from, backwards);
     q.push(order_by)
         .push(" LIMIT ")
-        .push_bind(limit + 1)
+        // a literal, not a parameter: a plan PostgreSQL keeps for the statement then knows
+        // the page is small and reads it from an index (`limit` is our own number)
+        .push((limit + 1).to_string())
         .push("), counts AS (SELECT ");
     push_counts(&mut q, &scope, filter, now - Duration::hours(24));
     q.push(")");
@@ -455,7 +457,7 @@ pub async fn list(
         )
         .push(order_by)
         .push(" LIMIT ")
-        .push_bind(limit)
+        .push(limit.to_string())
         .push(") shown WHERE shown.identifiable) s WHERE s.ids IS NOT NULL)");
     }
     q.push(" SELECT counts.total, counts.over_24h, page.identifiable, ")
