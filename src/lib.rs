@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod audit;
 pub mod board;
 pub mod cases;
+pub mod casework;
 pub mod choice;
 pub mod config;
 pub mod db;
@@ -98,6 +99,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(market::offers_api::router())
         .merge(market::referrals_api::router())
         .merge(choice::api::router())
+        .merge(casework::api::router())
         .merge(directory::api::router())
         .merge(reports::pages::router())
         .split_for_parts()

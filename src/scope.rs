@@ -49,6 +49,15 @@ impl CaseScope {
         }
     }
 
+    /// Who may see a case's notes, contact log and tasks: the hub and the case's trust, never
+    /// a provider (which sees a referred case, not the hub's working of it).
+    pub fn for_casework(caller: &Caller) -> Self {
+        match Self::of(caller) {
+            CaseScope::ReferredTo(_) => CaseScope::Nothing,
+            scope => scope,
+        }
+    }
+
     /// Pushes the predicate "the caller may see this case" over the patients table aliased
     /// `patients`.
     pub fn push_sql(&self, q: &mut QueryBuilder<'_, Postgres>, patients: &str) {

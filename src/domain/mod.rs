@@ -44,6 +44,8 @@ macro_rules! text_column {
     };
 }
 
+pub(crate) use text_column;
+
 pub mod caller;
 pub mod history;
 pub mod ids;

@@ -69,6 +69,10 @@ impl Change {
                 provider: self.org_code.as_deref(),
             }),
             "offer" => OfferScope::for_events(caller).allows(self.org_code.as_deref()),
+            "note" | "task" => CaseScope::for_casework(caller).allows(CaseFacts {
+                trust_code: self.trust_code.as_deref(),
+                referred_to: &[],
+            }),
             _ => false,
         }
     }

@@ -8,6 +8,7 @@ mod api_capacity;
 mod api_patients;
 mod board;
 mod browser;
+mod casework;
 mod choice;
 mod cli;
 mod flow;
