@@ -19,5 +19,9 @@ mkdir -p "$static/assets/images"
 cp "$dist"/assets/images/* "$static/assets/images/"
 # the minified files end with a source-map comment; the maps are not vendored
 sed -i 's#/\*\# sourceMappingURL=[^*]*\*/##; s#//\# sourceMappingURL=.*$##' "$here/nhsuk-frontend.min.css" "$here/nhsuk-frontend.min.js"
+# the Frutiger web fonts load from assets.nhs.uk, which a hub's network (and our content
+# security policy) does not reach: drop the @font-face rules, so browsers use the design
+# system's own fallback (Arial) without failed requests or console errors
+sed -i 's/@font-face{[^}]*}//g' "$here/nhsuk-frontend.min.css"
 sed -i "s/^- version: .*/- version: $version/" "$here/VENDORED.md"
 echo "nhsuk-frontend $version vendored into $static"
