@@ -45,15 +45,16 @@ pub struct Search {
 /// browse it: it holds no patient data.
 pub async fn search(db: impl PgExecutor<'_>, s: &Search) -> Result<Vec<Service>, AppError> {
     let words = s.words.trim();
-    let pattern = format!(
-        "%{}%",
-        words
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    );
+    // the words and every searched field are folded the same way (`search_fold`: accents,
+    // case, apostrophes, hyphens), so "St Columba’s" finds "St Columba's" and "Aldhelms"
+    // finds "Aldhelm's"
+    let pattern = words
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
     Ok(sqlx::query_as::<_, Service>(&format!(
-        "{SELECT} WHERE ($1 = '' OR s.name ILIKE $2 OR s.criteria ILIKE $2 OR s.area ILIKE $2 OR o.name ILIKE $2) \
+        "{SELECT} WHERE ($1 = '' OR search_fold(s.name || ' ' || s.criteria || ' ' || s.area || ' ' || o.name) \
+         LIKE '%' || search_fold($2) || '%') \
          AND ($3::text IS NULL OR $3 = ANY(s.service_types)) \
          AND ($4::text IS NULL OR s.districts = '{{}}' OR $4 = ANY(s.districts)) \
          ORDER BY o.name, s.name LIMIT 500"

@@ -401,3 +401,49 @@ async fn providers_describe_services_and_everyone_can_search_them() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn directory_search_ignores_accents_apostrophes_and_hyphens() {
+    let app = TestApp::spawn().await;
+    let provider = app.api("provider").await;
+    for (name, criteria) in [
+        ("St Columba's Hospice", "End of life care"),
+        ("Aldhelm’s House", "Residential, Zoë Wing for dementia"),
+        ("Smith-Jones Home Care", "Packages of care at home"),
+    ] {
+        provider
+            .post_expect(
+                "/api/v1/directory",
+                json!({"name": name, "criteria": criteria, "service_types": ["residential"], "contact": "0113 496 0000"}),
+                StatusCode::CREATED,
+            )
+            .await;
+    }
+    let b = app.browser("hub").await;
+    for (words, finds) in [
+        ("Columba’s", "St Columba's Hospice"),
+        ("columbas", "St Columba's Hospice"),
+        ("ALDHELMS", "Aldhelm’s House"),
+        ("aldhelm's", "Aldhelm’s House"),
+        ("zoe wing", "Aldhelm’s House"),
+        ("smith jones", "Smith-Jones Home Care"),
+        ("smithjones", ""),
+    ] {
+        let page = b
+            .page(&format!(
+                "/directory?q={}",
+                words
+                    .replace(' ', "+")
+                    .replace('’', "%E2%80%99")
+                    .replace('\'', "%27")
+            ))
+            .await;
+        let found = page.texts(".hw-service h2");
+        if finds.is_empty() {
+            assert!(found.is_empty(), "{words}: {found:?}");
+        } else {
+            assert_eq!(found.len(), 1, "{words}: {found:?}");
+            assert!(found[0].contains(finds), "{words}: {found:?}");
+        }
+    }
+}
