@@ -194,7 +194,11 @@ fn pages(state: &AppState) -> Router<AppState> {
             "/patients/{id}/referrals",
             post(market::referrals_pages::refer),
         )
-        .route("/admin/access", get(audit::pages::access))
+        .route(
+            "/admin/access",
+            get(audit::pages::access).post(audit::pages::search),
+        )
+        .route("/admin/access.csv", get(audit::pages::access_csv))
         .route(
             "/patients/{id}/choice",
             get(choice::pages::show).post(choice::pages::record),

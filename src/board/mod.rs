@@ -136,7 +136,14 @@ pub async fn board(
         .collect();
     shown.sort();
     shown.dedup();
-    crate::audit::record_views(&state.pool, &caller, &shown, "board round").await?;
+    crate::audit::record_views(
+        &state.pool,
+        &caller,
+        &shown,
+        "board round",
+        state.clock.now(),
+    )
+    .await?;
 
     let (today_start, week_start) = day_and_week_start(now);
     let compliance = |from: DateTime<Utc>| {

@@ -440,8 +440,10 @@ pub async fn list(
         // identifiers the caller sees
         q.push(
             ", logged AS (INSERT INTO access_log (at, user_id, username, role, org_code, patient_ids, what) \
-             SELECT now(), ",
+             SELECT ",
         )
+        .push_bind(now)
+        .push(", ")
         .push_bind(caller.user_id)
         .push(", ")
         .push_bind(caller.username.clone())

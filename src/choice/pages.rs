@@ -69,7 +69,8 @@ async fn render(
     caller.require(&[crate::domain::Role::Hub, crate::domain::Role::Ward])?;
     let now = state.clock.now();
     let case = crate::cases::queries::get(&state.pool, caller, id).await?;
-    crate::audit::record_views(&state.pool, caller, &[id], "choice page").await?;
+    crate::audit::record_views(&state.pool, caller, &[id], "choice page", state.clock.now())
+        .await?;
     let choice = super::get(&state.pool, id).await?;
     let status = if stale {
         StatusCode::CONFLICT
@@ -203,7 +204,14 @@ pub async fn overdue(
     let today = london_date(state.clock.now());
     let items = super::overdue(&state.pool, &caller, today).await?;
     let ids: Vec<PatientId> = items.iter().map(|i| i.patient_id).collect();
-    crate::audit::record_views(&state.pool, &caller, &ids, "choice overdue list").await?;
+    crate::audit::record_views(
+        &state.pool,
+        &caller,
+        &ids,
+        "choice overdue list",
+        state.clock.now(),
+    )
+    .await?;
     Ok(OverduePage {
         layout: crate::notifications::layout(&state, &session, &caller, "choice").await,
         items,

@@ -98,6 +98,7 @@ pub async fn incoming(
             .filter(|i| identifiable.contains(i))
             .collect::<Vec<_>>(),
         "provider referrals",
+        state.clock.now(),
     )
     .await?;
     let mut pending = vec![];

@@ -174,7 +174,14 @@ async fn json(
         .await?
         .contains(&case.id);
     if identifiable {
-        crate::audit::record_views(&state.pool, caller, &[case.id], "API patient").await?;
+        crate::audit::record_views(
+            &state.pool,
+            caller,
+            &[case.id],
+            "API patient",
+            state.clock.now(),
+        )
+        .await?;
     }
     Ok(Json(PatientJson::from_case(
         case,
@@ -237,7 +244,22 @@ pub async fn get_patient(
     ApiCaller(caller): ApiCaller,
     Path(id): Path<PatientId>,
 ) -> ApiResult<Json<PatientJson>> {
-    let case = queries::get(&state.pool, &caller, id).await?;
+    let case = match queries::get(&state.pool, &caller, id).await {
+        Ok(case) => case,
+        Err(AppError::NotFound) => {
+            // an attempt to read a case the caller may not see is in the access log too
+            crate::audit::record_refusal(
+                &state.pool,
+                &caller,
+                id,
+                "API patient",
+                state.clock.now(),
+            )
+            .await?;
+            return Err(AppError::NotFound.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(json(&state, &caller, case).await?)
 }
 
@@ -251,7 +273,14 @@ pub async fn patient_history(
     Path(id): Path<PatientId>,
 ) -> ApiResult<Json<HistoryList>> {
     let case = queries::get(&state.pool, &caller, id).await?;
-    crate::audit::record_views(&state.pool, &caller, &[case.id], "API history").await?;
+    crate::audit::record_views(
+        &state.pool,
+        &caller,
+        &[case.id],
+        "API history",
+        state.clock.now(),
+    )
+    .await?;
     Ok(Json(HistoryList {
         items: queries::history(&state.pool, case.id).await?,
     }))

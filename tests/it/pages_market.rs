@@ -293,13 +293,37 @@ async fn the_access_log_answers_who_looked_at_a_patient() {
     );
 
     let admin = app.browser("admin").await;
-    let res = admin.get("/admin/access?nhs_number=123").await;
-    assert!(Html::from(res).await.count("#nhs_number-error") == 1);
-    let page = admin.page("/admin/access?nhs_number=943+476+5919").await;
+    // the NHS number goes by POST and is kept in the session, never in a URL
+    let res = admin
+        .post_form("/admin/access", &[("nhs_number", "123")])
+        .await;
+    assert_eq!(location(&res), "/admin/access");
+    let res = admin.get("/admin/access").await;
+    assert!(
+        expect_page(res, StatusCode::UNPROCESSABLE_ENTITY)
+            .await
+            .count("#nhs_number-error")
+            == 1
+    );
+    // repeated views minutes apart are one line with a count
+    let hub = app.browser("hub").await;
+    hub.page(&format!("/patients/{a}")).await;
+    hub.page(&format!("/patients/{a}")).await;
+    // a refused attempt is recorded: the other trust's ward asks for the case
+    let res = app
+        .browser("ward2")
+        .await
+        .get(&format!("/patients/{a}"))
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    admin
+        .post_form("/admin/access", &[("nhs_number", "943 476 5919")])
+        .await;
+    let page = admin.page("/admin/access").await;
     let rows = page.texts(".hw-access tbody tr");
     assert!(
         rows.iter()
-            .any(|r| r.contains("hub") && r.contains("case page")),
+            .any(|r| r.contains("hub") && r.contains("case page") && r.contains("(3 times)")),
         "{rows:?}"
     );
     assert!(
@@ -307,7 +331,52 @@ async fn the_access_log_answers_who_looked_at_a_patient() {
             .any(|r| r.contains("ward") && r.contains("RHW") && r.contains("ward list")),
         "{rows:?}"
     );
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("ward2") && r.contains("Refused") && r.contains("case page")),
+        "{rows:?}"
+    );
     assert!(!rows.iter().any(|r| r.contains("provider")), "{rows:?}");
+    // the lookup itself is logged, and the URL never held the NHS number
+    assert_eq!(
+        app.count("SELECT count(*) FROM access_log WHERE what = 'access log lookup' AND username = 'admin'")
+            .await,
+        1
+    );
+    // filter by user and dates; export as CSV
+    admin
+        .post_form(
+            "/admin/access",
+            &[
+                ("username", "ward2"),
+                ("from", "2026-11-22"),
+                ("to", "2026-11-22"),
+            ],
+        )
+        .await;
+    let page = admin.page("/admin/access").await;
+    assert_eq!(page.count(".hw-access tbody tr"), 1);
+    let csv = admin.get("/admin/access.csv").await;
+    assert_eq!(content_type(&csv), "text/csv; charset=utf-8");
+    let csv = text_of(csv).await;
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(
+        csv.lines().nth(1).unwrap_or_default().contains("refused"),
+        "{csv}"
+    );
+    admin
+        .post_form(
+            "/admin/access",
+            &[("from", "2026-11-23"), ("to", "2026-11-22")],
+        )
+        .await;
+    let res = admin.get("/admin/access").await;
+    assert!(
+        expect_page(res, StatusCode::UNPROCESSABLE_ENTITY)
+            .await
+            .count("#to-error")
+            == 1
+    );
     // nobody else may read the log, and nobody can rewrite it
     assert_eq!(
         app.browser("hub").await.get("/admin/access").await.status(),

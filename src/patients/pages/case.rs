@@ -11,7 +11,7 @@ use crate::domain::Caller;
 use crate::domain::PatientId;
 use crate::domain::time::{display_london, london_date};
 use crate::domain::{CaseStatus, Pathway, ReferralStatus, Role};
-use crate::error::FieldErrors;
+use crate::error::{AppError, FieldErrors};
 use crate::reference::{CtrReason, DelayReason};
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PageResult};
@@ -260,7 +260,7 @@ pub(super) async fn render_case(
     let history = queries::history(&state.pool, id).await?;
     let view = CaseView::new(&case, caller, now);
     let referrals = crate::market::referrals::for_patient(&state.pool, caller, id).await?;
-    crate::audit::record_views(&state.pool, caller, &[id], "case page").await?;
+    crate::audit::record_views(&state.pool, caller, &[id], "case page", state.clock.now()).await?;
     let reference = state.reference.get(&state.pool).await?;
     let local_now = now.with_timezone(&chrono_tz::Europe::London);
     let defaults = ActionValues {
@@ -327,6 +327,16 @@ pub async fn show(
     PageCaller(caller): PageCaller,
     Path(id): Path<PatientId>,
 ) -> PageResult {
-    caller.require(&[Role::Ward, Role::Hub])?;
-    render_case(&state, &session, &caller, id, None).await
+    if caller.require(&[Role::Ward, Role::Hub]).is_err() {
+        crate::audit::record_refusal(&state.pool, &caller, id, "case page", state.clock.now())
+            .await?;
+        return Err(AppError::Forbidden.into());
+    }
+    let shown = render_case(&state, &session, &caller, id, None).await;
+    if let Err(crate::web::PageError(AppError::NotFound)) = &shown {
+        // not a case this caller may see: the attempt is in the access log too
+        crate::audit::record_refusal(&state.pool, &caller, id, "case page", state.clock.now())
+            .await?;
+    }
+    shown
 }
