@@ -838,7 +838,10 @@ async fn patients(state: &AppState) -> anyhow::Result<()> {
                         &demo,
                         answerer,
                         first.id,
-                        crate::market::commands::Decision::Accept,
+                        crate::market::commands::Decision::Accept {
+                            admission_date: None,
+                            contact: String::new(),
+                        },
                     )
                     .await
                     .map_err(anyhow_app)?;

@@ -184,7 +184,16 @@ fn pages(state: &AppState) -> Router<AppState> {
         )
         .route(
             "/provider/offers/{id}/withdraw",
-            post(market::offers_pages::withdraw_offer),
+            get(market::offers_pages::withdraw_offer_confirm)
+                .post(market::offers_pages::withdraw_offer),
+        )
+        .route(
+            "/provider/offers/{id}/edit",
+            get(market::offers_pages::edit_offer_form).post(market::offers_pages::edit_offer),
+        )
+        .route(
+            "/provider/offers/confirm-all",
+            post(market::offers_pages::confirm_all_offers),
         )
         .route(
             "/patients/{id}/find-care",

@@ -50,6 +50,18 @@ pub async fn create_offer(
     )
     .fetch_one(&state.pool)
     .await?;
+    sqlx::query!(
+        "INSERT INTO capacity_offer_changes (offer_id, at, changed_by, places, available_until, notes) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        id,
+        now as _,
+        caller.user_id,
+        new.places as _,
+        new.available_until as _,
+        new.notes,
+    )
+    .execute(&state.pool)
+    .await?;
     tracing::info!(offer_id = id, "offer posted");
     offers::get(&state.pool, caller, id, now).await
 }
@@ -77,6 +89,121 @@ pub async fn confirm_offer(
     .execute(&state.pool)
     .await?;
     offers::get(&state.pool, caller, id, now).await
+}
+
+/// What a provider may change on an offer it posted. `None` leaves a value as it is.
+#[derive(Debug, Clone, Default)]
+pub struct OfferEdit {
+    pub places: Option<i32>,
+    pub available_until: Option<DateTime<Utc>>,
+    pub notes: Option<String>,
+    /// The version the provider last saw; a stale one is refused.
+    pub version: Option<i32>,
+}
+
+/// Changes an offer's places, end or notes. Places can never go below those already
+/// reserved or used (a 409); the offer is locked for the change, so an accept racing with
+/// it either takes its place first (and the edit then counts it) or after.
+pub async fn edit_offer(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    edit: OfferEdit,
+) -> Result<OfferRow, AppError> {
+    caller.require(&[Role::Provider])?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    // the caller's own offer, locked
+    let current = sqlx::query!(
+        r#"SELECT places, places_left, available_from AS "available_from: DateTime<Utc>",
+           available_until AS "available_until: DateTime<Utc>", notes, version,
+           withdrawn_at AS "withdrawn_at: DateTime<Utc>"
+           FROM capacity_offers WHERE id = $1 AND org_code = $2 FOR UPDATE"#,
+        id,
+        caller.org_code,
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    if edit.version.is_some_and(|v| v != current.version) {
+        return Err(AppError::Stale);
+    }
+    if current.withdrawn_at.is_some() {
+        return Err(AppError::conflict(
+            "offer_closed",
+            "The offer is withdrawn: post a new one",
+        ));
+    }
+    let mut errors = FieldErrors::new();
+    let taken = current.places - current.places_left;
+    let places = edit.places.unwrap_or(current.places);
+    if !(1..=500).contains(&places) {
+        errors.add("places", "Places must be a whole number from 1 to 500");
+    }
+    let until = edit.available_until.unwrap_or(current.available_until);
+    if until <= current.available_from {
+        errors.add(
+            "available_until",
+            "The offer must end after it becomes available",
+        );
+    }
+    let notes = edit.notes.unwrap_or(current.notes).trim().to_string();
+    if notes.chars().count() > 2000 {
+        errors.add("notes", "Notes must be 2000 characters or fewer");
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    if places < taken {
+        return Err(AppError::conflict(
+            "capacity_in_use",
+            format!(
+                "{taken} {} already reserved or used: places cannot go below that",
+                if taken == 1 { "place is" } else { "places are" }
+            ),
+        ));
+    }
+    sqlx::query!(
+        "UPDATE capacity_offers SET places = $2::int, places_left = $2::int - $3::int, \
+         available_until = $4, notes = $5, version = version + 1 WHERE id = $1",
+        id,
+        places,
+        taken,
+        until as _,
+        notes,
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO capacity_offer_changes (offer_id, at, changed_by, places, available_until, notes) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        id,
+        now as _,
+        caller.user_id,
+        places,
+        until as _,
+        notes,
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    offers::get(&state.pool, caller, id, now).await
+}
+
+/// "All still available": the provider confirms every open offer of its own at once.
+/// Returns how many it confirmed.
+pub async fn confirm_all_offers(state: &AppState, caller: &Caller) -> Result<u64, AppError> {
+    caller.require(&[Role::Provider])?;
+    let now = state.clock.now();
+    let done = sqlx::query!(
+        "UPDATE capacity_offers SET last_confirmed_at = $2 \
+         WHERE org_code = $1 AND withdrawn_at IS NULL AND available_until > $2 AND places_left > 0",
+        caller.org_code,
+        now as _,
+    )
+    .execute(&state.pool)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// Withdraws an offer. Referrals still waiting for an answer on it are withdrawn too;
@@ -232,8 +359,15 @@ pub async fn refer(
 /// A provider's answer to a referral.
 #[derive(Debug, Clone)]
 pub enum Decision {
-    Accept,
-    Decline { reason: String, detail: String },
+    /// With when the provider plans to admit and whom to contact, if it says.
+    Accept {
+        admission_date: Option<chrono::NaiveDate>,
+        contact: String,
+    },
+    Decline {
+        reason: String,
+        detail: String,
+    },
 }
 
 /// The owning provider accepts or declines. Accepting reserves one place (exactly one of
@@ -321,7 +455,17 @@ pub async fn decide(
             )
             .await?;
         }
-        Decision::Accept => {
+        Decision::Accept {
+            admission_date,
+            contact,
+        } => {
+            let contact = contact.trim().to_string();
+            if contact.chars().count() > 300 {
+                return Err(AppError::Validation(FieldErrors::single(
+                    "contact",
+                    "The contact must be 300 characters or fewer",
+                )));
+            }
             let next = patient_status
                 .apply(CaseEvent::CareAccepted, None)
                 .map_err(|_| {
@@ -337,11 +481,14 @@ pub async fn decide(
                 ));
             }
             let accepted = sqlx::query!(
-                "UPDATE referrals SET status = $4, decided_at = $2, decided_by = $3 WHERE id = $1",
+                "UPDATE referrals SET status = $4, decided_at = $2, decided_by = $3, \
+                 admission_planned_for = $5, accept_contact = NULLIF($6, '') WHERE id = $1",
                 id,
                 now as _,
                 caller.user_id,
                 ReferralStatus::Accepted as _,
+                admission_date as _,
+                contact,
             )
             .execute(&mut *tx)
             .await;
@@ -361,7 +508,13 @@ pub async fn decide(
                 Note {
                     patient_id,
                     action: CaseAction::ReferralAccepted,
-                    detail: format!("Accepted by {org_name}: place reserved"),
+                    detail: match admission_date {
+                        Some(d) => format!(
+                            "Accepted by {org_name}: place reserved, admission planned for {}",
+                            d.format("%-d %b %Y")
+                        ),
+                        None => format!("Accepted by {org_name}: place reserved"),
+                    },
                     from_status: patient_status,
                     to_status: Some(next),
                 },

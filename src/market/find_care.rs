@@ -215,6 +215,7 @@ mod tests {
             status: OfferStatus::Open,
             last_confirmed_at: t("2026-11-22T08:00:00Z"),
             created_at: t("2026-11-22T08:00:00Z"),
+            version: 1,
         }
     }
 

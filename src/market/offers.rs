@@ -36,6 +36,8 @@ pub struct OfferRow {
     pub status: OfferStatus,
     pub last_confirmed_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+    /// Changes with every edit; an edit sent with an older one is refused.
+    pub version: i32,
 }
 
 impl OfferRow {
@@ -79,6 +81,8 @@ pub struct OfferJson {
     /// Not confirmed as still available within the configured time (default 24 hours).
     pub stale: bool,
     pub created_at: DateTime<Utc>,
+    /// Send it back with an edit (`PATCH`).
+    pub version: i32,
 }
 
 impl OfferJson {
@@ -103,6 +107,7 @@ impl OfferJson {
             earliest_start: o.earliest_start,
             last_confirmed_at: o.last_confirmed_at,
             created_at: o.created_at,
+            version: o.version,
         }
     }
 }
@@ -121,7 +126,7 @@ pub fn push_offer_select(q: &mut QueryBuilder<'_, Postgres>, now: DateTime<Utc>)
     .push_bind(now)
     .push(format!(
         " THEN '{expired}' WHEN o.places_left = 0 THEN '{full}' ELSE '{open}' END) AS status, \
-         o.last_confirmed_at, o.created_at \
+         o.last_confirmed_at, o.created_at, o.version \
          FROM capacity_offers o JOIN organisations org ON org.code = o.org_code \
          JOIN capacity_types ct ON ct.code = o.service_type",
         expired = OfferStatus::Expired,

@@ -18,9 +18,10 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_offers, create_offer))
-        .routes(routes!(get_offer))
+        .routes(routes!(get_offer, edit_offer))
         .routes(routes!(withdraw_offer))
         .routes(routes!(confirm_offer))
+        .routes(routes!(confirm_all_offers))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -60,9 +61,10 @@ pub struct NewOfferRequest {
     pub service_type: Option<String>,
     /// Beds for bed-based types, packages for home-based ones.
     pub places: Option<serde_json::Value>,
-    /// ISO 8601; defaults to now.
+    /// A date and time (ISO 8601) or a date (the start of that day in England); defaults to
+    /// now.
     pub available_from: Option<String>,
-    /// ISO 8601.
+    /// A date and time (ISO 8601) or a date (the end of that day in England).
     pub available_until: Option<String>,
     /// Area covered; postcode districts named in it (e.g. `LS6, LS7`) are used for matching.
     pub area: Option<String>,
@@ -76,18 +78,43 @@ pub struct NewOfferRequest {
     pub org_code: Option<String>,
 }
 
+/// Which end of a day a plain date means.
+#[derive(Clone, Copy)]
+enum DayEnd {
+    /// The start of that day (00:00 in England).
+    Start,
+    /// The end of that day (00:00 in England the day after).
+    End,
+}
+
+/// An instant given as an ISO 8601 date and time, or as a plain date (`YYYY-MM-DD`, England's
+/// calendar: the start or the end of that day).
 fn instant(
     v: &Option<String>,
     field: &str,
+    end: DayEnd,
     errors: &mut FieldErrors,
 ) -> Option<chrono::DateTime<chrono::Utc>> {
     let s = v.as_deref().unwrap_or("").trim();
     if s.is_empty() {
         return None;
     }
-    let t = parse_instant(s);
+    let t = parse_instant(s).or_else(|| {
+        crate::domain::time::parse_date(s).map(|d| {
+            let day = match end {
+                DayEnd::Start => d,
+                DayEnd::End => d + chrono::Duration::days(1),
+            };
+            crate::domain::time::london_to_utc(day.and_hms_opt(0, 0, 0).unwrap_or_default())
+        })
+    });
     if t.is_none() {
-        errors.add(field, format!("{field} must be an ISO 8601 date and time"));
+        errors.add(
+            field,
+            format!(
+                "{field} must be a date (2026-12-01) or a date and time (2026-12-01T09:00:00Z)"
+            ),
+        );
     }
     t
 }
@@ -109,9 +136,24 @@ pub async fn create_offer(
         return Err(AppError::Forbidden.into());
     }
     let mut errors = FieldErrors::new();
-    let available_from = instant(&body.available_from, "available_from", &mut errors);
-    let available_until = instant(&body.available_until, "available_until", &mut errors);
-    let earliest_start = instant(&body.earliest_start, "earliest_start", &mut errors);
+    let available_from = instant(
+        &body.available_from,
+        "available_from",
+        DayEnd::Start,
+        &mut errors,
+    );
+    let available_until = instant(
+        &body.available_until,
+        "available_until",
+        DayEnd::End,
+        &mut errors,
+    );
+    let earliest_start = instant(
+        &body.earliest_start,
+        "earliest_start",
+        DayEnd::Start,
+        &mut errors,
+    );
     let places = match &body.places {
         None | Some(serde_json::Value::Null) => String::new(),
         Some(serde_json::Value::Number(n)) => n.to_string(),
@@ -258,4 +300,81 @@ pub async fn confirm_offer(
         state.clock.now(),
         state.config.offer_stale_after,
     )))
+}
+
+/// What a provider may change on its offer (CONTRACT.md "Capacity offers (additions)").
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct OfferEditRequest {
+    /// Places in all: never below those already reserved or used (409).
+    #[schema(value_type = Option<i64>)]
+    pub places: Option<serde_json::Value>,
+    /// A date and time, or a date (the end of that day in England).
+    pub available_until: Option<String>,
+    pub notes: Option<String>,
+    /// The offer's version as last read; a stale one is 409.
+    pub version: Option<i32>,
+}
+
+#[utoipa::path(patch, path = "/api/v1/capacity/{id}", tag = "capacity", params(("id" = i64, Path)),
+    request_body = OfferEditRequest,
+    responses((status = 200, body = OfferJson), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn edit_offer(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<OfferEditRequest>,
+) -> ApiResult<Json<OfferJson>> {
+    let mut errors = FieldErrors::new();
+    let places = match &body.places {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => {
+            let n = v
+                .as_i64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                .and_then(|n| i32::try_from(n).ok());
+            if n.is_none() {
+                errors.add("places", "Places must be a whole number from 1 to 500");
+            }
+            n
+        }
+    };
+    let available_until = instant(
+        &body.available_until,
+        "available_until",
+        DayEnd::End,
+        &mut errors,
+    );
+    errors.into_result(|| ())?;
+    let edit = commands::OfferEdit {
+        places,
+        available_until,
+        notes: body.notes,
+        version: body.version,
+    };
+    let offer = commands::edit_offer(&state, &caller, id, edit).await?;
+    Ok(Json(OfferJson::new(
+        offer,
+        state.clock.now(),
+        state.config.offer_stale_after,
+    )))
+}
+
+/// How many offers "all still available" confirmed.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ConfirmedAll {
+    pub confirmed: u64,
+}
+
+#[utoipa::path(post, path = "/api/v1/capacity/confirm", tag = "capacity",
+    responses((status = 200, body = ConfirmedAll), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn confirm_all_offers(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+) -> ApiResult<Json<ConfirmedAll>> {
+    Ok(Json(ConfirmedAll {
+        confirmed: commands::confirm_all_offers(&state, &caller).await?,
+    }))
 }

@@ -68,6 +68,12 @@ struct OffersPage {
     stale_hours: i64,
 }
 
+impl OffersPage {
+    fn any_live(&self) -> bool {
+        self.offers.iter().any(|o| o.live)
+    }
+}
+
 pub async fn my_offers(
     State(state): State<AppState>,
     session: Session,
@@ -280,4 +286,187 @@ pub async fn withdraw_offer(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// "All still available": every open offer confirmed in one click.
+pub async fn confirm_all_offers(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+) -> PageResult {
+    let n = commands::confirm_all_offers(&state, &caller).await?;
+    let message = match n {
+        0 => "No open offers to confirm".to_string(),
+        1 => "Confirmed: 1 offer still available".to_string(),
+        n => format!("Confirmed: {n} offers still available"),
+    };
+    Ok(done(&session, "/provider/offers", message).await)
+}
+
+/// The change form's fields, as typed.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct EditForm {
+    #[serde(default)]
+    pub places: String,
+    /// YYYY-MM-DD: the offer ends at the end of that day.
+    #[serde(default)]
+    pub available_until: String,
+    #[serde(default)]
+    pub notes: String,
+    #[serde(default)]
+    pub version: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "capacity/offer_edit.html")]
+struct EditPage {
+    layout: Layout,
+    offer: OfferLine,
+    taken: i32,
+    form: EditForm,
+    errors: FormErrors,
+}
+
+async fn own_offer(state: &AppState, caller: &Caller, id: i64) -> Result<OfferRow, AppError> {
+    caller.require(&[Role::Provider])?;
+    offers::get(&state.pool, caller, id, state.clock.now()).await
+}
+
+/// GET /provider/offers/{id}/edit: change places, end date and notes.
+pub async fn edit_offer_form(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<i64>,
+) -> PageResult {
+    let o = own_offer(&state, &caller, id).await?;
+    let form = EditForm {
+        places: o.places.to_string(),
+        available_until: (london_date(o.available_until) - chrono::Duration::days(1))
+            .format("%Y-%m-%d")
+            .to_string(),
+        notes: o.notes.clone(),
+        version: o.version.to_string(),
+    };
+    Ok(EditPage {
+        layout: crate::notifications::layout(&state, &session, &caller, "offers").await,
+        taken: o.places - o.places_left,
+        offer: OfferLine::new(&o, &state),
+        form,
+        errors: FormErrors::default(),
+    }
+    .into_response())
+}
+
+/// POST /provider/offers/{id}/edit.
+pub async fn edit_offer(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<i64>,
+    axum::Form(form): axum::Form<EditForm>,
+) -> PageResult {
+    let o = own_offer(&state, &caller, id).await?;
+    let mut errors = FieldErrors::new();
+    let places = match form.places.trim().parse::<i32>() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            errors.add("places", "Enter how many places, as a whole number");
+            None
+        }
+    };
+    let until = match crate::domain::time::parse_date(&form.available_until) {
+        Some(d) => Some(crate::domain::time::london_to_utc(
+            (d + chrono::Duration::days(1))
+                .and_hms_opt(0, 0, 0)
+                .unwrap_or_default(),
+        )),
+        None => {
+            errors.add(
+                "available_until",
+                "Enter the last day the offer is available, like 2026-12-05",
+            );
+            None
+        }
+    };
+    let result = if errors.is_empty() {
+        commands::edit_offer(
+            &state,
+            &caller,
+            id,
+            commands::OfferEdit {
+                places,
+                available_until: until,
+                notes: Some(form.notes.clone()),
+                version: form.version.trim().parse().ok(),
+            },
+        )
+        .await
+    } else {
+        Err(AppError::Validation(errors))
+    };
+    let errors = match result {
+        Ok(o) => {
+            return Ok(done(
+                &session,
+                "/provider/offers",
+                format!("Changed: {}", o.service_label),
+            )
+            .await);
+        }
+        Err(AppError::Validation(e)) => e,
+        // below what is already taken: say so beside the places
+        Err(AppError::Conflict {
+            code: "capacity_in_use",
+            message,
+        }) => FieldErrors::single("places", message),
+        Err(AppError::Stale) => FieldErrors::single(
+            "places",
+            "The offer changed while you were editing it (a place may have been taken): check the figures and try again",
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    // a stale form shows the latest values
+    let o = own_offer(&state, &caller, o.id).await?;
+    let form = EditForm {
+        version: o.version.to_string(),
+        ..form
+    };
+    Ok(invalid(EditPage {
+        layout: crate::notifications::layout(&state, &session, &caller, "offers").await,
+        taken: o.places - o.places_left,
+        offer: OfferLine::new(&o, &state),
+        form,
+        errors: FormErrors(errors),
+    }))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "capacity/offer_withdraw.html")]
+struct WithdrawPage {
+    layout: Layout,
+    offer: OfferLine,
+    pending: i64,
+}
+
+/// GET /provider/offers/{id}/withdraw: "are you sure?", saying what withdrawing does.
+pub async fn withdraw_offer_confirm(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<i64>,
+) -> PageResult {
+    let o = own_offer(&state, &caller, id).await?;
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM referrals WHERE offer_id = $1 AND status = 'pending'",
+    )
+    .bind(id)
+    .fetch_one(&state.pool)
+    .await?;
+    Ok(WithdrawPage {
+        layout: crate::notifications::layout(&state, &session, &caller, "offers").await,
+        offer: OfferLine::new(&o, &state),
+        pending,
+    }
+    .into_response())
 }

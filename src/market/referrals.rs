@@ -25,6 +25,9 @@ pub struct ReferralRow {
     pub place_released_at: Option<DateTime<Utc>>,
     pub place_used_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Accepted: when the provider plans to admit, and whom to contact.
+    pub admission_planned_for: Option<chrono::NaiveDate>,
+    pub accept_contact: Option<String>,
 }
 
 /// CONTRACT.md's referral.
@@ -42,6 +45,10 @@ pub struct ReferralJson {
     pub decided_at: Option<DateTime<Utc>>,
     pub decline_reason: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Accepted: the date the provider plans to admit, if it said.
+    pub admission_date: Option<chrono::NaiveDate>,
+    /// Accepted: whom to contact at the provider, if it said.
+    pub contact: Option<String>,
 }
 
 impl From<ReferralRow> for ReferralJson {
@@ -56,13 +63,16 @@ impl From<ReferralRow> for ReferralJson {
             decided_at: r.decided_at,
             decline_reason: r.decline_reason,
             created_at: r.created_at,
+            admission_date: r.admission_planned_for,
+            contact: r.accept_contact,
         }
     }
 }
 
 const REFERRAL_SELECT: &str = "SELECT r.id, r.patient_id, r.offer_id, r.org_code, org.name AS org_name, \
     o.service_type, ct.label AS service_label, r.status, r.decided_at, r.decline_reason, \
-    dr.label AS decline_label, r.decline_detail, r.place_released_at, r.place_used_at, r.created_at \
+    dr.label AS decline_label, r.decline_detail, r.place_released_at, r.place_used_at, r.created_at, \
+    r.admission_planned_for, r.accept_contact \
     FROM referrals r JOIN organisations org ON org.code = r.org_code \
     JOIN capacity_offers o ON o.id = r.offer_id JOIN capacity_types ct ON ct.code = o.service_type \
     LEFT JOIN decline_reasons dr ON dr.code = r.decline_reason";

@@ -102,6 +102,10 @@ pub struct DecisionRequest {
     pub reason: Option<String>,
     /// Optional free text with a decline.
     pub detail: Option<String>,
+    /// When accepting, optional: the date the provider plans to admit (YYYY-MM-DD).
+    pub admission_date: Option<String>,
+    /// When accepting, optional: whom the hub and the ward should contact, and how.
+    pub contact: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/referrals/{id}/decision", tag = "referrals", params(("id" = i64, Path)),
@@ -117,7 +121,26 @@ pub async fn decide_referral(
 ) -> ApiResult<Json<ReferralJson>> {
     caller.require(&[crate::domain::Role::Provider])?;
     let decision = match body.decision.trim() {
-        "accept" => Decision::Accept,
+        "accept" => {
+            let admission_date = match body
+                .admission_date
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
+                None => None,
+                Some(d) => Some(crate::domain::time::parse_date(d).ok_or_else(|| {
+                    AppError::Validation(FieldErrors::single(
+                        "admission_date",
+                        "The admission date must be a real date, like 2026-12-01",
+                    ))
+                })?),
+            };
+            Decision::Accept {
+                admission_date,
+                contact: body.contact.unwrap_or_default(),
+            }
+        }
         "decline" => Decision::Decline {
             reason: body.reason.unwrap_or_default().trim().to_string(),
             detail: body.detail.unwrap_or_default(),

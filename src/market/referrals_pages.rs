@@ -52,15 +52,56 @@ pub struct Identified {
     pub postcode: String,
     pub ward: String,
     pub planned: String,
+    /// What the provider said when it accepted.
+    pub admission: String,
+    pub contact: String,
+}
+
+/// A refused answer, shown on the card it belongs to, with what was typed.
+#[derive(Default)]
+pub struct CardProblem {
+    pub referral_id: i64,
+    pub errors: FormErrors,
+    pub admission_date: String,
+    pub contact: String,
+    pub reason: String,
+    pub detail: String,
 }
 
 #[derive(Template, WebTemplate)]
 #[template(path = "referrals/incoming.html")]
 struct IncomingPage {
     layout: Layout,
+    /// Accepted patients still to admit: on top, with what admitting needs.
+    accepted: Vec<IncomingReferral>,
     pending: Vec<IncomingReferral>,
     decided: Vec<IncomingReferral>,
     reasons: Vec<(String, String)>,
+    problem: CardProblem,
+}
+
+impl IncomingPage {
+    /// The message for a field of this card, or "".
+    fn err(&self, id: &i64, field: &str) -> &str {
+        if self.problem.referral_id == *id {
+            self.problem.errors.of(field)
+        } else {
+            ""
+        }
+    }
+    /// What was typed into a field of this card, when its answer was refused.
+    fn typed(&self, id: &i64, field: &str) -> &str {
+        if self.problem.referral_id != *id {
+            return "";
+        }
+        match field {
+            "admission_date" => &self.problem.admission_date,
+            "contact" => &self.problem.contact,
+            "reason" => &self.problem.reason,
+            "detail" => &self.problem.detail,
+            _ => "",
+        }
+    }
 }
 
 pub async fn decline_reasons(db: &sqlx::PgPool) -> Result<Vec<(String, String)>, AppError> {
@@ -77,6 +118,16 @@ pub async fn incoming(
     session: Session,
     PageCaller(caller): PageCaller,
 ) -> PageResult {
+    render_incoming(&state, &session, &caller, CardProblem::default()).await
+}
+
+async fn render_incoming(
+    state: &AppState,
+    session: &Session,
+    caller: &Caller,
+    problem: CardProblem,
+) -> PageResult {
+    let caller = caller.clone();
     caller.require(&[Role::Provider])?;
     let now = state.clock.now();
     let referrals = referrals::list(&state.pool, &caller, None).await?;
@@ -101,6 +152,7 @@ pub async fn incoming(
         state.clock.now(),
     )
     .await?;
+    let mut accepted = vec![];
     let mut pending = vec![];
     let mut decided = vec![];
     for r in referrals {
@@ -132,21 +184,49 @@ pub async fn incoming(
                     .planned_discharge_at
                     .map(display_london)
                     .unwrap_or_default(),
+                admission: r
+                    .admission_planned_for
+                    .map(|d| d.format("%-d %b %Y").to_string())
+                    .unwrap_or_default(),
+                contact: r.accept_contact.clone().unwrap_or_default(),
             }),
         };
-        if r.status == ReferralStatus::Pending {
-            pending.push(item);
-        } else {
-            decided.push(item);
+        match r.status {
+            ReferralStatus::Pending => pending.push(item),
+            // still to admit: the place is reserved and not yet used or given back
+            ReferralStatus::Accepted
+                if r.place_used_at.is_none() && r.place_released_at.is_none() =>
+            {
+                accepted.push(item)
+            }
+            _ => decided.push(item),
         }
     }
-    Ok(IncomingPage {
-        layout: crate::notifications::layout(&state, &session, &caller, "provider").await,
-        pending,
-        decided,
-        reasons: decline_reasons(&state.pool).await?,
-    }
-    .into_response())
+    let status = if problem.errors.any() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        IncomingPage {
+            layout: crate::notifications::layout(state, session, &caller, "provider").await,
+            accepted,
+            pending,
+            decided,
+            reasons: decline_reasons(&state.pool).await?,
+            problem,
+        },
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct AcceptForm {
+    #[serde(default)]
+    admission_date: String,
+    #[serde(default)]
+    contact: String,
 }
 
 pub async fn accept(
@@ -154,15 +234,43 @@ pub async fn accept(
     session: Session,
     PageCaller(caller): PageCaller,
     Path(id): Path<i64>,
+    Form(f): Form<AcceptForm>,
 ) -> PageResult {
     caller.require(&[Role::Provider])?;
-    match commands::decide(&state, &caller, id, Decision::Accept).await {
+    let mut problem = CardProblem {
+        referral_id: id,
+        admission_date: f.admission_date.clone(),
+        contact: f.contact.clone(),
+        ..CardProblem::default()
+    };
+    let admission_date = match f.admission_date.trim() {
+        "" => None,
+        d => match crate::domain::time::parse_date(d) {
+            Some(d) => Some(d),
+            None => {
+                problem.errors = FormErrors(FieldErrors::single(
+                    "admission_date",
+                    "Enter a real date, like 2026-12-01, or leave it blank",
+                ));
+                return render_incoming(&state, &session, &caller, problem).await;
+            }
+        },
+    };
+    let decision = Decision::Accept {
+        admission_date,
+        contact: f.contact,
+    };
+    match commands::decide(&state, &caller, id, decision).await {
         Ok(_) => Ok(done(
             &session,
             "/provider",
             "Referral accepted: a place is reserved and the patient's details are shown below",
         )
         .await),
+        Err(AppError::Validation(errors)) => {
+            problem.errors = FormErrors(errors);
+            render_incoming(&state, &session, &caller, problem).await
+        }
         Err(AppError::Conflict { message, .. }) => Ok(done(
             &session,
             "/provider",
@@ -189,14 +297,25 @@ pub async fn decline(
     Form(f): Form<DeclineForm>,
 ) -> PageResult {
     caller.require(&[Role::Provider])?;
+    let problem = CardProblem {
+        referral_id: id,
+        reason: f.reason.clone(),
+        detail: f.detail.clone(),
+        ..CardProblem::default()
+    };
     let decision = Decision::Decline {
         reason: f.reason,
         detail: f.detail,
     };
     match commands::decide(&state, &caller, id, decision).await {
         Ok(_) => Ok(done(&session, "/provider", "Referral declined").await),
-        Err(AppError::Validation(_)) => {
-            Ok(done(&session, "/provider", "To decline, select a reason").await)
+        // the message goes beside the card's reason, with what was typed kept
+        Err(AppError::Validation(errors)) => {
+            let problem = CardProblem {
+                errors: FormErrors(errors),
+                ..problem
+            };
+            render_incoming(&state, &session, &caller, problem).await
         }
         Err(AppError::Conflict { message, .. }) => Ok(done(
             &session,

@@ -729,3 +729,221 @@ async fn the_hub_finds_care_for_a_patient_ranked_as_the_page_ranks_it() {
     let doc = hub.get_json("/api/v1/openapi.json").await;
     assert!(doc["paths"]["/api/v1/patients/{id}/find-care"]["get"].is_object());
 }
+
+#[tokio::test]
+async fn offers_take_plain_dates_and_can_be_changed_but_never_below_what_is_taken() {
+    let app = TestApp::spawn().await;
+    let p = app.api("provider").await;
+    // plain dates: from the start of the first day to the end of the last, in England
+    let mut o = offer(3);
+    o["available_from"] = json!("2026-11-22");
+    o["available_until"] = json!("2026-11-28");
+    let o = app.post_offer("provider", o).await;
+    assert_eq!(o["available_from"], "2026-11-22T00:00:00Z");
+    assert_eq!(o["available_until"], "2026-11-29T00:00:00Z");
+    assert_eq!(o["version"], 1);
+    let id = id_of(&o);
+    // two places taken
+    for nhs in [NHS[0], NHS[1]] {
+        let patient = app.awaiting_care(nhs, 3).await;
+        let r = app.refer(patient, id).await;
+        app.decide("provider", id_of(&r), "accept").await;
+    }
+    let path = format!("/api/v1/capacity/{id}");
+    // below the two taken: 409, nothing changes
+    let err = p
+        .patch_expect(
+            &path,
+            json!({"places": 1, "version": 1}),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert_eq!(err["error"]["code"], "capacity_in_use");
+    // a stale version: 409
+    let err = p
+        .patch_expect(
+            &path,
+            json!({"places": 5, "version": 0}),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert_eq!(err["error"]["code"], "stale_version");
+    // up to five, a day longer, new notes: places left follow
+    let changed = p
+        .patch_expect(
+            &path,
+            json!({"places": 5, "available_until": "2026-11-29", "notes": "Two rooms with hoists", "version": 1}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(changed["places"], 5);
+    assert_eq!(changed["places_left"], 3);
+    assert_eq!(changed["available_until"], "2026-11-30T00:00:00Z");
+    assert_eq!(changed["notes"], "Two rooms with hoists");
+    assert_eq!(changed["version"], 2);
+    // down to exactly what is taken: full
+    let full = p
+        .patch_expect(&path, json!({"places": 2}), StatusCode::OK)
+        .await;
+    assert_eq!(full["places_left"], 0);
+    assert_eq!(full["status"], "full");
+    // bad values are 422; another provider's offer is 404; the hub may not change it
+    let err = p
+        .patch_expect(
+            &path,
+            json!({"places": "many", "available_until": "soon"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert!(err["error"]["fields"]["places"].is_string());
+    assert!(err["error"]["fields"]["available_until"].is_string());
+    app.api("provider2")
+        .await
+        .patch_expect(&path, json!({"places": 9}), StatusCode::NOT_FOUND)
+        .await;
+    app.api("hub")
+        .await
+        .patch_expect(&path, json!({"places": 9}), StatusCode::FORBIDDEN)
+        .await;
+    // every value the offer had is kept, with when it took effect
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM capacity_offer_changes WHERE offer_id = {id}"
+        ))
+        .await,
+        3
+    );
+}
+
+#[tokio::test]
+async fn shrinking_an_offer_while_providers_accept_never_oversells() {
+    let app = TestApp::spawn().await;
+    let o = app.post_offer("provider", offer(4)).await;
+    let id = id_of(&o);
+    let mut referrals = vec![];
+    for nhs in NHS.iter().take(4) {
+        let patient = app.awaiting_care(nhs, 3).await;
+        referrals.push(id_of(&app.refer(patient, id).await));
+    }
+    // four accepts race with the provider cutting the offer to two places
+    let p = app.api("provider").await;
+    let mut tasks = vec![];
+    for r in referrals {
+        let (client, token, base) = (p.client.clone(), p.token.clone(), app.base.clone());
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(format!("{base}/api/v1/referrals/{r}/decision"))
+                .bearer_auth(token)
+                .json(&json!({"decision": "accept"}))
+                .send()
+                .await
+                .map(|r| r.status())
+        }));
+    }
+    let cut = p
+        .client
+        .patch(format!("{}/api/v1/capacity/{id}", app.base))
+        .bearer_auth(&p.token)
+        .json(&json!({"places": 2}))
+        .send()
+        .await
+        .expect("the server answers")
+        .status();
+    let mut accepted = 0;
+    for t in tasks {
+        if t.await.ok().and_then(Result::ok) == Some(StatusCode::OK) {
+            accepted += 1;
+        }
+    }
+    let (places, left, taken): (i32, i32, i64) = sqlx::query_as(
+        "SELECT places, places_left, (SELECT count(*) FROM referrals WHERE offer_id = $1 AND status = 'accepted') \
+         FROM capacity_offers WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .expect("the offer");
+    assert_eq!(
+        i64::from(places - left),
+        taken,
+        "the counter matches the accepts"
+    );
+    assert_eq!(taken, accepted);
+    if cut == StatusCode::OK {
+        assert_eq!(places, 2);
+        assert!(
+            accepted <= 2 || left == 0,
+            "{accepted} accepted on 2 places"
+        );
+        assert!(taken <= 4);
+    } else {
+        assert_eq!(
+            cut,
+            StatusCode::CONFLICT,
+            "more than two were already taken"
+        );
+        assert!(accepted > 2);
+    }
+}
+
+#[tokio::test]
+async fn all_still_available_confirms_every_open_offer_in_one_call() {
+    let app = TestApp::spawn().await;
+    for n in [1, 2] {
+        app.post_offer("provider", offer(n)).await;
+    }
+    app.post_offer("provider2", offer(1)).await;
+    // a day later every offer is stale
+    app.clock.set(default_now() + chrono::Duration::hours(25));
+    let p = app.api("provider").await;
+    let listed = p.get_json("/api/v1/capacity").await;
+    assert!(items(&listed).iter().all(|o| o["stale"] == true));
+    let done = p
+        .post_expect("/api/v1/capacity/confirm", json!({}), StatusCode::OK)
+        .await;
+    assert_eq!(done["confirmed"], 2);
+    let listed = p.get_json("/api/v1/capacity").await;
+    assert!(items(&listed).iter().all(|o| o["stale"] == false));
+    // the other provider's offer is untouched
+    let other = app
+        .api("provider2")
+        .await
+        .get_json("/api/v1/capacity")
+        .await;
+    assert_eq!(items(&other)[0]["stale"], true);
+}
+
+#[tokio::test]
+async fn accepting_records_the_admission_date_and_a_contact() {
+    let app = TestApp::spawn().await;
+    let patient = app.awaiting_care(NHS[0], 3).await;
+    let o = app.post_offer("provider", offer(1)).await;
+    let r = app.refer(patient, id_of(&o)).await;
+    let path = format!("/api/v1/referrals/{}/decision", id_of(&r));
+    let p = app.api("provider").await;
+    let err = p
+        .post_expect(
+            &path,
+            json!({"decision": "accept", "admission_date": "next week"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert!(err["error"]["fields"]["admission_date"].is_string());
+    let done = p
+        .post_expect(
+            &path,
+            json!({"decision": "accept", "admission_date": "2026-11-24", "contact": "Jo Bloggs, 0113 496 0000"}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(done["admission_date"], "2026-11-24");
+    assert_eq!(done["contact"], "Jo Bloggs, 0113 496 0000");
+    let history = app.history(patient).await;
+    assert!(
+        history.iter().any(|h| h["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("admission planned for 24 Nov 2026")),
+        "{history:?}"
+    );
+}

@@ -456,7 +456,7 @@ async fn the_whole_journey_in_a_browser_for_every_role() {
         "no identifiers before acceptance"
     );
     provider.click("form[action$='/accept'] button").await;
-    provider.expect(".hw-decided", "LOVELACE, Ada").await;
+    provider.expect(".hw-accepted", "LOVELACE, Ada").await;
     provider.check("referrals-answered").await;
     provider.go("/provider/offers").await;
     provider.check("offers").await;
@@ -570,7 +570,6 @@ async fn every_role_works_on_a_phone_without_scrolling_sideways() {
                     .execute(
                         "return Array.from(document.querySelectorAll('body *'))
                            .filter(e => e.getBoundingClientRect().right > arguments[0] + 1)
-                           .filter(e => !e.parentElement.closest('.hw-table-scroll'))
                            .slice(0, 12)
                            .map(e => e.tagName.toLowerCase() + (e.className ? '.' + String(e.className).split(' ').join('.') : '') + ' ' + Math.round(e.getBoundingClientRect().right));",
                         vec![json!(width)],

@@ -785,6 +785,24 @@ impl Api {
             .await
             .unwrap_or_else(|e| panic!("POST {path}: {e}"))
     }
+    pub async fn patch(&self, path: &str, body: Value) -> Response {
+        self.client
+            .patch(format!("{}{}", self.base, path))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PATCH {path}: {e}"))
+    }
+    /// PATCHes and expects `status`; returns the body as JSON.
+    pub async fn patch_expect(&self, path: &str, body: Value, status: StatusCode) -> Value {
+        expect_json(
+            self.patch(path, body).await,
+            status,
+            &format!("PATCH {path}"),
+        )
+        .await
+    }
     /// GETs and expects 200; returns the body as JSON (shown when the status is not 200).
     pub async fn get_json(&self, path: &str) -> Value {
         expect_json(self.get(path).await, StatusCode::OK, &format!("GET {path}")).await

@@ -196,9 +196,45 @@ async fn the_hub_finds_care_refers_and_providers_answer() {
         StatusCode::NOT_FOUND
     );
 
-    // PRV1 accepts A and declines B with a reason
+    // a decline without a reason: the message is beside that card's reason, what was typed
+    // is kept, and nothing changed
     let res = provider
-        .post_form(&format!("/provider/referrals/{ra}/accept"), &[])
+        .post_form(
+            &format!("/provider/referrals/{rb}/decline"),
+            &[("reason", ""), ("detail", "Needs nursing")],
+        )
+        .await;
+    let page = expect_page(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(page.count(&format!("#reason-{rb}-error")), 1);
+    assert_eq!(
+        page.attr(".nhsuk-error-summary a", "href").as_deref(),
+        Some(format!("#reason-{rb}").as_str())
+    );
+    assert_eq!(
+        page.attr(&format!("#detail-{rb}"), "value").as_deref(),
+        Some("Needs nursing")
+    );
+    assert_eq!(page.count(&format!("#referral-{rb} details[open]")), 1);
+    assert_eq!(page.count(".hw-referral"), 2);
+
+    // PRV1 accepts A, saying when it will admit and whom to call, and declines B with a
+    // reason
+    let res = provider
+        .post_form(
+            &format!("/provider/referrals/{ra}/accept"),
+            &[("admission_date", "not a date"), ("contact", "")],
+        )
+        .await;
+    let page = expect_page(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(page.count(&format!("#admission_date-{ra}-error")), 1);
+    let res = provider
+        .post_form(
+            &format!("/provider/referrals/{ra}/accept"),
+            &[
+                ("admission_date", "2026-11-24"),
+                ("contact", "Jo Bloggs, 0113 496 0000"),
+            ],
+        )
         .await;
     assert_eq!(location(&res), "/provider");
     let res = provider
@@ -210,16 +246,18 @@ async fn the_hub_finds_care_refers_and_providers_answer() {
     assert_eq!(location(&res), "/provider");
     let page = provider.page("/provider").await;
     assert_eq!(page.count(".hw-referral"), 0);
-    let answered = page.texts(".hw-decided tbody tr");
-    assert_eq!(answered.len(), 2);
-    let accepted = answered
-        .iter()
-        .find(|r| r.contains("accepted"))
-        .unwrap_or_else(|| panic!("none accepted: {answered:?}"));
+    // the accepted patient is at the top with what admitting needs
+    let accepted = page.text(".hw-accepted");
     assert!(
-        accepted.contains("LOVELACE, Ada") && accepted.contains("943 476 5919"),
+        accepted.contains("LOVELACE, Ada")
+            && accepted.contains("943 476 5919")
+            && accepted.contains("Planned for 24 Nov 2026")
+            && accepted.contains("Jo Bloggs, 0113 496 0000")
+            && accepted.contains("Acute Medical Unit"),
         "{accepted}"
     );
+    let answered = page.texts(".hw-decided tbody tr");
+    assert_eq!(answered.len(), 1);
     let declined = answered
         .iter()
         .find(|r| r.contains("declined"))
