@@ -611,13 +611,23 @@ impl Server {
     /// Starts `homeward serve` on `database_url` with a fixed clock (or the system's) and
     /// waits until it answers.
     pub async fn start(database_url: &str, clock: Option<DateTime<Utc>>, args: &[&str]) -> Server {
+        Self::start_logging_to(database_url, clock, args, Stdio::null()).await
+    }
+
+    /// [`Server::start`], with the server's log (its standard output) sent to `log`.
+    pub async fn start_logging_to(
+        database_url: &str,
+        clock: Option<DateTime<Utc>>,
+        args: &[&str],
+        log: Stdio,
+    ) -> Server {
         let port = free_port();
         let mut cmd = tokio::process::Command::new(BIN);
         cmd.env("DATABASE_URL", database_url)
             .env("HOMEWARD_DB_POOL_SIZE", "4")
             .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
             .args(args)
-            .stdout(Stdio::null())
+            .stdout(log)
             .stderr(Stdio::null())
             .kill_on_drop(true);
         if let Some(at) = clock {

@@ -186,44 +186,26 @@ async fn every_server_process_on_the_database_counts_the_same_failures() {
     }
 }
 
-/// Collects everything the application logs while it is the default subscriber.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn every_failure_is_logged_without_the_password() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    // the test runtime has one thread: the server's tasks log here too
-    let _guard = tracing::subscriber::set_default(subscriber);
     let app = TestApp::spawn().await;
-    token_call(&app.base, "hub", "Secret-Guess-One").await;
-    token_call(&app.base, "no.such.user", "Secret-Guess-Two").await;
-    app.anonymous_browser()
-        .post_form(
-            "/login",
-            &[("username", "ward"), ("password", "Secret-Guess-Three")],
-        )
-        .await;
-    let text = String::from_utf8(logs.0.lock().expect("logs").clone()).expect("UTF-8");
+    // a real server process, logging as in production, to a file of this test's own
+    let log = std::env::temp_dir().join(format!("homeward-sign-in-log-{}", app.db.name));
+    let file = std::fs::File::create(&log).expect("a log file");
+    let mut server =
+        Server::start_logging_to(&app.database_url(), Some(app.clock.now()), &[], file.into())
+            .await;
+    token_call(&server.base, "hub", "Secret-Guess-One").await;
+    token_call(&server.base, "no.such.user", "Secret-Guess-Two").await;
+    reqwest::Client::new()
+        .post(format!("{}/login", server.base))
+        .form(&[("username", "ward"), ("password", "Secret-Guess-Three")])
+        .send()
+        .await
+        .expect("the page answers");
+    server.child.kill().await.expect("the server stops");
+    let text = std::fs::read_to_string(&log).expect("the log");
+    std::fs::remove_file(&log).ok();
     let refused: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("sign-in refused"))

@@ -233,10 +233,14 @@ async fn single_sign_on_through_a_real_openid_connect_provider() {
     let res = sign_in_through_provider(&app, &b, "555000111222").await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), "/ward");
+    let callback = res.url().to_string();
     let page = b.page("/ward").await;
     assert!(page.text("header").contains("ward"));
 
-    // a callback cannot be replayed: its state was used up
+    // a callback cannot be replayed, even by the browser it was for: its state was used up
+    let res = b.client.get(&callback).send().await.expect("an answer");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    // nor forged by another
     let b2 = app.anonymous_browser();
     let res = b2
         .get("/login/sso/callback?code=made-up&state=made-up")
