@@ -93,7 +93,10 @@ impl utoipa::Modify for BearerAuth {
 /// The API router and its OpenAPI document, generated from the handlers' annotations.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(accounts::tokens::issue_token))
+        .routes(routes!(
+            accounts::tokens::issue_token,
+            accounts::tokens::revoke_token
+        ))
         .merge(patients::api::router())
         .merge(reference::router())
         .merge(market::offers_api::router())
@@ -145,7 +148,7 @@ pub async fn events(
 
 /// Page routes, and the event stream, which pages reach with their session cookie.
 fn pages(state: &AppState) -> Router<AppState> {
-    use accounts::{admin, login};
+    use accounts::{admin, login, sso, two_factor};
     use patients::pages as p;
     let store = PostgresStore::new(state.pool.clone());
     let idle = time::Duration::seconds(state.config.session_idle.num_seconds());
@@ -158,7 +161,16 @@ fn pages(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(login::home))
         .route("/login", get(login::login_page).post(login::login))
+        .route("/login/code", get(login::code_page).post(login::code))
+        .route("/login/enrol", get(login::enrol_page).post(login::enrol))
+        .route("/login/sso", get(sso::start))
+        .route("/login/sso/callback", get(sso::callback))
         .route("/logout", post(login::logout))
+        .route(
+            "/account/two-factor",
+            get(two_factor::show).post(two_factor::enrol),
+        )
+        .route("/account/recovery-codes", get(two_factor::recovery_codes))
         .route("/ward", get(p::ward_list))
         .route("/hub", get(p::worklist))
         .route("/provider", get(market::referrals_pages::incoming))
@@ -247,6 +259,12 @@ fn pages(state: &AppState) -> Router<AppState> {
         )
         .route("/admin/users/{id}/disable", post(admin::disable))
         .route("/admin/users/{id}/enable", post(admin::enable))
+        .route("/admin/users/{id}/sign-in", get(admin::sign_in_form))
+        .route(
+            "/admin/users/{id}/two-factor/reset",
+            post(admin::reset_two_factor),
+        )
+        .route("/admin/users/{id}/sso", post(admin::link_sso))
         .route("/api/v1/events", get(events))
         .fallback(page_not_found)
         // Cross-site form posts are refused (Origin / Sec-Fetch-Site), and the session
@@ -358,7 +376,9 @@ pub fn app(state: AppState) -> Router {
 pub async fn serve(state: AppState, addr: std::net::SocketAddr) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "Homeward is listening");
-    axum::serve(listener, app(state))
+    // the peer address reaches handlers (sign-in throttling counts per client address)
+    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     tracing::info!("Homeward stopped");

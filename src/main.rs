@@ -43,6 +43,8 @@ struct Cli {
     command: Command,
 }
 
+// parsed once at start: a large variant costs nothing worth boxing for
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the web server (creates the database and applies migrations first).
@@ -53,9 +55,44 @@ enum Command {
         /// Load the demo area (idempotent).
         #[arg(long)]
         demo: bool,
-        /// Minutes a page session may be idle before it ends.
+        /// Minutes a page session may be idle before it ends (activity extends it).
         #[arg(long, env = "HOMEWARD_SESSION_IDLE_MINUTES", default_value_t = 30)]
         session_idle_minutes: i64,
+        /// Hours a page session may last from sign-in, however busy.
+        #[arg(long, env = "HOMEWARD_SESSION_ABSOLUTE_HOURS", default_value_t = 12)]
+        session_absolute_hours: i64,
+        /// Hours an API token lives.
+        #[arg(long, env = "HOMEWARD_TOKEN_HOURS", default_value_t = 12)]
+        token_hours: i64,
+        /// Roles that must set up an authenticator app (comma-separated, or "none").
+        #[arg(long, env = "HOMEWARD_MFA_ROLES", default_value = "admin,hub")]
+        mfa_roles: String,
+        /// A header your reverse proxy sets to the client's address (such as
+        /// X-Forwarded-For; the last address in it is used). Without it, the peer address.
+        #[arg(long, env = "HOMEWARD_CLIENT_IP_HEADER")]
+        client_ip_header: Option<axum::http::HeaderName>,
+        /// Single sign-on: the OpenID Connect issuer URL (NHS CIS2 or another provider).
+        #[arg(long, env = "HOMEWARD_OIDC_ISSUER", requires_all = ["oidc_client_id", "oidc_client_secret", "oidc_redirect_url"])]
+        oidc_issuer: Option<String>,
+        /// Single sign-on: Homeward's client id at the provider.
+        #[arg(long, env = "HOMEWARD_OIDC_CLIENT_ID")]
+        oidc_client_id: Option<String>,
+        /// Single sign-on: Homeward's client secret (never printed).
+        #[arg(long, env = "HOMEWARD_OIDC_CLIENT_SECRET", hide_env_values = true)]
+        oidc_client_secret: Option<String>,
+        /// Single sign-on: Homeward's callback as registered, https://HOST/login/sso/callback.
+        #[arg(long, env = "HOMEWARD_OIDC_REDIRECT_URL")]
+        oidc_redirect_url: Option<String>,
+        /// Single sign-on: the provider's name on the sign-in button.
+        #[arg(
+            long,
+            env = "HOMEWARD_OIDC_LABEL",
+            default_value = "NHS Care Identity Service 2"
+        )]
+        oidc_label: String,
+        /// Single sign-on: scopes to ask for besides openid (space-separated).
+        #[arg(long, env = "HOMEWARD_OIDC_SCOPES", default_value = "")]
+        oidc_scopes: String,
         /// Send cookies only over HTTPS.
         #[arg(long, env = "HOMEWARD_SECURE_COOKIES")]
         secure_cookies: bool,
@@ -124,6 +161,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             addr,
             demo,
             session_idle_minutes,
+            session_absolute_hours,
+            token_hours,
+            mfa_roles,
+            client_ip_header,
+            oidc_issuer,
+            oidc_client_id,
+            oidc_client_secret,
+            oidc_redirect_url,
+            oidc_label,
+            oidc_scopes,
             secure_cookies,
             static_dir,
             offer_stale_hours,
@@ -131,8 +178,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             #[cfg(debug_assertions)]
             test_clock,
         } => {
+            let oidc = match oidc_issuer {
+                Some(issuer) => {
+                    let oidc = homeward::config::OidcConfig {
+                        issuer,
+                        client_id: oidc_client_id.unwrap_or_default(),
+                        client_secret: homeward::config::Secret(
+                            oidc_client_secret.unwrap_or_default(),
+                        ),
+                        redirect_url: oidc_redirect_url.unwrap_or_default(),
+                        label: oidc_label,
+                        scopes: oidc_scopes.split_whitespace().map(str::to_string).collect(),
+                    };
+                    homeward::accounts::sso::check_config(&oidc)?;
+                    Some(oidc)
+                }
+                None => None,
+            };
             let mut config = Config {
                 session_idle: chrono::Duration::minutes(session_idle_minutes.max(1)),
+                session_absolute: chrono::Duration::hours(session_absolute_hours.max(1)),
+                token_lifetime: chrono::Duration::hours(token_hours.max(1)),
+                mfa_roles: homeward::config::parse_roles(&mfa_roles).map_err(anyhow::Error::msg)?,
+                client_ip_header,
+                oidc,
                 secure_cookies,
                 offer_stale_after: chrono::Duration::hours(offer_stale_hours.max(1)),
                 choice_deadline: chrono::Duration::days(choice_deadline_days.clamp(1, 90)),

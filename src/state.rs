@@ -14,6 +14,8 @@ pub struct AppState {
     pub live: crate::live::Live,
     /// Trusts, wards and code sets, read once and again when they change.
     pub reference: crate::refdata::ReferenceCache,
+    /// The single sign-on provider, when one is configured.
+    pub sso: Option<Arc<crate::accounts::sso::Sso>>,
 }
 
 impl AppState {
@@ -22,7 +24,14 @@ impl AppState {
     pub fn new(pool: PgPool, clock: Clock, config: Config) -> Self {
         let live = crate::live::Live::start(pool.clone());
         crate::cases::counts::start(pool.clone(), clock.clone());
+        let sso = config.oidc.clone().and_then(|oidc| {
+            crate::accounts::sso::Sso::new(oidc)
+                .map(Arc::new)
+                .inspect_err(|e| tracing::error!(error = %e, "single sign-on is off"))
+                .ok()
+        });
         AppState {
+            sso,
             reference: crate::refdata::ReferenceCache::following(&live),
             live,
             pool,

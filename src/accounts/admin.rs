@@ -1,5 +1,7 @@
-//! Admin pages: list users, create a user, reset a password, disable or enable a user.
-//! Admin only. Disabling ends the user's sessions and tokens at once.
+//! Admin pages: list users, create a user, reset a password, disable or enable a user, and
+//! a user's sign-in settings (reset their authenticator app, link them to a single sign-on
+//! identity). Admin only. A password reset, disabling, enabling, a two-factor reset and a
+//! change of single sign-on link each end the user's sessions and tokens at once.
 
 use super::PageCaller;
 use super::users::{self, NewUser, OrgRow, UserRow};
@@ -38,6 +40,25 @@ struct PasswordPage {
     layout: Layout,
     user: UserRow,
     errors: FormErrors,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "accounts/user_sign_in.html")]
+struct SignInSettingsPage {
+    layout: Layout,
+    user: UserRow,
+    mfa_enrolled_at: Option<chrono::DateTime<chrono::Utc>>,
+    mfa_required: bool,
+    /// The single sign-on provider's name, when one is configured.
+    sso_label: Option<String>,
+    sso_subject: String,
+    errors: FormErrors,
+}
+
+#[derive(Deserialize)]
+pub struct SsoLinkForm {
+    #[serde(default)]
+    subject: String,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -240,4 +261,124 @@ pub async fn enable(
         format!("{} is enabled", user.username),
     )
     .await)
+}
+
+async fn sign_in_settings(
+    state: &AppState,
+    session: &Session,
+    caller: &Caller,
+    user: UserRow,
+    subject: Option<String>,
+    errors: FormErrors,
+) -> Result<SignInSettingsPage, AppError> {
+    let sso_subject = match subject {
+        Some(s) => s,
+        None => super::sso::link_of(&state.pool, user.id)
+            .await?
+            .unwrap_or_default(),
+    };
+    Ok(SignInSettingsPage {
+        layout: admin_layout(session, caller).await,
+        mfa_enrolled_at: super::mfa::enrolled_at(&state.pool, user.id).await?,
+        mfa_required: state.config.mfa_roles.contains(&user.role),
+        sso_label: state.sso.as_ref().map(|s| s.config.label.clone()),
+        sso_subject,
+        user,
+        errors,
+    })
+}
+
+pub async fn sign_in_form(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<i64>,
+) -> PageResult {
+    admin(&caller)?;
+    let user = users::by_id(&state.pool, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(
+        sign_in_settings(&state, &session, &caller, user, None, FormErrors::default())
+            .await?
+            .into_response(),
+    )
+}
+
+pub async fn reset_two_factor(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<i64>,
+) -> PageResult {
+    admin(&caller)?;
+    let user = users::by_id(&state.pool, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    super::mfa::reset(&state.pool, id).await?;
+    tracing::info!(admin = caller.user_id, user_id = id, "reset two-factor");
+    Ok(done(
+        &session,
+        &format!("/admin/users/{id}/sign-in"),
+        format!(
+            "Two-factor authentication is reset for {}: they set it up again when they next sign in",
+            user.username
+        ),
+    )
+    .await)
+}
+
+pub async fn link_sso(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Path(id): Path<i64>,
+    Form(form): Form<SsoLinkForm>,
+) -> PageResult {
+    admin(&caller)?;
+    let Some(sso) = state.sso.clone() else {
+        return Err(AppError::NotFound.into());
+    };
+    let user = users::by_id(&state.pool, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let result = super::sso::set_link(
+        &state.pool,
+        id,
+        &sso.config.issuer,
+        &form.subject,
+        caller.user_id,
+        state.clock.now(),
+    )
+    .await;
+    match result {
+        Ok(()) => {
+            tracing::info!(
+                admin = caller.user_id,
+                user_id = id,
+                "changed single sign-on link"
+            );
+            let message = if form.subject.trim().is_empty() {
+                format!(
+                    "{} is no longer linked to {}",
+                    user.username, sso.config.label
+                )
+            } else {
+                format!("{} is linked to {}", user.username, sso.config.label)
+            };
+            Ok(done(&session, &format!("/admin/users/{id}/sign-in"), message).await)
+        }
+        Err(AppError::Validation(errors)) => Ok(invalid(
+            sign_in_settings(
+                &state,
+                &session,
+                &caller,
+                user,
+                Some(form.subject),
+                FormErrors(errors),
+            )
+            .await?,
+        )),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -2,10 +2,23 @@
 //! request into the [`Caller`] every handler that touches patient data must take
 //! ([`ApiCaller`], [`PageCaller`], [`AnyCaller`]). A caller always has a role and an
 //! organisation; [`crate::scope`] turns them into what the caller may see.
+//!
+//! Signing in (password, throttling, second factor, single sign-on) is [`signin`], [`login`],
+//! [`mfa`] and [`sso`]; how long a page session lasts and how all of a user's sessions end
+//! is [`sessions`]. Password hashing is bounded here: at most one Argon2 computation per
+//! core at a time, so a flood of sign-ins queues for CPU instead of filling the blocking
+//! pool that static files and everything else share.
 
 pub mod admin;
 pub mod login;
+pub mod mfa;
+pub mod password_policy;
+pub mod sessions;
+pub mod signin;
+pub mod sso;
+pub mod throttle;
 pub mod tokens;
+pub mod two_factor;
 pub mod users;
 
 use crate::domain::Caller;
@@ -15,8 +28,6 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
-
-pub const SESSION_USER_KEY: &str = "user_id";
 
 /// Who a page session belongs to, as stored at sign-in: the user, and the role and
 /// organisation they signed in with. Knowing the role before reading the user lets the
@@ -29,6 +40,13 @@ pub struct SessionUser {
     pub user_id: i64,
     pub role: crate::domain::Role,
     pub org_code: String,
+    /// The user's `session_epoch` at sign-in: the caller query ends the session when the
+    /// user's epoch has moved on (password reset, disabled, enabled, two-factor reset).
+    pub epoch: i32,
+    /// When the session was signed in (the absolute lifetime runs from here).
+    pub signed_in_at: chrono::DateTime<chrono::Utc>,
+    /// The last activity written to the session (the idle timeout runs from here).
+    pub last_seen_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A caller identified by `Authorization: Bearer TOKEN` (the API).
@@ -38,16 +56,8 @@ impl FromRequestParts<AppState> for ApiCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(AppError::Unauthorized)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .ok_or(AppError::Unauthorized)?;
-        let caller = tokens::caller_for_token(&state.pool, token.trim(), state.clock.now())
+        let token = tokens::bearer(&parts.headers).ok_or(AppError::Unauthorized)?;
+        let caller = tokens::caller_for_token(&state.pool, token, state.clock.now())
             .await?
             .ok_or(AppError::Unauthorized)?;
         Ok(ApiCaller(caller))
@@ -75,30 +85,37 @@ impl FromRequestParts<AppState> for PageCaller {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|(s, m)| (s, m).into_response())?;
+        // a session from before this version (no epoch or times) does not parse: sign in again
         let who: Option<SessionUser> = session.get(SESSION_WHO_KEY).await.unwrap_or(None);
-        let found = match who {
-            Some(who) => {
-                users::active_caller_with_notices(
-                    &state.pool,
-                    &who,
-                    state.clock.now(),
-                    state.config.response_overdue_after,
-                )
-                .await
-            }
-            None => {
-                // a session from before sign-in stored the role: read the user alone
-                let user_id: Option<i64> = session.get(SESSION_USER_KEY).await.unwrap_or(None);
-                let Some(user_id) = user_id else {
-                    return Err(SignInRedirect.into_response());
-                };
-                users::active_caller(&state.pool, user_id).await
-            }
+        let Some(who) = who else {
+            return Err(SignInRedirect.into_response());
         };
+        let now = state.clock.now();
+        if let Some(ended) = sessions::ended(&who, now, &state.config) {
+            let _ = session.flush().await;
+            crate::web::flash(&session, ended.message()).await;
+            tracing::info!(
+                user_id = who.user_id,
+                reason = ended.as_str(),
+                "session ended"
+            );
+            return Err(SignInRedirect.into_response());
+        }
+        // the user, their epoch and the header's count in one statement
+        let found = users::active_caller_with_notices(
+            &state.pool,
+            &who,
+            now,
+            state.config.response_overdue_after,
+        )
+        .await;
         match found {
-            Ok(Some(caller)) => Ok(PageCaller(caller)),
+            Ok(Some(caller)) => {
+                sessions::note_activity(&session, who, now, &state.config).await;
+                Ok(PageCaller(caller))
+            }
             Ok(None) => {
-                // disabled, deleted or changed: end this session now
+                // disabled, deleted, changed, or signed out everywhere: end this session now
                 let _ = session.flush().await;
                 Err(SignInRedirect.into_response())
             }
@@ -130,27 +147,115 @@ impl FromRequestParts<AppState> for AnyCaller {
     }
 }
 
+/// At most this many Argon2 computations run at once: one per core. More would only make
+/// each slower and take blocking threads that everything else needs.
+static ARGON2_SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    tokio::sync::Semaphore::new(cores)
+});
+
+/// A sign-in that cannot get an Argon2 slot within this long is told to come back later
+/// (503) rather than queue without bound.
+pub const ARGON2_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs Argon2 work on the blocking pool once a slot is free; `None` when `wait` passed
+/// first (no wait given: wait as long as it takes, for administrators' own actions).
+async fn argon2<T: Send + 'static>(
+    wait: Option<std::time::Duration>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<Option<T>, AppError> {
+    let permit = match wait {
+        Some(wait) => match tokio::time::timeout(wait, ARGON2_SLOTS.acquire()).await {
+            Ok(permit) => permit,
+            Err(_) => return Ok(None),
+        },
+        None => ARGON2_SLOTS.acquire().await,
+    }
+    .map_err(|e| AppError::Internal(e.into()))?;
+    let done = tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    drop(permit);
+    Ok(Some(done))
+}
+
 /// Hashes a password with Argon2id off the async threads.
 pub async fn hash_password(password: String) -> Result<String, AppError> {
-    tokio::task::spawn_blocking(move || password_auth::generate_hash(password))
-        .await
-        .map_err(|e| AppError::Internal(e.into()))
+    argon2(None, move || password_auth::generate_hash(password))
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no Argon2 slot")))
 }
 
-/// Checks a password against a stored hash off the async threads.
-pub async fn verify_password(password: String, hash: String) -> Result<bool, AppError> {
-    tokio::task::spawn_blocking(move || password_auth::verify_password(password, &hash).is_ok())
-        .await
-        .map_err(|e| AppError::Internal(e.into()))
+/// Checks a password against a stored hash off the async threads (no hash: against a hash
+/// of nothing in particular, which costs the same, for unknown usernames); `None` when no
+/// Argon2 slot came free within [`ARGON2_WAIT`].
+pub async fn verify_password(
+    password: String,
+    hash: Option<String>,
+) -> Result<Option<bool>, AppError> {
+    argon2(Some(ARGON2_WAIT), move || match hash {
+        Some(hash) => password_auth::verify_password(password, &hash).is_ok(),
+        None => {
+            let _ = password_auth::verify_password(password, dummy_hash());
+            false
+        }
+    })
+    .await
 }
 
-/// The rule for new passwords, shared by the CLI and the admin pages.
-pub fn check_new_password(password: &str) -> Result<(), &'static str> {
-    if password.chars().count() < 12 {
-        Err("Password must be 12 characters or more")
-    } else if password.len() > 1024 {
-        Err("Password must be 1024 characters or fewer")
-    } else {
-        Ok(())
+/// A hash to check against when the username is unknown, made with the same (default)
+/// parameters as real ones so both take the same time.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| password_auth::generate_hash("homeward-dummy-password"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_argon2_work_runs_at_once_than_there_are_cores() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let jobs = (0..cores * 4).map(|_| {
+            let (running, most) = (running.clone(), most.clone());
+            tokio::spawn(argon2(None, move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                running.fetch_sub(1, Ordering::SeqCst);
+            }))
+        });
+        for job in jobs.collect::<Vec<_>>() {
+            job.await.unwrap().unwrap();
+        }
+        // (at most: the other test in this module may hold a slot meanwhile)
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            (1..=cores).contains(&most),
+            "{most} at once on {cores} cores"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sign_in_that_cannot_get_a_slot_in_time_is_told_so() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let busy: Vec<_> = (0..cores)
+            .map(|_| {
+                tokio::spawn(argon2(None, || {
+                    std::thread::sleep(std::time::Duration::from_millis(300))
+                }))
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let waited = argon2(Some(std::time::Duration::from_millis(20)), || ()).await;
+        assert!(matches!(waited, Ok(None)));
+        for b in busy {
+            b.await.unwrap().unwrap();
+        }
     }
 }

@@ -16,6 +16,8 @@ pub struct UserRow {
     pub password_hash: String,
     pub disabled_at: Option<chrono::DateTime<chrono::Utc>>,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Sessions signed in under another epoch have ended (see `sessions`).
+    pub session_epoch: i32,
 }
 
 impl UserRow {
@@ -36,7 +38,7 @@ impl UserRow {
 macro_rules! user_columns {
     () => {
         "u.id, u.username, u.display_name, u.role, u.org_code, o.name AS org_name, \
-         u.password_hash, u.disabled_at, u.created_at"
+         u.password_hash, u.disabled_at, u.created_at, u.session_epoch"
     };
 }
 
@@ -68,8 +70,8 @@ pub async fn by_id(db: impl PgExecutor<'_>, id: i64) -> Result<Option<UserRow>, 
 }
 
 /// A page session's caller with the header's count of new notifications, in one
-/// statement; `None` when the user is disabled, gone, or no longer has the role and
-/// organisation the session was signed in with.
+/// statement; `None` when the user is disabled, gone, no longer has the role and
+/// organisation the session was signed in with, or has had every session ended since.
 pub async fn active_caller_with_notices(
     db: impl PgExecutor<'_>,
     who: &super::SessionUser,
@@ -93,6 +95,8 @@ pub async fn active_caller_with_notices(
         .push_bind(who.role)
         .push(" AND u.org_code = ")
         .push_bind(who.org_code.clone())
+        .push(" AND u.session_epoch = ")
+        .push_bind(who.epoch)
         .push(" AND u.disabled_at IS NULL");
     let row: Option<(UserRow, i64)> = q
         .build()
@@ -128,12 +132,23 @@ pub async fn by_token(
     .await?)
 }
 
-/// The caller for a session's user id, or `None` when the user is disabled or gone.
-pub async fn active_caller(db: impl PgExecutor<'_>, id: i64) -> Result<Option<Caller>, AppError> {
-    match by_id(db, id).await? {
-        Some(u) if u.disabled_at.is_none() => Ok(Some(u.caller())),
-        _ => Ok(None),
-    }
+/// The user an administrator linked to a single sign-on subject of `issuer`.
+pub async fn by_sso_subject(
+    db: impl PgExecutor<'_>,
+    issuer: &str,
+    subject: &str,
+) -> Result<Option<UserRow>, AppError> {
+    Ok(sqlx::query_as::<_, UserRow>(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM sso_links l JOIN users u ON u.id = l.user_id \
+         JOIN organisations o ON o.code = u.org_code \
+         WHERE l.issuer = $1 AND l.subject = $2"
+    ))
+    .bind(issuer)
+    .bind(subject)
+    .fetch_optional(db)
+    .await?)
 }
 
 pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<UserRow>, AppError> {
@@ -199,7 +214,7 @@ pub async fn create(pool: &sqlx::PgPool, new: NewUser) -> Result<i64, AppError> 
         ),
         Some(_) => {}
     }
-    if let Err(m) = super::check_new_password(&new.password) {
+    if let Err(m) = super::password_policy::check(&new.password, &username) {
         errors.add("password", m);
     }
     if !errors.is_empty() {
@@ -231,29 +246,32 @@ pub async fn create(pool: &sqlx::PgPool, new: NewUser) -> Result<i64, AppError> 
     }
 }
 
+/// Sets a new password (after the password rule) and ends every session and API token the
+/// user has.
 pub async fn set_password(pool: &sqlx::PgPool, id: i64, password: String) -> Result<(), AppError> {
-    if let Err(m) = super::check_new_password(&password) {
+    let user = by_id(pool, id).await?.ok_or(AppError::NotFound)?;
+    if let Err(m) = super::password_policy::check(&password, &user.username) {
         return Err(AppError::Validation(FieldErrors::single("password", m)));
     }
     let hash = super::hash_password(password).await?;
-    let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
-        .bind(id)
-        .bind(&hash)
-        .execute(pool)
-        .await?;
+    let mut tx = pool.begin().await?;
+    let done = sqlx::query!(
+        "UPDATE users SET password_hash = $2 WHERE id = $1",
+        id,
+        hash
+    )
+    .execute(&mut *tx)
+    .await?;
     if done.rows_affected() == 0 {
         return Err(AppError::NotFound);
     }
-    // a reset password ends existing API tokens too
-    sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
-        .bind(id)
-        .execute(pool)
-        .await?;
+    super::sessions::end_all(&mut tx, id).await?;
+    tx.commit().await?;
     Ok(())
 }
 
-/// Disables or re-enables a user. Disabling revokes API tokens; page sessions end on their
-/// next request because [`super::PageCaller`] reads the user row every time.
+/// Disables or re-enables a user. Either way every session and API token they had ends at
+/// once, so a session from before a disable never works again after the enable.
 pub async fn set_disabled(
     pool: &sqlx::PgPool,
     id: i64,
@@ -261,23 +279,18 @@ pub async fn set_disabled(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), AppError> {
     let mut tx = pool.begin().await?;
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE users SET disabled_at = CASE WHEN $2 THEN COALESCE(disabled_at, $3) END WHERE id = $1",
+        id,
+        disabled,
+        now as _
     )
-    .bind(id)
-    .bind(disabled)
-    .bind(now)
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         return Err(AppError::NotFound);
     }
-    if disabled {
-        sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-    }
+    super::sessions::end_all(&mut tx, id).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -208,11 +208,15 @@ async fn the_demo_area_loads_once_with_every_status() {
         "provider2.demo",
         "admin.demo",
     ] {
-        let caller =
-            homeward::accounts::tokens::authenticate(&pool, user, homeward::demo::DEMO_PASSWORD)
-                .await
-                .unwrap();
-        assert!(caller.is_some(), "{user}");
+        let client = homeward::accounts::throttle::ClientAddress("cli-test".into());
+        let signed_in = homeward::accounts::signin::check_password(
+            &state,
+            user,
+            homeward::demo::DEMO_PASSWORD,
+            &client,
+        )
+        .await;
+        assert!(signed_in.is_ok(), "{user}: {:?}", signed_in.err());
     }
     // again: nothing changes
     homeward::demo::load(&state).await.unwrap();

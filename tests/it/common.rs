@@ -346,6 +346,16 @@ impl Drop for TestDb {
 // ---------------------------------------------------------------------------------------
 // The application
 
+/// The configuration tests run with: the defaults, except that no role has to enrol an
+/// authenticator app, so `app.browser("hub")` signs in with a password alone. Tests of
+/// two-factor sign-in start from `Config::default()`, where admins and hubs must.
+pub fn test_config() -> Config {
+    Config {
+        mfa_roles: vec![],
+        ..Config::default()
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub pool: PgPool,
@@ -360,19 +370,31 @@ impl TestApp {
     }
 
     pub async fn spawn_at(now: DateTime<Utc>) -> TestApp {
-        Self::spawn_with(now, Config::default()).await
+        Self::spawn_with(now, test_config()).await
     }
 
     pub async fn spawn_with(now: DateTime<Utc>, config: Config) -> TestApp {
+        Self::spawn_configured(now, |_| config).await
+    }
+
+    /// Starts the app with a configuration made knowing its own base URL (such as a single
+    /// sign-on callback).
+    pub async fn spawn_configured(
+        now: DateTime<Utc>,
+        config: impl FnOnce(&str) -> Config,
+    ) -> TestApp {
         let db = TestDb::with_area().await;
         let pool = db.pool.clone();
         let clock = Clock::fixed(now);
-        let state = AppState::new(pool.clone(), clock.clone(), config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port");
         let addr = listener.local_addr().expect("an address");
-        let app = homeward::app(state.clone());
+        let config = config(&format!("http://{addr}"));
+        let state = AppState::new(pool.clone(), clock.clone(), config);
+        // as `homeward::serve` does: handlers see the client's address
+        let app = homeward::app(state.clone())
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         tokio::spawn(async move {
             axum::serve(listener, app).await.ok();
         });
@@ -589,13 +611,23 @@ impl Server {
     /// Starts `homeward serve` on `database_url` with a fixed clock (or the system's) and
     /// waits until it answers.
     pub async fn start(database_url: &str, clock: Option<DateTime<Utc>>, args: &[&str]) -> Server {
+        Self::start_logging_to(database_url, clock, args, Stdio::null()).await
+    }
+
+    /// [`Server::start`], with the server's log (its standard output) sent to `log`.
+    pub async fn start_logging_to(
+        database_url: &str,
+        clock: Option<DateTime<Utc>>,
+        args: &[&str],
+        log: Stdio,
+    ) -> Server {
         let port = free_port();
         let mut cmd = tokio::process::Command::new(BIN);
         cmd.env("DATABASE_URL", database_url)
             .env("HOMEWARD_DB_POOL_SIZE", "4")
             .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
             .args(args)
-            .stdout(Stdio::null())
+            .stdout(log)
             .stderr(Stdio::null())
             .kill_on_drop(true);
         if let Some(at) = clock {

@@ -61,6 +61,7 @@ async fn every_page_is_valid_html() {
                 "/notifications",
                 "/directory",
                 "/no-such-page",
+                "/account/two-factor",
             ],
         ),
         (
@@ -134,6 +135,15 @@ async fn every_page_is_valid_html() {
         .await,
     );
     let admin_b = app.browser("admin").await;
+    save(
+        "admin-sign-in".into(),
+        text_of(
+            admin_b
+                .get(&format!("/admin/users/{admin_id}/sign-in"))
+                .await,
+        )
+        .await,
+    );
     save(
         "admin-password".into(),
         text_of(

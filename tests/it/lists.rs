@@ -594,7 +594,7 @@ async fn a_worklist_page_costs_three_statements_whatever_the_list_holds() {
     let state = homeward::state::AppState::new(
         pool,
         homeward::domain::time::Clock::fixed(now),
-        Default::default(),
+        crate::common::test_config(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

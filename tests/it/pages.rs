@@ -110,19 +110,6 @@ async fn signing_out_ends_the_session_even_for_a_copied_cookie() {
 }
 
 #[tokio::test]
-async fn an_idle_session_ends() {
-    let config = homeward::config::Config {
-        session_idle: chrono::Duration::seconds(1),
-        ..Default::default()
-    };
-    let app = TestApp::spawn_with(default_now(), config).await;
-    let b = app.browser("hub").await;
-    assert_eq!(b.get("/hub").await.status(), StatusCode::OK);
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    assert_eq!(location(&b.get("/hub").await), "/login");
-}
-
-#[tokio::test]
 async fn each_role_is_refused_pages_that_are_not_its_own() {
     let app = TestApp::spawn().await;
     let own = app.flag_id("ward", patient(NHS[0])).await;
