@@ -21,6 +21,10 @@ pub struct Config {
     pub choice_deadline: Duration,
     /// A referral unanswered for this long is overdue (shown to the hub).
     pub response_overdue_after: Duration,
+    /// Patient choice: how long a provider's acceptance holds a place for the patient or
+    /// family to choose between several before the hub books one. Zero: the first
+    /// acceptance books the place at once.
+    pub acceptance_hold: Duration,
     /// Sign-in throttling (CONTRACT.md "Sign-in").
     pub sign_in: SignInLimits,
     /// Roles that must enrol an authenticator app before they can use the pages.
@@ -87,6 +91,7 @@ impl Default for Config {
             offer_stale_after: Duration::hours(24),
             choice_deadline: Duration::days(7),
             response_overdue_after: Duration::hours(4),
+            acceptance_hold: Duration::zero(),
             sign_in: SignInLimits::default(),
             mfa_roles: vec![Role::Admin, Role::Hub],
             client_ip_header: None,

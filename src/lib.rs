@@ -224,6 +224,10 @@ fn pages(state: &AppState) -> Router<AppState> {
             "/patients/{id}/choice",
             get(choice::pages::show).post(choice::pages::record),
         )
+        .route(
+            "/patients/{id}/choice/book/{referral}",
+            post(choice::pages::book),
+        )
         .route("/hub/choice", get(choice::pages::overdue))
         .route("/directory", get(directory::pages::search))
         .route("/notifications", get(notifications::page))

@@ -105,6 +105,10 @@ enum Command {
         /// Days a patient is given to choose after the choice letter.
         #[arg(long, env = "HOMEWARD_CHOICE_DEADLINE_DAYS", default_value_t = 7)]
         choice_deadline_days: i64,
+        /// Hours a provider's acceptance holds a place so the patient can choose between
+        /// several (the hub then books one); 0 books the first acceptance at once.
+        #[arg(long, env = "HOMEWARD_ACCEPTANCE_HOLD_HOURS", default_value_t = 0)]
+        acceptance_hold_hours: i64,
         /// Tests only (debug builds): a fixed "now" for this process, so a server a test
         /// starts shares the test's clock.
         #[cfg(debug_assertions)]
@@ -175,6 +179,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             static_dir,
             offer_stale_hours,
             choice_deadline_days,
+            acceptance_hold_hours,
             #[cfg(debug_assertions)]
             test_clock,
         } => {
@@ -205,6 +210,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 secure_cookies,
                 offer_stale_after: chrono::Duration::hours(offer_stale_hours.max(1)),
                 choice_deadline: chrono::Duration::days(choice_deadline_days.clamp(1, 90)),
+                acceptance_hold: chrono::Duration::hours(acceptance_hold_hours.clamp(0, 24 * 14)),
                 ..Config::default()
             };
             if let Some(dir) = static_dir {

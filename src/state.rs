@@ -24,6 +24,11 @@ impl AppState {
     pub fn new(pool: PgPool, clock: Clock, config: Config) -> Self {
         let live = crate::live::Live::start(pool.clone());
         crate::cases::counts::start(pool.clone(), clock.clone());
+        crate::market::commands::start_lapsing(
+            pool.clone(),
+            clock.clone(),
+            std::time::Duration::from_secs(30),
+        );
         let sso = config.oidc.clone().and_then(|oidc| {
             crate::accounts::sso::Sso::new(oidc)
                 .map(Arc::new)

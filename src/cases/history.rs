@@ -32,6 +32,25 @@ pub async fn write(
     now: DateTime<Utc>,
     note: Note,
 ) -> Result<(), AppError> {
+    write_as(conn, Some(caller.user_id), now, note).await
+}
+
+/// Records a change nobody made by hand (a hold on a place lapsing): as [`write`], with no
+/// actor.
+pub async fn write_by_system(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    note: Note,
+) -> Result<(), AppError> {
+    write_as(conn, None, now, note).await
+}
+
+async fn write_as(
+    conn: &mut PgConnection,
+    actor: Option<i64>,
+    now: DateTime<Utc>,
+    note: Note,
+) -> Result<(), AppError> {
     let Note {
         patient_id,
         action,
@@ -51,7 +70,7 @@ pub async fn write(
     let moved_to = to_status.filter(|s| *s != from_status);
     append(
         conn,
-        caller,
+        actor,
         now,
         patient_id,
         action,
@@ -74,7 +93,7 @@ pub async fn opened(
 ) -> Result<(), AppError> {
     append(
         conn,
-        caller,
+        Some(caller.user_id),
         now,
         patient_id,
         CaseAction::Created,
@@ -88,7 +107,7 @@ pub async fn opened(
 #[allow(clippy::too_many_arguments)]
 async fn append(
     conn: &mut PgConnection,
-    caller: &Caller,
+    actor: Option<i64>,
     now: DateTime<Utc>,
     patient_id: PatientId,
     action: CaseAction,
@@ -101,7 +120,7 @@ async fn append(
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
         patient_id as _,
         now as _,
-        caller.user_id,
+        actor,
         action as _,
         detail,
         from_status as _,

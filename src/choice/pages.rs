@@ -10,12 +10,20 @@ use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PageResult, done};
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawForm, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use tower_sessions::Session;
+
+/// A place a provider has accepted and is holding for the patient to choose.
+pub struct HeldPlace {
+    pub referral_id: i64,
+    pub provider: String,
+    pub service: String,
+    pub held_until: String,
+    pub admission: String,
+}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "choice/choice.html")]
@@ -27,6 +35,11 @@ struct ChoicePage {
     overdue: bool,
     deadline_days: i64,
     outcomes: &'static [(&'static str, &'static str)],
+    /// What the patient can choose between: the providers it is referred to (picked, not
+    /// retyped, for the letter and the preferences).
+    options: Vec<String>,
+    held: Vec<HeldPlace>,
+    may_book: bool,
     form: ChoiceForm,
     errors: FormErrors,
     stale: bool,
@@ -36,6 +49,45 @@ impl ChoicePage {
     fn when(&self, t: &Option<chrono::DateTime<chrono::Utc>>) -> String {
         t.map(display_london).unwrap_or_default()
     }
+    /// The outcome in words.
+    fn outcome_label(&self, code: &str) -> &'static str {
+        OUTCOMES
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, l)| *l)
+            .unwrap_or("Recorded")
+    }
+    /// The three preference boxes: number, field, label, what is chosen.
+    fn preference_boxes(&self) -> Vec<(u8, &'static str, &'static str, &str)> {
+        vec![
+            (
+                1,
+                "preference_1",
+                "First preference",
+                &self.form.preference_1,
+            ),
+            (
+                2,
+                "preference_2",
+                "Second preference",
+                &self.form.preference_2,
+            ),
+            (
+                3,
+                "preference_3",
+                "Third preference",
+                &self.form.preference_3,
+            ),
+        ]
+    }
+    fn option_checked(&self, option: &str) -> bool {
+        self.form.options.lines().any(|l| l.trim() == option)
+    }
+}
+
+/// A referral as a choice option: "Provider: service".
+fn option_name(r: &crate::market::referrals::ReferralRow) -> String {
+    format!("{}: {}", r.org_name, r.service_label)
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -72,6 +124,39 @@ async fn render(
     crate::audit::record_views(&state.pool, caller, &[id], "choice page", state.clock.now())
         .await?;
     let choice = super::get(&state.pool, id).await?;
+    let referrals = crate::market::referrals::for_patient(&state.pool, caller, id).await?;
+    let mut options: Vec<String> = referrals
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.status,
+                crate::domain::ReferralStatus::Pending | crate::domain::ReferralStatus::Accepted
+            )
+        })
+        .map(option_name)
+        .collect();
+    // and what the letter offered, if it named something no longer referred
+    for o in &choice.options_offered {
+        if !options.contains(o) {
+            options.push(o.clone());
+        }
+    }
+    let held = referrals
+        .iter()
+        .filter(|r| r.status == crate::domain::ReferralStatus::Accepted)
+        .filter_map(|r| {
+            r.held_until.map(|until| HeldPlace {
+                referral_id: r.id,
+                provider: r.org_name.clone(),
+                service: r.service_label.clone(),
+                held_until: display_london(until),
+                admission: r
+                    .admission_planned_for
+                    .map(|d| d.format("%-d %b %Y").to_string())
+                    .unwrap_or_default(),
+            })
+        })
+        .collect();
     let status = if stale {
         StatusCode::CONFLICT
     } else if errors.is_empty() {
@@ -97,6 +182,9 @@ async fn render(
         choice,
         deadline_days: state.config.choice_deadline.num_days(),
         outcomes: OUTCOMES,
+        options,
+        held,
+        may_book: caller.is(crate::domain::Role::Hub),
         form,
         errors: FormErrors(errors),
         stale,
@@ -127,8 +215,30 @@ pub async fn record(
     session: Session,
     PageCaller(caller): PageCaller,
     Path(id): Path<PatientId>,
-    Form(f): Form<ChoiceForm>,
+    RawForm(raw): RawForm,
 ) -> PageResult {
+    // the options offered are ticked boxes, one `option` field each
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&raw)
+        .map_err(|_| AppError::BadRequest("The form could not be read".into()))?;
+    let mut f = ChoiceForm::default();
+    let mut picked = vec![];
+    for (k, v) in pairs {
+        match k.as_str() {
+            "version" => f.version = v.trim().parse().ok(),
+            "stage" => f.stage = v,
+            "option" => picked.push(v),
+            "options" => f.options = v,
+            "preference_1" => f.preference_1 = v,
+            "preference_2" => f.preference_2 = v,
+            "preference_3" => f.preference_3 = v,
+            "outcome" => f.outcome = v,
+            "note" => f.note = v,
+            _ => {}
+        }
+    }
+    if !picked.is_empty() {
+        f.options = picked.join("\n");
+    }
     let step = match f.stage.as_str() {
         "information" => ChoiceStep::InformationGiven,
         "letter" => ChoiceStep::Letter {
@@ -217,4 +327,28 @@ pub async fn overdue(
         items,
     }
     .into_response())
+}
+
+/// POST /patients/{id}/choice/book/{referral}: the hub books the place the patient chose.
+pub async fn book(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Path((id, referral)): Path<(PatientId, i64)>,
+) -> PageResult {
+    match crate::market::commands::book_held(&state, &caller, referral).await {
+        Ok(r) => Ok(done(
+            &session,
+            &format!("/patients/{id}"),
+            format!(
+                "Booked with {}: care is arranged, and the other places held are given back",
+                r.org_name
+            ),
+        )
+        .await),
+        Err(AppError::Conflict { message, .. }) => {
+            Ok(done(&session, &format!("/patients/{id}/choice"), message).await)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

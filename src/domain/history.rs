@@ -33,10 +33,16 @@ pub enum CaseAction {
     ChoicePreferences,
     ChoiceEscalated,
     ChoiceOutcome,
+    /// A provider accepted while acceptances are held for the patient to choose.
+    PlaceHeld,
+    /// The hub booked one held place; the others gave theirs back.
+    PlaceBooked,
+    /// A held place was given back because nobody booked it in time.
+    HoldLapsed,
 }
 
 impl CaseAction {
-    pub const ALL: [CaseAction; 20] = [
+    pub const ALL: [CaseAction; 23] = [
         CaseAction::Created,
         CaseAction::NotMeetingCriteria,
         CaseAction::MeetsCriteria,
@@ -57,6 +63,9 @@ impl CaseAction {
         CaseAction::ChoicePreferences,
         CaseAction::ChoiceEscalated,
         CaseAction::ChoiceOutcome,
+        CaseAction::PlaceHeld,
+        CaseAction::PlaceBooked,
+        CaseAction::HoldLapsed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -81,6 +90,9 @@ impl CaseAction {
             CaseAction::ChoicePreferences => "choice_preferences",
             CaseAction::ChoiceEscalated => "choice_escalated",
             CaseAction::ChoiceOutcome => "choice_outcome",
+            CaseAction::PlaceHeld => "place_held",
+            CaseAction::PlaceBooked => "place_booked",
+            CaseAction::HoldLapsed => "hold_lapsed",
         }
     }
 }

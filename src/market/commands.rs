@@ -480,6 +480,44 @@ pub async fn decide(
                     "No places are left on this offer (or it is withdrawn or expired)",
                 ));
             }
+            // choice: the acceptance holds the place for the patient to choose; the patient
+            // goes on awaiting care and other providers may still accept
+            let hold = state.config.acceptance_hold;
+            if hold > chrono::Duration::zero() {
+                let held_until = now + hold;
+                sqlx::query!(
+                    "UPDATE referrals SET status = $4, decided_at = $2, decided_by = $3, \
+                     admission_planned_for = $5, accept_contact = NULLIF($6, ''), held_until = $7 \
+                     WHERE id = $1",
+                    id,
+                    now as _,
+                    caller.user_id,
+                    ReferralStatus::Accepted as _,
+                    admission_date as _,
+                    contact,
+                    held_until as _,
+                )
+                .execute(&mut *tx)
+                .await?;
+                history::write(
+                    &mut tx,
+                    caller,
+                    now,
+                    Note {
+                        patient_id,
+                        action: CaseAction::PlaceHeld,
+                        detail: format!(
+                            "Accepted by {org_name}: place held until {} for the patient to choose",
+                            crate::domain::time::display_london(held_until)
+                        ),
+                        from_status: patient_status,
+                        to_status: None,
+                    },
+                )
+                .await?;
+                tx.commit().await?;
+                return referrals::get(&state.pool, caller, id).await;
+            }
             let accepted = sqlx::query!(
                 "UPDATE referrals SET status = $4, decided_at = $2, decided_by = $3, \
                  admission_planned_for = $5, accept_contact = NULLIF($6, '') WHERE id = $1",
@@ -554,6 +592,182 @@ pub async fn decide(
     referrals::get(&state.pool, caller, id).await
 }
 
+/// The hub books one of the places held for a patient to choose between: the patient's care
+/// is arranged with it; the other held places are given back and pending referrals
+/// withdrawn. Of any number of racing bookings for one patient exactly one wins (the patient
+/// is locked first, as every command does); a hold that has lapsed cannot be booked.
+pub async fn book_held(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<ReferralRow, AppError> {
+    caller.require(&[Role::Hub])?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let patient_id = sqlx::query_scalar!(
+        r#"SELECT patient_id AS "patient_id: PatientId" FROM referrals WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let case = case_queries::lock(&mut tx, caller, patient_id, None).await?;
+    let held = sqlx::query!(
+        r#"SELECT r.held_until AS "held_until: DateTime<Utc>", r.status AS "status: ReferralStatus",
+           org.name FROM referrals r JOIN organisations org ON org.code = r.org_code
+           WHERE r.id = $1 FOR UPDATE OF r"#,
+        id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let Some(held_until) = held
+        .held_until
+        .filter(|_| held.status == ReferralStatus::Accepted)
+    else {
+        return Err(AppError::conflict(
+            "invalid_transition",
+            "This place is not held for the patient (it may already be booked or given back)",
+        ));
+    };
+    if held_until <= now {
+        return Err(AppError::conflict(
+            "hold_lapsed",
+            "The hold on this place has lapsed: the place was given back",
+        ));
+    }
+    let next = case
+        .status
+        .apply(CaseEvent::CareAccepted, None)
+        .map_err(|_| {
+            AppError::conflict(
+                "invalid_transition",
+                "The patient is no longer awaiting care (a place may already be booked)",
+            )
+        })?;
+    sqlx::query!("UPDATE referrals SET held_until = NULL WHERE id = $1", id)
+        .execute(&mut *tx)
+        .await?;
+    history::write(
+        &mut tx,
+        caller,
+        now,
+        Note {
+            patient_id,
+            action: CaseAction::PlaceBooked,
+            detail: format!("Place with {} booked: the patient's choice", held.name),
+            from_status: case.status,
+            to_status: Some(next),
+        },
+    )
+    .await?;
+    // the other held places go back, and pending referrals are withdrawn
+    let released = places::release_holds(&mut tx, patient_id, now).await?;
+    let pending = sqlx::query_scalar!(
+        "UPDATE referrals r SET status = $3, withdrawn_at = $2 FROM organisations org \
+         WHERE org.code = r.org_code AND r.patient_id = $1 AND r.status = 'pending' RETURNING org.name",
+        patient_id as _,
+        now as _,
+        ReferralStatus::Withdrawn as _,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut said = vec![];
+    if !released.is_empty() {
+        said.push(format!(
+            "places held with {} given back",
+            released.join(", ")
+        ));
+    }
+    if !pending.is_empty() {
+        said.push(format!("referrals to {} withdrawn", pending.join(", ")));
+    }
+    if !said.is_empty() {
+        history::write(
+            &mut tx,
+            caller,
+            now,
+            Note {
+                patient_id,
+                action: CaseAction::ReferralsWithdrawn,
+                detail: format!("Care booked elsewhere: {}", said.join("; ")),
+                from_status: next,
+                to_status: None,
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    referrals::get(&state.pool, caller, id).await
+}
+
+/// Gives back the places whose holds have lapsed (at most `limit` cases at a time), each in
+/// a transaction of its own with its history row. Returns how many holds lapsed.
+pub async fn lapse_holds(
+    pool: &sqlx::PgPool,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<usize, AppError> {
+    let due = sqlx::query_scalar!(
+        r#"SELECT DISTINCT patient_id AS "patient_id: PatientId" FROM referrals
+           WHERE status = 'accepted' AND held_until IS NOT NULL AND held_until <= $1 LIMIT $2"#,
+        now as _,
+        limit,
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut lapsed = 0;
+    for patient_id in due {
+        let mut tx = pool.begin().await?;
+        // the patient first, as every command locks
+        let status = sqlx::query_scalar!(
+            r#"SELECT status AS "status: CaseStatus" FROM patients WHERE id = $1 FOR UPDATE"#,
+            patient_id as _,
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let names = places::release_lapsed_holds(&mut tx, patient_id, now).await?;
+        if !names.is_empty() {
+            lapsed += names.len();
+            history::write_by_system(
+                &mut tx,
+                now,
+                Note {
+                    patient_id,
+                    action: CaseAction::HoldLapsed,
+                    detail: format!(
+                        "Nobody booked in time: the place held with {} was given back",
+                        names.join(", ")
+                    ),
+                    from_status: status,
+                    to_status: None,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(lapsed)
+}
+
+/// Lapses holds every `every` for as long as the pool is open.
+pub fn start_lapsing(
+    pool: sqlx::PgPool,
+    clock: crate::domain::time::Clock,
+    every: std::time::Duration,
+) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            if pool.is_closed() {
+                return;
+            }
+            if let Err(e) = lapse_holds(&pool, clock.now(), 100).await {
+                tracing::warn!(error = %e, "giving back lapsed holds failed");
+            }
+        }
+    });
+}
+
 /// Why a patient's referrals are being closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaseClosing {
@@ -598,6 +812,11 @@ pub async fn close_for_patient(
         }
         CaseClosing::Discharge => {
             places::use_for_patient(conn, patient_id, now).await?;
+            // places held for a choice nobody made go back
+            let names = places::release_holds(conn, patient_id, now).await?;
+            if !names.is_empty() {
+                said.push(format!("places held with {} given back", names.join(", ")));
+            }
         }
         CaseClosing::PathwayChanged => {}
     }

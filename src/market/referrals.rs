@@ -28,6 +28,8 @@ pub struct ReferralRow {
     /// Accepted: when the provider plans to admit, and whom to contact.
     pub admission_planned_for: Option<chrono::NaiveDate>,
     pub accept_contact: Option<String>,
+    /// Accepted and held for the patient to choose until then (not yet booked).
+    pub held_until: Option<DateTime<Utc>>,
 }
 
 /// CONTRACT.md's referral.
@@ -49,6 +51,9 @@ pub struct ReferralJson {
     pub admission_date: Option<chrono::NaiveDate>,
     /// Accepted: whom to contact at the provider, if it said.
     pub contact: Option<String>,
+    /// Accepted and holding a place for the patient to choose until this time; null once
+    /// booked (or when acceptances are not held).
+    pub held_until: Option<DateTime<Utc>>,
 }
 
 impl From<ReferralRow> for ReferralJson {
@@ -65,6 +70,7 @@ impl From<ReferralRow> for ReferralJson {
             created_at: r.created_at,
             admission_date: r.admission_planned_for,
             contact: r.accept_contact,
+            held_until: r.held_until,
         }
     }
 }
@@ -72,7 +78,7 @@ impl From<ReferralRow> for ReferralJson {
 const REFERRAL_SELECT: &str = "SELECT r.id, r.patient_id, r.offer_id, r.org_code, org.name AS org_name, \
     o.service_type, ct.label AS service_label, r.status, r.decided_at, r.decline_reason, \
     dr.label AS decline_label, r.decline_detail, r.place_released_at, r.place_used_at, r.created_at, \
-    r.admission_planned_for, r.accept_contact \
+    r.admission_planned_for, r.accept_contact, r.held_until \
     FROM referrals r JOIN organisations org ON org.code = r.org_code \
     JOIN capacity_offers o ON o.id = r.offer_id JOIN capacity_types ct ON ct.code = o.service_type \
     LEFT JOIN decline_reasons dr ON dr.code = r.decline_reason";

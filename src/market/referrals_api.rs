@@ -24,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_referrals, create_referral))
         .routes(routes!(get_referral))
         .routes(routes!(decide_referral))
+        .routes(routes!(book_referral))
         .routes(routes!(find_care_for_patient))
 }
 
@@ -241,4 +242,18 @@ pub async fn find_care_for_patient(
             .map(|(i, r)| RankedOfferJson::new(i + 1, r, now, stale_after))
             .collect(),
     }))
+}
+
+#[utoipa::path(post, path = "/api/v1/referrals/{id}/book", tag = "referrals", params(("id" = i64, Path)),
+    responses((status = 200, body = ReferralJson), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Not a held place, the hold lapsed, or another place is booked")),
+    security(("bearer" = [])))]
+/// The hub books a place held for the patient to choose (when acceptances are held): the
+/// patient's care is arranged with it and the other held places are given back.
+pub async fn book_referral(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<ReferralJson>> {
+    Ok(Json(commands::book_held(&state, &caller, id).await?.into()))
 }

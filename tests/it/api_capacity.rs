@@ -947,3 +947,182 @@ async fn accepting_records_the_admission_date_and_a_contact() {
         "{history:?}"
     );
 }
+
+/// A hub that holds acceptances for two days so the patient can choose.
+async fn choosing_hub() -> TestApp {
+    let config = homeward::config::Config {
+        acceptance_hold: chrono::Duration::hours(48),
+        ..test_config()
+    };
+    TestApp::spawn_with(default_now(), config).await
+}
+
+#[tokio::test]
+async fn with_a_hold_several_homes_accept_and_the_family_chooses_one() {
+    let app = choosing_hub().await;
+    let patient = app.awaiting_care(NHS[0], 3).await;
+    let a = app.post_offer("provider", offer(1)).await;
+    let b = app.post_offer("provider2", offer(1)).await;
+    let ra = app.refer(patient, id_of(&a)).await;
+    let rb = app.refer(patient, id_of(&b)).await;
+    let held_a = app.decide("provider", id_of(&ra), "accept").await;
+    let held_b = app.decide("provider2", id_of(&rb), "accept").await;
+    // both hold a place; the patient still awaits care, for the family to choose
+    assert_eq!(held_a["status"], "accepted");
+    assert_eq!(held_a["held_until"], "2026-11-24T10:00:00Z");
+    assert!(held_b["held_until"].is_string());
+    let hub = app.api("hub").await;
+    assert_eq!(
+        hub.get_json(&format!("/api/v1/patients/{patient}")).await["status"],
+        "awaiting_care"
+    );
+    for o in [&a, &b] {
+        assert_eq!(
+            hub.get_json(&format!("/api/v1/capacity/{}", id_of(o)))
+                .await["places_left"],
+            0
+        );
+    }
+    // the family chose B: booked; A's place goes back
+    let booked = hub
+        .post_expect(
+            &format!("/api/v1/referrals/{}/book", id_of(&rb)),
+            json!({}),
+            StatusCode::OK,
+        )
+        .await;
+    assert!(booked["held_until"].is_null());
+    assert_eq!(
+        hub.get_json(&format!("/api/v1/patients/{patient}")).await["status"],
+        "care_arranged"
+    );
+    assert_eq!(
+        hub.get_json(&format!("/api/v1/referrals/{}", id_of(&ra)))
+            .await["status"],
+        "withdrawn"
+    );
+    assert_eq!(
+        hub.get_json(&format!("/api/v1/capacity/{}", id_of(&a)))
+            .await["places_left"],
+        1
+    );
+    // booking again, or the given-back one, is refused
+    let err = hub
+        .post_expect(
+            &format!("/api/v1/referrals/{}/book", id_of(&ra)),
+            json!({}),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert_eq!(err["error"]["code"], "invalid_transition");
+    // only the hub books
+    app.api("provider2")
+        .await
+        .post_expect(
+            &format!("/api/v1/referrals/{}/book", id_of(&rb)),
+            json!({}),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    let actions = app.history_actions(patient).await;
+    assert!(actions.contains(&"place_held".to_string()));
+    assert!(actions.contains(&"place_booked".to_string()));
+}
+
+#[tokio::test]
+async fn racing_bookings_of_held_places_have_exactly_one_winner() {
+    let app = choosing_hub().await;
+    let patient = app.awaiting_care(NHS[0], 3).await;
+    let mut held = vec![];
+    for (provider, places) in [("provider", 1), ("provider2", 1), ("provider", 1)] {
+        let o = app.post_offer(provider, offer(places)).await;
+        let r = app.refer(patient, id_of(&o)).await;
+        app.decide(provider, id_of(&r), "accept").await;
+        held.push(id_of(&r));
+    }
+    let hub = app.api("hub").await;
+    let mut tasks = vec![];
+    for r in held.iter().copied().chain(held.iter().copied()) {
+        let (client, token, base) = (hub.client.clone(), hub.token.clone(), app.base.clone());
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(format!("{base}/api/v1/referrals/{r}/book"))
+                .bearer_auth(token)
+                .json(&json!({}))
+                .send()
+                .await
+                .map(|r| r.status())
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        match t.await.ok().and_then(Result::ok) {
+            Some(StatusCode::OK) => won += 1,
+            Some(StatusCode::CONFLICT) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one booking wins");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM referrals WHERE patient_id = {patient} AND status = 'accepted'"
+        ))
+        .await,
+        1
+    );
+    // every place but the booked one is back
+    assert_eq!(
+        app.count("SELECT sum(places - places_left) FROM capacity_offers")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_hold_nobody_books_in_time_gives_its_place_back() {
+    let app = choosing_hub().await;
+    let patient = app.awaiting_care(NHS[0], 3).await;
+    let o = app.post_offer("provider", offer(1)).await;
+    let r = app.refer(patient, id_of(&o)).await;
+    app.decide("provider", id_of(&r), "accept").await;
+    // not yet
+    assert_eq!(
+        homeward::market::commands::lapse_holds(
+            &app.pool,
+            default_now() + chrono::Duration::hours(47),
+            100
+        )
+        .await
+        .expect("lapse"),
+        0
+    );
+    // two days on
+    app.clock.set(default_now() + chrono::Duration::hours(49));
+    let lapsed = homeward::market::commands::lapse_holds(&app.pool, app.clock.now(), 100)
+        .await
+        .expect("lapse");
+    assert_eq!(lapsed, 1);
+    let hub = app.api("hub").await;
+    assert_eq!(
+        hub.get_json(&format!("/api/v1/referrals/{}", id_of(&r)))
+            .await["status"],
+        "withdrawn"
+    );
+    assert_eq!(
+        hub.get_json(&format!("/api/v1/capacity/{}", id_of(&o)))
+            .await["places_left"],
+        1
+    );
+    let err = hub
+        .post_expect(
+            &format!("/api/v1/referrals/{}/book", id_of(&r)),
+            json!({}),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert_eq!(err["error"]["code"], "invalid_transition");
+    let history = app.history(patient).await;
+    let last = history.last().cloned().unwrap_or_default();
+    assert_eq!(last["action"], "hold_lapsed");
+    assert!(last["actor"].is_null(), "{last}");
+}

@@ -151,3 +151,89 @@ async fn the_choice_page_records_steps_with_errors_beside_fields() {
             .contains("changed since you opened it")
     );
 }
+
+#[tokio::test]
+async fn the_family_chooses_between_held_places_picked_not_retyped() {
+    let config = homeward::config::Config {
+        acceptance_hold: chrono::Duration::hours(48),
+        ..test_config()
+    };
+    let app = TestApp::spawn_with(default_now(), config).await;
+    let id = app.awaiting_care(NHS[0], 3).await;
+    let a = app.post_offer("provider", offer(1)).await;
+    let b = app.post_offer("provider2", offer(1)).await;
+    let ra = app.refer(id, id_of(&a)).await;
+    let rb = app.refer(id, id_of(&b)).await;
+    app.decide("provider", id_of(&ra), "accept").await;
+    app.decide("provider2", id_of(&rb), "accept").await;
+    let hub = app.browser("hub").await;
+    let path = format!("/patients/{id}/choice");
+    let page = hub.page(&path).await;
+    // both held places, each with its button
+    let held = page.texts(".hw-held");
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(
+        held.iter().any(|h| h.contains("Meadowbank"))
+            && held.iter().any(|h| h.contains("Homeward Bound"))
+    );
+    // the letter's options are the referrals, ticked, not typed
+    let options = page.texts(".nhsuk-checkboxes__label");
+    assert_eq!(options.len(), 2, "{options:?}");
+    let version = page
+        .attr("input[name=version]", "value")
+        .unwrap_or_default();
+    let res = hub
+        .post_form(
+            &path,
+            &[
+                ("version", version.as_str()),
+                ("stage", "letter"),
+                ("option", options[0].as_str()),
+                ("option", options[1].as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let choice = app
+        .api("hub")
+        .await
+        .get_json(&format!("/api/v1/patients/{id}/choice"))
+        .await;
+    assert_eq!(choice["options_offered"], json!(options));
+    // the family chose Homeward Bound: the hub books it from the page
+    let res = hub
+        .post_form(&format!("/patients/{id}/choice/book/{}", id_of(&rb)), &[])
+        .await;
+    assert_eq!(location(&res), format!("/patients/{id}"));
+    let hub_api = app.api("hub").await;
+    assert_eq!(
+        hub_api.get_json(&format!("/api/v1/patients/{id}")).await["status"],
+        "care_arranged"
+    );
+    assert_eq!(
+        hub_api
+            .get_json(&format!("/api/v1/referrals/{}", id_of(&ra)))
+            .await["status"],
+        "withdrawn"
+    );
+    // the outcome reads in words
+    let page = hub.page(&path).await;
+    let version = page
+        .attr("input[name=version]", "value")
+        .unwrap_or_default();
+    hub.post_form(
+        &path,
+        &[
+            ("version", version.as_str()),
+            ("stage", "outcome"),
+            ("outcome", "accepted"),
+        ],
+    )
+    .await;
+    let page = hub.page(&path).await;
+    assert!(
+        page.text(".hw-choice")
+            .contains("Accepted an available option")
+    );
+    assert_eq!(page.count(".hw-held"), 0);
+}
