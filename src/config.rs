@@ -18,6 +18,13 @@ pub struct Config {
     pub choice_deadline: Duration,
     /// A referral unanswered for this long is overdue (shown to the hub).
     pub response_overdue_after: Duration,
+    /// Longest a request may take, from its first byte to its answer (the event stream
+    /// excepted); also the database's `statement_timeout` ([`crate::web::guard`]).
+    pub request_timeout: std::time::Duration,
+    /// Requests worked on at once; more are shed with 503 + `Retry-After`.
+    pub max_concurrent_requests: u32,
+    /// `Strict-Transport-Security: max-age=N; includeSubDomains` when set (behind TLS only).
+    pub hsts_max_age: Option<u64>,
 }
 
 impl Default for Config {
@@ -30,6 +37,9 @@ impl Default for Config {
             offer_stale_after: Duration::hours(24),
             choice_deadline: Duration::days(7),
             response_overdue_after: Duration::hours(4),
+            request_timeout: std::time::Duration::from_secs(30),
+            max_concurrent_requests: 64,
+            hsts_max_age: None,
         }
     }
 }

@@ -3,6 +3,16 @@
 //! and in a container that starts before its database. When it cannot connect it says why
 //! in one line ("too many clients", "password authentication failed", ...), never a bare
 //! "pool timed out".
+//!
+//! **Two roles.** `DATABASE_URL` names the *owner*: it runs the migrations, owns every table
+//! and grants the *application role* what the server needs, at every start. The server's pool
+//! connects as the application role (`HOMEWARD_APP_DATABASE_URL`; by default the owner's
+//! server and database as user `homeward_app`, which the owner creates when it is missing).
+//! The application role owns nothing: it reads and writes rows, but on the append-only tables
+//! (the access log, case history, and any table guarded by the `refuse_change()` trigger) it
+//! may only read and insert, so no bug or injected statement can TRUNCATE, UPDATE, DELETE or
+//! disable the triggers that guard them. The server refuses to start if the application role
+//! could ([`roles`]).
 
 use anyhow::{Context, anyhow};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -12,11 +22,19 @@ use std::time::{Duration, Instant};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
-/// How to connect: pool size and how long to wait for the server at start.
+pub mod roles;
+
+/// How to connect: pool size, how long to wait for the server at start, the application
+/// role's URL and the longest a statement may run.
 #[derive(Debug, Clone)]
 pub struct DbOptions {
     pub pool_size: u32,
     pub wait: Duration,
+    /// The application role's connection URL; `None`: the owner's with user
+    /// [`roles::DEFAULT_APP_ROLE`] and no password.
+    pub app_url: Option<String>,
+    /// PostgreSQL's `statement_timeout` for the application's connections.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl Default for DbOptions {
@@ -24,37 +42,76 @@ impl Default for DbOptions {
         DbOptions {
             pool_size: 20,
             wait: Duration::from_secs(30),
+            app_url: None,
+            statement_timeout: None,
         }
     }
 }
 
+/// Prepares the database as its owner (creates it if missing, migrates, grants the
+/// application role) and returns a pool connected as the application role.
 pub async fn connect(database_url: &str, db: &DbOptions) -> anyhow::Result<PgPool> {
-    let options = PgConnectOptions::from_str(database_url)
+    let owner = PgConnectOptions::from_str(database_url)
         .context("DATABASE_URL is not a valid PostgreSQL URL")?
-        .log_statements(tracing::log::LevelFilter::Trace)
-        .options([
-            // Homeward's queries are short; JIT compiling them costs more than it saves (it
-            // once tripled the flow report's time).
-            ("jit", "off"),
-            // A second guard against a connection left inside a transaction (a request
-            // cancelled mid-BEGIN, sqlx#4393): the server ends such a session, and its
-            // locks, after this long. No Homeward transaction waits on anything but
-            // PostgreSQL between statements.
-            ("idle_in_transaction_session_timeout", "30s"),
-        ]);
-    wait_for_server(&options, db.wait).await?;
+        .log_statements(tracing::log::LevelFilter::Trace);
+    wait_for_server(&owner, db.wait).await?;
+    let app = match &db.app_url {
+        Some(url) => PgConnectOptions::from_str(url)
+            .context("HOMEWARD_APP_DATABASE_URL is not a valid PostgreSQL URL")?
+            .log_statements(tracing::log::LevelFilter::Trace),
+        // the owner's server and database; no password: trust, peer or certificate
+        // authentication, or set HOMEWARD_APP_DATABASE_URL
+        None => owner.clone().username(roles::DEFAULT_APP_ROLE).password(""),
+    };
+    prepare(&owner, app.get_username()).await?;
+    let mut settings = vec![
+        // Homeward's queries are short; JIT compiling them costs more than it saves (it
+        // once tripled the flow report's time).
+        ("jit", "off".to_string()),
+        // A second guard against a connection left inside a transaction (a request
+        // cancelled mid-BEGIN, sqlx#4393): the server ends such a session, and its
+        // locks, after this long. No Homeward transaction waits on anything but
+        // PostgreSQL between statements.
+        ("idle_in_transaction_session_timeout", "30s".to_string()),
+    ];
+    if let Some(t) = db.statement_timeout {
+        // no statement outlives the request that started it by much (web/guard.rs)
+        settings.push(("statement_timeout", format!("{}ms", t.as_millis().max(1))));
+    }
+    let app = app.options(settings.iter().map(|(k, v)| (*k, v.as_str())));
     let pool = PgPoolOptions::new()
         .max_connections(db.pool_size)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options.clone())
+        .connect_with(app.clone())
         .await
-        .map_err(|e| anyhow!("connecting to PostgreSQL at {}: {e}", describe(&options)))?;
+        .map_err(|e| {
+            anyhow!(
+                "connecting to PostgreSQL at {} as the application role {}: {e}",
+                describe(&app),
+                app.get_username()
+            )
+        })?;
+    Ok(pool)
+}
+
+/// As the owner: the migrations, the session table, and the application role and its
+/// privileges. Run at every start; several processes may run it at once.
+pub async fn prepare(owner: &PgConnectOptions, app_role: &str) -> anyhow::Result<()> {
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(owner.clone())
+        .await
+        .map_err(|e| anyhow!("connecting to PostgreSQL at {}: {e}", describe(owner)))?;
     MIGRATOR.run(&pool).await.context("applying migrations")?;
     tower_sessions_sqlx_store::PostgresStore::new(pool.clone())
         .migrate()
         .await
         .context("creating the session table")?;
-    Ok(pool)
+    let mut conn = pool.acquire().await?;
+    roles::grant_app_role(&mut conn, app_role).await?;
+    drop(conn);
+    pool.close().await;
+    Ok(())
 }
 
 /// `host:port (database name)`, for messages: never the password.

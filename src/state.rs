@@ -14,6 +14,8 @@ pub struct AppState {
     pub live: crate::live::Live,
     /// Trusts, wards and code sets, read once and again when they change.
     pub reference: crate::refdata::ReferenceCache,
+    /// Places for requests being worked on ([`crate::web::guard`]).
+    pub requests: crate::web::guard::RequestSlots,
 }
 
 impl AppState {
@@ -24,6 +26,7 @@ impl AppState {
         crate::cases::counts::start(pool.clone(), clock.clone());
         AppState {
             reference: crate::refdata::ReferenceCache::following(&live),
+            requests: crate::web::guard::RequestSlots::new(config.max_concurrent_requests),
             live,
             pool,
             clock,

@@ -6,11 +6,12 @@ use super::users::{self, NewUser, OrgRow, UserRow};
 use crate::domain::{Caller, Role};
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::web::Id;
 use crate::web::{FormErrors, Layout, PageResult, done, invalid};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -154,7 +155,7 @@ pub async fn password_form(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> PageResult {
     admin(&caller)?;
     let user = users::by_id(&state.pool, id)
@@ -172,7 +173,7 @@ pub async fn reset_password(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
     Form(form): Form<PasswordForm>,
 ) -> PageResult {
     admin(&caller)?;
@@ -199,7 +200,7 @@ pub async fn disable(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> PageResult {
     admin(&caller)?;
     if id == caller.user_id {
@@ -227,7 +228,7 @@ pub async fn enable(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> PageResult {
     admin(&caller)?;
     let user = users::by_id(&state.pool, id)

@@ -75,7 +75,15 @@ impl FromRequestParts<AppState> for PageCaller {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|(s, m)| (s, m).into_response())?;
-        let who: Option<SessionUser> = session.get(SESSION_WHO_KEY).await.unwrap_or(None);
+        // a session store that cannot be read (the database restarting) is a 503, not a
+        // signed-out user; a session that cannot be decoded is no session
+        let who: Option<SessionUser> = match session.get(SESSION_WHO_KEY).await {
+            Ok(who) => who,
+            Err(e) => match AppError::from(e) {
+                AppError::Unavailable => return Err(crate::web::error_page(AppError::Unavailable)),
+                _ => None,
+            },
+        };
         let found = match who {
             Some(who) => {
                 users::active_caller_with_notices(

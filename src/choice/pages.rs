@@ -7,11 +7,12 @@ use crate::domain::time::{display_london, london_date};
 use crate::domain::{Caller, PatientId};
 use crate::error::{AppError, FieldErrors};
 use crate::state::AppState;
+use crate::web::Id;
 use crate::web::{FormErrors, Layout, PageResult, done};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -107,7 +108,7 @@ pub async fn show(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
 ) -> PageResult {
     render(
         &state,
@@ -125,7 +126,7 @@ pub async fn record(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     Form(f): Form<ChoiceForm>,
 ) -> PageResult {
     let step = match f.stage.as_str() {

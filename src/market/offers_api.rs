@@ -7,9 +7,10 @@ use crate::domain::OfferStatus;
 use crate::domain::time::{parse_date, parse_instant};
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
 use crate::state::AppState;
+use crate::web::Id;
 use crate::web::api::{ApiJson, ApiQuery};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -217,7 +218,7 @@ pub async fn list_offers(
 pub async fn get_offer(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> ApiResult<Json<OfferJson>> {
     let now = state.clock.now();
     let offer = offers::get(&state.pool, &caller, id, now).await?;
@@ -234,7 +235,7 @@ pub async fn get_offer(
 pub async fn withdraw_offer(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> ApiResult<Json<OfferJson>> {
     let offer = commands::withdraw_offer(&state, &caller, id).await?;
     Ok(Json(OfferJson::new(
@@ -250,7 +251,7 @@ pub async fn withdraw_offer(
 pub async fn confirm_offer(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> ApiResult<Json<OfferJson>> {
     let offer = commands::confirm_offer(&state, &caller, id).await?;
     Ok(Json(OfferJson::new(

@@ -15,11 +15,12 @@ use crate::domain::time::display_london;
 use crate::domain::{PatientId, ReferralStatus, Role, postcode_district};
 use crate::error::{AppError, FieldErrors};
 use crate::state::AppState;
+use crate::web::Id;
 use crate::web::{FormErrors, Layout, PageResult, done};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::{Path, RawForm, State};
+use axum::extract::{RawForm, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
@@ -152,7 +153,7 @@ pub async fn accept(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> PageResult {
     caller.require(&[Role::Provider])?;
     match commands::decide(&state, &caller, id, Decision::Accept).await {
@@ -184,7 +185,7 @@ pub async fn decline(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
     Form(f): Form<DeclineForm>,
 ) -> PageResult {
     caller.require(&[Role::Provider])?;
@@ -322,7 +323,7 @@ pub async fn find_care(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
 ) -> PageResult {
     find_care_page(&state, &session, &caller, id, FieldErrors::new()).await
 }
@@ -332,7 +333,7 @@ pub async fn refer(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     RawForm(body): RawForm,
 ) -> PageResult {
     caller.require(&[Role::Hub])?;

@@ -11,9 +11,10 @@ use crate::domain::time::{parse_date, parse_instant};
 use crate::domain::{CaseStatus, Pathway, PatientId};
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
 use crate::state::AppState;
+use crate::web::Id;
 use crate::web::api::{ApiJson, ApiQuery};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -235,7 +236,7 @@ pub async fn create_patient(
 pub async fn get_patient(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
 ) -> ApiResult<Json<PatientJson>> {
     let case = queries::get(&state.pool, &caller, id).await?;
     Ok(json(&state, &caller, case).await?)
@@ -248,7 +249,7 @@ pub async fn get_patient(
 pub async fn patient_history(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
 ) -> ApiResult<Json<HistoryList>> {
     let case = queries::get(&state.pool, &caller, id).await?;
     crate::audit::record_views(&state.pool, &caller, &[case.id], "API history").await?;
@@ -286,7 +287,7 @@ fn optional_instant(v: &Option<String>, field: &str) -> Result<Option<DateTime<U
 pub async fn record_criteria(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     ApiJson(body): ApiJson<CriteriaRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let at = optional_instant(&body.at, "at")?;
@@ -315,7 +316,7 @@ pub struct PathwayRequest {
 pub async fn choose_pathway(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     ApiJson(body): ApiJson<PathwayRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     caller.require(&[crate::domain::Role::Hub])?;
@@ -347,7 +348,7 @@ pub struct DelayReasonRequest {
 pub async fn set_delay_reason(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     ApiJson(body): ApiJson<DelayReasonRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let case =
@@ -380,7 +381,7 @@ where
 pub async fn update_details(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     ApiJson(body): ApiJson<DetailsRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let edd = match body.expected_discharge_date {
@@ -416,7 +417,7 @@ pub struct PlanDischargeRequest {
 pub async fn plan_discharge(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     ApiJson(body): ApiJson<PlanDischargeRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let planned_for = parse_instant(&body.planned_for)
@@ -449,7 +450,7 @@ pub struct DischargeRequest {
 pub async fn discharge(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     ApiJson(body): ApiJson<DischargeRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let at = optional_instant(&body.discharged_at, "discharged_at")?;
@@ -470,7 +471,7 @@ pub struct CancelRequest {
 pub async fn cancel(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     ApiJson(body): ApiJson<CancelRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let case = commands::cancel(&state, &caller, id, body.version, &body.reason).await?;
@@ -489,7 +490,7 @@ pub struct VersionOnly {
 pub async fn take_ownership(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     ApiJson(body): ApiJson<VersionOnly>,
 ) -> ApiResult<Json<PatientJson>> {
     let case = commands::take_ownership(&state, &caller, id, body.version).await?;

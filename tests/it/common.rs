@@ -30,6 +30,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_homeward");
 
 pub const PASSWORD: &str = "correct-horse-battery";
 
+/// The role the application's connections use, as `homeward serve` uses by default.
+pub const APP_ROLE: &str = homeward::db::roles::DEFAULT_APP_ROLE;
+
 /// The test clock's default: Sunday 22 November 2026, 10:00 GMT. Every in-process test
 /// server runs on a fixed clock, and so does every `homeward serve` a test starts, so no
 /// test depends on the real date.
@@ -214,6 +217,14 @@ async fn build_templates() -> Templates {
             .migrate()
             .await
             .expect("session table");
+        // the application role and its privileges, copied with the template into every test
+        // database (the role is cluster-wide: created when missing, never dropped, as other
+        // checkouts' runs may be using it)
+        let mut owner = pool.acquire().await.expect("a connection");
+        homeward::db::roles::grant_app_role(&mut owner, APP_ROLE)
+            .await
+            .expect("grant the application role");
+        drop(owner);
         // every table's ids start in a range of their own
         let sequences: Vec<String> = sqlx::query_scalar(
             "SELECT quote_ident(sequencename) FROM pg_sequences WHERE schemaname = 'public' ORDER BY sequencename",
@@ -320,6 +331,26 @@ impl TestDb {
         TestDb { name, pool }
     }
 
+    /// A pool on this database as the application role (what the server's own pool is).
+    pub async fn app_pool(&self, statement_timeout: std::time::Duration) -> PgPool {
+        let timeout = format!("{}ms", statement_timeout.as_millis());
+        PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(
+                server_options()
+                    .database(&self.name)
+                    .username(APP_ROLE)
+                    .password("")
+                    .options([
+                        ("jit", "off"),
+                        ("idle_in_transaction_session_timeout", "30s"),
+                        ("statement_timeout", timeout.as_str()),
+                    ]),
+            )
+            .await
+            .expect("connect to the test database as the application role")
+    }
+
     /// The URL of this database, for a `homeward` process: the server's URL (user, password,
     /// host, options) with this database's name.
     pub fn url(&self) -> String {
@@ -367,14 +398,23 @@ impl TestApp {
         let db = TestDb::with_area().await;
         let pool = db.pool.clone();
         let clock = Clock::fixed(now);
-        let state = AppState::new(pool.clone(), clock.clone(), config);
+        // the application runs as the application role, as `homeward serve` does; the test's
+        // own pool (`pool`) is the owner's, for fixtures
+        let app_pool = db.app_pool(config.request_timeout).await;
+        let state = AppState::new(app_pool, clock.clone(), config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port");
         let addr = listener.local_addr().expect("an address");
-        let app = homeward::app(state.clone());
+        let served = state.clone();
         tokio::spawn(async move {
-            axum::serve(listener, app).await.ok();
+            homeward::serve_on(
+                listener,
+                served,
+                homeward::server::ServerOptions::default(),
+                std::future::pending(),
+            )
+            .await
         });
         TestApp {
             base: format!("http://{addr}"),
