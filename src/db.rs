@@ -78,7 +78,9 @@ pub async fn connect(database_url: &str, db: &DbOptions) -> anyhow::Result<PgPoo
         // no statement outlives the request that started it by much (web/guard.rs)
         settings.push(("statement_timeout", format!("{}ms", t.as_millis().max(1))));
     }
-    let app = app.options(settings.iter().map(|(k, v)| (*k, v.as_str())));
+    let app = app
+        .application_name("homeward")
+        .options(settings.iter().map(|(k, v)| (*k, v.as_str())));
     let pool = PgPoolOptions::new()
         .max_connections(db.pool_size)
         .acquire_timeout(Duration::from_secs(5))

@@ -82,7 +82,7 @@ impl utoipa::Modify for BearerAuth {
 
 /// The API router and its OpenAPI document, generated from the handlers' annotations.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(accounts::tokens::issue_token))
         .merge(patients::api::router())
         .merge(reference::router())
@@ -91,7 +91,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(choice::api::router())
         .merge(directory::api::router())
         .merge(reports::pages::router())
-        .split_for_parts()
+        .split_for_parts();
+    // after every route is in: each operation lists the error answers any call can give
+    utoipa::Modify::modify(&web::openapi::ErrorResponses, &mut doc);
+    (router, doc)
 }
 
 async fn api_not_found() -> ApiError {

@@ -144,11 +144,13 @@ pub async fn create_offer(
 #[into_params(parameter_in = Query)]
 pub struct OfferQuery {
     /// 1, 2 or 3.
+    #[param(schema_with = crate::web::openapi::offer_pathway)]
     pathway: Option<String>,
     service_type: Option<String>,
     /// `YYYY-MM-DD`: offers available at some time that day.
     available_on: Option<String>,
     /// open, full, withdrawn or expired.
+    #[param(schema_with = crate::web::openapi::offer_status)]
     status: Option<String>,
 }
 

@@ -60,6 +60,7 @@ pub async fn create_referral(
 #[into_params(parameter_in = Query)]
 pub struct ReferralQuery {
     /// pending, accepted, declined or withdrawn.
+    #[param(schema_with = crate::web::openapi::referral_status)]
     status: Option<String>,
 }
 

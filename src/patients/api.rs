@@ -55,18 +55,22 @@ pub struct HistoryList {
 #[into_params(parameter_in = Query)]
 pub struct PatientQuery {
     /// One of the statuses of CONTRACT.md.
+    #[param(schema_with = crate::web::openapi::case_status)]
     status: Option<String>,
     /// 0 to 3.
+    #[param(schema_with = crate::web::openapi::pathway)]
     pathway: Option<String>,
     ward_code: Option<String>,
     /// An acute trust's ODS code.
     trust_code: Option<String>,
     delay_reason: Option<String>,
     /// `true` for open (not discharged or cancelled) cases only.
+    #[param(schema_with = crate::web::openapi::true_or_false)]
     open: Option<String>,
     /// Cases changed at or after this time (ISO 8601), to sync incrementally.
     updated_since: Option<String>,
     /// Cases on a page (1-500, default 100).
+    #[param(schema_with = crate::web::openapi::limit)]
     limit: Option<String>,
     /// Where the page starts: the `next` of the page before.
     cursor: Option<String>,
@@ -305,6 +309,7 @@ pub async fn record_criteria(
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct PathwayRequest {
     /// 0, 1, 2 or 3.
+    #[schema(value_type = i16, minimum = 0, maximum = 3)]
     pub pathway: serde_json::Value,
     pub version: Option<i32>,
 }

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod guard;
+pub mod openapi;
 pub mod text;
 
 use crate::domain::{Caller, Role};
