@@ -56,7 +56,7 @@ fn server_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-fn server_options() -> PgConnectOptions {
+pub fn server_options() -> PgConnectOptions {
     PgConnectOptions::from_str(&server_url())
         .expect("DATABASE_URL is a PostgreSQL URL")
         .database("postgres")
@@ -333,14 +333,25 @@ impl TestDb {
 
     /// A pool on this database as the application role (what the server's own pool is).
     pub async fn app_pool(&self, statement_timeout: std::time::Duration) -> PgPool {
+        self.app_pool_at(server_options(), statement_timeout).await
+    }
+
+    /// [`app_pool`](Self::app_pool) through another address (such as a proxy).
+    pub async fn app_pool_at(
+        &self,
+        server: PgConnectOptions,
+        statement_timeout: std::time::Duration,
+    ) -> PgPool {
         let timeout = format!("{}ms", statement_timeout.as_millis());
         PgPoolOptions::new()
             .max_connections(8)
+            .acquire_timeout(std::time::Duration::from_secs(5))
             .connect_with(
-                server_options()
+                server
                     .database(&self.name)
                     .username(APP_ROLE)
                     .password("")
+                    .application_name("homeward")
                     .options([
                         ("jit", "off"),
                         ("idle_in_transaction_session_timeout", "30s"),
@@ -395,12 +406,33 @@ impl TestApp {
     }
 
     pub async fn spawn_with(now: DateTime<Utc>, config: Config) -> TestApp {
+        let statement_timeout = config.request_timeout;
+        Self::spawn_full(now, config, statement_timeout).await
+    }
+
+    /// [`spawn_with`](Self::spawn_with), with the database's statement timeout set apart
+    /// from the request timeout.
+    pub async fn spawn_full(
+        now: DateTime<Utc>,
+        config: Config,
+        statement_timeout: std::time::Duration,
+    ) -> TestApp {
         let db = TestDb::with_area().await;
-        let pool = db.pool.clone();
-        let clock = Clock::fixed(now);
         // the application runs as the application role, as `homeward serve` does; the test's
         // own pool (`pool`) is the owner's, for fixtures
-        let app_pool = db.app_pool(config.request_timeout).await;
+        let app_pool = db.app_pool(statement_timeout).await;
+        Self::start(db, app_pool, now, config).await
+    }
+
+    /// Serves the application on `db` with `app_pool` as its pool.
+    pub async fn start(
+        db: TestDb,
+        app_pool: PgPool,
+        now: DateTime<Utc>,
+        config: Config,
+    ) -> TestApp {
+        let pool = db.pool.clone();
+        let clock = Clock::fixed(now);
         let state = AppState::new(app_pool, clock.clone(), config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -651,6 +683,17 @@ impl Server {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         panic!("homeward serve did not answer within 15 s");
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id().expect("the server is running") as i32
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        // SAFETY: kill() with a PID we started and a valid signal number.
+        let sent = unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        assert_eq!(sent, 0, "SIGTERM sent");
     }
 
     /// A bearer token from this server.
@@ -946,4 +989,93 @@ pub async fn expect_page(res: Response, status: StatusCode) -> Html {
     let text = res.text().await.unwrap_or_default();
     assert_eq!(got, status, "{url}: {text}");
     Html::parse(&text)
+}
+
+// ---------------------------------------------------------------------------------------
+// Event streams
+
+/// An open event stream (`GET /api/v1/events`), read event by event.
+pub struct EventStream {
+    res: Response,
+    buf: String,
+    ended: bool,
+}
+
+impl EventStream {
+    /// Opens a stream with a bearer token and waits for its `ready` event.
+    pub async fn open(base: &str, token: &str) -> EventStream {
+        Self::open_with(&Client::new(), base, token).await
+    }
+
+    pub async fn open_with(client: &Client, base: &str, token: &str) -> EventStream {
+        let res = client
+            .get(format!("{base}/api/v1/events"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the server answers");
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(content_type(&res), "text/event-stream");
+        let mut s = EventStream {
+            res,
+            buf: String::new(),
+            ended: false,
+        };
+        let (kind, _) = s
+            .next(std::time::Duration::from_secs(5))
+            .await
+            .expect("a ready event");
+        assert_eq!(kind, "ready");
+        s
+    }
+
+    /// The next event (type, data), or None if none arrives in time or the stream ended.
+    pub async fn next(&mut self, within: std::time::Duration) -> Option<(String, Value)> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut kind = String::new();
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        kind = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                if kind.is_empty() {
+                    continue; // keep-alive comment
+                }
+                return Some((kind, serde_json::from_str(&data).unwrap_or(Value::Null)));
+            }
+            if self.ended {
+                return None;
+            }
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            match tokio::time::timeout(left, self.res.chunk()).await {
+                Ok(Ok(Some(bytes))) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(Ok(None)) | Ok(Err(_)) => self.ended = true,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Every event arriving within the time (stops early when the stream ends).
+    pub async fn drain(&mut self, within: std::time::Duration) -> Vec<(String, Value)> {
+        let deadline = std::time::Instant::now() + within;
+        let mut out = vec![];
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.next(left).await {
+                Some(e) => out.push(e),
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// Whether the server has ended the stream (seen so far).
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
 }

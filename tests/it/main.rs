@@ -6,6 +6,8 @@ mod common;
 
 mod api_capacity;
 mod api_patients;
+mod audit_roles;
+mod bad_input;
 mod board;
 mod browser;
 mod choice;
@@ -17,5 +19,6 @@ mod live;
 mod pages;
 mod pages_market;
 mod scope_agreement;
+mod server;
 mod sitrep;
 mod stored_names;
