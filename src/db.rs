@@ -14,7 +14,7 @@
 //! disable the triggers that guard them. The server refuses to start if the application role
 //! could ([`roles`]).
 
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 use std::str::FromStr;
@@ -35,6 +35,10 @@ pub struct DbOptions {
     pub app_url: Option<String>,
     /// PostgreSQL's `statement_timeout` for the application's connections.
     pub statement_timeout: Option<Duration>,
+    /// Whether to prepare the database as its owner first (migrations, the application
+    /// role); when not, `app_url` is required, the owner is never connected to, and the
+    /// database must already be prepared (`homeward migrate`).
+    pub as_owner: bool,
 }
 
 impl Default for DbOptions {
@@ -44,26 +48,40 @@ impl Default for DbOptions {
             wait: Duration::from_secs(30),
             app_url: None,
             statement_timeout: None,
+            as_owner: true,
         }
     }
 }
 
 /// Prepares the database as its owner (creates it if missing, migrates, grants the
-/// application role) and returns a pool connected as the application role.
+/// application role) and returns a pool connected as the application role. With
+/// `as_owner: false` it only checks, as the application role, that the database is prepared
+/// and that the role cannot rewrite the audit.
 pub async fn connect(database_url: &str, db: &DbOptions) -> anyhow::Result<PgPool> {
-    let owner = PgConnectOptions::from_str(database_url)
-        .context("DATABASE_URL is not a valid PostgreSQL URL")?
-        .log_statements(tracing::log::LevelFilter::Trace);
-    wait_for_server(&owner, db.wait).await?;
-    let app = match &db.app_url {
-        Some(url) => PgConnectOptions::from_str(url)
+    let app = if db.as_owner {
+        let owner = owner_options(database_url)?;
+        wait_for_server(&owner, db.wait).await?;
+        let app = app_options(&owner, db.app_url.as_deref())?;
+        prepare(&owner, app.get_username()).await?;
+        app
+    } else {
+        let Some(url) = db.app_url.as_deref() else {
+            bail!(
+                "without the owner (--no-migrate), HOMEWARD_APP_DATABASE_URL must name the application role"
+            );
+        };
+        let app = PgConnectOptions::from_str(url)
             .context("HOMEWARD_APP_DATABASE_URL is not a valid PostgreSQL URL")?
-            .log_statements(tracing::log::LevelFilter::Trace),
-        // the owner's server and database; no password: trust, peer or certificate
-        // authentication, or set HOMEWARD_APP_DATABASE_URL
-        None => owner.clone().username(roles::DEFAULT_APP_ROLE).password(""),
+            .log_statements(tracing::log::LevelFilter::Trace);
+        wait_for_server(&app, db.wait).await?;
+        let mut conn = sqlx::PgConnection::connect_with(&app)
+            .await
+            .map_err(|e| anyhow!("connecting to PostgreSQL at {}: {e}", describe(&app)))?;
+        check_prepared(&mut conn).await?;
+        roles::check_self(&mut conn).await?;
+        conn.close().await.ok();
+        app
     };
-    prepare(&owner, app.get_username()).await?;
     let mut settings = vec![
         // Homeward's queries are short; JIT compiling them costs more than it saves (it
         // once tripled the flow report's time).
@@ -94,6 +112,61 @@ pub async fn connect(database_url: &str, db: &DbOptions) -> anyhow::Result<PgPoo
             )
         })?;
     Ok(pool)
+}
+
+fn owner_options(database_url: &str) -> anyhow::Result<PgConnectOptions> {
+    Ok(PgConnectOptions::from_str(database_url)
+        .context("DATABASE_URL is not a valid PostgreSQL URL")?
+        .log_statements(tracing::log::LevelFilter::Trace))
+}
+
+fn app_options(
+    owner: &PgConnectOptions,
+    app_url: Option<&str>,
+) -> anyhow::Result<PgConnectOptions> {
+    Ok(match app_url {
+        Some(url) => PgConnectOptions::from_str(url)
+            .context("HOMEWARD_APP_DATABASE_URL is not a valid PostgreSQL URL")?
+            .log_statements(tracing::log::LevelFilter::Trace),
+        // the owner's server and database; no password: trust, peer or certificate
+        // authentication, or set HOMEWARD_APP_DATABASE_URL
+        None => owner.clone().username(roles::DEFAULT_APP_ROLE).password(""),
+    })
+}
+
+/// `homeward migrate`: prepares the database as its owner and returns, so that servers can
+/// then run without the owner's credentials (`serve --no-migrate`).
+pub async fn migrate(database_url: &str, db: &DbOptions) -> anyhow::Result<String> {
+    let owner = owner_options(database_url)?;
+    wait_for_server(&owner, db.wait).await?;
+    let app = app_options(&owner, db.app_url.as_deref())?;
+    prepare(&owner, app.get_username()).await?;
+    Ok(app.get_username().to_string())
+}
+
+/// Refuses a database whose migrations are not all applied (read as the application role).
+async fn check_prepared(conn: &mut sqlx::PgConnection) -> anyhow::Result<()> {
+    let applied: Vec<i64> = sqlx::query_scalar(
+        "SELECT version FROM _sqlx_migrations WHERE success",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| {
+        anyhow!("reading the applied migrations ({e}): run `homeward migrate` as the owner first")
+    })?;
+    let missing: Vec<i64> = MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| !applied.contains(v))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "the database lacks {} migration(s) (the first: {}): run `homeward migrate` as the owner first",
+            missing.len(),
+            missing[0]
+        );
+    }
+    Ok(())
 }
 
 /// As the owner: the migrations, the session table, and the application role and its

@@ -102,12 +102,19 @@ enum Command {
         /// Send Strict-Transport-Security with this max-age (seconds); only behind TLS.
         #[arg(long, env = "HOMEWARD_HSTS_MAX_AGE")]
         hsts_max_age: Option<u64>,
+        /// Never connect as the owner: the database must be prepared by `homeward migrate`,
+        /// and HOMEWARD_APP_DATABASE_URL names the only role this process can use.
+        #[arg(long, env = "HOMEWARD_NO_MIGRATE")]
+        no_migrate: bool,
         /// Tests only (debug builds): a fixed "now" for this process, so a server a test
         /// starts shares the test's clock.
         #[cfg(debug_assertions)]
         #[arg(long, env = "HOMEWARD_TEST_CLOCK", hide = true)]
         test_clock: Option<chrono::DateTime<chrono::Utc>>,
     },
+    /// Prepare the database as its owner (DATABASE_URL): create it if missing, apply the
+    /// migrations, create and grant the application role; then exit.
+    Migrate,
     /// Manage user accounts.
     User {
         #[command(subcommand)]
@@ -153,14 +160,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             request_timeout_seconds,
             ..
         } => Some(std::time::Duration::from_secs(*request_timeout_seconds)),
-        Command::User { .. } => None,
+        Command::User { .. } | Command::Migrate => None,
     };
+    let as_owner = !matches!(
+        cli.command,
+        Command::Serve {
+            no_migrate: true,
+            ..
+        }
+    );
     let db = homeward::db::DbOptions {
         pool_size: cli.db_pool_size,
         wait: std::time::Duration::from_secs(cli.db_wait_seconds),
         app_url: cli.app_database_url.clone(),
         statement_timeout,
+        as_owner,
     };
+    if let Command::Migrate = cli.command {
+        let role = homeward::db::migrate(&cli.database_url, &db).await?;
+        println!("the database is migrated; the application role {role} is granted");
+        return Ok(());
+    }
     let pool = homeward::db::connect(&cli.database_url, &db).await?;
     match cli.command {
         Command::Serve {
@@ -178,6 +198,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             max_connections,
             shutdown_grace_seconds,
             hsts_max_age,
+            no_migrate: _,
             #[cfg(debug_assertions)]
             test_clock,
         } => {
@@ -231,6 +252,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             homeward::serve(state, addr, server).await?;
             Ok(())
         }
+        Command::Migrate => Ok(()),
         Command::User {
             command:
                 UserCommand::Create {

@@ -138,6 +138,21 @@ async fn append_only_tables(conn: &mut PgConnection) -> anyhow::Result<Vec<Strin
     .await?)
 }
 
+/// Run as the application role itself (`serve --no-migrate`): refuses to go on if this role
+/// could rewrite the audit.
+pub async fn check_self(conn: &mut PgConnection) -> anyhow::Result<()> {
+    let role: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(&mut *conn)
+        .await?;
+    let append_only = append_only_tables(conn).await?;
+    for table in AUDIT_TABLES {
+        if !append_only.iter().any(|t| t == table) {
+            bail!("{table} is not guarded by the refuse_change() trigger: refusing to start");
+        }
+    }
+    check(conn, &role, &append_only).await
+}
+
 /// Refuses an application role that could rewrite the audit.
 async fn check(conn: &mut PgConnection, role: &str, append_only: &[String]) -> anyhow::Result<()> {
     let (superuser, bypass): (bool, bool) =

@@ -157,3 +157,70 @@ async fn serve_refuses_an_application_role_that_could_rewrite_the_audit() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_server_without_the_owners_credentials_needs_a_migrated_database() {
+    // the owner's URL points nowhere: this process never has the owner's credentials
+    let nowhere = "postgres://nobody@127.0.0.1:9/nothing";
+    let migrated = TestDb::bare().await;
+    let server = Server::start_with(
+        nowhere,
+        Some(default_now()),
+        &["--no-migrate"],
+        &[("HOMEWARD_APP_DATABASE_URL", &migrated.app_url())],
+    )
+    .await;
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), reqwest::StatusCode::OK);
+    drop(server);
+
+    // an empty database: refused until the owner has migrated it
+    let empty = TestDb::empty().await;
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.env("DATABASE_URL", nowhere)
+        .env("HOMEWARD_APP_DATABASE_URL", empty.app_url())
+        .env("HOMEWARD_DB_WAIT_SECONDS", "5")
+        .args([
+            "serve",
+            "--no-migrate",
+            "--addr",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    die_with_parent(&mut cmd);
+    let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("homeward migrate"), "{err}");
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.env("DATABASE_URL", empty.url())
+        .env_remove("HOMEWARD_APP_DATABASE_URL")
+        .arg("migrate")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    die_with_parent(&mut cmd);
+    let out = cmd.output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let server = Server::start_with(
+        nowhere,
+        Some(default_now()),
+        &["--no-migrate"],
+        &[("HOMEWARD_APP_DATABASE_URL", &empty.app_url())],
+    )
+    .await;
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), reqwest::StatusCode::OK);
+}

@@ -313,6 +313,23 @@ impl TestDb {
         Self::from_template(&templates().await.bare).await
     }
 
+    /// A database with no tables at all (not migrated).
+    pub async fn empty() -> TestDb {
+        templates().await;
+        Self::from_template("template0").await
+    }
+
+    /// The URL of this database as the application role.
+    pub fn app_url(&self) -> String {
+        let server = server_options();
+        format!(
+            "postgres://{APP_ROLE}@{}:{}/{}",
+            server.get_host(),
+            server.get_port(),
+            self.name
+        )
+    }
+
     async fn from_template(template: &str) -> TestDb {
         static NEXT: AtomicU32 = AtomicU32::new(1);
         let name = format!("{}{}", prefix(), NEXT.fetch_add(1, Ordering::Relaxed));
@@ -661,9 +678,20 @@ impl Server {
     /// Starts `homeward serve` on `database_url` with a fixed clock (or the system's) and
     /// waits until it answers.
     pub async fn start(database_url: &str, clock: Option<DateTime<Utc>>, args: &[&str]) -> Server {
+        Self::start_with(database_url, clock, args, &[]).await
+    }
+
+    /// [`start`](Self::start) with more environment variables.
+    pub async fn start_with(
+        database_url: &str,
+        clock: Option<DateTime<Utc>>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let port = free_port();
         let mut cmd = tokio::process::Command::new(BIN);
         cmd.env("DATABASE_URL", database_url)
+            .envs(env.iter().copied())
             .env("HOMEWARD_DB_POOL_SIZE", "4")
             .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
             .args(args)
