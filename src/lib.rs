@@ -125,7 +125,7 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 // for the pages' live-update script (session cookie). (A plain comment: a doc comment would
 // become the operation's summary in the OpenAPI document.)
 #[utoipa::path(get, path = "/api/v1/events", tag = "live",
-    responses((status = 200, description = "text/event-stream: `event:` is the type (patient.created, patient.updated, patient.discharged, referral.created, referral.decided, referral.updated, offer.created, offer.updated, resync, ready); `data:` JSON with `type`, `at` and the ids concerned", content_type = "text/event-stream"),
+    responses((status = 200, description = "text/event-stream: `event:` is the type (patient.created, patient.updated, patient.discharged, referral.created, referral.decided, referral.updated, offer.created, offer.updated, resync, ready, and reconnect: the last event when the server shuts down, after which the stream ends; connect again, then re-read); `data:` JSON with `type`, `at` and the ids concerned", content_type = "text/event-stream"),
         (status = 401, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn events(

@@ -249,6 +249,8 @@ impl Connection {
                     // finish the request in hand, then close
                     conn.as_mut().graceful_shutdown();
                 }
+                // a deadline that moved earlier (a new phase, a head begun) wakes us too
+                _ = activity.changed.notified() => {}
                 _ = tokio::time::sleep_until(wake) => {
                     if activity.deadline(&self.options).is_some_and(|d| d <= Instant::now()) {
                         tracing::debug!(phase = activity.phase_name(), "closing a connection that timed out");
@@ -280,6 +282,8 @@ struct Activity {
     /// While an answer is sent: the application has yet to produce its next part (an event
     /// stream waiting for an event), so the client is not the one holding things up.
     producing: AtomicBool,
+    /// Told when the deadline may have moved earlier (I/O only ever moves it later).
+    changed: tokio::sync::Notify,
 }
 
 impl Activity {
@@ -291,6 +295,7 @@ impl Activity {
             head_since: AtomicU64::new(NONE),
             last_io: AtomicU64::new(0),
             producing: AtomicBool::new(false),
+            changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -305,10 +310,13 @@ impl Activity {
     fn read(&self) {
         let now = self.now_ms();
         self.last_io.store(now, Ordering::Relaxed);
-        if self.phase.load(Ordering::Acquire) == IDLE {
-            let _ =
-                self.head_since
-                    .compare_exchange(NONE, now, Ordering::AcqRel, Ordering::Relaxed);
+        if self.phase.load(Ordering::Acquire) == IDLE
+            && self
+                .head_since
+                .compare_exchange(NONE, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.changed.notify_one();
         }
     }
 
@@ -318,17 +326,30 @@ impl Activity {
 
     fn handling(&self) {
         self.phase.store(HANDLING, Ordering::Release);
+        self.changed.notify_one();
     }
 
     fn sending(&self) {
         self.last_io.store(self.now_ms(), Ordering::Relaxed);
+        self.producing.store(false, Ordering::Relaxed);
         self.phase.store(SENDING, Ordering::Release);
+        self.changed.notify_one();
+    }
+
+    /// Whether the application is producing the answer's next part (then the client is not
+    /// timed).
+    fn set_producing(&self, producing: bool) {
+        let was = self.producing.swap(producing, Ordering::Relaxed);
+        if was && !producing {
+            self.changed.notify_one();
+        }
     }
 
     fn answered(&self) {
         self.idle_since.store(self.now_ms(), Ordering::Relaxed);
         self.head_since.store(NONE, Ordering::Relaxed);
         self.phase.store(IDLE, Ordering::Release);
+        self.changed.notify_one();
     }
 
     fn between_requests(&self) -> bool {
@@ -481,7 +502,7 @@ impl hyper::body::Body for TrackedBody {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         if let Some(Answered(activity)) = &self.answered {
             let producing = polled.is_pending();
-            activity.producing.store(producing, Ordering::Relaxed);
+            activity.set_producing(producing);
             if !producing {
                 // the time the application took is not the client's: its clock starts now
                 activity.wrote();
@@ -499,5 +520,78 @@ impl hyper::body::Body for TrackedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> ServerOptions {
+        ServerOptions {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            ..Default::default()
+        }
+    }
+
+    fn after(a: &Activity, d: Option<Instant>) -> Option<Duration> {
+        d.map(|d| d - a.accepted)
+    }
+
+    #[test]
+    fn each_phase_has_its_own_deadline() {
+        let o = options();
+        let a = Activity::new();
+        // a new connection has the header timeout to send its first head
+        assert_eq!(after(&a, a.deadline(&o)), Some(Duration::from_secs(10)));
+        // while the application works, nothing is timed here
+        a.handling();
+        assert_eq!(a.deadline(&o), None);
+        // sending: the client must keep reading, unless the application is the one waiting
+        a.sending();
+        assert!(a.deadline(&o).is_some());
+        a.producing.store(true, Ordering::Relaxed);
+        assert_eq!(a.deadline(&o), None);
+        a.producing.store(false, Ordering::Relaxed);
+        // answered: idle, with the idle timeout
+        a.answered();
+        let idle = after(&a, a.deadline(&o)).unwrap();
+        assert!(
+            idle >= Duration::from_secs(60) && idle < Duration::from_secs(61),
+            "{idle:?}"
+        );
+        assert!(a.between_requests());
+        // a byte of a new head: the header timeout from then
+        a.read();
+        let head = after(&a, a.deadline(&o)).unwrap();
+        assert!(
+            head >= Duration::from_secs(10) && head < Duration::from_secs(11),
+            "{head:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_new_phase_wakes_the_watchdog() {
+        let a = Activity::new();
+        for change in [Activity::handling, Activity::sending, Activity::answered] {
+            change(&a);
+            tokio::time::timeout(Duration::from_millis(100), a.changed.notified())
+                .await
+                .expect("the watchdog is told");
+        }
+        // the first byte of a new head moves the deadline to the header timeout
+        a.read();
+        tokio::time::timeout(Duration::from_millis(100), a.changed.notified())
+            .await
+            .expect("the watchdog is told");
+    }
+
+    #[test]
+    fn the_default_connection_cap_leaves_room_under_the_open_files_limit() {
+        assert_eq!(default_max_connections(Some(1024)), 768);
+        assert_eq!(default_max_connections(Some(1_048_576)), 10_000);
+        assert_eq!(default_max_connections(Some(100)), 64);
+        assert_eq!(default_max_connections(None), 1000);
     }
 }

@@ -240,6 +240,37 @@ async fn kept_alive_connections_get_the_idle_timeout_and_half_sent_heads_the_hea
     );
 }
 
+#[tokio::test]
+async fn a_deadline_that_moves_earlier_is_kept_an_idle_timeout_shorter_than_the_header_timeout() {
+    // the watchdog first sleeps until the header deadline (10 s); the answer moves the
+    // deadline to the idle timeout (1 s), which must be kept, not the 10 s
+    let app = TestApp::spawn().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = homeward::server::ServerOptions {
+        header_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    tokio::spawn(homeward::serve_on(
+        listener,
+        app.state.clone(),
+        options,
+        std::future::pending(),
+    ));
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    assert!(
+        get_on(&mut s, "/static/css/homeward.css")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    let closed = closed_after(&mut s, Duration::from_secs(8)).await;
+    assert!(
+        closed.is_some_and(|t| t > Duration::from_millis(700) && t < Duration::from_secs(3)),
+        "closed after {closed:?}, not at the idle timeout (1 s)"
+    );
+}
+
 fn short_timeouts(request_timeout: Duration) -> homeward::config::Config {
     homeward::config::Config {
         request_timeout,
