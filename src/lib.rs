@@ -303,7 +303,10 @@ pub fn app(state: AppState) -> Router {
                 |res: &axum::http::Response<_>, latency: Duration, _: &tracing::Span| {
                     let status = res.status().as_u16();
                     let ms = latency.as_millis() as u64;
-                    if status >= 500 {
+                    if status == 503 {
+                        // busy, too slow or the database away: said once where it was decided
+                        tracing::warn!(target: "homeward::request", status, ms, "unavailable");
+                    } else if status >= 500 {
                         tracing::error!(target: "homeward::request", status, ms, "answered");
                     } else if latency > SLOW_REQUEST {
                         tracing::warn!(target: "homeward::request", status, ms, "slow answer");
