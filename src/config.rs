@@ -34,6 +34,13 @@ pub struct Config {
     pub client_ip_header: Option<axum::http::HeaderName>,
     /// Single sign-on by OpenID Connect, when configured.
     pub oidc: Option<OidcConfig>,
+    /// Longest a request may take, from its first byte to its answer (the event stream
+    /// excepted); also the database's `statement_timeout` ([`crate::web::guard`]).
+    pub request_timeout: std::time::Duration,
+    /// Requests worked on at once; more are shed with 503 + `Retry-After`.
+    pub max_concurrent_requests: u32,
+    /// `Strict-Transport-Security: max-age=N; includeSubDomains` when set (behind TLS only).
+    pub hsts_max_age: Option<u64>,
 }
 
 /// How many failed sign-ins are allowed within `window` before the next is refused with 429.
@@ -96,6 +103,9 @@ impl Default for Config {
             mfa_roles: vec![Role::Admin, Role::Hub],
             client_ip_header: None,
             oidc: None,
+            request_timeout: std::time::Duration::from_secs(30),
+            max_concurrent_requests: 64,
+            hsts_max_age: None,
         }
     }
 }

@@ -3,8 +3,18 @@
 //! and in a container that starts before its database. When it cannot connect it says why
 //! in one line ("too many clients", "password authentication failed", ...), never a bare
 //! "pool timed out".
+//!
+//! **Two roles.** `DATABASE_URL` names the *owner*: it runs the migrations, owns every table
+//! and grants the *application role* what the server needs, at every start. The server's pool
+//! connects as the application role (`HOMEWARD_APP_DATABASE_URL`; by default the owner's
+//! server and database as user `homeward_app`, which the owner creates when it is missing).
+//! The application role owns nothing: it reads and writes rows, but on the append-only tables
+//! (the access log, case history, and any table guarded by the `refuse_change()` trigger) it
+//! may only read and insert, so no bug or injected statement can TRUNCATE, UPDATE, DELETE or
+//! disable the triggers that guard them. The server refuses to start if the application role
+//! could ([`roles`]).
 
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 use std::str::FromStr;
@@ -12,11 +22,23 @@ use std::time::{Duration, Instant};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
-/// How to connect: pool size and how long to wait for the server at start.
+pub mod roles;
+
+/// How to connect: pool size, how long to wait for the server at start, the application
+/// role's URL and the longest a statement may run.
 #[derive(Debug, Clone)]
 pub struct DbOptions {
     pub pool_size: u32,
     pub wait: Duration,
+    /// The application role's connection URL; `None`: the owner's with user
+    /// [`roles::DEFAULT_APP_ROLE`] and no password.
+    pub app_url: Option<String>,
+    /// PostgreSQL's `statement_timeout` for the application's connections.
+    pub statement_timeout: Option<Duration>,
+    /// Whether to prepare the database as its owner first (migrations, the application
+    /// role); when not, `app_url` is required, the owner is never connected to, and the
+    /// database must already be prepared (`homeward migrate`).
+    pub as_owner: bool,
 }
 
 impl Default for DbOptions {
@@ -24,37 +46,147 @@ impl Default for DbOptions {
         DbOptions {
             pool_size: 20,
             wait: Duration::from_secs(30),
+            app_url: None,
+            statement_timeout: None,
+            as_owner: true,
         }
     }
 }
 
+/// Prepares the database as its owner (creates it if missing, migrates, grants the
+/// application role) and returns a pool connected as the application role. With
+/// `as_owner: false` it only checks, as the application role, that the database is prepared
+/// and that the role cannot rewrite the audit.
 pub async fn connect(database_url: &str, db: &DbOptions) -> anyhow::Result<PgPool> {
-    let options = PgConnectOptions::from_str(database_url)
-        .context("DATABASE_URL is not a valid PostgreSQL URL")?
-        .log_statements(tracing::log::LevelFilter::Trace)
-        .options([
-            // Homeward's queries are short; JIT compiling them costs more than it saves (it
-            // once tripled the flow report's time).
-            ("jit", "off"),
-            // A second guard against a connection left inside a transaction (a request
-            // cancelled mid-BEGIN, sqlx#4393): the server ends such a session, and its
-            // locks, after this long. No Homeward transaction waits on anything but
-            // PostgreSQL between statements.
-            ("idle_in_transaction_session_timeout", "30s"),
-        ]);
-    wait_for_server(&options, db.wait).await?;
+    let app = if db.as_owner {
+        let owner = owner_options(database_url)?;
+        wait_for_server(&owner, db.wait).await?;
+        let app = app_options(&owner, db.app_url.as_deref())?;
+        prepare(&owner, app.get_username()).await?;
+        app
+    } else {
+        let Some(url) = db.app_url.as_deref() else {
+            bail!(
+                "without the owner (--no-migrate), HOMEWARD_APP_DATABASE_URL must name the application role"
+            );
+        };
+        let app = PgConnectOptions::from_str(url)
+            .context("HOMEWARD_APP_DATABASE_URL is not a valid PostgreSQL URL")?
+            .log_statements(tracing::log::LevelFilter::Trace);
+        wait_for_server(&app, db.wait).await?;
+        let mut conn = sqlx::PgConnection::connect_with(&app)
+            .await
+            .map_err(|e| anyhow!("connecting to PostgreSQL at {}: {e}", describe(&app)))?;
+        check_prepared(&mut conn).await?;
+        roles::check_self(&mut conn).await?;
+        conn.close().await.ok();
+        app
+    };
+    let mut settings = vec![
+        // Homeward's queries are short; JIT compiling them costs more than it saves (it
+        // once tripled the flow report's time).
+        ("jit", "off".to_string()),
+        // A second guard against a connection left inside a transaction (a request
+        // cancelled mid-BEGIN, sqlx#4393): the server ends such a session, and its
+        // locks, after this long. No Homeward transaction waits on anything but
+        // PostgreSQL between statements.
+        ("idle_in_transaction_session_timeout", "30s".to_string()),
+    ];
+    if let Some(t) = db.statement_timeout {
+        // no statement outlives the request that started it by much (web/guard.rs)
+        settings.push(("statement_timeout", format!("{}ms", t.as_millis().max(1))));
+    }
+    let app = app
+        .application_name("homeward")
+        .options(settings.iter().map(|(k, v)| (*k, v.as_str())));
     let pool = PgPoolOptions::new()
         .max_connections(db.pool_size)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options.clone())
+        .connect_with(app.clone())
         .await
-        .map_err(|e| anyhow!("connecting to PostgreSQL at {}: {e}", describe(&options)))?;
+        .map_err(|e| {
+            anyhow!(
+                "connecting to PostgreSQL at {} as the application role {}: {e}",
+                describe(&app),
+                app.get_username()
+            )
+        })?;
+    Ok(pool)
+}
+
+fn owner_options(database_url: &str) -> anyhow::Result<PgConnectOptions> {
+    Ok(PgConnectOptions::from_str(database_url)
+        .context("DATABASE_URL is not a valid PostgreSQL URL")?
+        .log_statements(tracing::log::LevelFilter::Trace))
+}
+
+fn app_options(
+    owner: &PgConnectOptions,
+    app_url: Option<&str>,
+) -> anyhow::Result<PgConnectOptions> {
+    Ok(match app_url {
+        Some(url) => PgConnectOptions::from_str(url)
+            .context("HOMEWARD_APP_DATABASE_URL is not a valid PostgreSQL URL")?
+            .log_statements(tracing::log::LevelFilter::Trace),
+        // the owner's server and database; no password: trust, peer or certificate
+        // authentication, or set HOMEWARD_APP_DATABASE_URL
+        None => owner.clone().username(roles::DEFAULT_APP_ROLE).password(""),
+    })
+}
+
+/// `homeward migrate`: prepares the database as its owner and returns, so that servers can
+/// then run without the owner's credentials (`serve --no-migrate`).
+pub async fn migrate(database_url: &str, db: &DbOptions) -> anyhow::Result<String> {
+    let owner = owner_options(database_url)?;
+    wait_for_server(&owner, db.wait).await?;
+    let app = app_options(&owner, db.app_url.as_deref())?;
+    prepare(&owner, app.get_username()).await?;
+    Ok(app.get_username().to_string())
+}
+
+/// Refuses a database whose migrations are not all applied (read as the application role).
+async fn check_prepared(conn: &mut sqlx::PgConnection) -> anyhow::Result<()> {
+    let applied: Vec<i64> = sqlx::query_scalar(
+        "SELECT version FROM _sqlx_migrations WHERE success",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| {
+        anyhow!("reading the applied migrations ({e}): run `homeward migrate` as the owner first")
+    })?;
+    let missing: Vec<i64> = MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .filter(|v| !applied.contains(v))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "the database lacks {} migration(s) (the first: {}): run `homeward migrate` as the owner first",
+            missing.len(),
+            missing[0]
+        );
+    }
+    Ok(())
+}
+
+/// As the owner: the migrations, the session table, and the application role and its
+/// privileges. Run at every start; several processes may run it at once.
+pub async fn prepare(owner: &PgConnectOptions, app_role: &str) -> anyhow::Result<()> {
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(owner.clone())
+        .await
+        .map_err(|e| anyhow!("connecting to PostgreSQL at {}: {e}", describe(owner)))?;
     MIGRATOR.run(&pool).await.context("applying migrations")?;
     tower_sessions_sqlx_store::PostgresStore::new(pool.clone())
         .migrate()
         .await
         .context("creating the session table")?;
-    Ok(pool)
+    let mut conn = pool.acquire().await?;
+    roles::grant_app_role(&mut conn, app_role).await?;
+    drop(conn);
+    pool.close().await;
+    Ok(())
 }
 
 /// `host:port (database name)`, for messages: never the password.

@@ -1,6 +1,8 @@
 //! One error type for the whole service. The API renders it as CONTRACT.md's JSON
 //! (`{"error":{"code","message","fields"}}`); pages render it as an NHS-styled error page.
-//! Database and other internal failures are logged and shown as a generic 500 without detail.
+//! Database and other internal failures are logged and shown as a generic 500 without detail;
+//! a database that is down, restarting or shutting down is a 503 with `Retry-After`, never a
+//! 500 ([`is_unavailable`]).
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -69,18 +71,57 @@ pub enum AppError {
     BadRequest(String),
     #[error("The request body is too large")]
     PayloadTooLarge,
-    #[error("The database is not available")]
+    #[error("The service is not available just now. Try again in a moment.")]
     Unavailable,
+    /// 503: too many requests in flight; this one was not started.
+    #[error("The service is busy. Try again in a moment.")]
+    Overloaded,
+    /// 503: the answer took longer than the request timeout. A change may still complete.
+    #[error(
+        "The service took too long to answer. A change you sent may still be saved: check before sending it again."
+    )]
+    Timeout,
+    /// 408: the client took longer than the request timeout to send its request.
+    #[error("The request took too long to arrive")]
+    RequestTimeout,
     #[error("Internal error")]
     Internal(#[from] anyhow::Error),
 }
 
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => AppError::Unavailable,
-            _ => AppError::Internal(e.into()),
+        if is_unavailable(&e) {
+            tracing::warn!(cause = %e, "database unavailable");
+            AppError::Unavailable
+        } else {
+            AppError::Internal(e.into())
         }
+    }
+}
+
+/// Whether a database error means "not now" rather than "wrong": the server is shutting
+/// down, restarting, starting or full, the connection broke, the pool has no connection to
+/// give, a statement ran past its timeout, or a transaction lost a serialization race. These
+/// are answered 503 with `Retry-After`; anything else is a 500.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|code| {
+            // 08: connection exception; 53: insufficient resources (too many connections,
+            // out of memory or disk); 57P01-57P05: admin/crash shutdown, cannot connect now,
+            // database dropped, idle session timeout; 57014: statement timeout; 40001/40P01:
+            // serialization failure and deadlock (retrying succeeds)
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P")
+                || matches!(code.as_ref(), "57014" | "40001" | "40P01")
+        }),
+        _ => false,
     }
 }
 
@@ -92,7 +133,16 @@ impl From<crate::domain::Forbidden> for AppError {
 
 impl From<tower_sessions::session::Error> for AppError {
     fn from(e: tower_sessions::session::Error) -> Self {
-        AppError::Internal(anyhow::anyhow!("session: {e}"))
+        use tower_sessions::session_store::Error as Store;
+        match e {
+            // the store is the database, and its errors arrive as text: a backend failure is
+            // the database being unavailable
+            tower_sessions::session::Error::Store(Store::Backend(cause)) => {
+                tracing::warn!(%cause, "session store unavailable");
+                AppError::Unavailable
+            }
+            e => AppError::Internal(anyhow::anyhow!("session: {e}")),
+        }
     }
 }
 
@@ -113,7 +163,10 @@ impl AppError {
             AppError::Conflict { .. } | AppError::Stale => StatusCode::CONFLICT,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable | AppError::Overloaded | AppError::Timeout => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -129,19 +182,58 @@ impl AppError {
             AppError::BadRequest(_) => "bad_request",
             AppError::PayloadTooLarge => "payload_too_large",
             AppError::Unavailable => "unavailable",
+            AppError::Overloaded => "overloaded",
+            AppError::Timeout => "timeout",
+            AppError::RequestTimeout => "request_timeout",
             AppError::Internal(_) => "internal",
+        }
+    }
+
+    /// An internal error caused by the database being unavailable (a sqlx error wrapped in
+    /// an `anyhow` chain somewhere) becomes [`AppError::Unavailable`].
+    pub fn classified(self) -> Self {
+        match self {
+            AppError::Internal(e)
+                if e.chain()
+                    .any(|c| c.downcast_ref::<sqlx::Error>().is_some_and(is_unavailable)) =>
+            {
+                tracing::warn!(cause = %format!("{e:#}"), "database unavailable");
+                AppError::Unavailable
+            }
+            e => e,
+        }
+    }
+
+    /// Headers the answer needs besides its body: when to retry a 503, and that a 408's
+    /// connection is closed (its request may be half-read).
+    pub fn add_headers(&self, res: &mut Response) {
+        use axum::http::{HeaderValue, header};
+        match self.status() {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                res.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(RETRY_AFTER_SECONDS),
+                );
+            }
+            StatusCode::REQUEST_TIMEOUT => {
+                res.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
         }
     }
 
     /// Logs server-side failures once, where they are turned into responses.
     fn log(&self) {
+        // (an unavailable database is logged where the error is recognised, with its cause)
         if let AppError::Internal(e) = self {
             tracing::error!(error = %format!("{e:#}"), "internal error");
-        } else if let AppError::Unavailable = self {
-            tracing::warn!("database unavailable");
         }
     }
 }
+
+/// Seconds a client is asked to wait before retrying a 503.
+pub const RETRY_AFTER_SECONDS: &str = "1";
 
 /// CONTRACT.md's error body.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -168,7 +260,7 @@ impl<E: Into<AppError>> From<E> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let e = self.0;
+        let e = self.0.classified();
         e.log();
         let fields = match &e {
             AppError::Validation(f) => Some(
@@ -185,7 +277,9 @@ impl IntoResponse for ApiError {
                 fields,
             },
         };
-        (e.status(), Json(body)).into_response()
+        let mut res = (e.status(), Json(body)).into_response();
+        e.add_headers(&mut res);
+        res
     }
 }
 

@@ -1,8 +1,8 @@
 //! Homeward: a discharge coordination hub (transfer of care hub) for the NHS.
 //!
 //! [`app`] builds the whole HTTP application (pages, API, static files) from an
-//! [`AppState`]; [`serve`] runs it until SIGTERM or Ctrl-C. Tests start the same `app` on a
-//! random port with a fresh database.
+//! [`AppState`]; [`serve`] runs it ([`server`]) until SIGTERM or Ctrl-C and then shuts down
+//! within a grace period. Tests start the same `app` on a random port with a fresh database.
 
 pub mod accounts;
 pub mod audit;
@@ -25,6 +25,7 @@ pub mod refdata;
 pub mod reference;
 pub mod reports;
 pub mod scope;
+pub mod server;
 pub mod state;
 pub mod telemetry;
 pub mod web;
@@ -55,16 +56,6 @@ use utoipa_axum::routes;
 /// A request answered more slowly than this is logged as a warning.
 const SLOW_REQUEST: Duration = Duration::from_secs(1);
 
-/// Runs the rest of the request in a task of its own and waits for it: if the client goes
-/// away, the request still runs to its end (its transaction commits or rolls back) instead
-/// of being dropped at whatever await it had reached.
-async fn detached(req: Request, next: axum::middleware::Next) -> axum::response::Response {
-    match tokio::spawn(next.run(req)).await {
-        Ok(res) => res,
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
-}
-
 /// Request bodies over this are refused with 413 (CONTRACT.md).
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
@@ -92,7 +83,7 @@ impl utoipa::Modify for BearerAuth {
 
 /// The API router and its OpenAPI document, generated from the handlers' annotations.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(
             accounts::tokens::issue_token,
             accounts::tokens::revoke_token
@@ -105,7 +96,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(casework::api::router())
         .merge(directory::api::router())
         .merge(reports::pages::router())
-        .split_for_parts()
+        .split_for_parts();
+    // after every route is in: each operation lists the error answers any call can give
+    utoipa::Modify::modify(&web::openapi::ErrorResponses, &mut doc);
+    (router, doc)
 }
 
 async fn api_not_found() -> ApiError {
@@ -136,7 +130,7 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 // for the pages' live-update script (session cookie). (A plain comment: a doc comment would
 // become the operation's summary in the OpenAPI document.)
 #[utoipa::path(get, path = "/api/v1/events", tag = "live",
-    responses((status = 200, description = "text/event-stream: `event:` is the type (patient.created, patient.updated, patient.discharged, referral.created, referral.decided, referral.updated, offer.created, offer.updated, resync, ready); `data:` JSON with `type`, `at` and the ids concerned", content_type = "text/event-stream"),
+    responses((status = 200, description = "text/event-stream: `event:` is the type (patient.created, patient.updated, patient.discharged, referral.created, referral.decided, referral.updated, offer.created, offer.updated, resync, ready, and reconnect: the last event when the server shuts down, after which the stream ends; connect again, then re-read); `data:` JSON with `type`, `at` and the ids concerned", content_type = "text/event-stream"),
         (status = 401, body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn events(
@@ -269,7 +263,7 @@ fn pages(state: &AppState) -> Router<AppState> {
             post(admin::reset_two_factor),
         )
         .route("/admin/users/{id}/sso", post(admin::link_sso))
-        .route("/api/v1/events", get(events))
+        .route(web::guard::EVENTS_PATH, get(events))
         .fallback(page_not_found)
         // Cross-site form posts are refused (Origin / Sec-Fetch-Site), and the session
         // cookie is SameSite=Lax: no state changes on GET anywhere.
@@ -309,6 +303,12 @@ pub fn app(state: AppState) -> Router {
             HeaderValue::from_static("public, max-age=3600"),
         ));
     let request_id = HeaderName::from_static("x-request-id");
+    // HSTS only when asked for (the server must be reached over TLS, or browsers will refuse
+    // it for max-age seconds); no header at all otherwise
+    let hsts = state
+        .config
+        .hsts_max_age
+        .and_then(|age| HeaderValue::from_str(&format!("max-age={age}; includeSubDomains")).ok());
     Router::new()
         .route("/healthz", get(healthz))
         .merge(api_router)
@@ -340,7 +340,10 @@ pub fn app(state: AppState) -> Router {
                 |res: &axum::http::Response<_>, latency: Duration, _: &tracing::Span| {
                     let status = res.status().as_u16();
                     let ms = latency.as_millis() as u64;
-                    if status >= 500 {
+                    if status == 503 {
+                        // busy, too slow or the database away: said once where it was decided
+                        tracing::warn!(target: "homeward::request", status, ms, "unavailable");
+                    } else if status >= 500 {
                         tracing::error!(target: "homeward::request", status, ms, "answered");
                     } else if latency > SLOW_REQUEST {
                         tracing::warn!(target: "homeward::request", status, ms, "slow answer");
@@ -351,12 +354,20 @@ pub fn app(state: AppState) -> Router {
             )
             .on_failure(()),
         )
-        // a client that hangs up cannot cancel a request halfway (sqlx#4393: a cancelled
-        // BEGIN could leave a pooled connection inside a transaction)
-        .layer(axum::middleware::from_fn(detached))
+        // shedding, the whole body in time, the text rule, and the handler detached with a
+        // deadline (web/guard.rs): a client that hangs up, or a timeout, cannot cancel a
+        // request halfway (sqlx#4393: a cancelled BEGIN could leave a pooled connection
+        // inside a transaction)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::guard::guard,
+        ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(CatchPanicLayer::new())
+        // whatever answered an error in plain text (an extractor, a panic, the session layer)
+        // is answered in the caller's shape instead
+        .layer(axum::middleware::from_fn(web::guard::shape_plain_errors))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -371,22 +382,51 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+            HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            hsts,
         ))
         .with_state(state)
 }
 
-/// Serves the application until SIGTERM or Ctrl-C, then finishes in-flight requests.
-pub async fn serve(state: AppState, addr: std::net::SocketAddr) -> anyhow::Result<()> {
+/// Serves the application on `addr` until SIGTERM or Ctrl-C (see [`serve_on`]).
+pub async fn serve(
+    state: AppState,
+    addr: std::net::SocketAddr,
+    options: server::ServerOptions,
+) -> anyhow::Result<server::Stopped> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "Homeward is listening");
-    // the peer address reaches handlers (sign-in throttling counts per client address)
-    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    tracing::info!("Homeward stopped");
-    Ok(())
+    let stopped = serve_on(listener, state, options, shutdown_signal()).await;
+    tracing::info!(
+        connections_left = stopped.connections_left,
+        drained = stopped.drained,
+        "Homeward stopped"
+    );
+    Ok(stopped)
+}
+
+/// Serves the application on `listener` until `shutdown` resolves; then event streams end
+/// with a `reconnect` event, requests in flight finish, and it returns within the grace
+/// period whatever is still open.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    options: server::ServerOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> server::Stopped {
+    let live = state.live.clone();
+    let requests = state.requests.clone();
+    let shutdown = async move {
+        shutdown.await;
+        live.shut_down();
+    };
+    server::run(listener, app(state), options, shutdown, async move {
+        requests.drained().await
+    })
+    .await
 }
 
 async fn shutdown_signal() {

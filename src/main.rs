@@ -7,6 +7,7 @@ use homeward::domain::Role;
 use homeward::domain::time::Clock;
 use homeward::state::AppState;
 use std::io::Read;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +26,16 @@ struct Cli {
         global = true
     )]
     database_url: String,
+    /// The role the server's connections use (reads and writes rows; owns nothing; may only
+    /// add to the audit). Default: DATABASE_URL's server and database as user homeward_app,
+    /// which the owner (DATABASE_URL's user) creates if missing.
+    #[arg(
+        long,
+        env = "HOMEWARD_APP_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    app_database_url: Option<String>,
     /// Most connections this process opens to PostgreSQL.
     #[arg(long, env = "HOMEWARD_DB_POOL_SIZE", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
     db_pool_size: u32,
@@ -109,12 +120,42 @@ enum Command {
         /// several (the hub then books one); 0 books the first acceptance at once.
         #[arg(long, env = "HOMEWARD_ACCEPTANCE_HOLD_HOURS", default_value_t = 0)]
         acceptance_hold_hours: i64,
+        /// Seconds a request may take from its first byte to its answer (not the event
+        /// stream); also the database statement timeout. Past it: 503 with Retry-After.
+        #[arg(long, env = "HOMEWARD_REQUEST_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        request_timeout_seconds: u64,
+        /// Seconds a connection has to send a complete request head.
+        #[arg(long, env = "HOMEWARD_HEADER_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        header_timeout_seconds: u64,
+        /// Seconds an idle kept-alive connection (or one whose client stopped reading) stays open.
+        #[arg(long, env = "HOMEWARD_IDLE_TIMEOUT_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        idle_timeout_seconds: u64,
+        /// Requests worked on at once; more are answered 503 with Retry-After at once.
+        #[arg(long, env = "HOMEWARD_MAX_CONCURRENT_REQUESTS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        max_concurrent_requests: u32,
+        /// Open connections at most; more are answered 503 and closed. Default: from the
+        /// open-files limit (which the server raises to its hard limit), at most 10,000.
+        #[arg(long, env = "HOMEWARD_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        max_connections: Option<u64>,
+        /// Seconds to finish in-flight requests after SIGTERM before exiting anyway.
+        #[arg(long, env = "HOMEWARD_SHUTDOWN_GRACE_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
+        shutdown_grace_seconds: u64,
+        /// Send Strict-Transport-Security with this max-age (seconds); only behind TLS.
+        #[arg(long, env = "HOMEWARD_HSTS_MAX_AGE")]
+        hsts_max_age: Option<u64>,
+        /// Never connect as the owner: the database must be prepared by `homeward migrate`,
+        /// and HOMEWARD_APP_DATABASE_URL names the only role this process can use.
+        #[arg(long, env = "HOMEWARD_NO_MIGRATE")]
+        no_migrate: bool,
         /// Tests only (debug builds): a fixed "now" for this process, so a server a test
         /// starts shares the test's clock.
         #[cfg(debug_assertions)]
         #[arg(long, env = "HOMEWARD_TEST_CLOCK", hide = true)]
         test_clock: Option<chrono::DateTime<chrono::Utc>>,
     },
+    /// Prepare the database as its owner (DATABASE_URL): create it if missing, apply the
+    /// migrations, create and grant the application role; then exit.
+    Migrate,
     /// Manage user accounts.
     User {
         #[command(subcommand)]
@@ -155,10 +196,32 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let statement_timeout = match &cli.command {
+        Command::Serve {
+            request_timeout_seconds,
+            ..
+        } => Some(std::time::Duration::from_secs(*request_timeout_seconds)),
+        Command::User { .. } | Command::Migrate => None,
+    };
+    let as_owner = !matches!(
+        cli.command,
+        Command::Serve {
+            no_migrate: true,
+            ..
+        }
+    );
     let db = homeward::db::DbOptions {
         pool_size: cli.db_pool_size,
         wait: std::time::Duration::from_secs(cli.db_wait_seconds),
+        app_url: cli.app_database_url.clone(),
+        statement_timeout,
+        as_owner,
     };
+    if let Command::Migrate = cli.command {
+        let role = homeward::db::migrate(&cli.database_url, &db).await?;
+        println!("the database is migrated; the application role {role} is granted");
+        return Ok(());
+    }
     let pool = homeward::db::connect(&cli.database_url, &db).await?;
     match cli.command {
         Command::Serve {
@@ -180,6 +243,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             offer_stale_hours,
             choice_deadline_days,
             acceptance_hold_hours,
+            request_timeout_seconds,
+            header_timeout_seconds,
+            idle_timeout_seconds,
+            max_concurrent_requests,
+            max_connections,
+            shutdown_grace_seconds,
+            hsts_max_age,
+            no_migrate: _,
             #[cfg(debug_assertions)]
             test_clock,
         } => {
@@ -211,8 +282,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 offer_stale_after: chrono::Duration::hours(offer_stale_hours.max(1)),
                 choice_deadline: chrono::Duration::days(choice_deadline_days.clamp(1, 90)),
                 acceptance_hold: chrono::Duration::hours(acceptance_hold_hours.clamp(0, 24 * 14)),
+                request_timeout: Duration::from_secs(request_timeout_seconds),
+                max_concurrent_requests,
+                hsts_max_age: hsts_max_age.filter(|&age| age > 0),
                 ..Config::default()
             };
+            let open_files = homeward::server::raise_open_files_limit();
+            let server = homeward::server::ServerOptions {
+                header_timeout: Duration::from_secs(header_timeout_seconds),
+                idle_timeout: Duration::from_secs(idle_timeout_seconds),
+                max_connections: max_connections.map_or_else(
+                    || homeward::server::default_max_connections(open_files),
+                    |n| n as usize,
+                ),
+                shutdown_grace: Duration::from_secs(shutdown_grace_seconds),
+            };
+            if let Some(limit) = open_files
+                && server.max_connections as u64 + 64 > limit
+            {
+                tracing::warn!(
+                    open_files = limit,
+                    max_connections = server.max_connections,
+                    "the connection cap is close to the open-files limit: new connections may fail to be accepted"
+                );
+            }
             if let Some(dir) = static_dir {
                 config.static_dir = dir;
             } else if !config.static_dir.exists() {
@@ -231,8 +324,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if demo {
                 homeward::demo::load(&state).await?;
             }
-            homeward::serve(state, addr).await
+            homeward::serve(state, addr, server).await?;
+            Ok(())
         }
+        Command::Migrate => Ok(()),
         Command::User {
             command:
                 UserCommand::Create {

@@ -16,6 +16,8 @@ pub struct AppState {
     pub reference: crate::refdata::ReferenceCache,
     /// The single sign-on provider, when one is configured.
     pub sso: Option<Arc<crate::accounts::sso::Sso>>,
+    /// Places for requests being worked on ([`crate::web::guard`]).
+    pub requests: crate::web::guard::RequestSlots,
 }
 
 impl AppState {
@@ -38,6 +40,7 @@ impl AppState {
         AppState {
             sso,
             reference: crate::refdata::ReferenceCache::following(&live),
+            requests: crate::web::guard::RequestSlots::new(config.max_concurrent_requests),
             live,
             pool,
             clock,

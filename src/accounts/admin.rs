@@ -8,11 +8,12 @@ use super::users::{self, NewUser, OrgRow, UserRow};
 use crate::domain::{Caller, Role};
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::web::Id;
 use crate::web::{FormErrors, Layout, PageResult, done, invalid};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -175,7 +176,7 @@ pub async fn password_form(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> PageResult {
     admin(&caller)?;
     let user = users::by_id(&state.pool, id)
@@ -193,7 +194,7 @@ pub async fn reset_password(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
     Form(form): Form<PasswordForm>,
 ) -> PageResult {
     admin(&caller)?;
@@ -220,7 +221,7 @@ pub async fn disable(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> PageResult {
     admin(&caller)?;
     if id == caller.user_id {
@@ -248,7 +249,7 @@ pub async fn enable(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> PageResult {
     admin(&caller)?;
     let user = users::by_id(&state.pool, id)
@@ -292,7 +293,7 @@ pub async fn sign_in_form(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> PageResult {
     admin(&caller)?;
     let user = users::by_id(&state.pool, id)
@@ -309,7 +310,7 @@ pub async fn reset_two_factor(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> PageResult {
     admin(&caller)?;
     let user = users::by_id(&state.pool, id)
@@ -332,7 +333,7 @@ pub async fn link_sso(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
     Form(form): Form<SsoLinkForm>,
 ) -> PageResult {
     admin(&caller)?;

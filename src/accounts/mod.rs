@@ -85,8 +85,16 @@ impl FromRequestParts<AppState> for PageCaller {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|(s, m)| (s, m).into_response())?;
-        // a session from before this version (no epoch or times) does not parse: sign in again
-        let who: Option<SessionUser> = session.get(SESSION_WHO_KEY).await.unwrap_or(None);
+        // a session store that cannot be read (the database restarting) is a 503, not a
+        // signed-out user; a session that cannot be decoded (from before this version, with
+        // no epoch or times) is no session: sign in again
+        let who: Option<SessionUser> = match session.get(SESSION_WHO_KEY).await {
+            Ok(who) => who,
+            Err(e) => match AppError::from(e) {
+                AppError::Unavailable => return Err(crate::web::error_page(AppError::Unavailable)),
+                _ => None,
+            },
+        };
         let Some(who) = who else {
             return Err(SignInRedirect.into_response());
         };

@@ -7,9 +7,10 @@ use crate::domain::PatientId;
 use crate::domain::time::{parse_date, parse_instant};
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
 use crate::state::AppState;
+use crate::web::Id;
 use crate::web::api::{ApiJson, ApiQuery};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -76,7 +77,7 @@ pub struct NewNote {
 pub async fn add_note(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     ApiJson(body): ApiJson<NewNote>,
 ) -> ApiResult<(StatusCode, Json<Note>)> {
     let kind = body.kind.as_deref().unwrap_or("note");
@@ -100,7 +101,7 @@ pub async fn add_note(
 pub async fn list_notes(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<NoteList>> {
     let mut errors = FieldErrors::new();
@@ -150,7 +151,7 @@ fn due_time(v: &str) -> Option<DateTime<Utc>> {
 pub async fn add_task(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     ApiJson(body): ApiJson<NewTask>,
 ) -> ApiResult<(StatusCode, Json<Task>)> {
     let task = super::add_task(
@@ -173,7 +174,7 @@ pub async fn add_task(
 pub async fn list_case_tasks(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<TaskList>> {
     // the case must be one the caller may see the casework of (404 otherwise)
@@ -312,7 +313,7 @@ async fn task_page(
 pub async fn complete_task(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> ApiResult<Json<Task>> {
     Ok(Json(
         super::complete_task(&state.pool, &caller, id, state.clock.now()).await?,

@@ -6,9 +6,10 @@ use crate::domain::time::london_date;
 use crate::domain::{CaseStatus, PatientId};
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
 use crate::state::AppState;
+use crate::web::Id;
 use crate::web::api::ApiJson;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -25,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub async fn get_choice(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
 ) -> ApiResult<Json<ChoiceRecord>> {
     caller.require(&[crate::domain::Role::Hub, crate::domain::Role::Ward])?;
     let case = crate::cases::queries::get(&state.pool, &caller, id).await?;
@@ -55,7 +56,7 @@ pub struct ChoiceRequest {
 pub async fn record_choice(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     ApiJson(body): ApiJson<ChoiceRequest>,
 ) -> ApiResult<Json<ChoiceRecord>> {
     let step = match body.stage.as_str() {

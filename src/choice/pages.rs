@@ -7,10 +7,11 @@ use crate::domain::time::{display_london, london_date};
 use crate::domain::{Caller, PatientId};
 use crate::error::{AppError, FieldErrors};
 use crate::state::AppState;
+use crate::web::Id;
 use crate::web::{FormErrors, Layout, PageResult, done};
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, RawForm, State};
+use axum::extract::{RawForm, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -196,7 +197,7 @@ pub async fn show(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
 ) -> PageResult {
     render(
         &state,
@@ -214,7 +215,7 @@ pub async fn record(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     RawForm(raw): RawForm,
 ) -> PageResult {
     // the options offered are ticked boxes, one `option` field each
@@ -334,7 +335,7 @@ pub async fn book(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path((id, referral)): Path<(PatientId, i64)>,
+    Id((id, referral)): Id<(PatientId, i64)>,
 ) -> PageResult {
     match crate::market::commands::book_held(&state, &caller, referral).await {
         Ok(r) => Ok(done(

@@ -4,9 +4,10 @@ use super::{Search, Service, ServiceDraft};
 use crate::accounts::ApiCaller;
 use crate::error::{ApiResult, ErrorBody};
 use crate::state::AppState;
+use crate::web::Id;
 use crate::web::api::{ApiJson, ApiQuery};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -103,7 +104,7 @@ pub async fn create_service(
 pub async fn update_service(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
     ApiJson(body): ApiJson<ServiceRequest>,
 ) -> ApiResult<Json<Saved>> {
     let id = super::save(&state, &caller, Some(id), body.into()).await?;

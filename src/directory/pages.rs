@@ -7,10 +7,11 @@ use crate::domain::Role;
 use crate::error::{AppError, FieldErrors};
 use crate::reference::CapacityType;
 use crate::state::AppState;
+use crate::web::Id;
 use crate::web::{FormErrors, Layout, PageResult, done, invalid};
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, Query, RawForm, State};
+use axum::extract::{Query, RawForm, State};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -163,7 +164,7 @@ pub async fn edit_form(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> PageResult {
     caller.require(&[Role::Provider])?;
     let s = super::get_own(&state.pool, &caller, id).await?;
@@ -241,7 +242,7 @@ pub async fn update(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
     RawForm(body): RawForm,
 ) -> PageResult {
     save(&state, &session, &caller, Some(id), &body).await

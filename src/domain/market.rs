@@ -7,7 +7,7 @@ use std::str::FromStr;
 /// Where a referral stands. Only `pending` can be decided; `accepted` holds a place until
 /// the case is discharged (the place is used) or closes otherwise (it is released and the
 /// referral withdrawn).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReferralStatus {
     Pending,
@@ -56,7 +56,7 @@ text_column!(ReferralStatus, "referral status");
 
 /// An offer's status. It is derived, never stored: withdrawn, else expired (past
 /// `available_until`), else full (no places left), else open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OfferStatus {
     Open,

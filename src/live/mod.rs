@@ -4,7 +4,9 @@
 //! broadcast channel. Several processes behind a load balancer share one database and need
 //! no other broker. Each subscriber receives only events about what it may read. When the
 //! listener loses its connection, or a slow subscriber falls behind, subscribers are told
-//! to `resync` (re-read what they show). The HTTP endpoint (`GET /api/v1/events`) is in
+//! to `resync` (re-read what they show). When the server shuts down every stream ends with a
+//! `reconnect` event, so clients connect again (to another server process behind the load
+//! balancer) instead of keeping the process alive. The HTTP endpoint (`GET /api/v1/events`) is in
 //! `lib.rs`; this module needs no application state, so the state can own the fan-out.
 
 use crate::domain::{Caller, PatientId, ReferralStatus};
@@ -15,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 pub const CHANNEL: &str = "homeward_events";
 
@@ -101,13 +103,23 @@ pub enum Signal {
 #[derive(Clone)]
 pub struct Live {
     tx: broadcast::Sender<Signal>,
+    /// Set once, when the server starts shutting down: every stream ends.
+    stopping: Arc<watch::Sender<bool>>,
 }
 
 impl Live {
     /// A fan-out with no database listener (tests of the filtering, and tools).
     pub fn detached() -> Self {
         let (tx, _) = broadcast::channel(1024);
-        Live { tx }
+        Live {
+            tx,
+            stopping: Arc::new(watch::channel(false).0),
+        }
+    }
+
+    /// Ends every stream, now and from now on, with a `reconnect` event.
+    pub fn shut_down(&self) {
+        self.stopping.send_replace(true);
     }
 
     /// Starts listening to the database in the background.
@@ -183,33 +195,64 @@ fn resync_event() -> Event {
         .data(r#"{"type":"resync"}"#)
 }
 
-/// The caller's event stream: a `ready` event, then every change it may see.
+/// The last event of every stream when the server shuts down: connect again (the
+/// `retry` field asks browsers to do so after half a second), then re-read what you show.
+fn reconnect_event() -> Event {
+    Event::default()
+        .event("reconnect")
+        .retry(Duration::from_millis(500))
+        .data(r#"{"type":"reconnect","reason":"server shutting down"}"#)
+}
+
+/// Where a stream is.
+enum Step {
+    Ready(Event),
+    Live,
+    Done,
+}
+
+/// The caller's event stream: a `ready` event, then every change it may see, until the
+/// client leaves or the server shuts down (a final `reconnect` event).
 pub fn stream_for(
     live: &Live,
     caller: Caller,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
     let rx = live.subscribe();
+    let stopping = live.stopping.subscribe();
     let ready = Event::default().event("ready").data(r#"{"type":"ready"}"#);
-    let stream = futures_util::stream::unfold((rx, Some(ready)), move |(mut rx, first)| {
-        let caller = caller.clone();
-        async move {
-            if let Some(ev) = first {
-                return Some((Ok(ev), (rx, None)));
-            }
-            loop {
-                match rx.recv().await {
-                    Ok(Signal::Change(c)) if c.visible_to(&caller) => {
-                        return Some((Ok(change_event(&c)), (rx, None)));
+    let stream = futures_util::stream::unfold(
+        (rx, stopping, Step::Ready(ready)),
+        move |(mut rx, mut stopping, step)| {
+            let caller = caller.clone();
+            async move {
+                match step {
+                    Step::Done => return None,
+                    Step::Ready(ev) => return Some((Ok(ev), (rx, stopping, Step::Live))),
+                    Step::Live => {}
+                }
+                loop {
+                    let signal = tokio::select! {
+                        biased;
+                        _ = stopping.wait_for(|stop| *stop) => None,
+                        signal = rx.recv() => Some(signal),
+                    };
+                    let Some(signal) = signal else {
+                        return Some((Ok(reconnect_event()), (rx, stopping, Step::Done)));
+                    };
+                    match signal {
+                        Ok(Signal::Change(c)) if c.visible_to(&caller) => {
+                            return Some((Ok(change_event(&c)), (rx, stopping, Step::Live)));
+                        }
+                        Ok(Signal::Change(_)) => continue,
+                        Ok(Signal::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                            return Some((Ok(resync_event()), (rx, stopping, Step::Live)));
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return None,
                     }
-                    Ok(Signal::Change(_)) => continue,
-                    Ok(Signal::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                        return Some((Ok(resync_event()), (rx, None)));
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
                 }
             }
-        }
-    });
+        },
+    );
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 

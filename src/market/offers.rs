@@ -71,7 +71,6 @@ pub struct OfferJson {
     pub postcode_districts: Vec<String>,
     pub notes: String,
     /// open, full, withdrawn or expired.
-    #[schema(value_type = String)]
     pub status: OfferStatus,
     pub gender: String,
     pub specialisms: Vec<String>,

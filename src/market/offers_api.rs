@@ -7,9 +7,10 @@ use crate::domain::OfferStatus;
 use crate::domain::time::{parse_date, parse_instant};
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
 use crate::state::AppState;
+use crate::web::Id;
 use crate::web::api::{ApiJson, ApiQuery};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
@@ -185,11 +186,13 @@ pub async fn create_offer(
 #[into_params(parameter_in = Query)]
 pub struct OfferQuery {
     /// 1, 2 or 3.
+    #[param(schema_with = crate::web::openapi::offer_pathway)]
     pathway: Option<String>,
     service_type: Option<String>,
     /// `YYYY-MM-DD`: offers available at some time that day.
     available_on: Option<String>,
     /// open, full, withdrawn or expired.
+    #[param(schema_with = crate::web::openapi::offer_status)]
     status: Option<String>,
 }
 
@@ -259,7 +262,7 @@ pub async fn list_offers(
 pub async fn get_offer(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> ApiResult<Json<OfferJson>> {
     let now = state.clock.now();
     let offer = offers::get(&state.pool, &caller, id, now).await?;
@@ -276,7 +279,7 @@ pub async fn get_offer(
 pub async fn withdraw_offer(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> ApiResult<Json<OfferJson>> {
     let offer = commands::withdraw_offer(&state, &caller, id).await?;
     Ok(Json(OfferJson::new(
@@ -292,7 +295,7 @@ pub async fn withdraw_offer(
 pub async fn confirm_offer(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> ApiResult<Json<OfferJson>> {
     let offer = commands::confirm_offer(&state, &caller, id).await?;
     Ok(Json(OfferJson::new(
@@ -323,7 +326,7 @@ pub struct OfferEditRequest {
 pub async fn edit_offer(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
     ApiJson(body): ApiJson<OfferEditRequest>,
 ) -> ApiResult<Json<OfferJson>> {
     let mut errors = FieldErrors::new();

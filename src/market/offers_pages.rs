@@ -11,10 +11,11 @@ use crate::domain::{OfferStatus, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::reference::CapacityType;
 use crate::state::AppState;
+use crate::web::Id;
 use crate::web::{FormErrors, Layout, PageResult, done, invalid};
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, RawForm, State};
+use axum::extract::{RawForm, State};
 use axum::response::IntoResponse;
 use tower_sessions::Session;
 
@@ -252,7 +253,7 @@ pub async fn confirm_offer(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> PageResult {
     match commands::confirm_offer(&state, &caller, id).await {
         Ok(o) => Ok(done(
@@ -272,7 +273,7 @@ pub async fn withdraw_offer(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> PageResult {
     match commands::withdraw_offer(&state, &caller, id).await {
         Ok(o) => Ok(done(
@@ -337,7 +338,7 @@ pub async fn edit_offer_form(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> PageResult {
     let o = own_offer(&state, &caller, id).await?;
     let form = EditForm {
@@ -363,7 +364,7 @@ pub async fn edit_offer(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
     axum::Form(form): axum::Form<EditForm>,
 ) -> PageResult {
     let o = own_offer(&state, &caller, id).await?;
@@ -454,7 +455,7 @@ pub async fn withdraw_offer_confirm(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> PageResult {
     let o = own_offer(&state, &caller, id).await?;
     let pending: i64 = sqlx::query_scalar(

@@ -42,7 +42,6 @@ pub struct ReferralJson {
     pub org_code: String,
     pub service_type: String,
     /// pending, accepted, declined or withdrawn.
-    #[schema(value_type = String)]
     pub status: ReferralStatus,
     pub decided_at: Option<DateTime<Utc>>,
     pub decline_reason: Option<String>,

@@ -10,9 +10,10 @@ use crate::accounts::ApiCaller;
 use crate::domain::{PatientId, ReferralStatus};
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
 use crate::state::AppState;
+use crate::web::Id;
 use crate::web::api::{ApiJson, ApiQuery};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -60,6 +61,7 @@ pub async fn create_referral(
 #[into_params(parameter_in = Query)]
 pub struct ReferralQuery {
     /// pending, accepted, declined or withdrawn.
+    #[param(schema_with = crate::web::openapi::referral_status)]
     status: Option<String>,
 }
 
@@ -90,7 +92,7 @@ pub async fn list_referrals(
 pub async fn get_referral(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> ApiResult<Json<ReferralJson>> {
     Ok(Json(referrals::get(&state.pool, &caller, id).await?.into()))
 }
@@ -117,7 +119,7 @@ pub struct DecisionRequest {
 pub async fn decide_referral(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
     ApiJson(body): ApiJson<DecisionRequest>,
 ) -> ApiResult<Json<ReferralJson>> {
     caller.require(&[crate::domain::Role::Provider])?;
@@ -223,7 +225,7 @@ pub struct FindCareJson {
 pub async fn find_care_for_patient(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
 ) -> ApiResult<Json<FindCareJson>> {
     let now = state.clock.now();
     let stale_after = state.config.offer_stale_after;
@@ -253,7 +255,7 @@ pub async fn find_care_for_patient(
 pub async fn book_referral(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
 ) -> ApiResult<Json<ReferralJson>> {
     Ok(Json(commands::book_held(&state, &caller, id).await?.into()))
 }

@@ -15,11 +15,12 @@ use crate::domain::time::display_london;
 use crate::domain::{PatientId, ReferralStatus, Role, postcode_district};
 use crate::error::{AppError, FieldErrors};
 use crate::state::AppState;
+use crate::web::Id;
 use crate::web::{FormErrors, Layout, PageResult, done};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::{Path, RawForm, State};
+use axum::extract::{RawForm, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
@@ -233,7 +234,7 @@ pub async fn accept(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
     Form(f): Form<AcceptForm>,
 ) -> PageResult {
     caller.require(&[Role::Provider])?;
@@ -293,7 +294,7 @@ pub async fn decline(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<i64>,
+    Id(id): Id<i64>,
     Form(f): Form<DeclineForm>,
 ) -> PageResult {
     caller.require(&[Role::Provider])?;
@@ -442,7 +443,7 @@ pub async fn find_care(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
 ) -> PageResult {
     find_care_page(&state, &session, &caller, id, FieldErrors::new()).await
 }
@@ -452,7 +453,7 @@ pub async fn refer(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     RawForm(body): RawForm,
 ) -> PageResult {
     caller.require(&[Role::Hub])?;

@@ -11,9 +11,10 @@ use crate::domain::time::{parse_date, parse_instant};
 use crate::domain::{CaseStatus, Pathway, PatientId};
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
 use crate::state::AppState;
+use crate::web::Id;
 use crate::web::api::{ApiJson, ApiQuery};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -54,18 +55,22 @@ pub struct HistoryList {
 #[into_params(parameter_in = Query)]
 pub struct PatientQuery {
     /// One of the statuses of CONTRACT.md.
+    #[param(schema_with = crate::web::openapi::case_status)]
     status: Option<String>,
     /// 0 to 3.
+    #[param(schema_with = crate::web::openapi::pathway)]
     pathway: Option<String>,
     ward_code: Option<String>,
     /// An acute trust's ODS code.
     trust_code: Option<String>,
     delay_reason: Option<String>,
     /// `true` for open (not discharged or cancelled) cases only.
+    #[param(schema_with = crate::web::openapi::true_or_false)]
     open: Option<String>,
     /// Cases changed at or after this time (ISO 8601), to sync incrementally.
     updated_since: Option<String>,
     /// Cases on a page (1-500, default 100).
+    #[param(schema_with = crate::web::openapi::limit)]
     limit: Option<String>,
     /// Where the page starts: the `next` of the page before.
     cursor: Option<String>,
@@ -242,7 +247,7 @@ pub async fn create_patient(
 pub async fn get_patient(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
 ) -> ApiResult<Json<PatientJson>> {
     let case = match queries::get(&state.pool, &caller, id).await {
         Ok(case) => case,
@@ -270,7 +275,7 @@ pub async fn get_patient(
 pub async fn patient_history(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
 ) -> ApiResult<Json<HistoryList>> {
     let case = queries::get(&state.pool, &caller, id).await?;
     crate::audit::record_views(
@@ -315,7 +320,7 @@ fn optional_instant(v: &Option<String>, field: &str) -> Result<Option<DateTime<U
 pub async fn record_criteria(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     ApiJson(body): ApiJson<CriteriaRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let at = optional_instant(&body.at, "at")?;
@@ -333,6 +338,7 @@ pub async fn record_criteria(
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct PathwayRequest {
     /// 0, 1, 2 or 3.
+    #[schema(value_type = i16, minimum = 0, maximum = 3)]
     pub pathway: serde_json::Value,
     pub version: Option<i32>,
 }
@@ -344,7 +350,7 @@ pub struct PathwayRequest {
 pub async fn choose_pathway(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     ApiJson(body): ApiJson<PathwayRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     caller.require(&[crate::domain::Role::Hub])?;
@@ -376,7 +382,7 @@ pub struct DelayReasonRequest {
 pub async fn set_delay_reason(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     ApiJson(body): ApiJson<DelayReasonRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let case =
@@ -409,7 +415,7 @@ where
 pub async fn update_details(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     ApiJson(body): ApiJson<DetailsRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let edd = match body.expected_discharge_date {
@@ -445,7 +451,7 @@ pub struct PlanDischargeRequest {
 pub async fn plan_discharge(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     ApiJson(body): ApiJson<PlanDischargeRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let planned_for = parse_instant(&body.planned_for)
@@ -478,7 +484,7 @@ pub struct DischargeRequest {
 pub async fn discharge(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     ApiJson(body): ApiJson<DischargeRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let at = optional_instant(&body.discharged_at, "discharged_at")?;
@@ -499,7 +505,7 @@ pub struct CancelRequest {
 pub async fn cancel(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     ApiJson(body): ApiJson<CancelRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let case = commands::cancel(&state, &caller, id, body.version, &body.reason).await?;
@@ -518,7 +524,7 @@ pub struct VersionOnly {
 pub async fn take_ownership(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     ApiJson(body): ApiJson<VersionOnly>,
 ) -> ApiResult<Json<PatientJson>> {
     let case = commands::take_ownership(&state, &caller, id, body.version).await?;

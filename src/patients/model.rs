@@ -24,7 +24,6 @@ pub struct PatientJson {
     pub date_of_birth: Option<NaiveDate>,
     /// Age in whole years today.
     pub age: i32,
-    #[schema(value_type = String)]
     pub sex: Sex,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub postcode: Option<String>,
@@ -36,8 +35,8 @@ pub struct PatientJson {
     pub admitted_at: DateTime<Utc>,
     pub expected_discharge_date: Option<NaiveDate>,
     pub needs_summary: String,
-    #[schema(value_type = String, example = "awaiting_care")]
     pub status: CaseStatus,
+    #[schema(minimum = 0, maximum = 3)]
     pub pathway: Option<i16>,
     pub discharge_ready_at: Option<DateTime<Utc>>,
     pub delay_reason: Option<String>,

@@ -32,6 +32,7 @@ pub struct SitrepQuery {
     /// `YYYY-MM-DD`; today (so far) when absent; a future date is a 422.
     date: Option<String>,
     /// `csv` for CSV; JSON otherwise.
+    #[param(schema_with = crate::web::openapi::json_or_csv)]
     format: Option<String>,
 }
 
@@ -58,14 +59,14 @@ fn csv_response(s: &Sitrep) -> Result<Response, AppError> {
 }
 
 #[utoipa::path(get, path = "/api/v1/reports/sitrep", tag = "reports", params(SitrepQuery),
-    responses((status = 200, body = Sitrep, description = "JSON, or CSV with `format=csv`"), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, content((Sitrep = "application/json"), (String = "text/csv")), description = "JSON, or CSV with `format=csv`"), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn sitrep_api(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
     ApiQuery(q): ApiQuery<SitrepQuery>,
 ) -> Result<Response, ApiError> {
-    let format = q.format.as_deref().map(str::trim).unwrap_or("json");
+    let format = q.format.as_deref().unwrap_or("json");
     if !["json", "csv", ""].contains(&format) {
         return Err(AppError::Validation(crate::error::FieldErrors::single(
             "format",
@@ -161,8 +162,10 @@ pub struct FlowParams {
     /// An acute trust's code.
     trust: Option<String>,
     /// 0 to 3.
+    #[param(schema_with = crate::web::openapi::pathway)]
     pathway: Option<String>,
     /// `csv` for one table as CSV (with `table`).
+    #[param(schema_with = crate::web::openapi::json_or_csv)]
     format: Option<String>,
     /// The table to export: summary, discharges_per_day, providers, places, demand_capacity, delay_reasons.
     table: Option<String>,
@@ -222,15 +225,23 @@ pub struct FlowJson {
 }
 
 #[utoipa::path(get, path = "/api/v1/reports/flow", tag = "reports", params(FlowParams),
-    responses((status = 200, body = FlowJson, description = "JSON, or one table as CSV with `format=csv&table=NAME`"), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, content((FlowJson = "application/json"), (String = "text/csv")), description = "JSON, or one table as CSV with `format=csv&table=NAME`"), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn flow_api(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
     ApiQuery(p): ApiQuery<FlowParams>,
 ) -> Result<Response, ApiError> {
+    let format = p.format.as_deref().unwrap_or_default();
+    if !["json", "csv", ""].contains(&format) {
+        return Err(AppError::Validation(crate::error::FieldErrors::single(
+            "format",
+            "format must be json or csv",
+        ))
+        .into());
+    }
     let report = flow(&state, &caller, &p).await?;
-    if p.format.as_deref() == Some("csv") {
+    if format == "csv" {
         return Ok(table_csv(&report, p.table.as_deref())?);
     }
     Ok(Json(FlowJson {

@@ -7,8 +7,9 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-/// `Json<T>` with contract errors: 400 for malformed JSON, 422 for a body whose fields have
-/// the wrong types, 413 when over the size limit.
+/// `Json<T>` with contract errors: 400 for malformed JSON, 422 for a body that is not a JSON
+/// object or whose fields have the wrong types, 413 when over the size limit. (serde would
+/// read a struct from an array too, `[null, null]`; a body is an object.)
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -19,10 +20,21 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(ApiError(json_rejection(rejection))),
+        let value = match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(v)) => v,
+            Err(rejection) => return Err(ApiError(json_rejection(rejection))),
+        };
+        if !value.is_object() {
+            return Err(ApiError(AppError::Validation(
+                crate::error::FieldErrors::single("body", "The body must be a JSON object"),
+            )));
         }
+        serde_json::from_value(value).map(ApiJson).map_err(|e| {
+            ApiError(AppError::Validation(crate::error::FieldErrors::single(
+                "body",
+                format!("Failed to deserialize the JSON body into the target type: {e}"),
+            )))
+        })
     }
 }
 

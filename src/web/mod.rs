@@ -4,6 +4,9 @@
 //! notifications, which `notifications::layout` works out).
 
 pub mod api;
+pub mod guard;
+pub mod openapi;
+pub mod text;
 
 use crate::domain::{Caller, Role};
 use crate::error::{AppError, FieldErrors};
@@ -126,14 +129,61 @@ struct ErrorPage {
     layout: Layout,
     title: String,
     message: String,
+    /// Field -> what is wrong with it (validation errors).
+    fields: Vec<(String, String)>,
+}
+
+/// Whether a request is the API's (JSON errors) rather than a page's (NHS error pages).
+pub fn is_api(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
+/// An error answered in the shape the caller expects: CONTRACT.md's JSON on the API, the
+/// NHS error page on pages.
+pub fn error_for(path: &str, e: AppError) -> Response {
+    if is_api(path) {
+        crate::error::ApiError(e).into_response()
+    } else {
+        error_page(e)
+    }
+}
+
+/// A path id (`/patients/{id}`): one that does not parse (`abc`, or past 64 bits) names
+/// nothing, so it is a 404 in the caller's shape, like an id that parses but is not there.
+pub struct Id<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for Id<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Response> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Id(v)),
+            Err(_) => Err(error_for(parts.uri.path(), AppError::NotFound)),
+        }
+    }
 }
 
 /// Renders an error as a page. Internal errors are logged and shown without detail.
 pub fn error_page(e: AppError) -> Response {
+    let e = e.classified();
     let status = e.status();
     if let AppError::Internal(inner) = &e {
         tracing::error!(error = %format!("{inner:#}"), "internal error");
     }
+    let fields = match &e {
+        AppError::Validation(f) => f
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        _ => vec![],
+    };
     let (title, message) = match &e {
         AppError::NotFound => (
             "Page not found".to_string(),
@@ -143,9 +193,13 @@ pub fn error_page(e: AppError) -> Response {
             "You do not have access to this page".to_string(),
             "Your role does not allow this. Ask your administrator if you think it should.".to_string(),
         ),
-        AppError::Internal(_) | AppError::Unavailable => (
+        AppError::Internal(_) | AppError::Unavailable | AppError::Overloaded => (
             "Sorry, there is a problem with the service".to_string(),
-            "Try again later. Nothing you entered has been saved.".to_string(),
+            "Try again in a moment. Nothing you entered has been saved.".to_string(),
+        ),
+        AppError::Timeout => (
+            "Sorry, the service is slow".to_string(),
+            "It took too long to answer. What you entered may still have been saved: check before entering it again.".to_string(),
         ),
         other => ("There is a problem".to_string(), other.to_string()),
     };
@@ -153,6 +207,35 @@ pub fn error_page(e: AppError) -> Response {
         layout: Layout::anonymous(),
         title,
         message,
+        fields,
+    };
+    let mut res = (status, page).into_response();
+    e.add_headers(&mut res);
+    res
+}
+
+/// An error page for a status only (an error some other layer answered in plain text).
+pub fn status_page(status: StatusCode, message: &str) -> Response {
+    let (title, message) = match status.as_u16() {
+        404 => (
+            "Page not found".to_string(),
+            "If you typed the web address, check it is correct.".to_string(),
+        ),
+        405 => (
+            "There is a problem".to_string(),
+            "This page cannot be used that way.".to_string(),
+        ),
+        500..=599 => (
+            "Sorry, there is a problem with the service".to_string(),
+            "Try again in a moment. Nothing you entered has been saved.".to_string(),
+        ),
+        _ => ("There is a problem".to_string(), message.to_string()),
+    };
+    let page = ErrorPage {
+        layout: Layout::anonymous(),
+        title,
+        message,
+        fields: vec![],
     };
     (status, page).into_response()
 }

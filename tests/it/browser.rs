@@ -470,7 +470,8 @@ async fn the_whole_journey_in_a_browser_for_every_role() {
     hub.click("#outcome").await;
     hub.click("form[action$='/choice'] input[value=outcome] ~ button")
         .await;
-    hub.expect(".hw-choice", "accepted").await;
+    hub.expect(".hw-choice", "Accepted an available option")
+        .await;
     hub.go(&case_path).await;
     hub.click("form[action$='/plan-discharge'] button").await;
     hub.expect("main .nhsuk-tag", "Ready to go").await;

@@ -13,6 +13,7 @@ fn help_lists_every_subcommand() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("serve"));
+    assert!(text.contains("migrate"));
     assert!(text.contains("user"));
     let out = Command::new(BIN)
         .args(["user", "create", "--help"])

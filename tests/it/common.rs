@@ -30,6 +30,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_homeward");
 
 pub const PASSWORD: &str = "correct-horse-battery";
 
+/// The role the application's connections use, as `homeward serve` uses by default.
+pub const APP_ROLE: &str = homeward::db::roles::DEFAULT_APP_ROLE;
+
 /// The test clock's default: Sunday 22 November 2026, 10:00 GMT. Every in-process test
 /// server runs on a fixed clock, and so does every `homeward serve` a test starts, so no
 /// test depends on the real date.
@@ -53,7 +56,7 @@ fn server_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-fn server_options() -> PgConnectOptions {
+pub fn server_options() -> PgConnectOptions {
     PgConnectOptions::from_str(&server_url())
         .expect("DATABASE_URL is a PostgreSQL URL")
         .database("postgres")
@@ -214,6 +217,14 @@ async fn build_templates() -> Templates {
             .migrate()
             .await
             .expect("session table");
+        // the application role and its privileges, copied with the template into every test
+        // database (the role is cluster-wide: created when missing, never dropped, as other
+        // checkouts' runs may be using it)
+        let mut owner = pool.acquire().await.expect("a connection");
+        homeward::db::roles::grant_app_role(&mut owner, APP_ROLE)
+            .await
+            .expect("grant the application role");
+        drop(owner);
         // every table's ids start in a range of their own
         let sequences: Vec<String> = sqlx::query_scalar(
             "SELECT quote_ident(sequencename) FROM pg_sequences WHERE schemaname = 'public' ORDER BY sequencename",
@@ -302,6 +313,23 @@ impl TestDb {
         Self::from_template(&templates().await.bare).await
     }
 
+    /// A database with no tables at all (not migrated).
+    pub async fn empty() -> TestDb {
+        templates().await;
+        Self::from_template("template0").await
+    }
+
+    /// The URL of this database as the application role.
+    pub fn app_url(&self) -> String {
+        let server = server_options();
+        format!(
+            "postgres://{APP_ROLE}@{}:{}/{}",
+            server.get_host(),
+            server.get_port(),
+            self.name
+        )
+    }
+
     async fn from_template(template: &str) -> TestDb {
         static NEXT: AtomicU32 = AtomicU32::new(1);
         let name = format!("{}{}", prefix(), NEXT.fetch_add(1, Ordering::Relaxed));
@@ -318,6 +346,37 @@ impl TestDb {
             .await
             .expect("connect to the test database");
         TestDb { name, pool }
+    }
+
+    /// A pool on this database as the application role (what the server's own pool is).
+    pub async fn app_pool(&self, statement_timeout: std::time::Duration) -> PgPool {
+        self.app_pool_at(server_options(), statement_timeout).await
+    }
+
+    /// [`app_pool`](Self::app_pool) through another address (such as a proxy).
+    pub async fn app_pool_at(
+        &self,
+        server: PgConnectOptions,
+        statement_timeout: std::time::Duration,
+    ) -> PgPool {
+        let timeout = format!("{}ms", statement_timeout.as_millis());
+        PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect_with(
+                server
+                    .database(&self.name)
+                    .username(APP_ROLE)
+                    .password("")
+                    .application_name("homeward")
+                    .options([
+                        ("jit", "off"),
+                        ("idle_in_transaction_session_timeout", "30s"),
+                        ("statement_timeout", timeout.as_str()),
+                    ]),
+            )
+            .await
+            .expect("connect to the test database as the application role")
     }
 
     /// The URL of this database, for a `homeward` process: the server's URL (user, password,
@@ -364,6 +423,12 @@ pub struct TestApp {
     pub db: TestDb,
 }
 
+async fn bind() -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port")
+}
+
 impl TestApp {
     pub async fn spawn() -> TestApp {
         Self::spawn_at(default_now()).await
@@ -384,19 +449,61 @@ impl TestApp {
         config: impl FnOnce(&str) -> Config,
     ) -> TestApp {
         let db = TestDb::with_area().await;
+        let listener = bind().await;
+        let config = config(&format!(
+            "http://{}",
+            listener.local_addr().expect("an address")
+        ));
+        // the application runs as the application role, as `homeward serve` does; the test's
+        // own pool (`pool`) is the owner's, for fixtures
+        let app_pool = db.app_pool(config.request_timeout).await;
+        Self::serve(db, app_pool, listener, now, config).await
+    }
+
+    /// [`spawn_with`](Self::spawn_with), with the database's statement timeout set apart
+    /// from the request timeout.
+    pub async fn spawn_full(
+        now: DateTime<Utc>,
+        config: Config,
+        statement_timeout: std::time::Duration,
+    ) -> TestApp {
+        let db = TestDb::with_area().await;
+        let app_pool = db.app_pool(statement_timeout).await;
+        Self::start(db, app_pool, now, config).await
+    }
+
+    /// Serves the application on `db` with `app_pool` as its pool.
+    pub async fn start(
+        db: TestDb,
+        app_pool: PgPool,
+        now: DateTime<Utc>,
+        config: Config,
+    ) -> TestApp {
+        let listener = bind().await;
+        Self::serve(db, app_pool, listener, now, config).await
+    }
+
+    async fn serve(
+        db: TestDb,
+        app_pool: PgPool,
+        listener: tokio::net::TcpListener,
+        now: DateTime<Utc>,
+        config: Config,
+    ) -> TestApp {
         let pool = db.pool.clone();
         let clock = Clock::fixed(now);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a free port");
+        let state = AppState::new(app_pool, clock.clone(), config);
         let addr = listener.local_addr().expect("an address");
-        let config = config(&format!("http://{addr}"));
-        let state = AppState::new(pool.clone(), clock.clone(), config);
-        // as `homeward::serve` does: handlers see the client's address
-        let app = homeward::app(state.clone())
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = state.clone();
+        // as `homeward serve` does (handlers see the client's address)
         tokio::spawn(async move {
-            axum::serve(listener, app).await.ok();
+            homeward::serve_on(
+                listener,
+                served,
+                homeward::server::ServerOptions::default(),
+                std::future::pending(),
+            )
+            .await
         });
         TestApp {
             base: format!("http://{addr}"),
@@ -611,19 +718,32 @@ impl Server {
     /// Starts `homeward serve` on `database_url` with a fixed clock (or the system's) and
     /// waits until it answers.
     pub async fn start(database_url: &str, clock: Option<DateTime<Utc>>, args: &[&str]) -> Server {
-        Self::start_logging_to(database_url, clock, args, Stdio::null()).await
+        Self::start_with(database_url, clock, args, &[]).await
     }
 
-    /// [`Server::start`], with the server's log (its standard output) sent to `log`.
+    /// [`start`](Self::start) with more environment variables.
+    pub async fn start_with(
+        database_url: &str,
+        clock: Option<DateTime<Utc>>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
+        Self::start_logging_to(database_url, clock, args, env, Stdio::null()).await
+    }
+
+    /// [`start_with`](Self::start_with), with the server's log (its standard output) sent to
+    /// `log`.
     pub async fn start_logging_to(
         database_url: &str,
         clock: Option<DateTime<Utc>>,
         args: &[&str],
+        env: &[(&str, &str)],
         log: Stdio,
     ) -> Server {
         let port = free_port();
         let mut cmd = tokio::process::Command::new(BIN);
         cmd.env("DATABASE_URL", database_url)
+            .envs(env.iter().copied())
             .env("HOMEWARD_DB_POOL_SIZE", "4")
             .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
             .args(args)
@@ -643,6 +763,17 @@ impl Server {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         panic!("homeward serve did not answer within 15 s");
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id().expect("the server is running") as i32
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        // SAFETY: kill() with a PID we started and a valid signal number.
+        let sent = unsafe { libc::kill(self.pid(), libc::SIGTERM) };
+        assert_eq!(sent, 0, "SIGTERM sent");
     }
 
     /// A bearer token from this server.
@@ -956,4 +1087,93 @@ pub async fn expect_page(res: Response, status: StatusCode) -> Html {
     let text = res.text().await.unwrap_or_default();
     assert_eq!(got, status, "{url}: {text}");
     Html::parse(&text)
+}
+
+// ---------------------------------------------------------------------------------------
+// Event streams
+
+/// An open event stream (`GET /api/v1/events`), read event by event.
+pub struct EventStream {
+    res: Response,
+    buf: String,
+    ended: bool,
+}
+
+impl EventStream {
+    /// Opens a stream with a bearer token and waits for its `ready` event.
+    pub async fn open(base: &str, token: &str) -> EventStream {
+        Self::open_with(&Client::new(), base, token).await
+    }
+
+    pub async fn open_with(client: &Client, base: &str, token: &str) -> EventStream {
+        let res = client
+            .get(format!("{base}/api/v1/events"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the server answers");
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(content_type(&res), "text/event-stream");
+        let mut s = EventStream {
+            res,
+            buf: String::new(),
+            ended: false,
+        };
+        let (kind, _) = s
+            .next(std::time::Duration::from_secs(5))
+            .await
+            .expect("a ready event");
+        assert_eq!(kind, "ready");
+        s
+    }
+
+    /// The next event (type, data), or None if none arrives in time or the stream ended.
+    pub async fn next(&mut self, within: std::time::Duration) -> Option<(String, Value)> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut kind = String::new();
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        kind = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                if kind.is_empty() {
+                    continue; // keep-alive comment
+                }
+                return Some((kind, serde_json::from_str(&data).unwrap_or(Value::Null)));
+            }
+            if self.ended {
+                return None;
+            }
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            match tokio::time::timeout(left, self.res.chunk()).await {
+                Ok(Ok(Some(bytes))) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(Ok(None)) | Ok(Err(_)) => self.ended = true,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Every event arriving within the time (stops early when the stream ends).
+    pub async fn drain(&mut self, within: std::time::Duration) -> Vec<(String, Value)> {
+        let deadline = std::time::Instant::now() + within;
+        let mut out = vec![];
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.next(left).await {
+                Some(e) => out.push(e),
+                None => break,
+            }
+        }
+        out
+    }
+
+    /// Whether the server has ended the stream (seen so far).
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
 }

@@ -7,73 +7,6 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-/// An open event stream, read event by event.
-struct Stream {
-    res: reqwest::Response,
-    buf: String,
-}
-
-impl Stream {
-    async fn open(base: &str, token: &str) -> Stream {
-        let res = reqwest::Client::new()
-            .get(format!("{base}/api/v1/events"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("the server answers");
-        assert_eq!(res.status(), StatusCode::OK);
-        assert_eq!(content_type(&res), "text/event-stream");
-        let mut s = Stream {
-            res,
-            buf: String::new(),
-        };
-        let (kind, _) = s.next(Duration::from_secs(5)).await.expect("a ready event");
-        assert_eq!(kind, "ready");
-        s
-    }
-
-    /// The next event (type, data), or None if none arrives in time.
-    async fn next(&mut self, within: Duration) -> Option<(String, Value)> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(end) = self.buf.find("\n\n") {
-                let block: String = self.buf.drain(..end + 2).collect();
-                let mut kind = String::new();
-                let mut data = String::new();
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        kind = v.trim().to_string();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.trim());
-                    }
-                }
-                if kind.is_empty() {
-                    continue; // keep-alive comment
-                }
-                return Some((kind, serde_json::from_str(&data).unwrap_or(Value::Null)));
-            }
-            let left = deadline.checked_duration_since(Instant::now())?;
-            match tokio::time::timeout(left, self.res.chunk()).await {
-                Ok(Ok(Some(bytes))) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
-                _ => return None,
-            }
-        }
-    }
-
-    /// Every event arriving within the time.
-    async fn drain(&mut self, within: Duration) -> Vec<(String, Value)> {
-        let deadline = Instant::now() + within;
-        let mut out = vec![];
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.next(left).await {
-                Some(e) => out.push(e),
-                None => break,
-            }
-        }
-        out
-    }
-}
-
 #[tokio::test]
 async fn a_change_through_one_process_reaches_a_client_of_another_within_a_second() {
     // the area and users, then two real server processes on the same database
@@ -81,9 +14,9 @@ async fn a_change_through_one_process_reaches_a_client_of_another_within_a_secon
     let a = app.serve_process().await;
     let b = app.serve_process().await;
     let hub_b = b.token("hub").await;
-    let mut hub_stream = Stream::open(&b.base, &hub_b).await;
+    let mut hub_stream = EventStream::open(&b.base, &hub_b).await;
     let ward_b = b.token("ward2").await;
-    let mut other_trust = Stream::open(&b.base, &ward_b).await;
+    let mut other_trust = EventStream::open(&b.base, &ward_b).await;
 
     // the ward flags a patient through process A
     let ward_a = a.token("ward").await;
@@ -127,8 +60,8 @@ async fn a_providers_stream_carries_nothing_about_other_providers_referrals() {
     let o1 = app.post_offer("provider", offer(1)).await;
     let o2 = app.post_offer("provider2", offer(1)).await;
 
-    let mut p1 = Stream::open(&b.base, &b.token("provider").await).await;
-    let mut p2 = Stream::open(&b.base, &b.token("provider2").await).await;
+    let mut p1 = EventStream::open(&b.base, &b.token("provider").await).await;
+    let mut p2 = EventStream::open(&b.base, &b.token("provider2").await).await;
     let hub_a = a.token("hub").await;
     let client = reqwest::Client::new();
     let refer = |offer: &Value| {
@@ -173,7 +106,7 @@ async fn a_providers_stream_carries_nothing_about_other_providers_referrals() {
     );
 
     // PRV1 accepts through process B; the hub's stream on A hears the decision
-    let mut hub_stream = Stream::open(&a.base, &hub_a).await;
+    let mut hub_stream = EventStream::open(&a.base, &hub_a).await;
     let p1_token = b.token("provider").await;
     let res = client
         .post(format!("{}/api/v1/referrals/{}/decision", b.base, r1["id"]))

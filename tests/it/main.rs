@@ -6,6 +6,8 @@ mod common;
 
 mod api_capacity;
 mod api_patients;
+mod audit_roles;
+mod bad_input;
 mod board;
 mod browser;
 mod casework;
@@ -18,6 +20,7 @@ mod live;
 mod pages;
 mod pages_market;
 mod scope_agreement;
+mod server;
 mod sessions;
 mod sign_in;
 mod sitrep;

@@ -743,10 +743,12 @@ async fn unknown_pages_are_a_friendly_404() {
         hub.get("/patients/424242").await.status(),
         StatusCode::NOT_FOUND
     );
-    assert_eq!(
-        hub.get("/patients/not-a-number").await.status(),
-        StatusCode::BAD_REQUEST
-    );
+    // an id that cannot be one names no page either
+    for path in ["/patients/not-a-number", "/patients/99999999999999999999"] {
+        let res = hub.get(path).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(Html::from(res).await.text("h1"), "Page not found", "{path}");
+    }
 }
 
 #[tokio::test]

@@ -192,9 +192,14 @@ async fn every_failure_is_logged_without_the_password() {
     // a real server process, logging as in production, to a file of this test's own
     let log = std::env::temp_dir().join(format!("homeward-sign-in-log-{}", app.db.name));
     let file = std::fs::File::create(&log).expect("a log file");
-    let mut server =
-        Server::start_logging_to(&app.database_url(), Some(app.clock.now()), &[], file.into())
-            .await;
+    let mut server = Server::start_logging_to(
+        &app.database_url(),
+        Some(app.clock.now()),
+        &[],
+        &[],
+        file.into(),
+    )
+    .await;
     token_call(&server.base, "hub", "Secret-Guess-One").await;
     token_call(&server.base, "no.such.user", "Secret-Guess-Two").await;
     reqwest::Client::new()

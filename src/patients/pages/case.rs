@@ -14,10 +14,11 @@ use crate::domain::{CaseStatus, Pathway, ReferralStatus, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::reference::{CtrReason, DelayReason};
 use crate::state::AppState;
+use crate::web::Id;
 use crate::web::{FormErrors, Layout, PageResult};
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
@@ -325,7 +326,7 @@ pub async fn show(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
 ) -> PageResult {
     if caller.require(&[Role::Ward, Role::Hub]).is_err() {
         crate::audit::record_refusal(&state.pool, &caller, id, "case page", state.clock.now())

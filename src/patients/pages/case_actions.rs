@@ -15,9 +15,10 @@ use crate::error::{AppError, FieldErrors};
 use crate::patients::commands::{self, CriteriaChange, CtrCodeRule, DetailsChange};
 use crate::patients::model::optional_date;
 use crate::state::AppState;
+use crate::web::Id;
 use crate::web::{PageResult, done};
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -93,7 +94,7 @@ pub async fn criteria(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     Form(f): Form<CriteriaForm>,
 ) -> PageResult {
     let meets = f.meets == "yes";
@@ -156,7 +157,7 @@ pub async fn pathway(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     Form(f): Form<PathwayForm>,
 ) -> PageResult {
     let typed = ActionValues {
@@ -194,7 +195,7 @@ pub async fn delay_reason(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     Form(f): Form<DelayReasonForm>,
 ) -> PageResult {
     let typed = ActionValues {
@@ -227,7 +228,7 @@ pub async fn details(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     Form(f): Form<DetailsForm>,
 ) -> PageResult {
     let typed = ActionValues {
@@ -280,7 +281,7 @@ pub async fn plan_discharge(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     Form(f): Form<PlanForm>,
 ) -> PageResult {
     let typed = ActionValues {
@@ -319,7 +320,7 @@ pub async fn discharge(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     Form(f): Form<DischargeForm>,
 ) -> PageResult {
     let typed = ActionValues {
@@ -360,7 +361,7 @@ pub async fn cancel(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     Form(f): Form<CancelForm>,
 ) -> PageResult {
     let typed = ActionValues {
@@ -389,7 +390,7 @@ pub async fn take_ownership(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
-    Path(id): Path<PatientId>,
+    Id(id): Id<PatientId>,
     Form(f): Form<VersionForm>,
 ) -> PageResult {
     let result = commands::take_ownership(&state, &caller, id, f.version).await;
