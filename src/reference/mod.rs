@@ -11,6 +11,8 @@ use sqlx::{FromRow, PgExecutor};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub mod discharge;
+
 #[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct DelayReason {
     pub code: String,
@@ -72,6 +74,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_delay_reasons))
         .routes(routes!(list_capacity_types))
+        .routes(routes!(discharge::list_discharge_destinations))
+        .routes(routes!(discharge::list_discharge_methods))
 }
 
 #[utoipa::path(get, path = "/api/v1/reference/delay-reasons", tag = "reference",
