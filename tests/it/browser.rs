@@ -420,6 +420,13 @@ async fn the_whole_journey_in_a_browser_for_every_role() {
 
     // the ward records the discharge; the sitrep counts it
     ward.go(&case_path).await;
+    ward.c
+        .find(Locator::Css("#destination"))
+        .await
+        .unwrap()
+        .select_by_value("p2_community_rehab")
+        .await
+        .unwrap();
     ward.click("form[action$='/discharge'] button").await;
     ward.expect("main .nhsuk-tag", "Discharged").await;
     let rep = app
