@@ -13,6 +13,7 @@ mod cli;
 mod flow;
 mod html_valid;
 mod live;
+mod model;
 mod national;
 mod pages;
 mod pages_market;
