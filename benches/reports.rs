@@ -1,12 +1,14 @@
 //! Report speed on a large ICS's three years: at least 500,000 cases with their history
 //! (periods, delay reasons, pathway decisions, referrals), about a thousand still open.
-//! Times the sitrep for one day and the flow report for one month.
+//! Times the sitrep for one day, the national acute return for one day and for a month, and
+//! the flow report for one month.
 //!
 //! Run: `cargo bench --bench reports` (needs PostgreSQL as for the tests; `BENCH_CASES`
 //! overrides 500000). It re-creates a database named `homeward_bench_reports`.
 
 use chrono::{Duration, NaiveDate, Utc};
 use homeward::domain::time::london_date;
+use homeward::reports::national::{self, ReturnKind};
 use homeward::reports::{flow, sitrep};
 use std::time::{Duration as StdDuration, Instant};
 
@@ -148,6 +150,46 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     println!("sitrep for today: median {p50:?}, slowest {max:?} (5 runs)");
+    let (p50, max) = time(5, || {
+        let pool = pool.clone();
+        async move {
+            national::build_day(&pool, ReturnKind::Acute, past, now)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        }
+    })
+    .await?;
+    println!(
+        "national acute return for one past day ({past}): median {p50:?}, slowest {max:?} (5 runs)"
+    );
+    let (p50, max) = time(5, || {
+        let pool = pool.clone();
+        async move {
+            national::build_day(&pool, ReturnKind::Acute, today, now)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        }
+    })
+    .await?;
+    println!("national acute return for today: median {p50:?}, slowest {max:?} (5 runs)");
+    let (p50, max) = time(3, || {
+        let pool = pool.clone();
+        async move {
+            national::build_period(
+                &pool,
+                ReturnKind::Acute,
+                past - Duration::days(30),
+                past,
+                now,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+        }
+    })
+    .await?;
+    println!(
+        "national acute return for a month (31 days to {past}): median {p50:?}, slowest {max:?} (3 runs)"
+    );
     let month = flow::FlowQuery {
         from: NaiveDate::from_ymd_opt(2026, 10, 1)
             .unwrap_or(today - Duration::days(52))

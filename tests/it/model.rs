@@ -1175,8 +1175,7 @@ fn not_meeting_at_cutoff(c: &Case, d: &ModelDay) -> Option<DateTime<Utc>> {
 fn reason_at(c: &Case, cutoff: DateTime<Utc>) -> Option<&'static str> {
     c.reasons
         .iter()
-        .filter(|r| r.set_at <= cutoff)
-        .next_back()
+        .rfind(|r| r.set_at <= cutoff)
         .and_then(|r| r.code)
 }
 
@@ -1515,7 +1514,7 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     }
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let n = v.len();
-    Some(if n % 2 == 0 {
+    Some(if n.is_multiple_of(2) {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     } else {
         v[n / 2]
@@ -2470,6 +2469,9 @@ async fn replay_through_commands(
     Ok((patients, referrals))
 }
 
+/// A period as stored: start, end, how it ended.
+type StoredPeriod = (DateTime<Utc>, Option<DateTime<Utc>>, Option<String>);
+
 /// The rows the commands wrote are the rows the simulator writes for the bulk test.
 async fn stored_as_simulated(
     pool: &PgPool,
@@ -2488,7 +2490,7 @@ async fn stored_as_simulated(
     );
     for c in &w.cases {
         let id = patients[&c.id];
-        let periods: Vec<(DateTime<Utc>, Option<DateTime<Utc>>, Option<String>)> = sqlx::query_as(
+        let periods: Vec<StoredPeriod> = sqlx::query_as(
             "SELECT started_at, ended_at, ended_by FROM nctr_periods WHERE patient_id = $1 ORDER BY started_at, id",
         )
         .bind(id)
@@ -2497,7 +2499,7 @@ async fn stored_as_simulated(
         .unwrap();
         let mut simulated: Vec<&Period> = c.periods.iter().collect();
         simulated.sort_by_key(|p| (p.start, p.start_seq));
-        let simulated: Vec<(DateTime<Utc>, Option<DateTime<Utc>>, Option<String>)> = simulated
+        let simulated: Vec<StoredPeriod> = simulated
             .iter()
             .map(|p| (p.start, p.end, p.ended_by.map(str::to_string)))
             .collect();
