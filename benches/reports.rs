@@ -1,12 +1,15 @@
 //! Report speed on a large ICS's three years: at least 500,000 cases with their history
 //! (periods, delay reasons, pathway decisions, referrals), about a thousand still open.
-//! Times the sitrep for one day and the flow report for one month.
+//! Times the sitrep for one day, the national acute return for one day and for a month, and
+//! the flow report for one month.
 //!
 //! Run: `cargo bench --bench reports` (needs PostgreSQL as for the tests; `BENCH_CASES`
-//! overrides 500000). It re-creates a database named `homeward_bench_reports`.
+//! overrides 500000). It re-creates a database named `homeward_bench_reports`;
+//! `BENCH_REUSE=1` times again on the database a previous run left (when it has the cases).
 
 use chrono::{Duration, NaiveDate, Utc};
 use homeward::domain::time::london_date;
+use homeward::reports::national::{self, ReturnKind};
 use homeward::reports::{flow, sitrep};
 use std::time::{Duration as StdDuration, Instant};
 
@@ -41,21 +44,40 @@ async fn main() -> anyhow::Result<()> {
     let server = std::env::var("BENCH_DATABASE_SERVER")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
     let admin = sqlx::PgPool::connect(&format!("{server}/postgres")).await?;
-    sqlx::query("DROP DATABASE IF EXISTS homeward_bench_reports WITH (FORCE)")
-        .execute(&admin)
-        .await?;
+    let reuse = std::env::var("BENCH_REUSE").is_ok_and(|v| v == "1");
+    if !reuse {
+        sqlx::query("DROP DATABASE IF EXISTS homeward_bench_reports WITH (FORCE)")
+            .execute(&admin)
+            .await?;
+    }
     let pool = homeward::db::connect(
         &format!("{server}/homeward_bench_reports"),
         &Default::default(),
     )
     .await?;
     let now = Utc::now();
+    let have: i64 = sqlx::query_scalar("SELECT count(*) FROM patients")
+        .fetch_one(&pool)
+        .await?;
+    if !(reuse && have >= cases) {
+        generate(&pool, cases, now).await?;
+    }
+    time_reports(&pool, now).await
+}
+
+/// Loads the demo area, then `cases` cases over three years with their history.
+async fn generate(
+    pool: &sqlx::PgPool,
+    cases: i64,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<()> {
     let state = homeward::state::AppState::new(
         pool.clone(),
         homeward::domain::time::Clock::system(),
         Default::default(),
     );
     homeward::demo::load(&state).await?;
+    let pool = pool.clone();
 
     let started = Instant::now();
     let mut tx = pool.begin().await?;
@@ -125,6 +147,12 @@ async fn main() -> anyhow::Result<()> {
         "generated {total} cases ({open} open), {periods} periods, {history} history rows, {referrals} referrals in {:?}",
         started.elapsed()
     );
+    Ok(())
+}
+
+/// Times each report, in turn.
+async fn time_reports(pool: &sqlx::PgPool, now: chrono::DateTime<Utc>) -> anyhow::Result<()> {
+    let pool = pool.clone();
 
     let today = london_date(now);
     let past = today - Duration::days(400);
@@ -148,6 +176,46 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     println!("sitrep for today: median {p50:?}, slowest {max:?} (5 runs)");
+    let (p50, max) = time(5, || {
+        let pool = pool.clone();
+        async move {
+            national::build_day(&pool, ReturnKind::Acute, past, now)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        }
+    })
+    .await?;
+    println!(
+        "national acute return for one past day ({past}): median {p50:?}, slowest {max:?} (5 runs)"
+    );
+    let (p50, max) = time(5, || {
+        let pool = pool.clone();
+        async move {
+            national::build_day(&pool, ReturnKind::Acute, today, now)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        }
+    })
+    .await?;
+    println!("national acute return for today: median {p50:?}, slowest {max:?} (5 runs)");
+    let (p50, max) = time(3, || {
+        let pool = pool.clone();
+        async move {
+            national::build_period(
+                &pool,
+                ReturnKind::Acute,
+                past - Duration::days(30),
+                past,
+                now,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+        }
+    })
+    .await?;
+    println!(
+        "national acute return for a month (31 days to {past}): median {p50:?}, slowest {max:?} (3 runs)"
+    );
     let month = flow::FlowQuery {
         from: NaiveDate::from_ymd_opt(2026, 10, 1)
             .unwrap_or(today - Duration::days(52))

@@ -1,13 +1,16 @@
-//! The demo area (`homeward serve --demo`): two acute trusts with eight wards each, the hub,
-//! six providers across the sectors, the CONTRACT's demo users and about 150 patients in
-//! every status with histories. Cases are made through the same commands the pages use, on
+//! The demo area (`homeward serve --demo`): two acute trusts with eight wards each, a
+//! community trust with two community hospital wards, the hub, six providers across the
+//! sectors, the CONTRACT's demo users and about 150 patients in every status with
+//! histories, coded as the national returns need (hospital numbers, a few patients whose
+//! NHS number is not known, a few under 18, discharge destinations and methods, coded
+//! cancellations). Cases are made through the same commands the pages use, on
 //! a clock set back in time, so their histories are real. Loading is idempotent and guarded
 //! by an advisory lock, so two servers starting together load it once.
 
 use crate::accounts::users::{self, NewUser};
 use crate::domain::Caller;
 use crate::domain::time::Clock;
-use crate::domain::{NhsNumber, Pathway, Role};
+use crate::domain::{CancelReason, NhsNumber, Pathway, Role};
 use crate::patients::commands::{self, CriteriaChange, CtrCodeRule, DetailsChange};
 use crate::patients::model::NewCaseDraft;
 use crate::state::AppState;
@@ -31,6 +34,12 @@ const ORGS: &[(&str, &str, &str, &str)] = &[
         "RXX",
         "Riverside and Exmoor Hospitals NHS Foundation Trust",
         "nhs_acute",
+        "acute_trust",
+    ),
+    (
+        "RYE",
+        "Exmoor Community Hospitals NHS Trust",
+        "nhs_community",
         "acute_trust",
     ),
     (
@@ -76,6 +85,7 @@ const SITES: &[(&str, &str, &str)] = &[
     ("RHW01", "RHW", "Hartwell General Hospital"),
     ("RHW02", "RHW", "St Anne's Hospital"),
     ("RXX01", "RXX", "Riverside Infirmary"),
+    ("RYE01", "RYE", "Exmoor Community Hospital"),
 ];
 
 const WARDS: &[(&str, &str, &str)] = &[
@@ -95,6 +105,8 @@ const WARDS: &[(&str, &str, &str)] = &[
     ("RXX-W06", "RXX01", "Ward 6 (Respiratory)"),
     ("RXX-W07", "RXX01", "Ward 7 (Stroke Rehabilitation)"),
     ("RXX-W08", "RXX01", "Ward 8 (General Surgery)"),
+    ("RYE-W01", "RYE01", "Exe Ward (Rehabilitation)"),
+    ("RYE-W02", "RYE01", "Barle Ward (Frailty)"),
 ];
 
 const USERS: &[(&str, &str, Role, &str)] = &[
@@ -500,6 +512,38 @@ fn random_postcode(rng: &mut StdRng) -> String {
     format!("{district} {}{a}{b}", rng.random_range(1..10))
 }
 
+/// Where a demo patient on `pathway` went, and how they left: mostly the usual destination
+/// of the pathway, sometimes another of its categories, and now and then a death (method
+/// 4, no destination).
+fn demo_destination(
+    pathway: i64,
+    community: bool,
+    rng: &mut StdRng,
+) -> (Option<&'static str>, &'static str) {
+    if rng.random_bool(0.04) {
+        return (None, crate::domain::discharge::METHOD_DIED);
+    }
+    let choices: &[&str] = match (community, pathway) {
+        (false, 0) => &["p0_home", "p0_home", "p0_home", "p0_other"],
+        (false, 1) => &["p1_home", "p1_home", "p1_home", "p1_other"],
+        (false, 2) => &[
+            "p2_care_home",
+            "p2_community_rehab",
+            "p2_community_rehab",
+            "p2_hospice",
+        ],
+        (false, _) => &["p3_care_home", "p3_care_home", "p3b_care_home"],
+        (true, 0) => &["cp0_home", "cp0_home", "cp0_extra_care"],
+        (true, 1) => &["cp1_rehab", "cp1_rehab", "cp1_long_term_care"],
+        (true, 2) => &["cp2_rehab", "cp2_end_of_life"],
+        (true, _) => &["cp3_long_term_care", "cp3b_care_home"],
+    };
+    (
+        choices.choose(rng).copied(),
+        crate::domain::discharge::METHOD_CLINICAL_ADVICE,
+    )
+}
+
 async fn patients(state: &AppState) -> anyhow::Result<()> {
     let real_now = state.clock.now();
     let clock = Clock::fixed(real_now);
@@ -594,10 +638,15 @@ async fn patients(state: &AppState) -> anyhow::Result<()> {
         let at = |t: DateTime<Utc>| {
             clock.set(t.min(real_now));
         };
-        let (flagger, wards): (&Caller, &[(&str, &str, &str)]) = if i % 3 == 2 {
-            (&ward2, &WARDS[8..])
+        // one patient in twelve is in the community trust's beds, flagged by the hub
+        let community = i % 12 == 11;
+        let (flagger, wards, hospital_prefix): (&Caller, &[(&str, &str, &str)], &str) = if community
+        {
+            (&hub, &WARDS[16..], "E")
+        } else if i % 3 == 2 {
+            (&ward2, &WARDS[8..16], "R")
         } else {
-            (&ward, &WARDS[..8])
+            (&ward, &WARDS[..8], "H")
         };
         let ward_code = wards.choose(&mut rng).map(|w| w.0).unwrap_or("RHW-AMU");
         let female = rng.random_bool(0.55);
@@ -608,7 +657,12 @@ async fn patients(state: &AppState) -> anyhow::Result<()> {
         }
         .copied()
         .unwrap_or("Sam");
-        let age_years = rng.random_range(58..99);
+        // a few young people, whom the national returns (adults only) leave out
+        let age_years = if i % 45 == 20 {
+            rng.random_range(16..18)
+        } else {
+            rng.random_range(58..99)
+        };
         let dob =
             (real_now - Duration::days(age_years * 365 + rng.random_range(0..365))).date_naive();
         let nctr = !matches!(fate, Fate::Planning);
@@ -631,8 +685,13 @@ async fn patients(state: &AppState) -> anyhow::Result<()> {
             45..=79 => 2,
             _ => 3,
         };
+        // a few patients arrive without a known NHS number: the hospital number identifies them
+        let nhs_known = i % 37 != 5;
+        let nhs_number = random_nhs_number(&mut rng).to_string();
         let draft = NewCaseDraft {
-            nhs_number: random_nhs_number(&mut rng).to_string(),
+            nhs_number: if nhs_known { nhs_number } else { String::new() },
+            nhs_number_status: if nhs_known { "known" } else { "unknown" }.to_string(),
+            local_id: format!("{hospital_prefix}{:06}", 300_000 + i * 37),
             given_name: given.to_string(),
             family_name: FAMILY
                 .choose(&mut rng)
@@ -722,15 +781,19 @@ async fn patients(state: &AppState) -> anyhow::Result<()> {
             .map_err(anyhow_app)?;
         if matches!(fate, Fate::Cancelled) {
             at(step(5));
-            let reason = [
-                "Died in hospital",
-                "Transferred to another trust for specialist care",
-                "Self-discharged against advice",
+            let (code, reason) = [
+                (CancelReason::Died, ""),
+                (
+                    CancelReason::TransferredOut,
+                    "Transferred to the regional cardiac centre",
+                ),
+                (CancelReason::SelfDischarged, "Left against advice"),
+                (CancelReason::Other, "Case opened twice in error"),
             ]
             .choose(&mut rng)
             .copied()
-            .unwrap_or("Died in hospital");
-            commands::cancel(&demo, &hub, id, None, reason)
+            .unwrap_or((CancelReason::Died, ""));
+            commands::cancel(&demo, &hub, id, None, Some(code), reason)
                 .await
                 .map_err(anyhow_app)?;
             continue;
@@ -884,7 +947,14 @@ async fn patients(state: &AppState) -> anyhow::Result<()> {
         }
         if matches!(fate, Fate::Discharged) {
             at(step(9));
-            commands::discharge(&demo, flagger, id, None, Some(step(9)))
+            let (destination, method) = demo_destination(chosen, community, &mut rng);
+            let details = commands::DischargeDetails {
+                at: Some(step(9)),
+                destination: destination.map(str::to_string),
+                method: Some(method.to_string()),
+                destination_rule: commands::DestinationRule::Required,
+            };
+            commands::discharge(&demo, flagger, id, None, details)
                 .await
                 .map_err(anyhow_app)?;
         }

@@ -228,6 +228,11 @@ fn pages(state: &AppState) -> Router<AppState> {
         .route("/board", get(board::board))
         .route("/reports/sitrep", get(reports::pages::sitrep_page))
         .route("/reports/sitrep.csv", get(reports::pages::sitrep_csv))
+        .route("/reports/national", get(reports::pages::national_page))
+        .route(
+            "/reports/national.csv",
+            get(reports::pages::national_csv_download),
+        )
         .route("/reports/flow", get(reports::pages::flow_page))
         .route("/reports/flow.csv", get(reports::pages::flow_csv))
         .route(

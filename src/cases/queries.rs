@@ -10,11 +10,12 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 
 /// The columns of [`CaseRow`]. `p` is the patients table.
-pub const CASE_SELECT: &str = "SELECT p.id, p.nhs_number, p.given_name, p.family_name, p.date_of_birth, \
+pub const CASE_SELECT: &str = "SELECT p.id, p.nhs_number, p.nhs_number_status, p.local_id, p.given_name, p.family_name, p.date_of_birth, \
     p.sex, p.postcode, p.trust_code, p.ward_code, w.name AS ward_name, p.bed, p.admitted_at, \
     p.expected_discharge_date, p.needs_summary, p.status, p.pathway, p.discharge_ready_at, \
     p.delay_reason, dr.label AS delay_reason_label, p.coordinator_id, cu.username AS coordinator, \
-    p.planned_discharge_at, p.discharged_at, p.closed_reason, p.version, p.created_at, p.updated_at \
+    p.planned_discharge_at, p.discharged_at, p.closed_reason, p.discharge_destination, p.discharge_method, \
+    p.cancel_reason_code, p.cancelled_at, p.version, p.created_at, p.updated_at \
     FROM patients p JOIN wards w ON w.code = p.ward_code \
     LEFT JOIN delay_reasons dr ON dr.code = p.delay_reason \
     LEFT JOIN users cu ON cu.id = p.coordinator_id";

@@ -2,7 +2,9 @@
 //! and its periods of not meeting the criteria to reside.
 
 use crate::domain::time::{age_on, delay_days, london_date};
-use crate::domain::{CaseAction, CaseStatus, Pathway, PatientId, Sex};
+use crate::domain::{
+    CancelReason, CaseAction, CaseStatus, NhsNumberStatus, Pathway, PatientId, Sex,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::FromRow;
@@ -11,7 +13,11 @@ use sqlx::FromRow;
 #[derive(Debug, Clone, FromRow)]
 pub struct CaseRow {
     pub id: PatientId,
-    pub nhs_number: String,
+    /// `None` when the NHS number is not known (`nhs_number_status` unknown).
+    pub nhs_number: Option<String>,
+    pub nhs_number_status: NhsNumberStatus,
+    /// The hospital number.
+    pub local_id: Option<String>,
     pub given_name: String,
     pub family_name: String,
     pub date_of_birth: NaiveDate,
@@ -34,6 +40,12 @@ pub struct CaseRow {
     pub planned_discharge_at: Option<DateTime<Utc>>,
     pub discharged_at: Option<DateTime<Utc>>,
     pub closed_reason: Option<String>,
+    /// Where the patient went: a national destination-within-pathway code.
+    pub discharge_destination: Option<String>,
+    /// NHS Data Dictionary discharge method.
+    pub discharge_method: Option<String>,
+    pub cancel_reason_code: Option<CancelReason>,
+    pub cancelled_at: Option<DateTime<Utc>>,
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -64,8 +76,14 @@ impl CaseRow {
         age_on(self.date_of_birth, london_date(now))
     }
 
+    /// The NHS number as people read it (`943 476 5919`), or the hospital number when the
+    /// NHS number is not known.
     pub fn nhs_number_formatted(&self) -> String {
-        crate::domain::nhs_number::format_digits(&self.nhs_number)
+        match (&self.nhs_number, &self.local_id) {
+            (Some(n), _) => crate::domain::nhs_number::format_digits(n),
+            (None, Some(local)) => format!("NHS number not known, hospital number {local}"),
+            (None, None) => "NHS number not known".to_string(),
+        }
     }
 
     pub fn full_name(&self) -> String {

@@ -252,6 +252,7 @@ pub struct OverdueChoice {
     pub patient_id: PatientId,
     pub given_name: String,
     pub family_name: String,
+    /// The NHS number, or the hospital number when it is not known.
     pub nhs_number: String,
     pub ward_code: String,
     pub status: CaseStatus,
@@ -275,7 +276,7 @@ pub async fn overdue(
 ) -> Result<Vec<OverdueChoice>, AppError> {
     caller.require(&[Role::Hub])?;
     let mut q = QueryBuilder::new(
-        "SELECT c.patient_id, p.given_name, p.family_name, p.nhs_number, p.ward_code, p.status, c.deadline, \
+        "SELECT c.patient_id, p.given_name, p.family_name, COALESCE(p.nhs_number, 'hospital number ' || p.local_id, '') AS nhs_number, p.ward_code, p.status, c.deadline, \
          c.letter_sent_at, c.escalated_at FROM patient_choices c JOIN patients p ON p.id = c.patient_id \
          WHERE c.outcome IS NULL AND c.deadline < ",
     );

@@ -47,6 +47,7 @@ macro_rules! text_column {
 pub(crate) use text_column;
 
 pub mod caller;
+pub mod discharge;
 pub mod history;
 pub mod ids;
 pub mod market;
@@ -56,6 +57,7 @@ pub mod time;
 pub mod values;
 
 pub use caller::{Caller, Forbidden};
+pub use discharge::{CancelReason, NhsNumberStatus};
 pub use history::CaseAction;
 pub use ids::PatientId;
 pub use market::{OfferStatus, ReferralStatus};

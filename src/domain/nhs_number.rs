@@ -15,11 +15,18 @@ pub enum NhsNumberError {
     WrongLength,
     #[error("Enter a valid NHS number")]
     BadCheckDigit,
+    /// One digit ten times (`0000000000`, `4444444444`, `9999999999`): each passes the check
+    /// digit, but none is ever issued; they are typed for "unknown" and would block the next
+    /// unknown patient as a duplicate.
+    #[error(
+        "That is a placeholder, not an NHS number: if the NHS number is not known, say so and give the hospital number"
+    )]
+    Placeholder,
 }
 
 impl NhsNumber {
     /// Parses user input: spaces and hyphens are ignored, then the 10 digits must pass the
-    /// Modulus 11 check (DOMAIN.md).
+    /// Modulus 11 check (DOMAIN.md) and must not be one digit repeated (never issued).
     pub fn parse(input: &str) -> Result<Self, NhsNumberError> {
         let digits: String = input
             .chars()
@@ -32,6 +39,9 @@ impl NhsNumber {
             return Err(NhsNumberError::WrongLength);
         }
         let d: Vec<u32> = digits.bytes().map(|b| u32::from(b - b'0')).collect();
+        if d.iter().all(|x| *x == d[0]) {
+            return Err(NhsNumberError::Placeholder);
+        }
         match check_digit(&d[..9]) {
             Some(check) if check == d[9] => Ok(NhsNumber(digits)),
             _ => Err(NhsNumberError::BadCheckDigit),
@@ -39,9 +49,12 @@ impl NhsNumber {
     }
 
     /// Completes nine digits into a valid NHS number, if any check digit exists for them
-    /// (about one in eleven prefixes has none). Used for demo data.
+    /// (about one in eleven prefixes has none, and a placeholder is no number). Used for demo data.
     pub fn from_prefix(prefix: [u32; 9]) -> Option<Self> {
         let check = check_digit(&prefix)?;
+        if prefix.iter().all(|d| *d == check) {
+            return None;
+        }
         let mut s: String = prefix.iter().map(|d| char::from(b'0' + *d as u8)).collect();
         s.push(char::from(b'0' + check as u8));
         Some(NhsNumber(s))
@@ -149,13 +162,36 @@ mod tests {
         assert!(NhsNumber::parse("0000000019").is_ok());
         // 000000005: sum = 10 -> 11 - 10 = 1
         assert!(NhsNumber::parse("0000000051").is_ok());
-        // 100000000: sum = 10 -> check 1 ; 000000000 -> sum 0 -> 11 -> check 0
-        assert!(NhsNumber::parse("0000000000").is_ok());
+        // 000000000 -> sum 0 -> 11 -> check 0: valid digits, but a placeholder (below)
+        assert_eq!(
+            NhsNumber::parse("0000000000"),
+            Err(NhsNumberError::Placeholder)
+        );
         // 0000000060: digits 0..0,6 at weight 2 -> sum 12 -> 12 % 11 = 1 -> 10: invalid for any check digit
         for last in 0..=9 {
             assert!(NhsNumber::parse(&format!("000000006{last}")).is_err());
         }
         assert!(NhsNumber::from_prefix([0, 0, 0, 0, 0, 0, 0, 0, 6]).is_none());
+    }
+
+    #[test]
+    fn placeholders_pass_the_check_digit_but_are_refused() {
+        // every digit repeated ten times has a valid check digit (sum 54d, check d)
+        for d in 0..=9 {
+            let number = d.to_string().repeat(10);
+            let first_nine: Vec<u32> = vec![d; 9];
+            assert_eq!(check_digit(&first_nine), Some(d), "{number}");
+            assert_eq!(
+                NhsNumber::parse(&number),
+                Err(NhsNumberError::Placeholder),
+                "{number}"
+            );
+        }
+        assert_eq!(
+            NhsNumber::parse("444 444 4444"),
+            Err(NhsNumberError::Placeholder)
+        );
+        assert!(NhsNumber::parse("9999999999").is_err());
     }
 
     #[test]

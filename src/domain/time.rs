@@ -58,6 +58,17 @@ pub fn parse_instant(v: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// A ready time from the API: an ISO 8601 instant, or a date `YYYY-MM-DD` (the discharge
+/// ready date of the national data set), meaning 00:00 in England that day.
+pub fn parse_instant_or_date(v: &str) -> Option<DateTime<Utc>> {
+    parse_instant(v).or_else(|| parse_date(v).map(start_of_day))
+}
+
+/// 00:00 in England on a date, as an instant.
+pub fn start_of_day(d: NaiveDate) -> DateTime<Utc> {
+    london_to_utc(d.and_time(NaiveTime::MIN))
+}
+
 /// A date and an optional time typed into a page, read as England's wall clock.
 pub fn parse_local(date: &str, time: &str) -> Option<DateTime<Utc>> {
     let d = parse_date(date)?;
@@ -191,6 +202,25 @@ mod tests {
             age_on(dob, NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()),
             85
         );
+    }
+
+    #[test]
+    fn a_ready_date_is_the_start_of_that_day_in_england() {
+        // BST in June: 00:00 is 23:00 UTC the day before
+        assert_eq!(
+            parse_instant_or_date("2026-06-10"),
+            Some(utc("2026-06-09T23:00:00Z"))
+        );
+        assert_eq!(
+            parse_instant_or_date("2026-11-20"),
+            Some(utc("2026-11-20T00:00:00Z"))
+        );
+        assert_eq!(
+            parse_instant_or_date("2026-11-20T14:00:00Z"),
+            Some(utc("2026-11-20T14:00:00Z"))
+        );
+        assert_eq!(parse_instant_or_date("2026-02-30"), None);
+        assert_eq!(parse_instant_or_date("20 Nov"), None);
     }
 
     #[test]

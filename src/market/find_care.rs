@@ -222,7 +222,9 @@ mod tests {
     fn case(postcode: &str, needs: &str, sex: Sex) -> CaseRow {
         CaseRow {
             id: PatientId(1),
-            nhs_number: "9434765919".into(),
+            nhs_number: Some("9434765919".into()),
+            nhs_number_status: crate::domain::NhsNumberStatus::Known,
+            local_id: None,
             given_name: "Ada".into(),
             family_name: "Lovelace".into(),
             date_of_birth: chrono::NaiveDate::from_ymd_opt(1941, 3, 2).unwrap_or_default(),
@@ -245,6 +247,10 @@ mod tests {
             planned_discharge_at: None,
             discharged_at: None,
             closed_reason: None,
+            discharge_destination: None,
+            discharge_method: None,
+            cancel_reason_code: None,
+            cancelled_at: None,
             version: 1,
             created_at: t("2026-11-18T09:30:00Z"),
             updated_at: t("2026-11-18T09:30:00Z"),

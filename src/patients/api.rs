@@ -1,14 +1,16 @@
 //! `/api/v1/patients`: CONTRACT.md's calls over [`super::commands`] and [`crate::cases::queries`].
 
-use super::commands::{self, CriteriaChange, CtrCodeRule, DetailsChange};
+use super::commands::{
+    self, CriteriaChange, CtrCodeRule, DestinationRule, DetailsChange, DischargeDetails,
+};
 use super::model::{NewPatientRequest, PatientJson};
 use crate::accounts::ApiCaller;
 use crate::cases::HistoryEntry;
 use crate::cases::queries::{self, CaseFilter, Cursor, ListOrder, PageRequest, Seen};
 use crate::domain::Caller;
 use crate::domain::time::london_to_utc;
-use crate::domain::time::{parse_date, parse_instant};
-use crate::domain::{CaseStatus, Pathway, PatientId};
+use crate::domain::time::{parse_date, parse_instant, parse_instant_or_date};
+use crate::domain::{CancelReason, CaseStatus, Pathway, PatientId};
 use crate::error::{ApiResult, AppError, ErrorBody, FieldErrors};
 use crate::state::AppState;
 use crate::web::Id;
@@ -294,7 +296,9 @@ pub async fn patient_history(
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CriteriaRequest {
     pub meets_criteria: bool,
-    /// When the review happened (ISO 8601); defaults to now.
+    /// When the review happened: an ISO 8601 date and time, or a date `YYYY-MM-DD` (00:00 in
+    /// England that day, as the national data set records the discharge ready date);
+    /// defaults to now.
     pub at: Option<String>,
     /// When meeting the criteria again: the NHS Data Dictionary code, 01-12.
     pub ctr_code: Option<String>,
@@ -323,7 +327,15 @@ pub async fn record_criteria(
     Id(id): Id<PatientId>,
     ApiJson(body): ApiJson<CriteriaRequest>,
 ) -> ApiResult<Json<PatientJson>> {
-    let at = optional_instant(&body.at, "at")?;
+    let at = match non_empty(&body.at) {
+        None => None,
+        Some(s) => Some(parse_instant_or_date(s).ok_or_else(|| {
+            AppError::Validation(FieldErrors::single(
+                "at",
+                "at must be a date like 2026-11-20 or an ISO 8601 date and time",
+            ))
+        })?),
+    };
     let change = CriteriaChange {
         meets_criteria: body.meets_criteria,
         at,
@@ -474,6 +486,12 @@ pub async fn plan_discharge(
 pub struct DischargeRequest {
     /// ISO 8601; defaults to now.
     pub discharged_at: Option<String>,
+    /// Where the patient went: a code of `GET /api/v1/reference/discharge-destinations` for
+    /// the trust's return (acute or community). Leave it out when the patient died.
+    pub destination: Option<String>,
+    /// NHS Data Dictionary discharge method (`1` on clinical advice, the default; `4` died;
+    /// `6` self-discharge; ...).
+    pub method: Option<String>,
     pub version: Option<i32>,
 }
 
@@ -488,13 +506,23 @@ pub async fn discharge(
     ApiJson(body): ApiJson<DischargeRequest>,
 ) -> ApiResult<Json<PatientJson>> {
     let at = optional_instant(&body.discharged_at, "discharged_at")?;
-    let case = commands::discharge(&state, &caller, id, body.version, at).await?;
+    let details = DischargeDetails {
+        at,
+        destination: non_empty(&body.destination).map(str::to_string),
+        method: non_empty(&body.method).map(str::to_string),
+        // CONTRACT.md v1 partners discharge without a destination
+        destination_rule: DestinationRule::Optional,
+    };
+    let case = commands::discharge(&state, &caller, id, body.version, details).await?;
     Ok(written(&state, &caller, case).await?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CancelRequest {
-    pub reason: String,
+    /// `died`, `transferred_out`, `self_discharged` or `other`; `other` when left out.
+    pub reason_code: Option<String>,
+    /// Words: required for `other`.
+    pub reason: Option<String>,
     pub version: Option<i32>,
 }
 
@@ -508,7 +536,17 @@ pub async fn cancel(
     Id(id): Id<PatientId>,
     ApiJson(body): ApiJson<CancelRequest>,
 ) -> ApiResult<Json<PatientJson>> {
-    let case = commands::cancel(&state, &caller, id, body.version, &body.reason).await?;
+    let code = match non_empty(&body.reason_code) {
+        None => None,
+        Some(c) => Some(c.parse::<CancelReason>().map_err(|_| {
+            AppError::Validation(FieldErrors::single(
+                "reason_code",
+                "reason_code must be died, transferred_out, self_discharged or other",
+            ))
+        })?),
+    };
+    let reason = body.reason.unwrap_or_default();
+    let case = commands::cancel(&state, &caller, id, body.version, code, &reason).await?;
     Ok(written(&state, &caller, case).await?)
 }
 

@@ -6,7 +6,8 @@
 use super::model::NewCase;
 use crate::cases::{CaseRow, history, queries};
 
-use crate::domain::Caller;
+use crate::domain::discharge::{METHOD_CLINICAL_ADVICE, METHOD_DIED};
+use crate::domain::{Caller, CancelReason, NhsNumberStatus};
 use crate::domain::{CaseAction, CaseEvent, CaseStatus, Pathway, PatientId, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::market::commands::{CaseClosing, close_for_patient};
@@ -84,13 +85,18 @@ pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<Cas
     } else {
         CaseStatus::Planning
     };
+    let nhs_number_status = if new.nhs_number.is_some() {
+        NhsNumberStatus::Known
+    } else {
+        NhsNumberStatus::Unknown
+    };
     let inserted = sqlx::query_scalar!(
         r#"INSERT INTO patients (nhs_number, given_name, family_name, date_of_birth, sex, postcode,
          trust_code, ward_code, bed, admitted_at, expected_discharge_date, needs_summary, status,
-         discharge_ready_at, created_at, updated_at)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15)
+         discharge_ready_at, created_at, updated_at, nhs_number_status, local_id)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15,$16,$17)
          RETURNING id AS "id: PatientId""#,
-        new.nhs_number.as_str(),
+        new.nhs_number.as_ref().map(|n| n.as_str()),
         new.given_name,
         new.family_name,
         new.date_of_birth as _,
@@ -105,6 +111,8 @@ pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<Cas
         status as _,
         new.discharge_ready_at as _,
         now as _,
+        nhs_number_status as _,
+        new.local_id,
     )
     .fetch_one(&mut *tx)
     .await;
@@ -114,6 +122,12 @@ pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<Cas
             return Err(AppError::conflict(
                 "duplicate_open_case",
                 "This patient already has an open case",
+            ));
+        }
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some("patients_one_open_local_idx") => {
+            return Err(AppError::conflict(
+                "duplicate_open_case",
+                "A patient with this hospital number already has an open case in this trust",
             ));
         }
         Err(e) => return Err(e.into()),
@@ -269,6 +283,14 @@ pub async fn record_criteria(
         .await?;
     } else {
         let next = transition(&case, CaseEvent::StopsMeetingCriteria)?;
+        if let Some(last_end) = last_period_end(&mut tx, id).await?
+            && at < last_end
+        {
+            return Err(AppError::Validation(FieldErrors::single(
+                "at",
+                "The time must be after the patient last met the criteria to reside again",
+            )));
+        }
         sqlx::query!(
             "INSERT INTO nctr_periods (patient_id, started_at) VALUES ($1, $2)",
             id as _,
@@ -349,6 +371,20 @@ pub async fn choose_pathway(
     .await?;
     tx.commit().await?;
     queries::get(&state.pool, caller, id).await
+}
+
+/// When the case's last closed period of not meeting the criteria ended: a new period, or a
+/// discharge, cannot come before it, so periods never overlap.
+async fn last_period_end(
+    conn: &mut PgConnection,
+    id: PatientId,
+) -> Result<Option<DateTime<Utc>>, AppError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT max(ended_at) AS "ended: DateTime<Utc>" FROM nctr_periods WHERE patient_id = $1"#,
+        id as _,
+    )
+    .fetch_one(&mut *conn)
+    .await?)
 }
 
 async fn insert_delay_reason_history(
@@ -558,17 +594,72 @@ pub async fn plan_discharge(
     queries::get(&state.pool, caller, id).await
 }
 
-/// Records that the patient left hospital. Closes any open not-meeting-criteria period.
+/// How the patient left: when, where to and how (CONTRACT.md "Patients (additions)").
+#[derive(Debug, Clone, Default)]
+pub struct DischargeDetails {
+    /// When the patient left; defaults to now.
+    pub at: Option<DateTime<Utc>>,
+    /// A national destination-within-pathway code of the trust's return.
+    pub destination: Option<String>,
+    /// NHS Data Dictionary discharge method; defaults to 1 (on clinical advice).
+    pub method: Option<String>,
+    pub destination_rule: DestinationRule,
+}
+
+/// Whether a discharge must say where the patient went. The page requires it (unless the
+/// patient died); CONTRACT.md v1 partners discharged with `discharged_at` alone, so the API
+/// takes it when given and counts a discharge without one as "not recorded".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DestinationRule {
+    Required,
+    #[default]
+    Optional,
+}
+
+/// Which national return a trust's patients belong to: community trusts' to the community
+/// return, every other trust's to the acute return.
+pub(crate) async fn return_kind_of_trust(
+    conn: &mut PgConnection,
+    trust_code: &str,
+) -> Result<&'static str, AppError> {
+    let sector = sqlx::query_scalar!(
+        "SELECT sector FROM organisations WHERE code = $1",
+        trust_code
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(if sector == "nhs_community" {
+        "community"
+    } else {
+        "acute"
+    })
+}
+
+/// Records that the patient left hospital, where to and how. Closes any open
+/// not-meeting-criteria period.
 pub async fn discharge(
     state: &AppState,
     caller: &Caller,
     id: PatientId,
     version: Option<i32>,
-    discharged_at: Option<DateTime<Utc>>,
+    details: DischargeDetails,
 ) -> Result<CaseRow, AppError> {
     caller.require(DISCHARGE)?;
     let now = state.clock.now();
-    let at = discharged_at.unwrap_or(now);
+    let at = details.at.unwrap_or(now);
+    let method = details
+        .method
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .unwrap_or(METHOD_CLINICAL_ADVICE)
+        .to_string();
+    let destination = details
+        .destination
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_string);
     let mut tx = state.pool.begin().await?;
     let case = queries::lock(&mut tx, caller, id, version).await?;
     let next = transition(&case, CaseEvent::Discharge)?;
@@ -578,11 +669,63 @@ pub async fn discharge(
             "The discharge time must not be in the future",
         )));
     }
-    if at < case.admitted_at || case.discharge_ready_at.is_some_and(|r| at < r) {
+    if at < case.admitted_at
+        || case.discharge_ready_at.is_some_and(|r| at < r)
+        || last_period_end(&mut tx, id).await?.is_some_and(|e| at < e)
+    {
         return Err(AppError::Validation(FieldErrors::single(
             "discharged_at",
             "The discharge time must be after admission and after the patient became ready to go",
         )));
+    }
+    let mut errors = FieldErrors::new();
+    let method_label = sqlx::query_scalar!(
+        "SELECT label FROM discharge_methods WHERE code = $1",
+        method
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if method_label.is_none() {
+        errors.add(
+            "method",
+            "Select how the patient left (an NHS Data Dictionary discharge method: 1, 3, 4, 6, 7 or 9)",
+        );
+    }
+    let return_kind = return_kind_of_trust(&mut tx, &case.trust_code).await?;
+    let destination_label = match &destination {
+        Some(_) if method == METHOD_DIED => {
+            errors.add(
+                "destination",
+                "A patient who died has no discharge destination: leave it empty",
+            );
+            None
+        }
+        Some(code) => {
+            let label = sqlx::query_scalar!(
+                "SELECT d.label FROM discharge_destinations d JOIN code_sets s ON s.name = d.code_set                  WHERE d.code = $1 AND d.return_kind = $2 AND s.active",
+                code,
+                return_kind,
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
+            if label.is_none() {
+                errors.add(
+                    "destination",
+                    format!(
+                        "Select where the patient went from the {return_kind} return's destinations"
+                    ),
+                );
+            }
+            label
+        }
+        None if method != METHOD_DIED && details.destination_rule == DestinationRule::Required => {
+            errors.add("destination", "Select where the patient went");
+            None
+        }
+        None => None,
+    };
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
     }
     sqlx::query!(
         "UPDATE nctr_periods SET ended_at = $2, ended_by = 'discharged' WHERE patient_id = $1 AND ended_at IS NULL",
@@ -592,13 +735,26 @@ pub async fn discharge(
     .execute(&mut *tx)
     .await?;
     sqlx::query!(
-        "UPDATE patients SET discharged_at = $2 WHERE id = $1",
+        "UPDATE patients SET discharged_at = $2, discharge_destination = $3, discharge_method = $4 WHERE id = $1",
         id as _,
         at as _,
+        destination,
+        method,
     )
     .execute(&mut *tx)
     .await?;
     let mut detail = format!("Discharged at {}", crate::domain::time::display_london(at));
+    match (&destination_label, &method_label) {
+        (Some(dest), _) => detail = format!("{detail} to {}", dest.to_lowercase()),
+        (None, _) if method == METHOD_DIED => detail = format!("{detail}: died"),
+        _ => {}
+    }
+    if method != METHOD_CLINICAL_ADVICE
+        && method != METHOD_DIED
+        && let Some(how) = &method_label
+    {
+        detail = format!("{detail} ({})", how.to_lowercase());
+    }
     if let Some(closed) = close_for_patient(&mut tx, id, now, CaseClosing::Discharge).await? {
         detail = format!("{detail}; {closed}");
     }
@@ -617,17 +773,22 @@ pub async fn discharge(
     queries::get(&state.pool, caller, id).await
 }
 
-/// Closes a case without a discharge through the hub (died, transferred out).
+/// Closes a case without a discharge through the hub, with a coded reason (died,
+/// transferred out, self-discharged, other) and, for `other`, words. Without a code (v1
+/// partners), the words are required and the reason is `other`. A death or a self-discharge
+/// also records its NHS Data Dictionary discharge method (4 or 6).
 pub async fn cancel(
     state: &AppState,
     caller: &Caller,
     id: PatientId,
     version: Option<i32>,
+    reason_code: Option<CancelReason>,
     reason: &str,
 ) -> Result<CaseRow, AppError> {
     caller.require(CANCEL)?;
     let reason = reason.trim();
-    if reason.is_empty() {
+    let code = reason_code.unwrap_or(CancelReason::Other);
+    if code == CancelReason::Other && reason.is_empty() {
         return Err(AppError::Validation(FieldErrors::single(
             "reason",
             "Enter why the case is being cancelled",
@@ -639,6 +800,11 @@ pub async fn cancel(
             "Reason must be 500 characters or fewer",
         )));
     }
+    let method = match code {
+        CancelReason::Died => Some(METHOD_DIED),
+        CancelReason::SelfDischarged => Some("6"),
+        CancelReason::TransferredOut | CancelReason::Other => None,
+    };
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let case = queries::lock(&mut tx, caller, id, version).await?;
@@ -650,14 +816,26 @@ pub async fn cancel(
     )
     .execute(&mut *tx)
     .await?;
+    let words = if reason.is_empty() {
+        code.label().to_string()
+    } else {
+        reason.to_string()
+    };
     sqlx::query!(
-        "UPDATE patients SET closed_reason = $2 WHERE id = $1",
+        "UPDATE patients SET closed_reason = $2, cancel_reason_code = $3, cancelled_at = $4, discharge_method = $5          WHERE id = $1",
         id as _,
-        reason as _,
+        words,
+        code as _,
+        now as _,
+        method,
     )
     .execute(&mut *tx)
     .await?;
-    let mut detail = format!("Cancelled: {reason}");
+    let mut detail = if reason.is_empty() || code == CancelReason::Other {
+        format!("Cancelled: {words}")
+    } else {
+        format!("Cancelled ({}): {words}", code.label().to_lowercase())
+    };
     if let Some(closed) = close_for_patient(&mut tx, id, now, CaseClosing::Release).await? {
         detail = format!("{detail}; {closed}");
     }

@@ -2,8 +2,11 @@
 //! it is a [`CaseRow`].)
 
 use crate::cases::CaseRow;
-use crate::domain::time::{age_on, london_date, parse_date, parse_instant};
-use crate::domain::{CaseStatus, NhsNumber, PatientId, Postcode, Sex, postcode_district};
+use crate::domain::time::{age_on, london_date, parse_date, parse_instant, parse_instant_or_date};
+use crate::domain::{
+    CancelReason, CaseStatus, NhsNumber, NhsNumberStatus, PatientId, Postcode, Sex,
+    postcode_district,
+};
 use crate::error::FieldErrors;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,8 +17,17 @@ use serde::{Deserialize, Serialize};
 pub struct PatientJson {
     #[schema(value_type = i64)]
     pub id: PatientId,
+    /// Absent for a caller who may not see it; null when the NHS number is not known.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub nhs_number: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub nhs_number: Option<Option<String>>,
+    /// `known`, or `unknown` when the patient is identified by `local_id` only.
+    #[schema(value_type = String, example = "known")]
+    pub nhs_number_status: NhsNumberStatus,
+    /// The hospital number (absent for a caller who may not see it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub local_id: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub given_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -43,6 +55,13 @@ pub struct PatientJson {
     pub delay_days: Option<i64>,
     pub planned_discharge_at: Option<DateTime<Utc>>,
     pub discharged_at: Option<DateTime<Utc>>,
+    /// Where the patient went: a code of `GET /api/v1/reference/discharge-destinations`.
+    pub discharge_destination: Option<String>,
+    /// How the patient left: an NHS Data Dictionary discharge method code.
+    pub discharge_method: Option<String>,
+    /// Why the case closed without a discharge: died, transferred_out, self_discharged, other.
+    #[schema(value_type = Option<String>)]
+    pub cancel_reason_code: Option<CancelReason>,
     pub coordinator: Option<String>,
     pub version: i32,
     pub created_at: DateTime<Utc>,
@@ -59,7 +78,9 @@ impl PatientJson {
             age: c.age(now),
             delay_days: c.delay_days(now),
             postcode_district: postcode_district(&c.postcode),
-            nhs_number: show(c.nhs_number),
+            nhs_number: identifiable.then_some(c.nhs_number),
+            nhs_number_status: c.nhs_number_status,
+            local_id: identifiable.then_some(c.local_id),
             given_name: show(c.given_name),
             family_name: show(c.family_name),
             date_of_birth: identifiable.then_some(c.date_of_birth),
@@ -77,6 +98,9 @@ impl PatientJson {
             delay_reason: c.delay_reason,
             planned_discharge_at: c.planned_discharge_at,
             discharged_at: c.discharged_at,
+            discharge_destination: c.discharge_destination,
+            discharge_method: c.discharge_method,
+            cancel_reason_code: c.cancel_reason_code,
             coordinator: c.coordinator,
             version: c.version,
             created_at: c.created_at,
@@ -88,7 +112,9 @@ impl PatientJson {
 /// A validated new case, ready to insert.
 #[derive(Debug, Clone)]
 pub struct NewCase {
-    pub nhs_number: NhsNumber,
+    /// `None` when the NHS number is not known; then `local_id` is set.
+    pub nhs_number: Option<NhsNumber>,
+    pub local_id: Option<String>,
     pub given_name: String,
     pub family_name: String,
     pub date_of_birth: NaiveDate,
@@ -110,6 +136,10 @@ pub const NEEDS_SUMMARY_MAX: usize = 2000;
 #[derive(Debug, Default, Clone)]
 pub struct NewCaseDraft {
     pub nhs_number: String,
+    /// `unknown` when the NHS number is not known; empty or `known` otherwise.
+    pub nhs_number_status: String,
+    /// The hospital number: required when the NHS number is not known.
+    pub local_id: String,
     pub given_name: String,
     pub family_name: String,
     pub date_of_birth: String,
@@ -132,9 +162,55 @@ impl NewCaseDraft {
         mut errors: FieldErrors,
     ) -> Result<NewCase, FieldErrors> {
         let today = london_date(now);
-        let nhs_number = NhsNumber::parse(&self.nhs_number)
-            .map_err(|e| errors.add("nhs_number", e.to_string()))
-            .ok();
+        let unknown = match self.nhs_number_status.trim() {
+            "" | "known" => false,
+            "unknown" => true,
+            _ => {
+                errors.add(
+                    "nhs_number_status",
+                    "nhs_number_status must be known or unknown",
+                );
+                false
+            }
+        };
+        let local_id = match self.local_id.trim() {
+            "" => None,
+            id if id.len() <= 20
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '/' || c == '-') =>
+            {
+                Some(id.to_string())
+            }
+            _ => {
+                errors.add(
+                    "local_id",
+                    "Hospital number must be up to 20 letters, digits, hyphens or slashes",
+                );
+                None
+            }
+        };
+        // Some(None): not known, so nothing to check; None: a problem already recorded
+        let nhs_number: Option<Option<NhsNumber>> = if unknown {
+            if !self.nhs_number.trim().is_empty() {
+                errors.add(
+                    "nhs_number",
+                    "Leave the NHS number empty when it is not known",
+                );
+            }
+            if local_id.is_none() && self.local_id.trim().is_empty() {
+                errors.add(
+                    "local_id",
+                    "Enter the hospital number when the NHS number is not known",
+                );
+            }
+            Some(None)
+        } else {
+            NhsNumber::parse(&self.nhs_number)
+                .map_err(|e| errors.add("nhs_number", e.to_string()))
+                .ok()
+                .map(Some)
+        };
         let given_name = name(
             &self.given_name,
             "given_name",
@@ -164,6 +240,13 @@ impl NewCaseDraft {
                 errors.add(
                     "date_of_birth",
                     "Date of birth must be within the last 125 years",
+                );
+                None
+            }
+            Some(d) if self.admitted_at.is_some_and(|a| d > london_date(a)) => {
+                errors.add(
+                    "date_of_birth",
+                    "Date of birth must be on or before the day of admission",
                 );
                 None
             }
@@ -258,6 +341,7 @@ impl NewCaseDraft {
                 Some(admitted_at),
             ) if errors.is_empty() => Ok(NewCase {
                 nhs_number,
+                local_id,
                 given_name,
                 family_name,
                 date_of_birth,
@@ -309,8 +393,13 @@ pub fn optional_date(
 /// one gets its own message rather than a single deserialisation error.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct NewPatientRequest {
+    /// Required unless `nhs_number_status` is `unknown`.
     #[schema(example = "9434765919")]
     pub nhs_number: Option<String>,
+    /// `known` (the default) or `unknown`.
+    pub nhs_number_status: Option<String>,
+    /// The hospital number; required when the NHS number is not known.
+    pub local_id: Option<String>,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
     #[schema(example = "1941-03-02")]
@@ -324,6 +413,7 @@ pub struct NewPatientRequest {
     pub bed: Option<String>,
     #[schema(example = "2026-11-20T09:30:00Z")]
     pub admitted_at: Option<String>,
+    /// An ISO 8601 date and time, or a date `YYYY-MM-DD` (00:00 in England that day).
     pub discharge_ready_at: Option<String>,
     pub expected_discharge_date: Option<String>,
     pub needs_summary: Option<String>,
@@ -332,26 +422,40 @@ pub struct NewPatientRequest {
 impl NewPatientRequest {
     pub fn into_draft(self) -> (NewCaseDraft, FieldErrors) {
         let mut errors = FieldErrors::new();
-        let mut instant = |v: &Option<String>, field: &str| -> Option<DateTime<Utc>> {
-            let v = v.as_deref().unwrap_or("").trim();
-            if v.is_empty() {
-                return None;
+        let admitted_at = match self.admitted_at.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(v) => {
+                let t = parse_instant(v);
+                if t.is_none() {
+                    errors.add(
+                        "admitted_at",
+                        "admitted_at must be an ISO 8601 date and time, like 2026-11-20T09:30:00Z",
+                    );
+                }
+                t
             }
-            let t = parse_instant(v);
-            if t.is_none() {
-                errors.add(
-                    field,
-                    format!("{field} must be an ISO 8601 date and time, like 2026-11-20T09:30:00Z"),
-                );
-            }
-            t
         };
-        let admitted_at = instant(&self.admitted_at, "admitted_at");
-        let discharge_ready_at = instant(&self.discharge_ready_at, "discharge_ready_at");
+        // the discharge ready date is a date in the national data set: a date alone is the
+        // start of that day in England
+        let discharge_ready_at = match self.discharge_ready_at.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(v) => {
+                let t = parse_instant_or_date(v);
+                if t.is_none() {
+                    errors.add(
+                        "discharge_ready_at",
+                        "discharge_ready_at must be a date like 2026-11-20 or an ISO 8601 date and time",
+                    );
+                }
+                t
+            }
+        };
         let s = |v: Option<String>| v.unwrap_or_default();
         (
             NewCaseDraft {
                 nhs_number: s(self.nhs_number),
+                nhs_number_status: s(self.nhs_number_status),
+                local_id: s(self.local_id),
                 given_name: s(self.given_name),
                 family_name: s(self.family_name),
                 date_of_birth: s(self.date_of_birth),
@@ -381,6 +485,8 @@ mod tests {
         NewCaseDraft {
             nhs_number: "943 476 5919".into(),
             given_name: "Ada".into(),
+            nhs_number_status: String::new(),
+            local_id: String::new(),
             family_name: "Lovelace".into(),
             date_of_birth: "1941-03-02".into(),
             sex: "female".into(),
@@ -399,7 +505,10 @@ mod tests {
         let c = good()
             .validate(utc("2026-11-22T09:00:00Z"), FieldErrors::new())
             .unwrap();
-        assert_eq!(c.nhs_number.as_str(), "9434765919");
+        assert_eq!(
+            c.nhs_number.as_ref().map(NhsNumber::as_str),
+            Some("9434765919")
+        );
         assert_eq!(c.postcode.as_str(), "LS9 7TF");
         assert_eq!(c.ward_code, "RHW-AMU");
     }
@@ -429,5 +538,94 @@ mod tests {
             assert!(e.get(f).is_some(), "no error for {f}");
         }
         assert!(e.get("family_name").is_none());
+    }
+}
+
+#[cfg(test)]
+mod coded_field_tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        parse_instant(s).unwrap()
+    }
+
+    fn draft() -> NewCaseDraft {
+        NewCaseDraft {
+            nhs_number: "943 476 5919".into(),
+            given_name: "Ada".into(),
+            family_name: "Lovelace".into(),
+            date_of_birth: "1941-03-02".into(),
+            sex: "female".into(),
+            postcode: "LS9 7TF".into(),
+            ward_code: "RHW-AMU".into(),
+            admitted_at: Some(utc("2026-11-18T10:00:00Z")),
+            ..NewCaseDraft::default()
+        }
+    }
+
+    fn error_on(d: NewCaseDraft, field: &str) -> String {
+        let e = d
+            .validate(utc("2026-11-22T09:00:00Z"), FieldErrors::new())
+            .unwrap_err();
+        e.get(field)
+            .unwrap_or_else(|| panic!("no error for {field}: {e:?}"))
+            .to_string()
+    }
+
+    #[test]
+    fn a_date_of_birth_after_admission_is_refused() {
+        let mut d = draft();
+        d.date_of_birth = "2026-11-19".into();
+        assert!(error_on(d, "date_of_birth").contains("admission"));
+        // born on the day of admission is possible
+        let mut d = draft();
+        d.date_of_birth = "2026-11-18".into();
+        assert!(
+            d.validate(utc("2026-11-22T09:00:00Z"), FieldErrors::new())
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn placeholder_nhs_numbers_are_refused() {
+        for n in ["0000000000", "4444444444", "999 999 9999"] {
+            let mut d = draft();
+            d.nhs_number = n.into();
+            assert!(error_on(d, "nhs_number").contains("placeholder"), "{n}");
+        }
+    }
+
+    #[test]
+    fn a_patient_without_a_known_nhs_number_needs_the_hospital_number() {
+        let mut d = draft();
+        d.nhs_number = String::new();
+        d.nhs_number_status = "unknown".into();
+        assert!(error_on(d.clone(), "local_id").contains("hospital number"));
+        d.local_id = "H123456".into();
+        let c = d
+            .validate(utc("2026-11-22T09:00:00Z"), FieldErrors::new())
+            .unwrap();
+        assert_eq!(c.nhs_number, None);
+        assert_eq!(c.local_id.as_deref(), Some("H123456"));
+        // a number and "unknown" contradict each other
+        let mut d = draft();
+        d.nhs_number_status = "unknown".into();
+        d.local_id = "H1".into();
+        assert!(error_on(d, "nhs_number").contains("empty"));
+        let mut d = draft();
+        d.nhs_number_status = "maybe".into();
+        error_on(d, "nhs_number_status");
+    }
+
+    #[test]
+    fn the_api_takes_a_ready_date_without_a_time() {
+        let body = NewPatientRequest {
+            discharge_ready_at: Some("2026-11-20".into()),
+            admitted_at: Some("2026-11-18T10:00:00Z".into()),
+            ..NewPatientRequest::default()
+        };
+        let (d, errors) = body.into_draft();
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(d.discharge_ready_at, Some(utc("2026-11-20T00:00:00Z")));
     }
 }

@@ -14,10 +14,14 @@ use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub mod discharge;
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_delay_reasons))
         .routes(routes!(list_capacity_types))
+        .routes(routes!(discharge::list_discharge_destinations))
+        .routes(routes!(discharge::list_discharge_methods))
 }
 
 #[utoipa::path(get, path = "/api/v1/reference/delay-reasons", tag = "reference",

@@ -1,19 +1,25 @@
-//! The flow report for a date range (Europe/London days), filterable by trust and pathway:
-//! discharges per day by pathway; delay days (mean with and without zero-day delays, share
-//! discharged on their ready date, lost bed days); the 24-hour standard; median times from
-//! flag to pathway decision, referral to decision and acceptance to discharge; delay reasons
-//! over time; each provider's referrals, acceptance rate, decline reasons and response time;
-//! places offered against used by type; and demand against capacity with a 7-day projection.
-//! Discharge figures are over the patients discharged in the range.
+//! The flow report for a date range (Europe/London days, from the first instant of `from` to
+//! the cut-off of `to`, see [`super::day`]), filterable by trust and pathway: discharges per
+//! day by pathway; delay days (mean with and without zero-day delays, share discharged on
+//! their ready date, lost bed days); the 24-hour standard; median times from flag to
+//! pathway decision, referral to decision and acceptance to discharge; delay reasons over
+//! time; each provider's referrals, acceptance rate, decline reasons and response time;
+//! places available each day by type and pathway (from the offers' history: open, not
+//! expired, not withdrawn, less the places reserved or used at the day's cut-off) with the
+//! places reserved and used; and demand (new patients not meeting the criteria) against
+//! capacity (places available) with a 7-day projection. Discharge figures are over the
+//! patients discharged in the range.
 //!
 //! Each figure is a fetch (SQL returning plain rows, `fetch_*`) and a fold with no I/O that
 //! turns the rows into the figure's table and chart; the folds are unit-tested below with
-//! small hand-made rows, and `tests/flow.rs` checks the whole report over HTTP. [`build`]
-//! runs the fetches in turn, then the folds. Reads only, never writes.
+//! small hand-made rows, `tests/it/flow.rs` checks the whole report over HTTP against a
+//! hand count, and `tests/it/model.rs` against a plain replay of thousands of generated
+//! histories. [`build`] runs the fetches in turn, then the folds. Reads only, never writes.
 
-use super::chart::{self, Series};
+use super::chart::{self, Chart, Kind, Series};
+use super::day::Day;
 use super::table::{Table, one_decimal, percent};
-use crate::domain::time::{london_date, london_to_utc};
+use crate::domain::time::london_date;
 use crate::domain::{CaseAction, ReferralStatus};
 use crate::error::{AppError, FieldErrors};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -95,6 +101,22 @@ impl FlowQuery {
     }
 }
 
+/// The ranges of the same length just before and just after `from..=to`: the one after is
+/// cut back to end today, and there is none when the range already ends today.
+pub fn neighbouring_ranges(
+    from: NaiveDate,
+    to: NaiveDate,
+    today: NaiveDate,
+) -> ((NaiveDate, NaiveDate), Option<(NaiveDate, NaiveDate)>) {
+    let len = (to - from).num_days() + 1;
+    let previous = (from - Duration::days(len), to - Duration::days(len));
+    let next = (to < today).then(|| {
+        let end = (to + Duration::days(len)).min(today);
+        (end - Duration::days(len - 1), end)
+    });
+    (previous, next)
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct FlowReport {
     pub from: NaiveDate,
@@ -103,10 +125,6 @@ pub struct FlowReport {
     /// SVG charts, each drawn from one of the tables.
     #[serde(skip)]
     pub charts: Vec<(String, &'static str)>,
-}
-
-fn midnight(d: NaiveDate) -> DateTime<Utc> {
-    london_to_utc(d.and_hms_opt(0, 0, 0).unwrap_or_default())
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -128,12 +146,12 @@ fn hours(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
 
 // ================================================================ the report
 
-/// The instants the report's days run between: midnight (England) at the start of `from`
-/// to midnight after `to`, or now if that is sooner.
+/// The instants the report's days run between, both included: the first instant of `from`
+/// to the cut-off of `to` (its last instant, or now).
 #[derive(Debug, Clone, Copy)]
 struct Window {
     start: DateTime<Utc>,
-    end: DateTime<Utc>,
+    cutoff: DateTime<Utc>,
 }
 
 /// One figure of the report: its table, and the SVG chart drawn from it if it has one.
@@ -155,24 +173,32 @@ pub async fn build(
     q: &FlowQuery,
     now: DateTime<Utc>,
 ) -> Result<FlowReport, AppError> {
+    let cutoffs = Day::range(q.from, q.to, now);
     let window = Window {
-        start: midnight(q.from),
-        end: midnight(q.to + Duration::days(1)).min(now),
+        start: Day::new(q.from, now).start,
+        cutoff: Day::new(q.to, now).cutoff,
     };
     let days = q.days();
     let discharges = fetch_discharges(pool, q, window).await?;
     let referrals = fetch_referrals(pool, q, window).await?;
+    let types = fetch_capacity_types(pool, q).await?;
     let places = fetch_places(pool, q, window).await?;
+    let available = fetch_places_available(pool, q, &cutoffs).await?;
     let new_waiting = fetch_new_waiting(pool, q, window).await?;
-    let offered = fetch_offered(pool, q, window).await?;
-    let waiting = fetch_waiting_by_reason(pool, q, now).await?;
+    let reasons: Vec<(String, String)> = crate::reference::delay_reasons(pool)
+        .await?
+        .into_iter()
+        .map(|r| (r.code, r.label))
+        .collect();
+    let waiting = fetch_waiting_by_reason(pool, q, &cutoffs).await?;
     let figures: Vec<Figure> = vec![
         summary(&discharges, &referrals).into(),
         discharges_per_day(q, &days, &discharges),
         providers(&referrals).into(),
-        places_offered_and_used(&places).into(),
-        demand_against_capacity(q.to, &days, &new_waiting, &offered),
-        delay_reasons_over_time(&days, &waiting),
+        places_by_type(&types, &places, &available, &days).into(),
+        places_available_per_day(&types, &available, &days),
+        demand_against_capacity(q.to, &days, &new_waiting, &available),
+        delay_reasons_over_time(&days, &reasons, &waiting),
     ];
     let mut tables = vec![];
     let mut charts = vec![];
@@ -223,11 +249,11 @@ async fn fetch_discharges(
         "SELECT p.discharged_at, p.discharge_ready_at, COALESCE(p.pathway, 0)::smallint AS pathway, p.created_at, \
          (SELECT min(h.at) FROM patient_history h WHERE h.patient_id = p.id AND h.action = $5) AS pathway_at, \
          (SELECT max(r.decided_at) FROM referrals r WHERE r.patient_id = p.id AND r.status = 'accepted') AS accepted_at \
-         FROM patients p WHERE p.status = 'discharged' AND p.discharged_at >= $1 AND p.discharged_at < $2 \
+         FROM patients p WHERE p.status = 'discharged' AND p.discharged_at >= $1 AND p.discharged_at <= $2 \
          AND ($3::text IS NULL OR p.trust_code = $3) AND ($4::smallint IS NULL OR COALESCE(p.pathway, 0) = $4)",
     )
     .bind(w.start)
-    .bind(w.end)
+    .bind(w.cutoff)
     .bind(q.trust.as_deref())
     .bind(q.pathway)
     .bind(CaseAction::PathwayChosen)
@@ -266,22 +292,24 @@ fn discharges_per_day(q: &FlowQuery, days: &[NaiveDate], discharges: &[Discharge
             c.iter().sum::<i64>().to_string(),
         ]);
     }
-    let chart = chart::render(
-        "chart-discharges",
-        "Discharges per day by pathway",
-        &format!(
-            "Stacked bars of discharges each day from {} to {}, by pathway 0 to 3; the table below gives the numbers.",
+    let series: Vec<Series> = (0..4)
+        .map(|p| Series {
+            name: format!("Pathway {p}"),
+            values: per_day.iter().map(|c| c[p] as f64).collect(),
+        })
+        .collect();
+    let chart = chart::render(&Chart {
+        id: "chart-discharges",
+        title: "Discharges per day by pathway",
+        description: &format!(
+            "Stacked bars of discharges each day from {} to {}, by pathway 0 to 3, each pathway with its own colour and pattern; the table below gives the numbers.",
             q.from, q.to
         ),
-        &day_labels(days),
-        &(0..4)
-            .map(|p| Series {
-                name: format!("Pathway {p}"),
-                values: per_day.iter().map(|c| c[p] as f64).collect(),
-            })
-            .collect::<Vec<_>>(),
-        true,
-    );
+        y_label: "Patients discharged",
+        labels: &day_labels(days),
+        series: &series,
+        kind: Kind::StackedBars,
+    });
     Figure {
         table: t,
         chart: Some(chart),
@@ -386,11 +414,11 @@ async fn fetch_referrals(
         "SELECT r.org_code, org.name AS org_name, r.status, dr.label AS decline_label, r.created_at, r.decided_at \
          FROM referrals r JOIN organisations org ON org.code = r.org_code JOIN capacity_offers o ON o.id = r.offer_id \
          JOIN patients p ON p.id = r.patient_id LEFT JOIN decline_reasons dr ON dr.code = r.decline_reason \
-         WHERE r.created_at >= $1 AND r.created_at < $2 AND ($3::text IS NULL OR p.trust_code = $3) \
+         WHERE r.created_at >= $1 AND r.created_at <= $2 AND ($3::text IS NULL OR p.trust_code = $3) \
          AND ($4::smallint IS NULL OR o.pathway = $4)",
     )
     .bind(w.start)
-    .bind(w.end)
+    .bind(w.cutoff)
     .bind(q.trust.as_deref())
     .bind(q.pathway)
     .fetch_all(db)
@@ -461,73 +489,202 @@ fn providers(referrals: &[ReferralFact]) -> Table {
     t
 }
 
-// ================================================================ places offered and used
+// ================================================================ places available
 
-/// Places of one capacity type offered, reserved and used in the range.
-#[derive(Debug, Clone)]
-struct PlacesRow {
+/// A capacity type (of the pathway filter), in the types' order.
+#[derive(Debug, Clone, FromRow)]
+struct CapacityTypeRow {
+    code: String,
     label: String,
     pathway: i16,
-    offered: i64,
+}
+
+async fn fetch_capacity_types(
+    db: impl PgExecutor<'_>,
+    q: &FlowQuery,
+) -> Result<Vec<CapacityTypeRow>, AppError> {
+    Ok(sqlx::query_as::<_, CapacityTypeRow>(
+        "SELECT ct.code, ct.label, ct.pathway FROM capacity_types ct \
+         WHERE ($1::smallint IS NULL OR ct.pathway = $1) ORDER BY ct.sort_order",
+    )
+    .bind(q.pathway)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Places of one capacity type reserved (accepted, whether or not given back later) and
+/// used (the patient left for it) in the range.
+#[derive(Debug, Clone, FromRow)]
+struct PlacesRow {
+    service_type: String,
     reserved: i64,
     used: i64,
 }
 
-/// Every capacity type (of the pathway filter), in the types' order.
 async fn fetch_places(
     db: impl PgExecutor<'_>,
     q: &FlowQuery,
     w: Window,
 ) -> Result<Vec<PlacesRow>, AppError> {
-    let rows: Vec<(String, i16, i64, i64, i64)> = sqlx::query_as(
-        "SELECT ct.label, ct.pathway, \
-         COALESCE((SELECT sum(o.places) FROM capacity_offers o WHERE o.service_type = ct.code AND o.created_at >= $1 AND o.created_at < $2), 0)::bigint, \
-         (SELECT count(*) FROM referrals r JOIN capacity_offers o ON o.id = r.offer_id WHERE o.service_type = ct.code \
-            AND r.decided_at >= $1 AND r.decided_at < $2 AND (r.status = 'accepted' OR r.place_released_at IS NOT NULL)), \
-         (SELECT count(*) FROM referrals r JOIN capacity_offers o ON o.id = r.offer_id WHERE o.service_type = ct.code \
-            AND r.place_used_at >= $1 AND r.place_used_at < $2) \
-         FROM capacity_types ct WHERE ($3::smallint IS NULL OR ct.pathway = $3) ORDER BY ct.sort_order",
+    Ok(sqlx::query_as::<_, PlacesRow>(
+        "SELECT o.service_type, \
+         count(*) FILTER (WHERE r.decided_at >= $1 AND r.decided_at <= $2 \
+            AND (r.status = 'accepted' OR r.place_released_at IS NOT NULL)) AS reserved, \
+         count(*) FILTER (WHERE r.place_used_at >= $1 AND r.place_used_at <= $2) AS used \
+         FROM referrals r JOIN capacity_offers o ON o.id = r.offer_id \
+         WHERE ((r.decided_at >= $1 AND r.decided_at <= $2) OR (r.place_used_at >= $1 AND r.place_used_at <= $2)) \
+         AND ($3::smallint IS NULL OR o.pathway = $3) GROUP BY 1",
     )
     .bind(w.start)
-    .bind(w.end)
+    .bind(w.cutoff)
     .bind(q.pathway)
     .fetch_all(db)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(label, pathway, offered, reserved, used)| PlacesRow {
-            label,
-            pathway,
-            offered,
-            reserved,
-            used,
-        })
-        .collect())
+    .await?)
 }
 
-/// Places offered against used, one row per capacity type.
-fn places_offered_and_used(rows: &[PlacesRow]) -> Table {
+/// Places of one capacity type available at the cut-off of one day.
+#[derive(Debug, Clone, FromRow)]
+struct PlacesAvailable {
+    day: NaiveDate,
+    service_type: String,
+    pathway: i16,
+    places: i64,
+}
+
+/// For each day, the places free at its cut-off on every offer then posted, available
+/// (from `available_from`), not expired and not withdrawn: the offer's places as they stood
+/// then (an edit takes effect when it was made: `capacity_offer_changes`) less those
+/// reserved or used then (an accepted referral takes a place from its decision until the
+/// place is given back; a used place stays taken). Read from the offers' and referrals'
+/// times, so a past day is answered as it stood.
+async fn fetch_places_available(
+    db: impl PgExecutor<'_>,
+    q: &FlowQuery,
+    days: &[Day],
+) -> Result<Vec<PlacesAvailable>, AppError> {
+    let dates: Vec<NaiveDate> = days.iter().map(|d| d.date).collect();
+    let cutoffs: Vec<DateTime<Utc>> = days.iter().map(|d| d.cutoff).collect();
+    Ok(sqlx::query_as::<_, PlacesAvailable>(
+        "SELECT d.day, o.service_type, o.pathway, sum(v.places - ( \
+            SELECT count(*) FROM referrals r WHERE r.offer_id = o.id AND r.decided_at <= d.cutoff \
+            AND (r.status = 'accepted' OR r.place_released_at IS NOT NULL) \
+            AND (r.place_released_at IS NULL OR r.place_released_at > d.cutoff)))::bigint AS places \
+         FROM unnest($1::date[], $2::timestamptz[]) AS d(day, cutoff) \
+         JOIN capacity_offers o ON o.created_at <= d.cutoff AND o.available_from <= d.cutoff \
+            AND (o.withdrawn_at IS NULL OR o.withdrawn_at > d.cutoff) \
+         CROSS JOIN LATERAL ( \
+            SELECT COALESCE(ch.places, o.places) AS places, \
+                   COALESCE(ch.available_until, o.available_until) AS available_until \
+            FROM (SELECT 1) one LEFT JOIN LATERAL ( \
+                SELECT c.places, c.available_until FROM capacity_offer_changes c \
+                WHERE c.offer_id = o.id AND c.at <= d.cutoff ORDER BY c.at DESC, c.id DESC LIMIT 1 \
+            ) ch ON true) v \
+         WHERE v.available_until > d.cutoff AND ($3::smallint IS NULL OR o.pathway = $3) \
+         GROUP BY 1, 2, 3",
+    )
+    .bind(dates)
+    .bind(cutoffs)
+    .bind(q.pathway)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Places by type: the mean available per day, those available at the end of the range, and
+/// those reserved and used in it.
+fn places_by_type(
+    types: &[CapacityTypeRow],
+    places: &[PlacesRow],
+    available: &[PlacesAvailable],
+    days: &[NaiveDate],
+) -> Table {
     let mut t = Table::new(
         "places",
-        "Places offered against used, by type",
+        "Places by type: available each day (mean, and at the end of the range), reserved and used",
         &[
             "Type",
             "Pathway",
-            "Places offered",
+            "Mean places available per day",
+            "Places available at the end of the range",
             "Places reserved",
             "Places used",
         ],
     );
-    for r in rows {
+    let last = days.last().copied();
+    for ty in types {
+        let of_type = || available.iter().filter(|a| a.service_type == ty.code);
+        let total: i64 = of_type().map(|a| a.places).sum();
+        let at_end: i64 = of_type()
+            .filter(|a| Some(a.day) == last)
+            .map(|a| a.places)
+            .sum();
+        let row = places.iter().find(|p| p.service_type == ty.code);
         t.push(vec![
-            r.label.clone(),
-            r.pathway.to_string(),
-            r.offered.to_string(),
-            r.reserved.to_string(),
-            r.used.to_string(),
+            ty.label.clone(),
+            ty.pathway.to_string(),
+            one_decimal((!days.is_empty()).then(|| total as f64 / days.len() as f64)),
+            at_end.to_string(),
+            row.map_or(0, |r| r.reserved).to_string(),
+            row.map_or(0, |r| r.used).to_string(),
         ]);
     }
     t
+}
+
+/// Places available at the end of each day, by type and by pathway, with a stacked bar
+/// chart by pathway.
+fn places_available_per_day(
+    types: &[CapacityTypeRow],
+    available: &[PlacesAvailable],
+    days: &[NaiveDate],
+) -> Figure {
+    let mut cols: Vec<&str> = vec!["Day"];
+    cols.extend(types.iter().map(|t| t.label.as_str()));
+    cols.extend(["Pathway 1", "Pathway 2", "Pathway 3", "Total"]);
+    let mut t = Table::new(
+        "places_available",
+        "Places available at the end of each day, by type and pathway",
+        &cols,
+    );
+    let mut by_pathway = vec![[0i64; 4]; days.len()];
+    for (i, day) in days.iter().enumerate() {
+        let of_day: Vec<&PlacesAvailable> = available.iter().filter(|a| a.day == *day).collect();
+        let mut row = vec![day.to_string()];
+        for ty in types {
+            row.push(
+                of_day
+                    .iter()
+                    .filter(|a| a.service_type == ty.code)
+                    .map(|a| a.places)
+                    .sum::<i64>()
+                    .to_string(),
+            );
+        }
+        for a in &of_day {
+            by_pathway[i][a.pathway.clamp(0, 3) as usize] += a.places;
+        }
+        let p = by_pathway[i];
+        row.extend([p[1], p[2], p[3], p[1] + p[2] + p[3]].map(|n| n.to_string()));
+        t.push(row);
+    }
+    let series: Vec<Series> = (1..=3)
+        .map(|p| Series {
+            name: format!("Pathway {p}"),
+            values: by_pathway.iter().map(|c| c[p] as f64).collect(),
+        })
+        .collect();
+    let chart = chart::render(&Chart {
+        id: "chart-places",
+        title: "Places available at the end of each day, by pathway",
+        description: "Stacked bars of the places (beds and care packages) free at the end of each day on open offers, by pathway 1 to 3, each with its own colour and pattern; the table below gives the numbers by type.",
+        y_label: "Places available",
+        labels: &day_labels(days),
+        series: &series,
+        kind: Kind::StackedBars,
+    });
+    Figure {
+        table: t,
+        chart: Some(chart),
+    }
 }
 
 // ================================================================ demand against capacity
@@ -542,14 +699,6 @@ struct NewWaiting {
     patients: i64,
 }
 
-/// Places offered on one day (England) on one pathway.
-#[derive(Debug, Clone)]
-struct OfferedPlaces {
-    day: NaiveDate,
-    pathway: i16,
-    places: i64,
-}
-
 async fn fetch_new_waiting(
     db: impl PgExecutor<'_>,
     q: &FlowQuery,
@@ -558,11 +707,11 @@ async fn fetch_new_waiting(
     let rows: Vec<(NaiveDate, i16, i64)> = sqlx::query_as(
         "SELECT (n.started_at AT TIME ZONE 'Europe/London')::date AS day, COALESCE(p.pathway, -1)::smallint, count(*) \
          FROM nctr_periods n JOIN patients p ON p.id = n.patient_id \
-         WHERE n.started_at >= $1 AND n.started_at < $2 AND ($3::text IS NULL OR p.trust_code = $3) \
+         WHERE n.started_at >= $1 AND n.started_at <= $2 AND ($3::text IS NULL OR p.trust_code = $3) \
          AND ($4::smallint IS NULL OR p.pathway = $4) GROUP BY 1, 2",
     )
     .bind(w.start)
-    .bind(w.end)
+    .bind(w.cutoff)
     .bind(q.trust.as_deref())
     .bind(q.pathway)
     .fetch_all(db)
@@ -577,39 +726,15 @@ async fn fetch_new_waiting(
         .collect())
 }
 
-async fn fetch_offered(
-    db: impl PgExecutor<'_>,
-    q: &FlowQuery,
-    w: Window,
-) -> Result<Vec<OfferedPlaces>, AppError> {
-    let rows: Vec<(NaiveDate, i16, i64)> = sqlx::query_as(
-        "SELECT (o.created_at AT TIME ZONE 'Europe/London')::date, o.pathway, sum(o.places)::bigint FROM capacity_offers o \
-         WHERE o.created_at >= $1 AND o.created_at < $2 AND ($3::smallint IS NULL OR o.pathway = $3) GROUP BY 1, 2",
-    )
-    .bind(w.start)
-    .bind(w.end)
-    .bind(q.pathway)
-    .fetch_all(db)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(day, pathway, places)| OfferedPlaces {
-            day,
-            pathway,
-            places,
-        })
-        .collect())
-}
-
-/// New patients not meeting the criteria (demand) against places offered (capacity) each
-/// day, pathways 1-3 (demand also counts those not yet triaged), then 7 more rows that
-/// project the mean of the last 7 days (or of every day, in a shorter range); with a line
-/// chart.
+/// New patients not meeting the criteria (demand) against places available at the end of
+/// each day (capacity), pathways 1-3 (demand also counts those not yet triaged), then 7
+/// more rows that project the mean of the last 7 days (or of every day, in a shorter
+/// range); with a line chart.
 fn demand_against_capacity(
     to: NaiveDate,
     days: &[NaiveDate],
     new_waiting: &[NewWaiting],
-    offered: &[OfferedPlaces],
+    available: &[PlacesAvailable],
 ) -> Figure {
     let mut need = vec![[0i64; 5]; days.len()]; // pathways 0..3, and not yet triaged
     let mut supply = vec![[0i64; 4]; days.len()];
@@ -618,25 +743,25 @@ fn demand_against_capacity(
             need[i][n.pathway.map_or(4, |p| p.clamp(0, 3) as usize)] += n.patients;
         }
     }
-    for o in offered {
-        if let Some(i) = days.iter().position(|x| *x == o.day) {
-            supply[i][o.pathway.clamp(0, 3) as usize] += o.places;
+    for a in available {
+        if let Some(i) = days.iter().position(|x| *x == a.day) {
+            supply[i][a.pathway.clamp(0, 3) as usize] += a.places;
         }
     }
     let mut t = Table::new(
         "demand_capacity",
-        "New patients not meeting the criteria (demand) against places offered (capacity), pathways 1-3; the last 7 rows project the mean of the last 7 days",
+        "New patients not meeting the criteria (demand) against places available at the end of each day (capacity), pathways 1-3; the last 7 rows project the mean of the last 7 days",
         &[
             "Day",
             "Demand P1",
             "Demand P2",
             "Demand P3",
             "Demand not yet triaged",
-            "Capacity P1",
-            "Capacity P2",
-            "Capacity P3",
+            "Places available P1",
+            "Places available P2",
+            "Places available P3",
             "Projected demand",
-            "Projected capacity",
+            "Projected places available",
         ],
     );
     for (i, day) in days.iter().enumerate() {
@@ -679,23 +804,25 @@ fn demand_against_capacity(
         demand_line.push(proj_demand);
         supply_line.push(proj_supply);
     }
-    let chart = chart::render(
-        "chart-demand",
-        "Demand against capacity, pathways 1-3",
-        "Lines of new patients not meeting the criteria each day and of places offered each day, continued for 7 days at the mean of the last 7; the table below gives the numbers.",
-        &labels,
-        &[
-            Series {
-                name: "Demand (last 7 days projected)".into(),
-                values: demand_line,
-            },
-            Series {
-                name: "Places offered (last 7 days projected)".into(),
-                values: supply_line,
-            },
-        ],
-        false,
-    );
+    let series = [
+        Series {
+            name: "New patients (demand)".into(),
+            values: demand_line,
+        },
+        Series {
+            name: "Places available".into(),
+            values: supply_line,
+        },
+    ];
+    let chart = chart::render(&Chart {
+        id: "chart-demand",
+        title: "Demand against capacity, pathways 1-3",
+        description: "Two labelled lines: new patients not meeting the criteria each day (solid, round markers) and places available at the end of each day (dashed, square markers), continued for 7 days at the mean of the last 7; the table below gives the numbers.",
+        y_label: "Patients or places",
+        labels: &labels,
+        series: &series,
+        kind: Kind::Lines,
+    });
     Figure {
         table: t,
         chart: Some(chart),
@@ -713,32 +840,34 @@ struct WaitingCount {
     patients: i64,
 }
 
-/// For each day of the range, the patients waiting at its end (or now, for today), by the
-/// delay reason they had then.
+/// For each day of the range, the patients waiting at its cut-off (a period of not meeting
+/// the criteria open then), by the delay reason in force then: of the reasons (and
+/// clearings) that had taken effect by the cut-off, the one recorded last.
 async fn fetch_waiting_by_reason(
     db: impl PgExecutor<'_>,
     q: &FlowQuery,
-    now: DateTime<Utc>,
+    days: &[Day],
 ) -> Result<Vec<WaitingCount>, AppError> {
     // A period open at a day's cut-off means the patient was still waiting then: a discharge
     // or a cancellation closes the period at that moment, so no patient join is needed
     // unless a filter asks for one.
+    let dates: Vec<NaiveDate> = days.iter().map(|d| d.date).collect();
+    let cutoffs: Vec<DateTime<Utc>> = days.iter().map(|d| d.cutoff).collect();
     let rows: Vec<(NaiveDate, String, i64)> = sqlx::query_as(
-        "SELECT d.day::date, COALESCE(r.code, 'none'), count(*) \
-         FROM generate_series($1::date, $2::date, interval '1 day') AS d(day) \
-         CROSS JOIN LATERAL (SELECT LEAST((d.day + interval '1 day') AT TIME ZONE 'Europe/London', $5) AS cutoff) c \
-         JOIN nctr_periods n ON tstzrange(n.started_at, COALESCE(n.ended_at, 'infinity'::timestamptz), '[)') @> c.cutoff \
-         LEFT JOIN LATERAL (SELECT h.code FROM delay_reason_history h WHERE h.patient_id = n.patient_id AND h.set_at < c.cutoff \
-            ORDER BY h.set_at DESC, h.id DESC LIMIT 1) r ON true \
+        "SELECT d.day, COALESCE(r.code, 'none'), count(*) \
+         FROM unnest($1::date[], $2::timestamptz[]) AS d(day, cutoff) \
+         JOIN nctr_periods n ON tstzrange(n.started_at, COALESCE(n.ended_at, 'infinity'::timestamptz), '[]') @> d.cutoff \
+            AND (n.ended_at IS NULL OR n.ended_at > d.cutoff) \
+         LEFT JOIN LATERAL (SELECT h.code FROM delay_reason_history h WHERE h.patient_id = n.patient_id AND h.set_at <= d.cutoff \
+            ORDER BY h.id DESC LIMIT 1) r ON true \
          WHERE (($3::text IS NULL AND $4::smallint IS NULL) OR EXISTS (SELECT 1 FROM patients p WHERE p.id = n.patient_id \
             AND ($3::text IS NULL OR p.trust_code = $3) AND ($4::smallint IS NULL OR p.pathway = $4))) \
          GROUP BY 1, 2",
     )
-    .bind(q.from)
-    .bind(q.to)
+    .bind(dates)
+    .bind(cutoffs)
     .bind(q.trust.as_deref())
     .bind(q.pathway)
-    .bind(now)
     .fetch_all(db)
     .await?;
     Ok(rows
@@ -753,8 +882,13 @@ async fn fetch_waiting_by_reason(
 
 /// Patients waiting at the end of each day by delay reason: the six reasons with the most
 /// patient-days over the range get a column each (ties in code order), the rest share
-/// `other`; with a stacked bar chart.
-fn delay_reasons_over_time(days: &[NaiveDate], waiting: &[WaitingCount]) -> Figure {
+/// "Other reasons"; columns and chart say the reasons' labels, not their codes; with a
+/// stacked bar chart.
+fn delay_reasons_over_time(
+    days: &[NaiveDate],
+    reasons: &[(String, String)],
+    waiting: &[WaitingCount],
+) -> Figure {
     let mut totals: BTreeMap<&str, i64> = BTreeMap::new();
     for w in waiting {
         *totals.entry(w.reason.as_str()).or_default() += w.patients;
@@ -762,12 +896,26 @@ fn delay_reasons_over_time(days: &[NaiveDate], waiting: &[WaitingCount]) -> Figu
     let mut top: Vec<(&str, i64)> = totals.into_iter().collect();
     top.sort_by_key(|t| std::cmp::Reverse(t.1));
     let shown: Vec<String> = top.iter().take(6).map(|(c, _)| c.to_string()).collect();
+    let label = |code: &str| -> String {
+        if code == super::sitrep::NO_REASON {
+            return "No reason recorded".into();
+        }
+        reasons
+            .iter()
+            .find(|(c, _)| c == code)
+            .map(|(_, l)| l.clone())
+            .unwrap_or_else(|| code.to_string())
+    };
+    let names: Vec<String> = shown
+        .iter()
+        .map(|c| label(c))
+        .chain(std::iter::once("Other reasons".to_string()))
+        .collect();
     let mut cols: Vec<&str> = vec!["Day"];
-    cols.extend(shown.iter().map(String::as_str));
-    cols.push("other");
+    cols.extend(names.iter().map(String::as_str));
     let mut t = Table::new(
         "delay_reasons",
-        "Patients waiting at the end of each day, by delay reason (the six commonest; none = no reason recorded)",
+        "Patients waiting at the end of each day, by delay reason (the six commonest)",
         &cols,
     );
     for day in days {
@@ -793,26 +941,27 @@ fn delay_reasons_over_time(days: &[NaiveDate], waiting: &[WaitingCount]) -> Figu
         );
         t.push(row);
     }
-    let chart = chart::render(
-        "chart-reasons",
-        "Patients waiting at the end of each day, by delay reason",
-        "Stacked bars of patients not meeting the criteria at the end of each day, by their delay reason; the table below gives the numbers.",
-        &day_labels(days),
-        &shown
-            .iter()
-            .chain(std::iter::once(&"other".to_string()))
-            .enumerate()
-            .map(|(k, name)| Series {
-                name: name.clone(),
-                values: t
-                    .rows
-                    .iter()
-                    .map(|r| r[k + 1].parse::<f64>().unwrap_or(0.0))
-                    .collect(),
-            })
-            .collect::<Vec<_>>(),
-        true,
-    );
+    let series: Vec<Series> = names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| Series {
+            name: name.clone(),
+            values: t
+                .rows
+                .iter()
+                .map(|r| r[k + 1].parse::<f64>().unwrap_or(0.0))
+                .collect(),
+        })
+        .collect();
+    let chart = chart::render(&Chart {
+        id: "chart-reasons",
+        title: "Patients waiting at the end of each day, by delay reason",
+        description: "Stacked bars of patients not meeting the criteria at the end of each day, by their delay reason, each reason with its own colour and pattern; the table below gives the numbers.",
+        y_label: "Patients waiting",
+        labels: &day_labels(days),
+        series: &series,
+        kind: Kind::StackedBars,
+    });
     Figure {
         table: t,
         chart: Some(chart),
@@ -1063,19 +1212,90 @@ mod tests {
         );
     }
 
+    fn types() -> Vec<CapacityTypeRow> {
+        vec![
+            CapacityTypeRow {
+                code: "home_care".into(),
+                label: "Home care package".into(),
+                pathway: 1,
+            },
+            CapacityTypeRow {
+                code: "residential".into(),
+                label: "Residential care bed".into(),
+                pathway: 3,
+            },
+        ]
+    }
+
+    fn available(d: &str, service_type: &str, pathway: i16, places: i64) -> PlacesAvailable {
+        PlacesAvailable {
+            day: day(d),
+            service_type: service_type.into(),
+            pathway,
+            places,
+        }
+    }
+
     #[test]
-    fn places_are_listed_per_type() {
-        let table = places_offered_and_used(&[PlacesRow {
-            label: "Residential care bed".into(),
-            pathway: 3,
-            offered: 5,
-            reserved: 2,
-            used: 1,
-        }]);
+    fn places_are_listed_per_type_as_a_daily_figure() {
+        let (_, days) = three_days();
+        let table = places_by_type(
+            &types(),
+            &[PlacesRow {
+                service_type: "residential".into(),
+                reserved: 2,
+                used: 1,
+            }],
+            &[
+                available("2026-11-20", "residential", 3, 5),
+                available("2026-11-21", "residential", 3, 4),
+                available("2026-11-22", "residential", 3, 3),
+                available("2026-11-22", "home_care", 1, 2),
+            ],
+            &days,
+        );
         assert_eq!(
             cells(&table),
-            vec![vec!["Residential care bed", "3", "5", "2", "1"]]
+            vec![
+                vec!["Home care package", "1", "0.7", "2", "0", "0"],
+                vec!["Residential care bed", "3", "4.0", "3", "2", "1"]
+            ]
         );
+    }
+
+    #[test]
+    fn places_available_each_day_by_type_and_pathway() {
+        let (_, days) = three_days();
+        let f = places_available_per_day(
+            &types(),
+            &[
+                available("2026-11-20", "residential", 3, 5),
+                available("2026-11-22", "home_care", 1, 2),
+                available("2026-11-22", "residential", 3, 3),
+            ],
+            &days,
+        );
+        assert_eq!(
+            f.table.columns,
+            vec![
+                "Day",
+                "Home care package",
+                "Residential care bed",
+                "Pathway 1",
+                "Pathway 2",
+                "Pathway 3",
+                "Total"
+            ]
+        );
+        assert_eq!(
+            cells(&f.table),
+            vec![
+                vec!["2026-11-20", "0", "5", "0", "0", "5", "5"],
+                vec!["2026-11-21", "0", "0", "0", "0", "0", "0"],
+                vec!["2026-11-22", "2", "3", "2", "0", "3", "5"],
+            ]
+        );
+        assert!(f.chart.is_some_and(|svg| svg.contains("chart-places")));
     }
 
     #[test]
@@ -1086,8 +1306,9 @@ mod tests {
             pathway,
             patients,
         };
-        let offer = |d: &str, pathway: i16, places: i64| OfferedPlaces {
+        let offer = |d: &str, pathway: i16, places: i64| PlacesAvailable {
             day: day(d),
+            service_type: "any".into(),
             pathway,
             places,
         };
@@ -1145,18 +1366,19 @@ mod tests {
             waiting.push(w("2026-11-21", reason, 1));
         }
         waiting.push(w("2026-11-22", "awaiting_p3", 2));
-        let f = delay_reasons_over_time(&days, &waiting);
+        let labels = vec![("transport".to_string(), "Awaiting transport".to_string())];
+        let f = delay_reasons_over_time(&days, &labels, &waiting);
         assert_eq!(
             f.table.columns,
             vec![
                 "Day",
-                "transport",
-                "none",
+                "Awaiting transport",
+                "No reason recorded",
                 "awaiting_p3",
                 "a1",
                 "a2",
                 "a3",
-                "other"
+                "Other reasons"
             ]
         );
         assert_eq!(
@@ -1168,6 +1390,19 @@ mod tests {
             ]
         );
         assert!(f.chart.is_some_and(|svg| svg.contains("chart-reasons")));
+    }
+
+    #[test]
+    fn the_previous_and_next_ranges_have_the_same_length() {
+        let today = day("2026-11-22");
+        let (prev, next) = neighbouring_ranges(day("2026-11-01"), day("2026-11-07"), today);
+        assert_eq!(prev, (day("2026-10-25"), day("2026-10-31")));
+        assert_eq!(next, Some((day("2026-11-08"), day("2026-11-14"))));
+        // the next range stops at today, keeping its length
+        let (_, next) = neighbouring_ranges(day("2026-11-10"), day("2026-11-19"), today);
+        assert_eq!(next, Some((day("2026-11-13"), day("2026-11-22"))));
+        let (_, next) = neighbouring_ranges(day("2026-11-16"), today, today);
+        assert_eq!(next, None);
     }
 
     #[test]

@@ -1,6 +1,10 @@
-//! The sitrep: `GET /api/v1/reports/sitrep?date=&format=csv` and the page at
-//! `/reports/sitrep` (tables, and the same CSV to download). Hub and admin only.
+//! The reports over HTTP, hub and admin only: the sitrep (`GET /api/v1/reports/sitrep`,
+//! `/reports/sitrep`), the national returns (`GET /api/v1/reports/national-return`,
+//! `/reports/national`) and the flow report (`GET /api/v1/reports/flow`, `/reports/flow`),
+//! each as JSON, CSV and a page with links to the previous and next day or period.
 
+use super::counts::Counts;
+use super::national::{self, ReturnKind};
 use super::sitrep::{self, Row, Sitrep};
 use crate::accounts::{ApiCaller, PageCaller};
 use crate::domain::Caller;
@@ -23,6 +27,7 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(sitrep_api))
+        .routes(routes!(national_return_api))
         .routes(routes!(flow_api))
 }
 
@@ -91,11 +96,14 @@ struct SitrepPage {
     error: String,
     rows: Vec<Row>,
     reasons: Vec<(String, String)>,
+    /// The day before, and the day after (none after today).
+    previous: String,
+    next: Option<String>,
 }
 
 impl SitrepPage {
-    fn n(&self, map: &std::collections::BTreeMap<String, i64>, key: &str) -> i64 {
-        map.get(key).copied().unwrap_or(0)
+    fn n(&self, map: &Counts, key: &str) -> i64 {
+        map.get(key)
     }
 }
 
@@ -127,7 +135,15 @@ pub async fn sitrep_page(
     } else {
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
     };
+    let today = london_date(state.clock.now());
+    let (previous, next) = s
+        .as_ref()
+        .map(|s| national::neighbours(s.date, today))
+        .map(|(p, n)| (p.to_string(), n.map(|d| d.to_string())))
+        .unwrap_or_default();
     let page = SitrepPage {
+        previous,
+        next,
         layout: crate::notifications::layout(&state, &session, &caller, "reports").await,
         date: s
             .as_ref()
@@ -150,6 +166,232 @@ pub async fn sitrep_csv(
     Ok(csv_response(&s)?)
 }
 
+// ---------------------------------------------------------------- the national returns
+
+#[derive(Deserialize, utoipa::IntoParams, Default, Clone)]
+#[into_params(parameter_in = Query)]
+pub struct NationalQuery {
+    /// `acute` (the default) or `community`.
+    kind: Option<String>,
+    /// One day, `YYYY-MM-DD`: today (so far) when neither `date` nor `from`/`to` is given.
+    date: Option<String>,
+    /// With `to`, instead of `date`: the period tables from this day.
+    from: Option<String>,
+    /// With `from`: the last day of the period.
+    to: Option<String>,
+    /// `csv` for the national files' layout; JSON otherwise.
+    format: Option<String>,
+}
+
+/// A day's return or a period's.
+enum NationalReturn {
+    Day(national::DayReturn),
+    Period(national::PeriodReturn),
+}
+
+async fn national_return(
+    state: &AppState,
+    caller: &Caller,
+    q: &NationalQuery,
+) -> Result<(NationalReturn, national::Lists), AppError> {
+    caller.require(&[Role::Hub, Role::Admin])?;
+    let kind = ReturnKind::parse(q.kind.as_deref())?;
+    let now = state.clock.now();
+    let today = london_date(now);
+    let lists = national::Lists::load(&state.pool, kind).await?;
+    let given = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let r = match (given(&q.from), given(&q.to)) {
+        (None, None) => {
+            let date = sitrep::parse_date(q.date.as_deref(), today)?;
+            NationalReturn::Day(national::build_day(&state.pool, kind, date, now).await?)
+        }
+        (from, to) => {
+            if given(&q.date).is_some() {
+                return Err(AppError::Validation(crate::error::FieldErrors::single(
+                    "date",
+                    "Give either date, or from and to",
+                )));
+            }
+            let (from, to) = national::parse_period(
+                from.as_deref().unwrap_or(""),
+                to.as_deref().unwrap_or(""),
+                today,
+            )?;
+            NationalReturn::Period(national::build_period(&state.pool, kind, from, to, now).await?)
+        }
+    };
+    Ok((r, lists))
+}
+
+fn national_csv(r: &NationalReturn, lists: &national::Lists) -> Result<Response, AppError> {
+    let (body, name) = match r {
+        NationalReturn::Day(d) => (
+            national::day_csv(d, lists)?,
+            format!("{}-return-{}.csv", d.kind.as_str(), d.date),
+        ),
+        NationalReturn::Period(p) => (
+            national::period_csv(p, lists)?,
+            format!("{}-return-{}-to-{}.csv", p.kind.as_str(), p.from, p.to),
+        ),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/national-return", tag = "reports", params(NationalQuery),
+    responses((status = 200, body = national::DayReturn, description = "A day's return (`date`), or a period's (`from`, `to`: `national::PeriodReturn`); CSV with `format=csv`"),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn national_return_api(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiQuery(q): ApiQuery<NationalQuery>,
+) -> Result<Response, ApiError> {
+    let format = q.format.as_deref().map(str::trim).unwrap_or("json");
+    if !["json", "csv", ""].contains(&format) {
+        return Err(AppError::Validation(crate::error::FieldErrors::single(
+            "format",
+            "format must be json or csv",
+        ))
+        .into());
+    }
+    let (r, lists) = national_return(&state, &caller, &q).await?;
+    if format == "csv" {
+        return Ok(national_csv(&r, &lists)?);
+    }
+    Ok(match r {
+        NationalReturn::Day(d) => Json(d).into_response(),
+        NationalReturn::Period(p) => Json(p).into_response(),
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "reports/national.html")]
+struct NationalPage {
+    layout: Layout,
+    kind: ReturnKind,
+    date: String,
+    error: String,
+    r: Option<national::DayReturn>,
+    lists: Option<national::Lists>,
+    previous: String,
+    next: Option<String>,
+    /// The first and last day of the day's month so far, for the period download.
+    month_from: String,
+    month_to: String,
+}
+
+impl NationalPage {
+    fn n(&self, map: &Counts, key: &str) -> i64 {
+        map.get(key)
+    }
+
+    /// Every row and then the total, with the name each is shown under.
+    fn rows(&self) -> Vec<(String, &national::ReturnRow)> {
+        let Some(r) = &self.r else {
+            return vec![];
+        };
+        r.rows
+            .iter()
+            .map(|row| {
+                (
+                    format!(
+                        "{} ({})",
+                        row.org_name.clone().unwrap_or_default(),
+                        row.org_code.clone().unwrap_or_default()
+                    ),
+                    row,
+                )
+            })
+            .chain(std::iter::once(("Total".to_string(), &r.total)))
+            .collect()
+    }
+
+    fn bed_day_keys(&self) -> Vec<String> {
+        self.kind
+            .bed_day_thresholds()
+            .iter()
+            .map(|t| format!("{t}+"))
+            .collect()
+    }
+}
+
+pub async fn national_page(
+    State(state): State<AppState>,
+    session: tower_sessions::Session,
+    PageCaller(caller): PageCaller,
+    Query(q): Query<NationalQuery>,
+) -> PageResult {
+    caller.require(&[Role::Hub, Role::Admin])?;
+    let kind = ReturnKind::parse(q.kind.as_deref()).unwrap_or(ReturnKind::Acute);
+    let now = state.clock.now();
+    let today = london_date(now);
+    let (r, error) = match sitrep::parse_date(q.date.as_deref(), today) {
+        Ok(date) => (
+            Some(national::build_day(&state.pool, kind, date, now).await?),
+            String::new(),
+        ),
+        Err(AppError::Validation(f)) => (None, f.get("date").unwrap_or("Enter a date").to_string()),
+        Err(e) => return Err(e.into()),
+    };
+    let date = r.as_ref().map(|r| r.date);
+    let (previous, next) = date
+        .map(|d| national::neighbours(d, today))
+        .map(|(p, n)| (p.to_string(), n.map(|d| d.to_string())))
+        .unwrap_or_default();
+    let (month_from, month_to) = date
+        .map(|d| {
+            use chrono::Datelike;
+            let first = d.with_day(1).unwrap_or(d);
+            let last = (first + chrono::Months::new(1) - chrono::Duration::days(1)).min(today);
+            (first.to_string(), last.to_string())
+        })
+        .unwrap_or_default();
+    let status = if error.is_empty() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let page = NationalPage {
+        layout: crate::notifications::layout(&state, &session, &caller, "national").await,
+        kind,
+        date: date
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| q.date.clone().unwrap_or_default()),
+        error,
+        lists: Some(national::Lists::load(&state.pool, kind).await?),
+        r,
+        previous,
+        next,
+        month_from,
+        month_to,
+    };
+    Ok((status, page).into_response())
+}
+
+pub async fn national_csv_download(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Query(q): Query<NationalQuery>,
+) -> PageResult {
+    let (r, lists) = national_return(&state, &caller, &q).await?;
+    Ok(national_csv(&r, &lists)?)
+}
+
 // ---------------------------------------------------------------- the flow report
 
 #[derive(Deserialize, utoipa::IntoParams, Default, Clone)]
@@ -167,7 +409,7 @@ pub struct FlowParams {
     /// `csv` for one table as CSV (with `table`).
     #[param(schema_with = crate::web::openapi::json_or_csv)]
     format: Option<String>,
-    /// The table to export: summary, discharges_per_day, providers, places, demand_capacity, delay_reasons.
+    /// The table to export: summary, discharges_per_day, providers, places, places_available, demand_capacity, delay_reasons.
     table: Option<String>,
 }
 
@@ -261,6 +503,9 @@ struct FlowPage {
     errors: crate::web::FormErrors,
     trusts: Vec<crate::reference::TrustRow>,
     query: String,
+    /// The same length of range before and after this one (none past today), as queries.
+    previous: String,
+    next: Option<String>,
 }
 
 impl FlowPage {
@@ -312,7 +557,25 @@ pub async fn flow_page(
     } else {
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
     };
+    let today = london_date(state.clock.now());
+    let filters = query
+        .split('&')
+        .filter(|kv| kv.starts_with("trust=") || kv.starts_with("pathway="))
+        .map(|kv| format!("&{kv}"))
+        .collect::<String>();
+    let (previous, next) = report
+        .as_ref()
+        .map(|r| {
+            let ((pf, pt), next) = super::flow::neighbouring_ranges(r.from, r.to, today);
+            (
+                format!("from={pf}&to={pt}{filters}"),
+                next.map(|(nf, nt)| format!("from={nf}&to={nt}{filters}")),
+            )
+        })
+        .unwrap_or_default();
     let page = FlowPage {
+        previous,
+        next,
         layout: crate::notifications::layout(&state, &session, &caller, "flow").await,
         report,
         errors: crate::web::FormErrors(errors),

@@ -1,22 +1,27 @@
 //! The daily discharge sitrep for one day in Europe/London (cut-off the end of the day, or
-//! now for today). For each acute trust: `nctr` patients not meeting the criteria to
-//! reside at some point that day = `discharged` (that day, by pathway) + `remaining` (still
-//! not meeting them at the cut-off, by delay reason, delay band and length-of-stay band) +
-//! `other_exits` (met the criteria again or the case closed without a discharge).
+//! now for today; see [`super::day`]). For each acute trust: `nctr` patients not meeting the
+//! criteria to reside at some point that day = `discharged` (that day, by pathway) +
+//! `remaining` (still not meeting them at the cut-off, by delay reason, delay band and
+//! length-of-stay band) + `other_exits` (met the criteria again, or the case closed without
+//! a discharge, that day). Every category map lists its keys in their natural order (bands
+//! from the shortest, reasons in the code set's order). Children are counted here: the
+//! sitrep is Homeward's own; the national returns ([`super::national`]) cover adults.
 
-use crate::domain::time::{london_date, london_to_utc};
+use super::counts::Counts;
+use super::day::Day;
+use super::nctr_day::{self, NctrOnDay};
+use crate::domain::time::london_date;
 use crate::error::{AppError, FieldErrors};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use sqlx::{FromRow, PgPool};
-use std::collections::BTreeMap;
+use sqlx::PgPool;
 
 pub const DELAY_BANDS: [&str; 7] = ["0", "1", "2-3", "4-6", "7-13", "14-20", "21+"];
 pub const LOS_BANDS: [&str; 4] = ["0-6", "7-13", "14-20", "21+"];
 /// The key for remaining patients with no delay reason recorded at the cut-off.
 pub const NO_REASON: &str = "none";
 
-fn delay_band(days: i64) -> &'static str {
+pub fn delay_band(days: i64) -> &'static str {
     match days {
         i64::MIN..=0 => "0",
         1 => "1",
@@ -28,7 +33,7 @@ fn delay_band(days: i64) -> &'static str {
     }
 }
 
-fn los_band(days: i64) -> &'static str {
+pub fn los_band(days: i64) -> &'static str {
     match days {
         i64::MIN..=6 => "0-6",
         7..=13 => "7-13",
@@ -38,40 +43,45 @@ fn los_band(days: i64) -> &'static str {
 }
 
 /// One row of the sitrep (CONTRACT.md): every key present, zeros included.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub org_code: Option<String>,
     pub nctr: i64,
     pub discharged: i64,
     pub other_exits: i64,
-    pub discharged_by_pathway: BTreeMap<String, i64>,
+    /// Pathways 0 to 3.
+    #[schema(value_type = std::collections::BTreeMap<String, i64>)]
+    pub discharged_by_pathway: Counts,
     pub remaining: i64,
-    pub remaining_by_reason: BTreeMap<String, i64>,
-    pub remaining_by_delay_band: BTreeMap<String, i64>,
-    pub remaining_by_los_band: BTreeMap<String, i64>,
+    /// Every delay reason of the active code set in its order, then `none`.
+    #[schema(value_type = std::collections::BTreeMap<String, i64>)]
+    pub remaining_by_reason: Counts,
+    /// `0`, `1`, `2-3`, `4-6`, `7-13`, `14-20`, `21+` days since the discharge ready date.
+    #[schema(value_type = std::collections::BTreeMap<String, i64>)]
+    pub remaining_by_delay_band: Counts,
+    /// `0-6`, `7-13`, `14-20`, `21+` days since admission.
+    #[schema(value_type = std::collections::BTreeMap<String, i64>)]
+    pub remaining_by_los_band: Counts,
 }
 
 impl Row {
     fn empty(org_code: Option<String>, reasons: &[String]) -> Self {
-        let zeros = |keys: &mut dyn Iterator<Item = String>| {
-            keys.map(|k| (k, 0)).collect::<BTreeMap<_, _>>()
-        };
         Row {
             org_code,
             nctr: 0,
             discharged: 0,
             other_exits: 0,
-            discharged_by_pathway: zeros(&mut (0..=3).map(|p| p.to_string())),
+            discharged_by_pathway: Counts::zeros((0..=3).map(|p| p.to_string())),
             remaining: 0,
-            remaining_by_reason: zeros(
-                &mut reasons
+            remaining_by_reason: Counts::zeros(
+                reasons
                     .iter()
                     .cloned()
                     .chain(std::iter::once(NO_REASON.to_string())),
             ),
-            remaining_by_delay_band: zeros(&mut DELAY_BANDS.iter().map(|b| b.to_string())),
-            remaining_by_los_band: zeros(&mut LOS_BANDS.iter().map(|b| b.to_string())),
+            remaining_by_delay_band: Counts::zeros(DELAY_BANDS),
+            remaining_by_los_band: Counts::zeros(LOS_BANDS),
         }
     }
 
@@ -80,10 +90,7 @@ impl Row {
         match p {
             Classified::Discharged { pathway } => {
                 self.discharged += 1;
-                *self
-                    .discharged_by_pathway
-                    .entry(pathway.to_string())
-                    .or_default() += 1;
+                self.discharged_by_pathway.add(&pathway.to_string(), 1);
             }
             Classified::Remaining {
                 reason,
@@ -91,15 +98,9 @@ impl Row {
                 los_band,
             } => {
                 self.remaining += 1;
-                *self.remaining_by_reason.entry(reason.clone()).or_default() += 1;
-                *self
-                    .remaining_by_delay_band
-                    .entry(delay_band.to_string())
-                    .or_default() += 1;
-                *self
-                    .remaining_by_los_band
-                    .entry(los_band.to_string())
-                    .or_default() += 1;
+                self.remaining_by_reason.add(reason, 1);
+                self.remaining_by_delay_band.add(delay_band, 1);
+                self.remaining_by_los_band.add(los_band, 1);
             }
             Classified::OtherExit => self.other_exits += 1,
         }
@@ -113,19 +114,6 @@ pub struct Sitrep {
     pub total: Row,
 }
 
-/// A patient not meeting the criteria at some point in the day, as the database recalls it.
-#[derive(Debug, FromRow)]
-struct DayPatient {
-    trust_code: String,
-    pathway: Option<i16>,
-    admitted_at: DateTime<Utc>,
-    discharged_in_day: bool,
-    /// The start of the period still open at the cut-off, if any.
-    open_since: Option<DateTime<Utc>>,
-    /// The delay reason in force at the cut-off.
-    reason: Option<String>,
-}
-
 enum Classified {
     Discharged {
         pathway: i16,
@@ -136,6 +124,27 @@ enum Classified {
         los_band: &'static str,
     },
     OtherExit,
+}
+
+/// How the sitrep counts one patient of the day.
+fn classify(p: &NctrOnDay, day: &Day, reasons: &[String]) -> Classified {
+    if p.discharged_on(day) {
+        Classified::Discharged {
+            pathway: p.pathway.unwrap_or(0).clamp(0, 3),
+        }
+    } else if let Some(since) = p.open_since {
+        Classified::Remaining {
+            reason: p
+                .reason
+                .clone()
+                .filter(|r| reasons.contains(r))
+                .unwrap_or_else(|| NO_REASON.to_string()),
+            delay_band: delay_band((day.date - london_date(since)).num_days()),
+            los_band: los_band((day.date - london_date(p.admitted_at)).num_days()),
+        }
+    } else {
+        Classified::OtherExit
+    }
 }
 
 /// Parses `?date=`: a real date, not in the future.
@@ -158,74 +167,54 @@ pub fn parse_date(value: Option<&str>, today: NaiveDate) -> Result<NaiveDate, Ap
     Ok(date)
 }
 
+/// The acute trusts the sitrep has a row for.
+pub async fn acute_trusts(pool: &PgPool) -> Result<Vec<String>, AppError> {
+    Ok(sqlx::query_scalar(
+        "SELECT code FROM organisations WHERE kind = 'acute_trust' AND sector = 'nhs_acute' ORDER BY code",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
 /// Builds the sitrep for `date` as the records stood at its cut-off.
 pub async fn build(pool: &PgPool, date: NaiveDate, now: DateTime<Utc>) -> Result<Sitrep, AppError> {
-    let midnight = |d: NaiveDate| london_to_utc(d.and_hms_opt(0, 0, 0).unwrap_or_default());
-    let start = midnight(date);
-    let cutoff = midnight(date + chrono::Duration::days(1)).min(now);
+    let day = Day::new(date, now);
     let reasons: Vec<String> = crate::reference::delay_reasons(pool)
         .await?
         .into_iter()
         .map(|r| r.code)
         .collect();
-    let trusts: Vec<(String,)> =
-        sqlx::query_as("SELECT code FROM organisations WHERE kind = 'acute_trust' ORDER BY code")
-            .fetch_all(pool)
-            .await?;
-    let patients = sqlx::query_as::<_, DayPatient>(
-        "WITH day_periods AS ( \
-           SELECT n.patient_id, n.started_at, n.ended_at FROM nctr_periods n \
-           WHERE tstzrange(n.started_at, COALESCE(n.ended_at, 'infinity'::timestamptz), '[)') && tstzrange($1, $2, '[)') \
-         ), per_patient AS ( \
-           SELECT d.patient_id, max(d.started_at) FILTER (WHERE d.ended_at IS NULL OR d.ended_at >= $2) AS open_since \
-           FROM day_periods d GROUP BY d.patient_id \
-         ) \
-         SELECT p.trust_code, p.pathway, p.admitted_at, \
-           (p.discharged_at >= $1 AND p.discharged_at < $2) IS TRUE AS discharged_in_day, pp.open_since, \
-           (SELECT h.code FROM delay_reason_history h WHERE h.patient_id = p.id AND h.set_at < $2 ORDER BY h.set_at DESC, h.id DESC LIMIT 1) AS reason \
-         FROM per_patient pp JOIN patients p ON p.id = pp.patient_id",
-    )
-    .bind(start)
-    .bind(cutoff)
-    .fetch_all(pool)
-    .await?;
-    let mut rows: BTreeMap<String, Row> = trusts
-        .into_iter()
-        .map(|(code,)| (code.clone(), Row::empty(Some(code), &reasons)))
+    let trusts = acute_trusts(pool).await?;
+    let patients = nctr_day::fetch(pool, &day, &trusts).await?;
+    Ok(fold(&day, &trusts, &reasons, &patients))
+}
+
+/// The sitrep from the day's patients: one row per trust and a total.
+pub fn fold(day: &Day, trusts: &[String], reasons: &[String], patients: &[NctrOnDay]) -> Sitrep {
+    let mut rows: Vec<Row> = trusts
+        .iter()
+        .map(|code| Row::empty(Some(code.clone()), reasons))
         .collect();
-    let mut total = Row::empty(None, &reasons);
-    let day = date;
-    for p in &patients {
-        let classified = if p.discharged_in_day {
-            Classified::Discharged {
-                pathway: p.pathway.unwrap_or(0),
-            }
-        } else if let Some(since) = p.open_since {
-            Classified::Remaining {
-                reason: p
-                    .reason
-                    .clone()
-                    .filter(|r| reasons.contains(r))
-                    .unwrap_or_else(|| NO_REASON.to_string()),
-                delay_band: delay_band((day - london_date(since)).num_days()),
-                los_band: los_band((day - london_date(p.admitted_at)).num_days()),
-            }
-        } else {
-            Classified::OtherExit
-        };
-        if let Some(row) = rows.get_mut(&p.trust_code) {
+    let mut total = Row::empty(None, reasons);
+    for p in patients {
+        let classified = classify(p, day, reasons);
+        if let Some(row) = rows
+            .iter_mut()
+            .find(|r| r.org_code.as_deref() == Some(p.trust_code.as_str()))
+        {
             row.add(&classified);
         }
         total.add(&classified);
     }
-    Ok(Sitrep {
-        date,
-        rows: rows.into_values().collect(),
+    Sitrep {
+        date: day.date,
+        rows,
         total,
-    })
+    }
 }
 
-/// The sitrep as CSV: a header, one line per trust, and a total line.
+/// The sitrep as CSV: a header, one line per trust, and a total line. Columns follow the
+/// categories' natural order (`remaining_delay_0`, `_1`, `_2-3`, ... `_21+`).
 pub fn to_csv(s: &Sitrep) -> Result<String, AppError> {
     let first = &s.total;
     let mut header: Vec<String> = ["date", "org_code", "nctr", "discharged", "other_exits"]
@@ -265,11 +254,11 @@ pub fn to_csv(s: &Sitrep) -> Result<String, AppError> {
             r.discharged.to_string(),
             r.other_exits.to_string(),
         ];
-        v.extend(r.discharged_by_pathway.values().map(i64::to_string));
+        v.extend(r.discharged_by_pathway.values().map(|n| n.to_string()));
         v.push(r.remaining.to_string());
-        v.extend(r.remaining_by_reason.values().map(i64::to_string));
-        v.extend(r.remaining_by_delay_band.values().map(i64::to_string));
-        v.extend(r.remaining_by_los_band.values().map(i64::to_string));
+        v.extend(r.remaining_by_reason.values().map(|n| n.to_string()));
+        v.extend(r.remaining_by_delay_band.values().map(|n| n.to_string()));
+        v.extend(r.remaining_by_los_band.values().map(|n| n.to_string()));
         v
     };
     let mut rows: Vec<Vec<String>> = s.rows.iter().map(line).collect();
@@ -299,6 +288,30 @@ mod tests {
             .map(|n| los_band(*n))
             .collect();
         assert_eq!(l, ["0-6", "0-6", "7-13", "7-13", "14-20", "14-20", "21+"]);
+    }
+
+    #[test]
+    fn csv_columns_keep_the_bands_in_their_natural_order() {
+        let day = Day::new(
+            NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+            DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+        );
+        let s = fold(&day, &["RHW".into()], &["transport".into()], &[]);
+        let csv = to_csv(&s).unwrap();
+        let header = csv.lines().next().unwrap();
+        assert!(
+            header.ends_with(
+                "remaining_reason_transport,remaining_reason_none,remaining_delay_0,remaining_delay_1,\
+                 remaining_delay_2-3,remaining_delay_4-6,remaining_delay_7-13,remaining_delay_14-20,\
+                 remaining_delay_21+,remaining_los_0-6,remaining_los_7-13,remaining_los_14-20,remaining_los_21+"
+            ),
+            "{header}"
+        );
+        assert!(header.contains(
+            "discharged_pathway_0,discharged_pathway_1,discharged_pathway_2,discharged_pathway_3"
+        ));
     }
 
     #[test]

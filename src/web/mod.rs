@@ -84,6 +84,7 @@ impl Layout {
                 item("/board", "Board round", "board"),
                 item("/hub/choice", "Choice overdue", "choice"),
                 item("/reports/sitrep", "Sitrep", "reports"),
+                item("/reports/national", "National return", "national"),
                 item("/reports/flow", "Flow", "flow"),
                 item("/directory", "Service directory", "directory"),
                 item("/patients/new", "Flag a patient", "flag"),
@@ -97,6 +98,7 @@ impl Layout {
                 item("/admin/users", "Users", "admin"),
                 item("/admin/access", "Who looked at a patient", "access"),
                 item("/reports/sitrep", "Sitrep", "reports"),
+                item("/reports/national", "National return", "national"),
                 item("/reports/flow", "Flow", "flow"),
             ],
         }

@@ -699,6 +699,11 @@ async fn the_openapi_document_is_generated_and_covers_the_calls() {
         "/api/v1/patients/{id}/cancel",
         "/api/v1/reference/delay-reasons",
         "/api/v1/reference/capacity-types",
+        "/api/v1/reference/discharge-destinations",
+        "/api/v1/reference/discharge-methods",
+        "/api/v1/reports/sitrep",
+        "/api/v1/reports/national-return",
+        "/api/v1/reports/flow",
     ] {
         assert!(
             doc["paths"].get(path).is_some(),

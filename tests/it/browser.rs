@@ -478,6 +478,13 @@ async fn the_whole_journey_in_a_browser_for_every_role() {
 
     // the ward records the discharge; the sitrep counts it
     ward.go(&case_path).await;
+    ward.c
+        .find(Locator::Css("#destination"))
+        .await
+        .unwrap()
+        .select_by_value("p2_community_rehab")
+        .await
+        .unwrap();
     ward.click("form[action$='/discharge'] button").await;
     ward.expect("main .nhsuk-tag", "Discharged").await;
     let rep = app
@@ -490,6 +497,16 @@ async fn the_whole_journey_in_a_browser_for_every_role() {
     hub.go("/reports/sitrep").await;
     hub.expect(".hw-sitrep", "Total").await;
     hub.check("sitrep").await;
+    hub.go("/reports/national").await;
+    hub.expect(
+        ".hw-national-table4",
+        "Pathway 2: community rehabilitation setting",
+    )
+    .await;
+    hub.check("national-return").await;
+    hub.go("/reports/flow").await;
+    hub.expect("#chart-places-title", "Places available").await;
+    hub.check("flow").await;
     hub.go("/board").await;
     hub.check("board").await;
 

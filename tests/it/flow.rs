@@ -206,35 +206,66 @@ async fn the_flow_report_matches_hand_worked_figures() {
         "No capacity: 1"
     );
 
+    // places are a daily figure: the step-down offer (2 beds from 18 November 11:30) has one
+    // bed taken from A's acceptance at 16:00 on (used at the discharge, so still taken);
+    // the residential offer (1 bed from 21 November) is never taken
     let places = table(&r, "places");
     let step_down = "Step-down (discharge to assess) bed";
     assert_eq!(
         (
-            cell(places, step_down, "Places offered"),
+            cell(places, step_down, "Mean places available per day"),
+            cell(
+                places,
+                step_down,
+                "Places available at the end of the range"
+            ),
             cell(places, step_down, "Places reserved"),
             cell(places, step_down, "Places used")
         ),
-        ("2".into(), "1".into(), "1".into())
+        ("0.7".into(), "1".into(), "1".into(), "1".into())
     );
     assert_eq!(
-        cell(places, "Residential care home bed", "Places offered"),
+        cell(
+            places,
+            "Residential care home bed",
+            "Places available at the end of the range"
+        ),
         "1"
     );
+    let available = table(&r, "places_available");
+    assert_eq!(cell(available, "2026-11-17", "Total"), "0");
+    assert_eq!(cell(available, "2026-11-18", step_down), "1");
+    assert_eq!(cell(available, "2026-11-21", "Pathway 2"), "1");
+    assert_eq!(cell(available, "2026-11-21", "Pathway 3"), "1");
+    assert_eq!(cell(available, "2026-11-22", "Total"), "2");
 
     let demand = table(&r, "demand_capacity");
     assert_eq!(cell(demand, "2026-11-17", "Demand P1"), "1");
     assert_eq!(cell(demand, "2026-11-18", "Demand P2"), "1");
     assert_eq!(cell(demand, "2026-11-21", "Demand P3"), "1");
-    assert_eq!(cell(demand, "2026-11-18", "Capacity P2"), "2");
-    // the projection: 7 more days at the mean of the last 7 (demand 3, places 3, over 7 days)
+    assert_eq!(cell(demand, "2026-11-18", "Places available P2"), "1");
+    assert_eq!(cell(demand, "2026-11-22", "Places available P3"), "1");
+    // the projection: 7 more days at the mean of the last 7 (demand 3 patients, places
+    // 0+0+1+1+1+2+2 = 7 place-days, over 7 days)
     assert_eq!(cell(demand, "2026-11-29", "Projected demand"), "0.4");
-    assert_eq!(cell(demand, "2026-11-29", "Projected capacity"), "0.4");
+    assert_eq!(
+        cell(demand, "2026-11-29", "Projected places available"),
+        "1.0"
+    );
     assert_eq!(cell(demand, "2026-11-22", "Projected demand"), "");
 
     let reasons = table(&r, "delay_reasons");
-    // at the end of 18 November: A (no reason) and C (p1_new_care) were waiting
-    assert_eq!(cell(reasons, "2026-11-18", "p1_new_care"), "1");
-    assert_eq!(cell(reasons, "2026-11-18", "none"), "1");
+    // at the end of 18 November: A (no reason) and C (p1_new_care) were waiting; the
+    // columns say the reasons' labels
+    assert_eq!(
+        cell(
+            reasons,
+            "2026-11-18",
+            "Pathway 1: awaiting resource for assessment and start of care at home"
+        ),
+        "1"
+    );
+    assert_eq!(cell(reasons, "2026-11-18", "No reason recorded"), "1");
 
     // filters: one trust, one pathway
     let r = hub
@@ -252,6 +283,7 @@ async fn the_flow_report_matches_hand_worked_figures() {
         "discharges_per_day",
         "providers",
         "places",
+        "places_available",
         "demand_capacity",
         "delay_reasons",
     ] {
@@ -291,7 +323,7 @@ async fn the_flow_report_matches_hand_worked_figures() {
         .await
         .page("/reports/flow?from=2026-11-16&to=2026-11-22")
         .await;
-    assert_eq!(page.count("svg.hw-chart[role=img]"), 3);
+    assert_eq!(page.count("svg.hw-chart[role=img]"), 4);
     assert_eq!(
         page.count("svg.hw-chart title"),
         page.count("svg.hw-chart title")
@@ -300,6 +332,15 @@ async fn the_flow_report_matches_hand_worked_figures() {
         page.text("#chart-discharges-title")
             .contains("Discharges per day")
     );
-    assert_eq!(page.count("table.hw-report-table"), 6);
-    assert_eq!(page.count("a[href*='flow.csv']"), 6);
+    assert_eq!(page.count("table.hw-report-table"), 7);
+    assert_eq!(page.count("a[href*='flow.csv']"), 7);
+    // every chart names what its axis counts and each series in words
+    assert!(page.text("#chart-reasons").contains("No reason recorded"));
+    assert!(page.text("#chart-demand").contains("Places available"));
+    // the previous and next periods of the same length (none after today)
+    assert_eq!(
+        page.attr("a[rel=prev]", "href").as_deref(),
+        Some("/reports/flow?from=2026-11-09&to=2026-11-15")
+    );
+    assert_eq!(page.count("a[rel=next]"), 0);
 }

@@ -74,6 +74,8 @@ async fn every_page_is_valid_html() {
                 "/reports/sitrep",
                 "/reports/flow",
                 "/reports/sitrep?date=2099-01-01",
+                "/reports/national",
+                "/reports/national?kind=community&date=2099-01-01",
                 "/notifications",
                 "/directory?q=meadow",
             ],

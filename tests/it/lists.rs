@@ -95,8 +95,9 @@ async fn counts_kept_by_the_counters_match_a_plain_count_after_many_changes() {
         sqlx::query(
             "INSERT INTO patients (nhs_number, given_name, family_name, date_of_birth, sex, postcode, \
              trust_code, ward_code, admitted_at, status, pathway, delay_reason, discharge_ready_at, \
-             created_at, updated_at) VALUES ($1, 'T', 'Case', '1940-01-01', 'female', 'LS9 7TF', \
-             $2, $3, $4 - interval '5 days', $5, $6, $7, $8, $4, $4)",
+             created_at, updated_at, cancelled_at) VALUES ($1, 'T', 'Case', '1940-01-01', 'female', \
+             'LS9 7TF', $2, $3, $4 - interval '5 days', $5, $6, $7, $8, $4, $4, \
+             CASE WHEN $5 = 'cancelled' THEN $4 END)",
         )
         .bind(format!("{:010}", 1_000_000 + i))
         .bind(trust)
@@ -119,7 +120,8 @@ async fn counts_kept_by_the_counters_match_a_plain_count_after_many_changes() {
         let (trust, ward, status, pathway, reason, ready) = random_state(&mut rng, now);
         sqlx::query(
             "UPDATE patients SET trust_code = $2, ward_code = $3, status = $4, pathway = $5, \
-             delay_reason = $6, discharge_ready_at = $7 WHERE id = $1",
+             delay_reason = $6, discharge_ready_at = $7, \
+             cancelled_at = CASE WHEN $4 = 'cancelled' THEN updated_at END WHERE id = $1",
         )
         .bind(id)
         .bind(trust)

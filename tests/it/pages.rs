@@ -395,7 +395,8 @@ async fn the_hub_works_a_case_from_its_page() {
             &format!("/patients/{id}/cancel"),
             &[
                 ("version", &app.form_version(id).await),
-                ("reason", "Died in hospital"),
+                ("reason_code", "died"),
+                ("reason", ""),
             ],
         )
         .await;
@@ -527,6 +528,8 @@ async fn the_ward_records_criteria_and_the_discharge() {
                 ("version", &app.form_version(id).await),
                 ("discharged_date", "2026-11-22"),
                 ("discharged_time", "09:45"),
+                ("destination", "p0_home"),
+                ("method", "1"),
             ],
         )
         .await;
@@ -619,7 +622,7 @@ async fn a_cross_site_form_post_is_refused() {
         .client
         .post(app.url(&format!("/patients/{id}/cancel")))
         .header("sec-fetch-site", "same-origin")
-        .form(&[("reason", "Transferred")])
+        .form(&[("reason_code", "transferred_out"), ("reason", "")])
         .send()
         .await
         .expect("the server answers");

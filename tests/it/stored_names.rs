@@ -1,7 +1,7 @@
 //! Every closed value set stored in a `text` column has exactly the names the column's CHECK
 //! constraint allows (migrations/), and an unknown stored name is an error, never a default.
 use crate::common::TestDb;
-use homeward::domain::{CaseStatus, ReferralStatus, Role, Sex};
+use homeward::domain::{CancelReason, CaseStatus, NhsNumberStatus, ReferralStatus, Role, Sex};
 use sqlx::PgPool;
 
 /// The quoted names in a column's CHECK constraint, sorted.
@@ -53,6 +53,14 @@ async fn enums_and_check_constraints_name_the_same_values() {
     assert_eq!(
         allowed(&pool, "referrals", "status").await,
         sorted(ReferralStatus::ALL.map(ReferralStatus::as_str))
+    );
+    assert_eq!(
+        allowed(&pool, "patients", "cancel_reason_code").await,
+        sorted(CancelReason::ALL.map(CancelReason::as_str))
+    );
+    assert_eq!(
+        allowed(&pool, "patients", "nhs_number_status").await,
+        sorted(NhsNumberStatus::ALL.map(NhsNumberStatus::as_str))
     );
 }
 

@@ -8,10 +8,12 @@ use crate::accounts::PageCaller;
 use crate::cases::queries;
 use crate::cases::{CaseLine, CaseRow, HistoryEntry, NctrPeriod};
 use crate::domain::Caller;
+use crate::domain::CancelReason;
 use crate::domain::PatientId;
 use crate::domain::time::{display_london, london_date};
 use crate::domain::{CaseStatus, Pathway, ReferralStatus, Role};
 use crate::error::{AppError, FieldErrors};
+use crate::reference::discharge::{DischargeDestination, DischargeMethod};
 use crate::reference::{CtrReason, DelayReason};
 use crate::state::AppState;
 use crate::web::Id;
@@ -52,6 +54,11 @@ pub struct CaseView {
     pub planned: String,
     pub discharged: String,
     pub closed_reason: String,
+    /// The hospital number, if recorded.
+    pub local_id: String,
+    /// Where the patient went (the destination's code; its label is looked up by the page).
+    pub destination_code: String,
+    pub method_code: String,
 }
 
 impl CaseView {
@@ -90,6 +97,9 @@ impl CaseView {
                 .unwrap_or_default(),
             discharged: c.discharged_at.map(display_london).unwrap_or_default(),
             closed_reason: c.closed_reason.clone().unwrap_or_default(),
+            local_id: c.local_id.clone().unwrap_or_default(),
+            destination_code: c.discharge_destination.clone().unwrap_or_default(),
+            method_code: c.discharge_method.clone().unwrap_or_default(),
         }
     }
 }
@@ -214,6 +224,9 @@ pub struct ActionValues {
     pub planned_for: String,
     pub discharged_date: String,
     pub discharged_time: String,
+    pub destination: String,
+    pub method: String,
+    pub reason_code: String,
     pub reason: String,
 }
 
@@ -228,12 +241,41 @@ struct CasePage {
     referrals: Vec<ReferralLine>,
     reasons: Vec<DelayReason>,
     ctr_reasons: Vec<CtrReason>,
+    /// The destinations of the trust's national return, for the discharge form.
+    destinations: Vec<DischargeDestination>,
+    methods: Vec<DischargeMethod>,
+    cancel_reasons: [CancelReason; 4],
     values: ActionValues,
     errors: FormErrors,
     /// The case changed since the form was opened.
     stale: bool,
     /// A refused move (wrong state), shown in the summary.
     conflict: String,
+}
+
+impl CasePage {
+    /// What the details list says about where the patient went.
+    fn destination_label(&self) -> String {
+        let code = &self.case.destination_code;
+        let dest = self
+            .destinations
+            .iter()
+            .find(|d| d.code == *code)
+            .map(|d| d.label.clone())
+            .unwrap_or_else(|| code.clone());
+        let method = self
+            .methods
+            .iter()
+            .find(|m| m.code == self.case.method_code)
+            .map(|m| m.label.clone())
+            .unwrap_or_default();
+        match (dest.is_empty(), method.is_empty()) {
+            (false, false) => format!("{dest} ({})", method.to_lowercase()),
+            (false, true) => dest,
+            (true, false) => method,
+            (true, true) => String::new(),
+        }
+    }
 }
 
 /// Why an action failed, for the page shown again in its place.
@@ -277,7 +319,12 @@ pub(super) async fn render_case(
             .unwrap_or_else(|| local_now.format("%Y-%m-%d").to_string()),
         discharged_date: local_now.format("%Y-%m-%d").to_string(),
         discharged_time: local_now.format("%H:%M").to_string(),
+        method: crate::domain::discharge::METHOD_CLINICAL_ADVICE.to_string(),
         ..ActionValues::default()
+    };
+    let return_kind = {
+        let mut conn = state.pool.acquire().await?;
+        crate::patients::commands::return_kind_of_trust(&mut conn, &case.trust_code).await?
     };
     let (errors, stale, conflict, values) = match problem {
         // A stale form shows the latest values, not what was typed over old ones.
@@ -314,6 +361,10 @@ pub(super) async fn render_case(
         referrals: referrals.iter().map(ReferralLine::new).collect(),
         reasons: reference.delay_reasons.clone(),
         ctr_reasons: reference.ctr_reasons.clone(),
+        destinations: crate::reference::discharge::destinations(&state.pool, Some(return_kind))
+            .await?,
+        methods: crate::reference::discharge::methods(&state.pool).await?,
+        cancel_reasons: CancelReason::ALL,
         values,
         errors: FormErrors(errors),
         stale,

@@ -8,11 +8,14 @@ use super::case::{ActionValues, Problem, render_case};
 use crate::accounts::PageCaller;
 use crate::cases::CaseRow;
 use crate::domain::Caller;
+use crate::domain::CancelReason;
 use crate::domain::Pathway;
 use crate::domain::PatientId;
 use crate::domain::time::parse_local;
 use crate::error::{AppError, FieldErrors};
-use crate::patients::commands::{self, CriteriaChange, CtrCodeRule, DetailsChange};
+use crate::patients::commands::{
+    self, CriteriaChange, CtrCodeRule, DestinationRule, DetailsChange, DischargeDetails,
+};
 use crate::patients::model::optional_date;
 use crate::state::AppState;
 use crate::web::Id;
@@ -314,6 +317,10 @@ pub struct DischargeForm {
     discharged_date: String,
     #[serde(default)]
     discharged_time: String,
+    #[serde(default)]
+    destination: String,
+    #[serde(default)]
+    method: String,
 }
 
 pub async fn discharge(
@@ -326,10 +333,21 @@ pub async fn discharge(
     let typed = ActionValues {
         discharged_date: f.discharged_date.clone(),
         discharged_time: f.discharged_time.clone(),
+        destination: f.destination.clone(),
+        method: f.method.clone(),
         ..Default::default()
     };
     let result = match parse_local(&f.discharged_date, &f.discharged_time) {
-        Some(t) => commands::discharge(&state, &caller, id, f.version, Some(t)).await,
+        Some(t) => {
+            let details = DischargeDetails {
+                at: Some(t),
+                destination: Some(f.destination),
+                method: Some(f.method),
+                // a person recording the discharge on the page says where the patient went
+                destination_rule: DestinationRule::Required,
+            };
+            commands::discharge(&state, &caller, id, f.version, details).await
+        }
         None => Err(AppError::Validation(FieldErrors::single(
             "discharged_at",
             "Enter a real date and time of discharge",
@@ -354,6 +372,8 @@ pub async fn discharge(
 pub struct CancelForm {
     version: Option<i32>,
     #[serde(default)]
+    reason_code: String,
+    #[serde(default)]
     reason: String,
 }
 
@@ -365,10 +385,18 @@ pub async fn cancel(
     Form(f): Form<CancelForm>,
 ) -> PageResult {
     let typed = ActionValues {
+        reason_code: f.reason_code.clone(),
         reason: f.reason.clone(),
         ..Default::default()
     };
-    let result = commands::cancel(&state, &caller, id, f.version, &f.reason).await;
+    // the page always codes the reason
+    let result = match f.reason_code.trim().parse::<CancelReason>() {
+        Ok(code) => commands::cancel(&state, &caller, id, f.version, Some(code), &f.reason).await,
+        Err(()) => Err(AppError::Validation(FieldErrors::single(
+            "reason_code",
+            "Select why the case is closing",
+        ))),
+    };
     after_action(
         &state,
         &session,

@@ -23,6 +23,12 @@ use tower_sessions::Session;
 pub struct FlagForm {
     #[serde(default)]
     pub nhs_number: String,
+    /// "unknown" when the box "NHS number not known" is ticked.
+    #[serde(default)]
+    pub nhs_number_status: String,
+    /// The hospital number.
+    #[serde(default)]
+    pub local_id: String,
     #[serde(default)]
     pub given_name: String,
     #[serde(default)]
@@ -127,6 +133,8 @@ impl FlagForm {
         (
             NewCaseDraft {
                 nhs_number: self.nhs_number.clone(),
+                nhs_number_status: self.nhs_number_status.clone(),
+                local_id: self.local_id.clone(),
                 given_name: self.given_name.clone(),
                 family_name: self.family_name.clone(),
                 date_of_birth: self.date_of_birth.clone(),
