@@ -448,6 +448,17 @@ async fn load_locked(state: &AppState) -> anyhow::Result<()> {
         .await?;
     if existing == 0 {
         patients(state).await?;
+        // the demo's hub and ward users have opened every case once: what providers decided
+        // before today is not news, what they decide from now on is
+        sqlx::query(
+            "INSERT INTO case_reads (user_id, patient_id, seen_at) \
+             SELECT u.id, p.id, $1 - interval '12 hours' FROM users u JOIN patients p \
+               ON u.role = 'hub' OR (u.role = 'ward' AND u.org_code = p.trust_code) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(state.clock.now())
+        .execute(&state.pool)
+        .await?;
     }
     sqlx::query("INSERT INTO installation (key, value) VALUES ('demo_loaded_at', now()::text) ON CONFLICT DO NOTHING")
         .execute(&state.pool)

@@ -254,6 +254,11 @@ fn pages(state: &AppState) -> Router<AppState> {
         .route("/patients/{id}/discharge", post(p::discharge))
         .route("/patients/{id}/cancel", post(p::cancel))
         .route("/patients/{id}/coordinator", post(p::take_ownership))
+        .route("/patients/{id}/triage", post(p::triage))
+        .route("/patients/{id}/notes", post(p::add_note))
+        .route("/patients/{id}/tasks", post(p::add_task))
+        .route("/tasks", get(p::my_tasks))
+        .route("/tasks/{id}/complete", post(p::complete_task))
         .route("/admin/users", get(admin::list).post(admin::create))
         .route("/admin/users/new", get(admin::new_form))
         .route(

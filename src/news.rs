@@ -65,3 +65,29 @@ pub fn push_count_sql(
         }),
     }
 }
+
+/// The end of today in England (the next midnight there), as an instant.
+pub fn end_of_today(now: DateTime<Utc>) -> DateTime<Utc> {
+    let tomorrow = crate::domain::time::london_date(now) + chrono::Duration::days(1);
+    crate::domain::time::london_to_utc(tomorrow.and_hms_opt(0, 0, 0).unwrap_or_default())
+}
+
+/// Pushes the count of the caller's open tasks due by the end of today (overdue ones
+/// included), at most [`COUNT_CAP`], as one SQL expression read with the user. Hub and ward
+/// users have tasks; others count 0.
+pub fn push_tasks_due_sql(q: &mut QueryBuilder<'_, Postgres>, caller: &Caller, now: DateTime<Utc>) {
+    if !matches!(caller.role, Role::Hub | Role::Ward) {
+        q.push("0::bigint");
+        return;
+    }
+    q.push(
+        "(SELECT count(*) FROM (SELECT 1 FROM case_tasks t WHERE t.done_at IS NULL \
+         AND t.assignee_id = ",
+    )
+    .push_bind(caller.user_id)
+    .push(" AND t.due_at < ")
+    .push_bind(end_of_today(now))
+    .push(" LIMIT ")
+    .push_bind(COUNT_CAP)
+    .push(") due)");
+}

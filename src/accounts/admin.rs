@@ -217,11 +217,32 @@ pub async fn reset_password(
     }
 }
 
+#[derive(Deserialize, Default)]
+pub struct ConfirmForm {
+    /// "yes" once the administrator has seen what disabling does and confirmed it.
+    #[serde(default)]
+    confirmed: String,
+}
+
+/// "Disable this user?": what it does, and what they leave behind.
+#[derive(Template, WebTemplate)]
+#[template(path = "accounts/user_disable.html")]
+struct DisablePage {
+    layout: Layout,
+    user: UserRow,
+    /// Open cases they coordinate, and open tasks they own: left to reassign.
+    cases: i64,
+    tasks: i64,
+}
+
+/// Disables a user, after a page that says what it does (signed out everywhere, tokens
+/// revoked, their cases and tasks left with them to reassign) and asks to confirm.
 pub async fn disable(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
     Id(id): Id<i64>,
+    Form(f): Form<ConfirmForm>,
 ) -> PageResult {
     admin(&caller)?;
     if id == caller.user_id {
@@ -235,6 +256,23 @@ pub async fn disable(
     let user = users::by_id(&state.pool, id)
         .await?
         .ok_or(AppError::NotFound)?;
+    if f.confirmed != "yes" {
+        let (cases, tasks): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM patients WHERE coordinator_id = $1 \
+                     AND status NOT IN ('discharged','cancelled')), \
+                    (SELECT count(*) FROM case_tasks WHERE assignee_id = $1 AND done_at IS NULL)",
+        )
+        .bind(id)
+        .fetch_one(&state.pool)
+        .await?;
+        return Ok(DisablePage {
+            layout: admin_layout(&session, &caller).await,
+            user,
+            cases,
+            tasks,
+        }
+        .into_response());
+    }
     users::set_disabled(&state.pool, id, true, state.clock.now()).await?;
     tracing::info!(admin = caller.user_id, user_id = id, "disabled user");
     Ok(done(

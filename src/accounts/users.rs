@@ -30,6 +30,7 @@ impl UserRow {
             org_code: self.org_code.clone(),
             org_name: self.org_name.clone(),
             notices: None,
+            tasks_due: None,
         }
     }
 }
@@ -86,10 +87,13 @@ pub async fn active_caller_with_notices(
         org_code: who.org_code.clone(),
         org_name: String::new(),
         notices: None,
+        tasks_due: None,
     };
     let mut q = sqlx::QueryBuilder::new(concat!("SELECT ", user_columns!(), ", "));
     crate::news::push_count_sql(&mut q, &expected, now, overdue_after);
-    q.push(" AS notices FROM users u JOIN organisations o ON o.code = u.org_code WHERE u.id = ")
+    q.push(" AS notices, ");
+    crate::news::push_tasks_due_sql(&mut q, &expected, now);
+    q.push(" AS tasks_due FROM users u JOIN organisations o ON o.code = u.org_code WHERE u.id = ")
         .push_bind(who.user_id)
         .push(" AND u.role = ")
         .push_bind(who.role)
@@ -98,17 +102,22 @@ pub async fn active_caller_with_notices(
         .push(" AND u.session_epoch = ")
         .push_bind(who.epoch)
         .push(" AND u.disabled_at IS NULL");
-    let row: Option<(UserRow, i64)> = q
+    let row: Option<(UserRow, i64, i64)> = q
         .build()
         .fetch_optional(db)
         .await?
         .map(|r: sqlx::postgres::PgRow| {
             use sqlx::Row;
-            Ok::<_, sqlx::Error>((UserRow::from_row(&r)?, r.try_get("notices")?))
+            Ok::<_, sqlx::Error>((
+                UserRow::from_row(&r)?,
+                r.try_get("notices")?,
+                r.try_get("tasks_due")?,
+            ))
         })
         .transpose()?;
-    Ok(row.map(|(u, n)| Caller {
+    Ok(row.map(|(u, n, t)| Caller {
         notices: Some(n),
+        tasks_due: Some(t),
         ..u.caller()
     }))
 }

@@ -226,6 +226,7 @@ mod tests {
             org_code: org.into(),
             org_name: org.into(),
             notices: None,
+            tasks_due: None,
         }
     }
 

@@ -11,6 +11,8 @@ pub struct CaseLine {
     pub id: PatientId,
     pub name: String,
     pub nhs_number: String,
+    /// The NHS number, or when it is not known the hospital number, in few characters.
+    pub number_short: String,
     pub age: i32,
     pub ward_code: String,
     pub ward_name: String,
@@ -21,13 +23,25 @@ pub struct CaseLine {
     pub pathway: String,
     pub ready: String,
     pub waiting: String,
+    /// The wait in few characters, for compact lists: hours for the first two days, then days.
+    pub waiting_short: String,
     pub over_24h: bool,
     /// Pathway 1-3, nothing arranged, past 24 hours: the 24-hour standard is missed.
     pub escalated: bool,
     pub delay_reason: String,
     pub missing_reason: bool,
+    /// The recorded delay reason no longer fits the case ([`crate::domain::delay::misfit`]).
+    pub reason_misfit: bool,
     pub coordinator: String,
     pub edd: String,
+    /// A referral decision the reader has not seen ("Accepted by Meadowbank").
+    pub news: Option<String>,
+    /// The same in a word ("Accepted", "Declined"), for a tag.
+    pub news_word: &'static str,
+    /// Whether the news is an acceptance (else a decline or withdrawal).
+    pub news_good: bool,
+    /// Awaiting triage: the hub must choose a pathway.
+    pub needs_triage: bool,
 }
 
 /// "3 days (76 hours)" style wait text.
@@ -53,6 +67,11 @@ impl CaseLine {
             id: c.id,
             name: c.full_name(),
             nhs_number: c.nhs_number_formatted(),
+            number_short: match (&c.nhs_number, &c.local_id) {
+                (Some(_), _) => c.nhs_number_formatted(),
+                (None, Some(local)) => format!("Hosp. no. {local}"),
+                (None, None) => "Not known".into(),
+            },
             age: c.age(now),
             ward_code: c.ward_code.clone(),
             ward_name: c.ward_name.clone(),
@@ -66,17 +85,43 @@ impl CaseLine {
                 (Some(h), Some(d)) => waiting_text(h, d),
                 _ => String::new(),
             },
+            waiting_short: match (hours, days) {
+                (Some(1), _) => "1 hour".into(),
+                (Some(h), _) if h < 48 => format!("{h} hours"),
+                (_, Some(d)) => format!("{d} days"),
+                _ => String::new(),
+            },
             over_24h: hours.is_some_and(|h| h >= 24) && !status.is_terminal(),
             escalated: hours.is_some_and(|h| h >= 24) && status == CaseStatus::AwaitingCare,
             delay_reason: c.delay_reason_label.clone().unwrap_or_default(),
             missing_reason: status.is_nctr()
                 && c.delay_reason.is_none()
                 && hours.is_some_and(|h| h >= 24),
+            reason_misfit: c.delay_reason.as_deref().is_some_and(|code| {
+                crate::domain::delay::misfit(code, c.pathway(), status).is_some()
+            }),
             coordinator: c.coordinator.clone().unwrap_or_default(),
             edd: c
                 .expected_discharge_date
                 .map(|d| d.format("%-d %b %Y").to_string())
                 .unwrap_or_default(),
+            news: None,
+            news_word: "",
+            news_good: false,
+            needs_triage: status == CaseStatus::AwaitingTriage,
         }
+    }
+
+    /// The line with the news a list found for it.
+    pub fn with_news(mut self, news: Option<&crate::cases::list::News>) -> Self {
+        self.news = news.map(|n| n.text());
+        self.news_good = news.is_some_and(|n| n.status == "accepted");
+        self.news_word = match news.map(|n| n.status.as_str()) {
+            None => "",
+            Some("accepted") => "Accepted",
+            Some("declined") => "Declined",
+            Some(_) => "Referral changed",
+        };
+        self
     }
 }

@@ -43,6 +43,19 @@ pub struct CaseFilter {
     pub escalated_before: Option<DateTime<Utc>>,
     /// Cases changed at or after this time (partners syncing).
     pub updated_since: Option<DateTime<Utc>>,
+    /// Whose cases: one coordinator's ("My cases") or nobody's.
+    pub assignment: Option<Assignment>,
+    /// Patients found by name, NHS number, hospital number or bed ([`push_search`]).
+    pub search: Option<String>,
+}
+
+/// Whose cases a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assignment {
+    /// Cases this user (an id) coordinates.
+    CoordinatedBy(i64),
+    /// Cases with no coordinator.
+    Unassigned,
 }
 
 /// The order of a list. Each has indexes that hold it.
@@ -54,25 +67,101 @@ pub enum ListOrder {
     Wait,
     /// Most recently changed first, ties by id (the partner API, CONTRACT.md "Lists").
     Updated,
+    /// By ward code, then longest wait first.
+    Ward,
+    /// By where the status comes in the journey (triage first), then longest wait first.
+    Status,
+    /// By pathway (none chosen first), then longest wait first.
+    Pathway,
+    /// By the coordinator's username (unassigned first), then longest wait first.
+    Coordinator,
+}
+
+impl ListOrder {
+    pub const ALL: [ListOrder; 6] = [
+        ListOrder::Wait,
+        ListOrder::Updated,
+        ListOrder::Ward,
+        ListOrder::Status,
+        ListOrder::Pathway,
+        ListOrder::Coordinator,
+    ];
+
+    /// The name in a URL (`sort=`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListOrder::Wait => "wait",
+            ListOrder::Updated => "updated",
+            ListOrder::Ward => "ward",
+            ListOrder::Status => "status",
+            ListOrder::Pathway => "pathway",
+            ListOrder::Coordinator => "coordinator",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ListOrder> {
+        ListOrder::ALL
+            .into_iter()
+            .find(|o| o.as_str() == text.trim())
+    }
+
+    fn tag(self) -> char {
+        match self {
+            ListOrder::Wait => 'w',
+            ListOrder::Updated => 'u',
+            ListOrder::Ward => 'd',
+            ListOrder::Status => 's',
+            ListOrder::Pathway => 'p',
+            ListOrder::Coordinator => 'c',
+        }
+    }
+
+    /// The column this order groups by before the wait, as an SQL expression over `p`
+    /// (patients, or a page of them with the same column names) that an index holds, and
+    /// whether it is a number.
+    fn group(self) -> Option<(&'static str, bool)> {
+        match self {
+            ListOrder::Wait | ListOrder::Updated => None,
+            ListOrder::Ward => Some(("p.ward_code", false)),
+            ListOrder::Status => Some(("case_status_rank(p.status)", true)),
+            ListOrder::Pathway => Some(("COALESCE(p.pathway, -1)", true)),
+            ListOrder::Coordinator => Some(("COALESCE(p.coordinator_username, '')", false)),
+        }
+    }
+}
+
+/// A grouping column's value in a cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum GroupKey {
+    Number(i64),
+    Text(String),
 }
 
 /// A position in a list: the sort key and id of a case. Opaque to clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
     order: ListOrder,
-    /// The discharge ready time (`Wait`; `None` for a never-ready case) or the last change
+    /// The grouping column's value (the orders other than `Wait` and `Updated`).
+    group: Option<GroupKey>,
+    /// The discharge ready time (`None` for a never-ready case), or the last change
     /// (`Updated`).
     key: Option<DateTime<Utc>>,
     id: PatientId,
 }
 
 impl Cursor {
-    fn of(order: ListOrder, case: &CaseRow) -> Cursor {
+    /// The cursor of a listed case; `group` is its grouping column's value as text.
+    fn of(order: ListOrder, case: &CaseRow, group: Option<&str>) -> Cursor {
         Cursor {
             order,
+            group: match order.group() {
+                None => None,
+                Some((_, true)) => group.and_then(|g| g.parse().ok()).map(GroupKey::Number),
+                Some((_, false)) => group.map(|g| GroupKey::Text(g.to_string())),
+            },
             key: match order {
-                ListOrder::Wait => case.discharge_ready_at,
                 ListOrder::Updated => Some(case.updated_at),
+                _ => case.discharge_ready_at,
             },
             id: case.id,
         }
@@ -80,15 +169,16 @@ impl Cursor {
 
     /// The cursor as clients carry it (in a URL or a `next` field).
     pub fn encode(&self) -> String {
-        let tag = match self.order {
-            ListOrder::Wait => 'w',
-            ListOrder::Updated => 'u',
-        };
         let key = self
             .key
             .map(|k| k.timestamp_micros().to_string())
             .unwrap_or_else(|| "-".into());
-        format!("{tag}{key}.{}", self.id)
+        let group = match &self.group {
+            None => String::new(),
+            Some(GroupKey::Number(n)) => format!(".{n}"),
+            Some(GroupKey::Text(t)) => format!(".{t}"),
+        };
+        format!("{}{key}.{}{group}", self.order.tag(), self.id)
             .bytes()
             .map(|b| format!("{b:02x}"))
             .collect()
@@ -96,7 +186,7 @@ impl Cursor {
 
     /// Reads a cursor made by [`Cursor::encode`] for a list in `order`.
     pub fn decode(text: &str, order: ListOrder) -> Option<Cursor> {
-        if !text.len().is_multiple_of(2) || text.len() > 80 {
+        if !text.len().is_multiple_of(2) || text.len() > 400 {
             return None;
         }
         let bytes: Option<Vec<u8>> = (0..text.len())
@@ -104,17 +194,26 @@ impl Cursor {
             .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
             .collect();
         let plain = String::from_utf8(bytes?).ok()?;
-        let (tag, rest) = plain.split_at_checked(1)?;
-        let wanted = match order {
-            ListOrder::Wait => "w",
-            ListOrder::Updated => "u",
-        };
-        if tag != wanted {
+        let mut chars = plain.chars();
+        if chars.next()? != order.tag() {
             return None;
         }
-        let (key, id) = rest.split_once('.')?;
+        let rest = chars.as_str();
+        let (key, rest) = rest.split_once('.')?;
+        let (id, group) = match order.group() {
+            None => (rest, None),
+            Some((_, number)) => {
+                let (id, g) = rest.split_once('.')?;
+                let g = if number {
+                    GroupKey::Number(g.parse().ok()?)
+                } else {
+                    GroupKey::Text(g.to_string())
+                };
+                (id, Some(g))
+            }
+        };
         let key = match key {
-            "-" if order == ListOrder::Wait => None,
+            "-" if order != ListOrder::Updated => None,
             k => Some(DateTime::<Utc>::from_timestamp_micros(k.parse().ok()?)?),
         };
         if order == ListOrder::Updated && key.is_none() {
@@ -122,6 +221,7 @@ impl Cursor {
         }
         Some(Cursor {
             order,
+            group,
             key,
             id: PatientId(id.parse().ok()?),
         })
@@ -129,7 +229,7 @@ impl Cursor {
 }
 
 /// Which page of a list to read.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct PageRequest {
     pub order: ListOrder,
     /// Cases after this one (the next page), or
@@ -138,6 +238,39 @@ pub struct PageRequest {
     pub before: Option<Cursor>,
     /// At most this many cases (1 to 1,000).
     pub limit: i64,
+    /// Mark each case with the latest referral decision this user has not seen yet
+    /// ([`ListedCase::news`]).
+    pub news_for: Option<NewsFor>,
+}
+
+/// Whose news a list marks: decisions after the user last opened the case, and after `since`
+/// (older news is not news).
+#[derive(Debug, Clone, Copy)]
+pub struct NewsFor {
+    pub user_id: i64,
+    pub since: DateTime<Utc>,
+}
+
+/// A referral decided since the reader last opened the case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct News {
+    /// `accepted` or `declined` (or `withdrawn`).
+    pub status: String,
+    /// The provider's name.
+    pub provider: String,
+    pub at: DateTime<Utc>,
+}
+
+impl News {
+    /// "Accepted by Meadowbank".
+    pub fn text(&self) -> String {
+        let verb = match self.status.as_str() {
+            "accepted" => "Accepted",
+            "declined" => "Declined",
+            other => return format!("Referral {other} ({})", self.provider),
+        };
+        format!("{verb} by {}", self.provider)
+    }
 }
 
 /// A case in a list.
@@ -146,6 +279,10 @@ pub struct ListedCase {
     pub case: CaseRow,
     /// Whether the caller may see who the patient is (a provider only once it accepted).
     pub identifiable: bool,
+    /// The value of the list's grouping column (its cursor needs it).
+    sort_group: Option<String>,
+    /// The latest referral decision the reader has not seen ([`PageRequest::news_for`]).
+    pub news: Option<News>,
 }
 
 /// A page of a list, with counts over the whole filtered list.
@@ -198,13 +335,81 @@ fn push_filters(q: &mut QueryBuilder<'_, Postgres>, f: &CaseFilter, ready_bound:
     if let Some(since) = f.updated_since {
         q.push(" AND p.updated_at >= ").push_bind(since);
     }
+    match f.assignment {
+        Some(Assignment::CoordinatedBy(user)) => {
+            q.push(" AND p.coordinator_id = ").push_bind(user);
+        }
+        Some(Assignment::Unassigned) => {
+            q.push(" AND p.coordinator_id IS NULL");
+        }
+        None => {}
+    }
+    if let Some(text) = &f.search {
+        push_search(q, text);
+    }
+}
+
+/// The words of a search, for `LIKE` (its wildcards taken literally). Commas separate
+/// words as spaces do ("Lovelace, Ada").
+fn search_words(text: &str) -> Vec<String> {
+    text.split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .take(8)
+        .map(|w| {
+            w.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        })
+        .collect()
+}
+
+/// Pushes ` AND <the patient is found by text>`: every word of it in the patient's name,
+/// folded as the directory's search is (case, accents, apostrophes, hyphens: `search_fold`,
+/// a trigram index), or the NHS number with spaces ignored, or the hospital number, or the
+/// bed.
+fn push_search(q: &mut QueryBuilder<'_, Postgres>, text: &str) {
+    let words = search_words(text);
+    let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    q.push(" AND (");
+    if words.is_empty() {
+        q.push("false");
+    } else {
+        q.push("(");
+        for (i, w) in words.into_iter().enumerate() {
+            if i > 0 {
+                q.push(" AND ");
+            }
+            q.push("search_fold(p.given_name || ' ' || p.family_name) LIKE '%' || search_fold(")
+                .push_bind(w)
+                .push(") || '%'");
+        }
+        q.push(")");
+    }
+    if digits.len() == 10 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        q.push(" OR p.nhs_number = ").push_bind(digits);
+    }
+    q.push(" OR (p.bed <> '' AND lower(p.bed) = lower(")
+        .push_bind(text.trim().to_string())
+        .push(")) OR upper(p.local_id) = upper(")
+        .push_bind(text.trim().to_string())
+        .push(")");
+    q.push(")");
 }
 
 /// The same filters over the counters `c` (without the escalation's time bound); `false`
 /// when a filter in use cannot be said in the counters' terms.
 fn push_counter_filters(q: &mut QueryBuilder<'_, Postgres>, f: &CaseFilter) -> bool {
-    if f.updated_since.is_some() {
+    if f.updated_since.is_some() || f.search.is_some() {
         return false;
+    }
+    match f.assignment {
+        Some(Assignment::CoordinatedBy(user)) => {
+            q.push(" AND c.coordinator_id = ").push_bind(user);
+        }
+        Some(Assignment::Unassigned) => {
+            q.push(" AND c.coordinator_id = -1");
+        }
+        None => {}
     }
     if let Some(status) = f.status {
         q.push(" AND c.status = ").push_bind(status);
@@ -248,6 +453,16 @@ fn push_matching(
     q.push(" FROM patients p WHERE ");
     scope.push_sql(q, "p");
     push_filters(q, f, ready_bound);
+    push_search_guard(q, scope, f);
+}
+
+/// A search finds only patients the caller may know by name: a provider searching for a
+/// name must not learn that a case referred to it (shown without identifiers) matches.
+fn push_search_guard(q: &mut QueryBuilder<'_, Postgres>, scope: &CaseScope, f: &CaseFilter) {
+    if f.search.is_some() {
+        q.push(" AND ");
+        scope.push_identifiable_sql(q, "p");
+    }
 }
 
 /// Pushes `<total> AS total, <over 24 hours> AS over_24h`.
@@ -341,41 +556,65 @@ fn push_counts(
     q.push(")::bigint AS over_24h");
 }
 
+/// Pushes `(wait key, -id)` beyond the cursor's, written so an index range applies.
+fn push_after_wait(q: &mut QueryBuilder<'_, Postgres>, c: &Cursor, backwards: bool) {
+    let (cmp, strict, id_cmp) = if backwards {
+        ("<=", "<", ">")
+    } else {
+        (">=", ">", "<")
+    };
+    q.push(format!("{WAIT_KEY} {cmp} COALESCE("))
+        .push_bind(c.key)
+        .push(format!(
+            "::timestamptz, 'infinity'::timestamptz) AND ({WAIT_KEY} {strict} COALESCE("
+        ))
+        .push_bind(c.key)
+        .push(format!(
+            "::timestamptz, 'infinity'::timestamptz) OR p.id {id_cmp} "
+        ))
+        .push_bind(c.id)
+        .push(")");
+}
+
+fn push_group_value(q: &mut QueryBuilder<'_, Postgres>, g: &GroupKey) {
+    match g {
+        GroupKey::Number(n) => q.push_bind(*n),
+        GroupKey::Text(t) => q.push_bind(t.clone()),
+    };
+}
+
 /// Pushes the keyset condition and returns the ORDER BY for reading in the wanted
-/// direction (`backwards` reads the previous page, newest-last, to be reversed).
+/// direction (`backwards` reads the previous page, newest-last, to be reversed). The ORDER
+/// BY names only columns a page of the list also has (see `PAGE_COLUMNS`).
 fn push_keyset(
     q: &mut QueryBuilder<'_, Postgres>,
     order: ListOrder,
-    from: Option<Cursor>,
+    from: Option<&Cursor>,
     backwards: bool,
-) -> &'static str {
-    match order {
-        ListOrder::Wait => {
-            if let Some(c) = from {
-                // (key, -id) beyond the cursor's, written so the index range applies
-                let (cmp, strict, id_cmp) = if backwards {
-                    ("<=", "<", ">")
-                } else {
-                    (">=", ">", "<")
-                };
-                q.push(format!(" AND {WAIT_KEY} {cmp} COALESCE("))
-                    .push_bind(c.key)
-                    .push(format!(
-                        "::timestamptz, 'infinity'::timestamptz) AND ({WAIT_KEY} {strict} COALESCE("
-                    ))
-                    .push_bind(c.key)
-                    .push(format!(
-                        "::timestamptz, 'infinity'::timestamptz) OR p.id {id_cmp} "
-                    ))
-                    .push_bind(c.id)
-                    .push(")");
-            }
-            if backwards {
-                " ORDER BY COALESCE(p.discharge_ready_at, 'infinity'::timestamptz) DESC, p.id ASC"
-            } else {
-                " ORDER BY COALESCE(p.discharge_ready_at, 'infinity'::timestamptz) ASC, p.id DESC"
-            }
+) -> String {
+    if let Some((group, _)) = order.group() {
+        if let Some(c) = from
+            && let Some(g) = &c.group
+        {
+            // (group, wait, -id) beyond the cursor's: the group's range first, for the index
+            let (cmp, strict) = if backwards { ("<=", "<") } else { (">=", ">") };
+            q.push(format!(" AND {group} {cmp} "));
+            push_group_value(q, g);
+            q.push(format!(" AND ({group} {strict} "));
+            push_group_value(q, g);
+            q.push(format!(" OR ({group} = "));
+            push_group_value(q, g);
+            q.push(" AND ");
+            push_after_wait(q, c, backwards);
+            q.push("))");
         }
+        return if backwards {
+            format!(" ORDER BY {group} DESC, {WAIT_KEY} DESC, p.id ASC")
+        } else {
+            format!(" ORDER BY {group} ASC, {WAIT_KEY} ASC, p.id DESC")
+        };
+    }
+    match order {
         ListOrder::Updated => {
             if let Some(c) = from {
                 let cmp = if backwards { ">" } else { "<" };
@@ -386,13 +625,28 @@ fn push_keyset(
                     .push(")");
             }
             if backwards {
-                " ORDER BY p.updated_at ASC, p.id ASC"
+                " ORDER BY p.updated_at ASC, p.id ASC".into()
             } else {
-                " ORDER BY p.updated_at DESC, p.id DESC"
+                " ORDER BY p.updated_at DESC, p.id DESC".into()
+            }
+        }
+        _ => {
+            if let Some(c) = from {
+                q.push(" AND ");
+                push_after_wait(q, c, backwards);
+            }
+            if backwards {
+                format!(" ORDER BY {WAIT_KEY} DESC, p.id ASC")
+            } else {
+                format!(" ORDER BY {WAIT_KEY} ASC, p.id DESC")
             }
         }
     }
 }
+
+/// The columns a page of a list carries (those its ORDER BY expressions read).
+const PAGE_COLUMNS: &str = "p.id, p.discharge_ready_at, p.updated_at, p.ward_code, p.status, \
+    p.pathway, p.coordinator_username";
 
 /// What the access log says was seen, when a list shows identifiable details.
 #[derive(Debug, Clone, Copy)]
@@ -413,21 +667,21 @@ pub async fn list(
 ) -> Result<CaseList, AppError> {
     let scope = CaseScope::of(caller);
     let limit = page.limit.clamp(1, 1000);
-    let (from, backwards) = match (page.after, page.before) {
+    let (from, backwards) = match (&page.after, &page.before) {
         (Some(a), _) => (Some(a), false),
         (None, Some(b)) => (Some(b), true),
         (None, None) => (None, false),
     };
 
-    let mut q = QueryBuilder::<Postgres>::new(
-        "WITH page AS (SELECT p.id, p.discharge_ready_at, p.updated_at, ",
-    );
+    let mut q = QueryBuilder::<Postgres>::new("WITH page AS (SELECT ");
+    q.push(PAGE_COLUMNS).push(", ");
     scope.push_identifiable_sql(&mut q, "p");
     q.push(" AS identifiable FROM patients p WHERE ");
     scope.push_sql(&mut q, "p");
     push_filters(&mut q, filter, true);
+    push_search_guard(&mut q, &scope, filter);
     let order_by = push_keyset(&mut q, page.order, from, backwards);
-    q.push(order_by)
+    q.push(&order_by)
         .push(" LIMIT ")
         // a literal, not a parameter: a plan PostgreSQL keeps for the statement then knows
         // the page is small and reads it from an index (`limit` is our own number)
@@ -457,16 +711,39 @@ pub async fn list(
             " FROM (SELECT array_agg(shown.id) AS ids FROM \
              (SELECT p.id, p.identifiable FROM page p",
         )
-        .push(order_by)
+        .push(&order_by)
         .push(" LIMIT ")
         .push(limit.to_string())
         .push(") shown WHERE shown.identifiable) s WHERE s.ids IS NOT NULL)");
     }
-    q.push(" SELECT counts.total, counts.over_24h, page.identifiable, ")
-        .push(super::queries::CASE_SELECT.trim_start_matches("SELECT "))
-        .push(" JOIN page ON page.id = p.id")
-        .push(" RIGHT JOIN counts ON true")
-        .push(order_by);
+    let group = page.order.group().map_or("NULL", |(g, _)| g);
+    q.push(" SELECT counts.total, counts.over_24h, page.identifiable, (")
+        .push(group)
+        .push(")::text AS sort_group, ");
+    if page.news_for.is_some() {
+        q.push("news.status AS news_status, news.provider AS news_provider, news.at AS news_at, ");
+    } else {
+        q.push("NULL::text AS news_status, NULL::text AS news_provider, NULL::timestamptz AS news_at, ");
+    }
+    q.push(super::queries::CASE_SELECT.trim_start_matches("SELECT "))
+        .push(" JOIN page ON page.id = p.id");
+    if let Some(news) = page.news_for {
+        // the latest decision on the case after the reader last opened it (an index probe
+        // per case shown)
+        q.push(
+            " LEFT JOIN LATERAL (SELECT r.status, org.name AS provider, r.decided_at AS at \
+             FROM referrals r JOIN organisations org ON org.code = r.org_code \
+             WHERE r.patient_id = p.id AND r.decided_at > GREATEST(",
+        )
+        .push_bind(news.since)
+        .push(
+            ", COALESCE((SELECT cr.seen_at FROM case_reads cr WHERE cr.patient_id = p.id \
+             AND cr.user_id = ",
+        )
+        .push_bind(news.user_id)
+        .push("), '-infinity')) ORDER BY r.decided_at DESC LIMIT 1) news ON true");
+    }
+    q.push(" RIGHT JOIN counts ON true").push(&order_by);
     let rows: Vec<PgRow> = q.build().fetch_all(db).await?;
 
     let mut list = CaseList::default();
@@ -477,6 +754,19 @@ pub async fn list(
             list.cases.push(ListedCase {
                 case: CaseRow::from_row(row)?,
                 identifiable: row.try_get("identifiable")?,
+                sort_group: row.try_get("sort_group")?,
+                news: match (
+                    row.try_get::<Option<String>, _>("news_status")?,
+                    row.try_get::<Option<String>, _>("news_provider")?,
+                    row.try_get::<Option<DateTime<Utc>>, _>("news_at")?,
+                ) {
+                    (Some(status), Some(provider), Some(at)) => Some(News {
+                        status,
+                        provider,
+                        at,
+                    }),
+                    _ => None,
+                },
             });
         }
     }
@@ -485,8 +775,9 @@ pub async fn list(
     if backwards {
         list.cases.reverse();
     }
-    let first = list.cases.first().map(|c| Cursor::of(page.order, &c.case));
-    let last = list.cases.last().map(|c| Cursor::of(page.order, &c.case));
+    let cursor = |c: &ListedCase| Cursor::of(page.order, &c.case, c.sort_group.as_deref());
+    let first = list.cases.first().map(cursor);
+    let last = list.cases.last().map(cursor);
     // forwards: a next page if we read more than we show, a previous one if we started
     // after a cursor; backwards the other way round
     (list.next, list.prev) = if backwards {

@@ -9,6 +9,7 @@ pub mod history;
 pub mod line;
 pub mod list;
 pub mod queries;
+pub mod reads;
 pub mod row;
 
 pub use line::CaseLine;

@@ -80,7 +80,8 @@ pub async fn lock(
 }
 
 pub use super::list::{
-    CaseFilter, CaseList, Cursor, ListOrder, ListedCase, PageRequest, Seen, list,
+    Assignment, CaseFilter, CaseList, Cursor, ListOrder, ListedCase, News, NewsFor, PageRequest,
+    Seen, list,
 };
 
 /// One ward's open cases in numbers, for the ward list's chooser.

@@ -355,3 +355,25 @@ pub async fn tasks(
     let total: i64 = c.build_query_scalar().fetch_one(pool).await?;
     Ok((rows, total))
 }
+
+/// Someone a task can go to (and, for the hub, a coordinator).
+#[derive(Debug, Clone, FromRow)]
+pub struct Person {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+}
+
+/// The people who work a trust's cases: every enabled hub user, then the trust's ward
+/// users, each by name.
+pub async fn people_for(pool: &PgPool, trust_code: &str) -> Result<Vec<Person>, AppError> {
+    Ok(sqlx::query_as::<_, Person>(
+        "SELECT id, username, display_name, role FROM users \
+         WHERE disabled_at IS NULL AND (role = 'hub' OR (role = 'ward' AND org_code = $1)) \
+         ORDER BY role = 'ward', display_name, username",
+    )
+    .bind(trust_code)
+    .fetch_all(pool)
+    .await?)
+}

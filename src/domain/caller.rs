@@ -17,6 +17,9 @@ pub struct Caller {
     /// the user (`None` where nobody asked, as for API callers). Capped, so reading it costs
     /// the same however much is new.
     pub notices: Option<i64>,
+    /// The caller's open tasks due by the end of today (England), for the header; read
+    /// with the user like `notices`, capped the same way.
+    pub tasks_due: Option<i64>,
 }
 
 /// The caller's role may not do this (a 403).

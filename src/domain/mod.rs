@@ -47,6 +47,7 @@ macro_rules! text_column {
 pub(crate) use text_column;
 
 pub mod caller;
+pub mod delay;
 pub mod discharge;
 pub mod history;
 pub mod ids;

@@ -162,6 +162,7 @@ pub async fn page(
     // everything is seen now: the header counts only what arrives after this
     let seen_all = Caller {
         notices: Some(0),
+        tasks_due: None,
         ..caller.clone()
     };
     Ok(NotificationsPage {

@@ -76,6 +76,9 @@ pub struct PatientQuery {
     limit: Option<String>,
     /// Where the page starts: the `next` of the page before.
     cursor: Option<String>,
+    /// Find patients by name (case, accents, apostrophes and hyphens ignored), NHS number
+    /// (spaces ignored), hospital number or bed; among those the caller may know by name.
+    q: Option<String>,
 }
 
 fn non_empty(v: &Option<String>) -> Option<&str> {
@@ -130,9 +133,14 @@ impl PatientQuery {
             }
             parsed
         });
+        let search = non_empty(&self.q).map(str::to_string);
+        if search.as_ref().is_some_and(|q| q.chars().count() > 100) {
+            errors.add("q", "q must be 100 characters or fewer");
+        }
         errors.into_result(|| {
             (
                 CaseFilter {
+                    search,
                     status,
                     open_only,
                     pathway,
@@ -147,6 +155,7 @@ impl PatientQuery {
                     after,
                     before: None,
                     limit,
+                    news_for: None,
                 },
             )
         })

@@ -339,7 +339,21 @@ pub async fn choose_pathway(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let case = queries::lock(&mut tx, caller, id, version).await?;
-    let next = transition(&case, CaseEvent::ChoosePathway(pathway))?;
+    apply_pathway(&mut tx, &case, caller, now, pathway).await?;
+    tx.commit().await?;
+    queries::get(&state.pool, caller, id).await
+}
+
+/// Sets the pathway of a locked case, with its history row.
+async fn apply_pathway(
+    tx: &mut PgConnection,
+    case: &CaseRow,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    pathway: Pathway,
+) -> Result<(), AppError> {
+    let id = case.id;
+    let next = transition(case, CaseEvent::ChoosePathway(pathway))?;
     sqlx::query!(
         "UPDATE patients SET pathway = $2, \
          planned_discharge_at = CASE WHEN $3 THEN planned_discharge_at END WHERE id = $1",
@@ -354,23 +368,20 @@ pub async fn choose_pathway(
         _ => format!("Pathway {pathway} chosen"),
     };
     if case.pathway().is_some_and(|old| old != pathway)
-        && let Some(closed) =
-            close_for_patient(&mut tx, id, now, CaseClosing::PathwayChanged).await?
+        && let Some(closed) = close_for_patient(tx, id, now, CaseClosing::PathwayChanged).await?
     {
         detail = format!("{detail}; {closed}");
     }
     record(
-        &mut tx,
-        &case,
+        tx,
+        case,
         caller,
         now,
         CaseAction::PathwayChosen,
         detail,
         Some(next),
     )
-    .await?;
-    tx.commit().await?;
-    queries::get(&state.pool, caller, id).await
+    .await
 }
 
 /// When the case's last closed period of not meeting the criteria ended: a new period, or a
@@ -418,6 +429,24 @@ pub async fn set_delay_reason(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let case = queries::lock(&mut tx, caller, id, version).await?;
+    if !apply_delay_reason(&mut tx, &case, caller, now, code).await? {
+        tx.rollback().await?;
+        return Ok(case);
+    }
+    tx.commit().await?;
+    queries::get(&state.pool, caller, id).await
+}
+
+/// Sets the delay reason of a locked case, with its history; `false` when it was already
+/// that reason (nothing written).
+async fn apply_delay_reason(
+    tx: &mut PgConnection,
+    case: &CaseRow,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    code: &str,
+) -> Result<bool, AppError> {
+    let id = case.id;
     let label = sqlx::query_scalar!(
         "SELECT d.label FROM delay_reasons d JOIN code_sets s ON s.name = d.code_set \
          WHERE d.code = $1 AND s.active",
@@ -438,8 +467,7 @@ pub async fn set_delay_reason(
         ));
     }
     if case.delay_reason.as_deref() == Some(code) {
-        tx.rollback().await?;
-        return Ok(case);
+        return Ok(false);
     }
     sqlx::query!(
         "UPDATE patients SET delay_reason = $2 WHERE id = $1",
@@ -448,10 +476,10 @@ pub async fn set_delay_reason(
     )
     .execute(&mut *tx)
     .await?;
-    insert_delay_reason_history(&mut tx, id, Some(code), now, caller).await?;
+    insert_delay_reason_history(tx, id, Some(code), now, caller).await?;
     record(
-        &mut tx,
-        &case,
+        tx,
+        case,
         caller,
         now,
         CaseAction::DelayReasonSet,
@@ -459,8 +487,7 @@ pub async fn set_delay_reason(
         None,
     )
     .await?;
-    tx.commit().await?;
-    queries::get(&state.pool, caller, id).await
+    Ok(true)
 }
 
 /// The ward's plan: expected date of discharge and the needs summary.
@@ -644,6 +671,46 @@ pub async fn discharge(
     version: Option<i32>,
     details: DischargeDetails,
 ) -> Result<CaseRow, AppError> {
+    let mut tx = state.pool.begin().await?;
+    discharge_in(&mut tx, state, caller, id, version, details).await?;
+    tx.commit().await?;
+    tracing::info!(case_id = id.0, "case discharged");
+    queries::get(&state.pool, caller, id).await
+}
+
+/// What a discharge would record, for the page that asks "are you sure?": every rule of
+/// [`discharge`] is checked (it runs, and is rolled back), so the question is only asked of
+/// a discharge that would be saved.
+#[derive(Debug, Clone)]
+pub struct DischargePreview {
+    pub at: DateTime<Utc>,
+    pub destination: Option<String>,
+    pub method: Option<String>,
+    /// The history entry it would write ("Discharged at ... to ...; place ... used").
+    pub detail: String,
+}
+
+pub async fn preview_discharge(
+    state: &AppState,
+    caller: &Caller,
+    id: PatientId,
+    version: Option<i32>,
+    details: DischargeDetails,
+) -> Result<DischargePreview, AppError> {
+    let mut tx = state.pool.begin().await?;
+    let preview = discharge_in(&mut tx, state, caller, id, version, details).await?;
+    tx.rollback().await?;
+    Ok(preview)
+}
+
+async fn discharge_in(
+    tx: &mut PgConnection,
+    state: &AppState,
+    caller: &Caller,
+    id: PatientId,
+    version: Option<i32>,
+    details: DischargeDetails,
+) -> Result<DischargePreview, AppError> {
     caller.require(DISCHARGE)?;
     let now = state.clock.now();
     let at = details.at.unwrap_or(now);
@@ -660,8 +727,7 @@ pub async fn discharge(
         .map(str::trim)
         .filter(|d| !d.is_empty())
         .map(str::to_string);
-    let mut tx = state.pool.begin().await?;
-    let case = queries::lock(&mut tx, caller, id, version).await?;
+    let case = queries::lock(&mut *tx, caller, id, version).await?;
     let next = transition(&case, CaseEvent::Discharge)?;
     if at > latest_allowed(now) {
         return Err(AppError::Validation(FieldErrors::single(
@@ -671,7 +737,7 @@ pub async fn discharge(
     }
     if at < case.admitted_at
         || case.discharge_ready_at.is_some_and(|r| at < r)
-        || last_period_end(&mut tx, id).await?.is_some_and(|e| at < e)
+        || last_period_end(tx, id).await?.is_some_and(|e| at < e)
     {
         return Err(AppError::Validation(FieldErrors::single(
             "discharged_at",
@@ -691,7 +757,7 @@ pub async fn discharge(
             "Select how the patient left (an NHS Data Dictionary discharge method: 1, 3, 4, 6, 7 or 9)",
         );
     }
-    let return_kind = return_kind_of_trust(&mut tx, &case.trust_code).await?;
+    let return_kind = return_kind_of_trust(tx, &case.trust_code).await?;
     let destination_label = match &destination {
         Some(_) if method == METHOD_DIED => {
             errors.add(
@@ -755,22 +821,25 @@ pub async fn discharge(
     {
         detail = format!("{detail} ({})", how.to_lowercase());
     }
-    if let Some(closed) = close_for_patient(&mut tx, id, now, CaseClosing::Discharge).await? {
+    if let Some(closed) = close_for_patient(tx, id, now, CaseClosing::Discharge).await? {
         detail = format!("{detail}; {closed}");
     }
     record(
-        &mut tx,
+        tx,
         &case,
         caller,
         now,
         CaseAction::Discharged,
-        detail,
+        detail.clone(),
         Some(next),
     )
     .await?;
-    tx.commit().await?;
-    tracing::info!(case_id = id.0, "case discharged");
-    queries::get(&state.pool, caller, id).await
+    Ok(DischargePreview {
+        at,
+        destination: destination_label,
+        method: method_label,
+        detail,
+    })
 }
 
 /// Closes a case without a discharge through the hub, with a coded reason (died,
@@ -864,30 +933,68 @@ pub async fn take_ownership(
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
     let case = queries::lock(&mut tx, caller, id, version).await?;
+    if !assign_coordinator(&mut tx, &case, caller, now, Some(caller.user_id)).await? {
+        tx.rollback().await?;
+        return Ok(case);
+    }
+    tx.commit().await?;
+    queries::get(&state.pool, caller, id).await
+}
+
+/// Makes a hub user (or nobody) the coordinator of a locked open case, with its history;
+/// `false` when nothing changed.
+async fn assign_coordinator(
+    tx: &mut PgConnection,
+    case: &CaseRow,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    coordinator: Option<i64>,
+) -> Result<bool, AppError> {
     if case.status.is_terminal() {
         return Err(AppError::conflict(
             "invalid_transition",
             "The case is closed and can no longer change",
         ));
     }
-    if case.coordinator_id == Some(caller.user_id) {
-        tx.rollback().await?;
-        return Ok(case);
+    if case.coordinator_id == coordinator {
+        return Ok(false);
     }
+    let name = match coordinator {
+        None => None,
+        Some(user) => {
+            let name = sqlx::query_scalar!(
+                "SELECT username FROM users WHERE id = $1 AND role = 'hub' AND disabled_at IS NULL",
+                user
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
+            match name {
+                Some(n) => Some(n),
+                None => {
+                    return Err(AppError::Validation(FieldErrors::single(
+                        "coordinator",
+                        "Choose a coordinator at the hub",
+                    )));
+                }
+            }
+        }
+    };
     sqlx::query!(
         "UPDATE patients SET coordinator_id = $2 WHERE id = $1",
-        id as _,
-        caller.user_id as _,
+        case.id as _,
+        coordinator,
     )
     .execute(&mut *tx)
     .await?;
-    let detail = match &case.coordinator {
-        Some(prev) => format!("Coordinator changed from {prev} to {}", caller.username),
-        None => format!("{} is the coordinator", caller.username),
+    let detail = match (&case.coordinator, name) {
+        (Some(prev), Some(next)) => format!("Coordinator changed from {prev} to {next}"),
+        (None, Some(next)) => format!("{next} is the coordinator"),
+        (Some(prev), None) => format!("{prev} is no longer the coordinator"),
+        (None, None) => String::new(),
     };
     record(
-        &mut tx,
-        &case,
+        tx,
+        case,
         caller,
         now,
         CaseAction::CoordinatorAssigned,
@@ -895,6 +1002,54 @@ pub async fn take_ownership(
         None,
     )
     .await?;
+    Ok(true)
+}
+
+/// The hub's triage of a case in one form: coordinator, pathway and delay reason. Each part
+/// given is changed only if it differs, with its own history row, all in one transaction
+/// behind one version check: the form is saved whole or not at all.
+#[derive(Debug, Clone, Default)]
+pub struct Triage {
+    /// `Some(None)`: nobody; `Some(Some(user))`: that hub user.
+    pub coordinator: Option<Option<i64>>,
+    pub pathway: Option<Pathway>,
+    pub delay_reason: Option<String>,
+}
+
+pub async fn triage(
+    state: &AppState,
+    caller: &Caller,
+    id: PatientId,
+    version: Option<i32>,
+    t: Triage,
+) -> Result<CaseRow, AppError> {
+    caller.require(COORDINATE)?;
+    let now = state.clock.now();
+    let mut tx = state.pool.begin().await?;
+    let mut case = queries::lock(&mut tx, caller, id, version).await?;
+    let mut changed = false;
+    if let Some(coordinator) = t.coordinator
+        && assign_coordinator(&mut tx, &case, caller, now, coordinator).await?
+    {
+        changed = true;
+        case = queries::lock(&mut tx, caller, id, None).await?;
+    }
+    if let Some(pathway) = t.pathway
+        && case.pathway() != Some(pathway)
+    {
+        apply_pathway(&mut tx, &case, caller, now, pathway).await?;
+        changed = true;
+        case = queries::lock(&mut tx, caller, id, None).await?;
+    }
+    if let Some(code) = t.delay_reason.as_deref().filter(|c| !c.is_empty())
+        && apply_delay_reason(&mut tx, &case, caller, now, code).await?
+    {
+        changed = true;
+    }
+    if !changed {
+        tx.rollback().await?;
+        return Ok(case);
+    }
     tx.commit().await?;
     queries::get(&state.pool, caller, id).await
 }

@@ -63,6 +63,18 @@ impl Layout {
         self.caller.as_ref().is_some_and(|c| c.role != Role::Admin)
     }
 
+    /// Hub and ward users have tasks (the header's "Tasks" with what is due today).
+    pub fn show_tasks(&self) -> bool {
+        self.caller
+            .as_ref()
+            .is_some_and(|c| matches!(c.role, Role::Hub | Role::Ward))
+    }
+
+    /// The caller's open tasks due by the end of today.
+    pub fn tasks_due(&self) -> i64 {
+        self.caller.as_ref().and_then(|c| c.tasks_due).unwrap_or(0)
+    }
+
     pub fn nav(&self) -> Vec<NavItem> {
         let Some(c) = &self.caller else {
             return vec![];

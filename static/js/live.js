@@ -3,7 +3,8 @@
 // JavaScript the pages work by reloading. Nothing typed is ever thrown away: while a form on
 // the page has been edited or has focus, a banner offers the update instead.
 const TYPES = ['patient.created', 'patient.updated', 'patient.discharged', 'referral.created',
-  'referral.decided', 'referral.updated', 'offer.created', 'offer.updated', 'resync'];
+  'referral.decided', 'referral.updated', 'offer.created', 'offer.updated', 'note.created',
+  'task.created', 'task.updated', 'resync'];
 
 const main = document.getElementById('maincontent');
 let dirty = false;
@@ -34,9 +35,16 @@ async function refresh() {
     const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
     const fresh = doc.getElementById('maincontent');
     if (fresh && !busy()) {
-      // keep the one-time message the user has not read yet
+      // keep the one-time message the user has not read yet, and every section the user
+      // opened or closed (a filter panel stays as it was)
       const flash = main.querySelector('.hw-flash');
+      const open = new Map();
+      main.querySelectorAll('details').forEach((d, i) => open.set(d.id || `#${i}`, d.open));
       main.innerHTML = fresh.innerHTML;
+      main.querySelectorAll('details').forEach((d, i) => {
+        const was = open.get(d.id || `#${i}`);
+        if (was !== undefined) d.open = was;
+      });
       if (flash && !main.querySelector('.hw-flash')) main.prepend(flash);
       banner = null;
       document.dispatchEvent(new CustomEvent('homeward:updated'));

@@ -5,6 +5,7 @@
 
 use crate::common::*;
 use fantoccini::{Client, ClientBuilder, Locator};
+use homeward::domain::time::london_date;
 use serde_json::{Value, json};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -217,6 +218,15 @@ impl Person {
         let mut sideways = vec![];
         for (w, tag) in [(1280, "desktop"), (390, "phone"), (320, "small-phone")] {
             self.c.set_window_size(w, 900).await.unwrap();
+            // let the page lay itself out again (the header's menu reacts to the width)
+            self.c
+                .execute_async(
+                    "const done = arguments[0]; \
+                     requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                    vec![],
+                )
+                .await
+                .unwrap();
             let widths = self
                 .c
                 .execute(
@@ -230,8 +240,20 @@ impl Person {
                 widths[1].as_i64().unwrap_or(0),
             );
             if w < 1000 && scroll > inner {
+                let out = self
+                    .c
+                    .execute(
+                        "const out = []; document.querySelectorAll('body *').forEach(e => { \
+                         const r = e.getBoundingClientRect(); \
+                         if (r.right > window.innerWidth + 1 && r.width > 0) \
+                         out.push(e.tagName + '.' + e.className + ' ' + Math.round(r.right)); }); \
+                         return out.slice(0, 6);",
+                        vec![],
+                    )
+                    .await
+                    .unwrap();
                 sideways.push(format!(
-                    "{tag}: {scroll}px of content in a {inner}px window"
+                    "{tag}: {scroll}px of content in a {inner}px window: {out}"
                 ));
             }
             if tag != "small-phone" {
@@ -405,9 +427,41 @@ async fn the_whole_journey_in_a_browser_for_every_role() {
     hub.expect("h1", "Worklist").await;
     hub.check("worklist").await;
     hub.go(&case_path).await;
+    // one triage form: the hub takes the case, chooses pathway 2 and a reason of its own
+    hub.c
+        .find(Locator::Css("#coordinator"))
+        .await
+        .unwrap()
+        .select_by_index(1)
+        .await
+        .unwrap();
     hub.click("#pathway-2").await;
-    hub.click("form[action$='/pathway'] button").await;
-    hub.expect(".hw-flash", "Pathway 2 chosen").await;
+    hub.c
+        .find(Locator::Css("#code"))
+        .await
+        .unwrap()
+        .select_by_value("p2_bed")
+        .await
+        .unwrap();
+    hub.click("form[action$='/triage'] button").await;
+    hub.expect(".hw-flash", "Triage saved").await;
+    hub.expect("main", "Pathway 2").await;
+    // a phone call in the contact log and a task due today, shown in the header
+    hub.click("#kind-call").await;
+    hub.fill("#text", "Rang the daughter: happy with a rehab bed")
+        .await;
+    hub.click("form.hw-note-form button").await;
+    hub.expect(".hw-notes", "Rang the daughter").await;
+    hub.expect(".hw-notes", "Phone call").await;
+    hub.click("#add-task summary").await;
+    hub.fill("#title", "Chase both providers by noon").await;
+    let today = london_date(app.clock.now()).format("%Y-%m-%d").to_string();
+    hub.set("#due_at", &today).await;
+    hub.set("#due_time", "23:59").await;
+    hub.click("#add-task form button").await;
+    hub.expect(".hw-tasks", "Chase both providers by noon")
+        .await;
+    hub.expect(".hw-tasks-due", "1").await;
     hub.check("case-hub").await;
     hub.click("a[href$='/find-care']").await;
     hub.expect("h1", "Find care").await;
@@ -423,7 +477,9 @@ async fn the_whole_journey_in_a_browser_for_every_role() {
     hub.click("form[action$='/referrals'] button").await;
     hub.expect(".hw-flash", "Referred to").await;
 
-    // the providers: one declines with a coded reason, the other accepts
+    // a few minutes later, the providers: one declines with a coded reason, the other accepts
+    app.clock
+        .set(app.clock.now() + chrono::Duration::minutes(5));
     let provider2 = Person::new(&driver, &app.base, "provider2").await;
     provider2.expect("h1", "Referrals").await;
     assert!(
@@ -455,14 +511,38 @@ async fn the_whole_journey_in_a_browser_for_every_role() {
         !provider.text("main").await.contains("LOVELACE"),
         "no identifiers before acceptance"
     );
+    // the hub watches its worklist while the provider accepts: the row is marked, live
+    hub.go("/hub").await;
+    hub.expect("h1", "Worklist").await;
     provider.click("form[action$='/accept'] button").await;
     provider.expect(".hw-accepted", "LOVELACE, Ada").await;
     provider.check("referrals-answered").await;
+    hub.expect(".hw-worklist tr.hw-news", "Accepted").await;
+    hub.check("worklist-news").await;
     provider.go("/provider/offers").await;
     provider.check("offers").await;
     hub.go(&case_path).await;
+    hub.expect(".hw-news-banner", "accepted the referral").await;
+    hub.expect(".hw-news-banner", "declined the referral").await;
     hub.expect(".hw-referrals", "accepted").await;
     hub.expect(".hw-referrals", "declined").await;
+    // read once, it is no longer news; the task is done with one click from the tasks page
+    hub.go("/hub").await;
+    hub.expect("h1", "Worklist").await;
+    let marked = hub
+        .c
+        .execute(
+            "return document.querySelectorAll('tr.hw-news').length",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(marked, json!(0));
+    hub.go("/tasks").await;
+    hub.expect("main", "Chase both providers by noon").await;
+    hub.check("tasks").await;
+    hub.click("form[action$='/complete'] button").await;
+    hub.expect(".hw-flash", "Done: Chase both providers").await;
 
     // the hub records the choice and plans the discharge
     hub.go(&format!("{case_path}/choice")).await;
@@ -485,6 +565,11 @@ async fn the_whole_journey_in_a_browser_for_every_role() {
         .select_by_value("p2_community_rehab")
         .await
         .unwrap();
+    ward.click("form[action$='/discharge'] button").await;
+    // closing a case asks first, saying where the patient goes and on which pathway
+    ward.expect("main h1", "Record the discharge of").await;
+    ward.expect(".hw-discharge-summary", "Pathway 2").await;
+    ward.check("discharge-confirm").await;
     ward.click("form[action$='/discharge'] button").await;
     ward.expect("main .nhsuk-tag", "Discharged").await;
     let rep = app

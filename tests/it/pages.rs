@@ -195,9 +195,14 @@ async fn the_ward_list_shows_only_the_wards_own_trust() {
     assert!(!main.contains("BABBAGE"));
     assert!(page.text("h2").contains("Acute Medical Unit"));
     assert!(!page.text("main").contains("RXX-W01"));
-    // ready 20 Nov 14:00, now 22 Nov 10:00: 44 hours, over the 24-hour standard
-    assert_eq!(page.count("tr.hw-over-24h"), 1);
-    assert!(page.text("tr.hw-over-24h").contains("2 days (44 hours)"));
+    // ready 20 Nov 14:00, now 22 Nov 10:00: 44 hours, over the 24-hour standard: in bold,
+    // without tinting the row (colour is kept for what needs action)
+    assert_eq!(page.count(".hw-ward-cases tbody td:nth-child(4) strong"), 1);
+    assert!(
+        page.text(".hw-ward-cases tbody td:nth-child(4) strong")
+            .contains("2 days (44 hours)")
+    );
+    assert_eq!(page.count("tr[class*='over']"), 0);
 }
 
 #[tokio::test]
@@ -307,15 +312,31 @@ async fn flagging_through_the_form_opens_the_case() {
     assert_eq!(ready, utc("2026-11-22T08:15:00Z"));
     // the flash shows once
     assert_eq!(b.page(&to).await.count(".hw-flash"), 0);
-    // the same patient again: the duplicate is explained on the NHS number
+    // the same patient again: the duplicate is explained on the NHS number, with a link to
+    // the open case
     let res = b.post_form("/patients", &fields).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let again = Html::from(res).await;
     assert!(
-        Html::from(res)
-            .await
+        again
             .text("#nhs_number-error")
             .contains("already has an open case")
     );
+    assert_eq!(
+        again.attr(".hw-existing-case a", "href").as_deref(),
+        Some(to.as_str())
+    );
+    // another trust's ward user gets the error but no link to a case they may not see
+    let mut elsewhere = fields.to_vec();
+    elsewhere[6] = ("ward_code", "RXX-W01");
+    let res = app
+        .browser("ward2")
+        .await
+        .post_form("/patients", &elsewhere)
+        .await;
+    let other = Html::from(res).await;
+    assert!(other.text("main").contains("already has an open case"));
+    assert_eq!(other.count(".hw-existing-case"), 0);
 }
 
 #[tokio::test]
@@ -324,32 +345,65 @@ async fn the_hub_works_a_case_from_its_page() {
     let id = app.flag_id("ward", patient(NHS[0])).await;
     let hub = app.browser("hub").await;
     let page = hub.page(&format!("/patients/{id}")).await;
+    // one triage form: coordinator, pathway and delay reason together
     assert_eq!(
-        page.count(&format!("form[action='/patients/{id}/pathway']")),
+        page.count(&format!("form[action='/patients/{id}/triage']")),
         1
+    );
+    for separate in ["pathway", "coordinator", "delay-reason"] {
+        assert_eq!(
+            page.count(&format!("form[action='/patients/{id}/{separate}']")),
+            0,
+            "{separate}"
+        );
+    }
+    let me: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'hub'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let me = me.to_string();
+    assert!(page.text("#coordinator").contains("you"));
+
+    // a bad part refuses the whole form: the coordinator is not taken either
+    let res = hub
+        .post_form(
+            &format!("/patients/{id}/triage"),
+            &[
+                ("version", &app.form_version(id).await),
+                ("coordinator", &me),
+                ("pathway", "2"),
+                ("code", "no_such_reason"),
+            ],
+        )
+        .await;
+    let page = expect_page(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(page.text("#code-error").contains("Select a delay reason"));
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM patients WHERE coordinator_id IS NOT NULL OR pathway IS NOT NULL"
+        )
+        .await,
+        0
+    );
+    // what was chosen is still chosen on the form shown again
+    assert_eq!(
+        page.attr("input[name=pathway][checked]", "value")
+            .as_deref(),
+        Some("2")
     );
 
     let res = hub
         .post_form(
-            &format!("/patients/{id}/coordinator"),
-            &[("version", &app.form_version(id).await)],
+            &format!("/patients/{id}/triage"),
+            &[
+                ("version", &app.form_version(id).await),
+                ("coordinator", &me),
+                ("pathway", "2"),
+                ("code", "p2_bed"),
+            ],
         )
         .await;
     assert_eq!(location(&res), format!("/patients/{id}"));
-    let res = hub
-        .post_form(
-            &format!("/patients/{id}/pathway"),
-            &[("version", &app.form_version(id).await), ("pathway", "2")],
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let res = hub
-        .post_form(
-            &format!("/patients/{id}/delay-reason"),
-            &[("version", &app.form_version(id).await), ("code", "p2_bed")],
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
 
     let page = hub.page(&format!("/patients/{id}")).await;
     assert!(page.text("main").contains("Pathway 2"));
@@ -360,18 +414,45 @@ async fn the_hub_works_a_case_from_its_page() {
     assert!(page.text(".nhsuk-summary-list").contains("hub"));
     let history = page.texts(".hw-history tbody tr");
     assert_eq!(history.len(), 4, "{history:?}");
+    assert!(history[1].contains("hub is the coordinator"), "{history:?}");
     assert!(history[2].contains("Pathway 2 chosen"));
-    // the take-ownership button is gone once the hub user owns the case
+    assert!(history[3].contains("Delay reason"));
+    // the pathway's own reasons come first in the form
+    let first = page
+        .attr("#code optgroup:first-of-type option", "value")
+        .unwrap_or_default();
+    assert_eq!(first, "p2_bed");
     assert_eq!(
-        page.count(&format!("form[action='/patients/{id}/coordinator']")),
-        0
+        page.attr(&format!("#coordinator option[value='{me}']"), "selected")
+            .as_deref(),
+        Some("")
     );
+
+    // saving the form unchanged writes nothing
+    let before = app.history(id).await.len();
+    let res = hub
+        .post_form(
+            &format!("/patients/{id}/triage"),
+            &[
+                ("version", &app.form_version(id).await),
+                ("coordinator", &me),
+                ("pathway", "2"),
+                ("code", ""),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.history(id).await.len(), before);
 
     // a bad choice explains itself and changes nothing
     let res = hub
         .post_form(
-            &format!("/patients/{id}/pathway"),
-            &[("version", &app.form_version(id).await), ("pathway", "")],
+            &format!("/patients/{id}/triage"),
+            &[
+                ("version", &app.form_version(id).await),
+                ("coordinator", &me),
+                ("pathway", "9"),
+            ],
         )
         .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -403,11 +484,13 @@ async fn the_hub_works_a_case_from_its_page() {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let page = hub.page(&format!("/patients/{id}")).await;
     assert!(page.text(".nhsuk-tag").contains("Cancelled"));
+    // a closed case offers no actions, only a note for the record
     assert_eq!(
-        page.count("main form"),
+        page.count("main form:not(.hw-note-form)"),
         0,
         "a closed case offers no actions"
     );
+    assert_eq!(page.count("main form.hw-note-form"), 1);
 }
 
 #[tokio::test]
@@ -418,16 +501,16 @@ async fn a_stale_form_says_the_case_changed_and_shows_the_latest_values() {
     let page = hub.page(&format!("/patients/{id}")).await;
     let seen = page
         .attr(
-            &format!("form[action='/patients/{id}/pathway'] input[name=version]"),
+            &format!("form[action='/patients/{id}/triage'] input[name=version]"),
             "value",
         )
-        .expect("the pathway form carries the version");
+        .expect("the triage form carries the version");
     // someone else chooses pathway 3 meanwhile
     app.choose_pathway(id, 3).await;
     let res = hub
         .post_form(
-            &format!("/patients/{id}/pathway"),
-            &[("version", &seen), ("pathway", "1")],
+            &format!("/patients/{id}/triage"),
+            &[("version", &seen), ("pathway", "1"), ("coordinator", "")],
         )
         .await;
     let page = expect_page(res, StatusCode::CONFLICT).await;
@@ -521,17 +604,40 @@ async fn the_ward_records_criteria_and_the_discharge() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let version = app.form_version(id).await;
+    let form = [
+        ("version", version.as_str()),
+        ("discharged_date", "2026-11-22"),
+        ("discharged_time", "09:45"),
+        ("destination", "p0_home"),
+        ("method", "1"),
+    ];
+    // closing the case asks first: what will be recorded, nothing saved yet
     let res = ward
-        .post_form(
-            &format!("/patients/{id}/discharge"),
-            &[
-                ("version", &app.form_version(id).await),
-                ("discharged_date", "2026-11-22"),
-                ("discharged_time", "09:45"),
-                ("destination", "p0_home"),
-                ("method", "1"),
-            ],
-        )
+        .post_form(&format!("/patients/{id}/discharge"), &form)
+        .await;
+    let ask = expect_page(res, StatusCode::OK).await;
+    assert!(
+        ask.text("h1")
+            .contains("Record the discharge of LOVELACE, Ada?")
+    );
+    let summary = ask.text(".hw-discharge-summary");
+    assert!(summary.contains("22 Nov 2026 09:45"), "{summary}");
+    assert!(summary.contains("None chosen"), "{summary}");
+    assert_eq!(
+        ask.attr("form[action$='/discharge'] input[name=confirmed]", "value")
+            .as_deref(),
+        Some("yes")
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM patients WHERE status = 'discharged'")
+            .await,
+        0
+    );
+    let mut confirmed = form.to_vec();
+    confirmed.push(("confirmed", "yes"));
+    let res = ward
+        .post_form(&format!("/patients/{id}/discharge"), &confirmed)
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let page = ward.page(&format!("/patients/{id}")).await;
@@ -559,8 +665,16 @@ async fn the_worklist_puts_the_longest_wait_first_and_filters() {
     let rows = page.texts(".hw-worklist tbody tr");
     assert_eq!(rows.len(), 2);
     assert!(rows[0].contains("LONGWAIT"), "{rows:?}");
-    assert!(rows[0].contains("Over 24 hours"));
-    assert!(!rows[1].contains("Over 24 hours"));
+    // over the 24-hour standard: in bold, without tinting the row
+    assert!(rows[0].contains("44 hours"), "{rows:?}");
+    assert_eq!(
+        page.count(".hw-worklist tbody tr:first-child td:nth-child(6) strong"),
+        1
+    );
+    assert_eq!(
+        page.count(".hw-worklist tbody tr:last-child td:nth-child(6) strong"),
+        0
+    );
     assert!(rows[1].contains("2 hours"));
 
     let page = hub.page("/hub?trust=RHW").await;
@@ -697,8 +811,27 @@ async fn an_admin_creates_resets_and_disables_users() {
     let hub_id = app
         .count("SELECT id FROM users WHERE username = 'hub'")
         .await;
+    // the hub user coordinates a case: the page asking to confirm says so, and asking
+    // changes nothing
+    let case = app.flag_id("ward", patient(NHS[3])).await;
+    let v = app.form_version(case).await;
+    hub.post_form(
+        &format!("/patients/{case}/coordinator"),
+        &[("version", v.as_str())],
+    )
+    .await;
     let res = admin
         .post_form(&format!("/admin/users/{hub_id}/disable"), &[])
+        .await;
+    let ask = expect_page(res, StatusCode::OK).await;
+    assert!(ask.text("h1").contains("Disable"), "{}", ask.text("h1"));
+    assert!(ask.text("main").contains("coordinate 1 open case"));
+    assert_eq!(hub.get("/hub").await.status(), StatusCode::OK);
+    let res = admin
+        .post_form(
+            &format!("/admin/users/{hub_id}/disable"),
+            &[("confirmed", "yes")],
+        )
         .await;
     assert_eq!(location(&res), "/admin/users");
     assert_eq!(location(&hub.get("/hub").await), "/login");
@@ -772,7 +905,7 @@ async fn a_long_worklist_comes_a_page_at_a_time_with_counts_for_all() {
     let page = hub.page("/hub").await;
     assert_eq!(page.count(".hw-worklist tbody tr"), 100);
     // 130 in all; waits of 24..130 hours are over the standard: 107
-    let intro = page.text("main > p");
+    let intro = page.text(".hw-list-summary");
     assert!(intro.contains("130 open cases"), "{intro}");
     assert!(intro.contains("107 waiting more than 24 hours"), "{intro}");
     assert!(
@@ -796,7 +929,7 @@ async fn a_long_worklist_comes_a_page_at_a_time_with_counts_for_all() {
     );
     assert_eq!(page.count(".nhsuk-pagination-item--next"), 0);
     // the counts are over the whole list on every page
-    assert!(page.text("main > p").contains("130 open cases"));
+    assert!(page.text(".hw-list-summary").contains("130 open cases"));
     // and back: the first page again
     let prev = page
         .attr(".nhsuk-pagination-item--previous a", "href")

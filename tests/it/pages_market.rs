@@ -300,6 +300,7 @@ async fn the_hub_finds_care_refers_and_providers_answer() {
                 ("discharged_date", "2026-11-22"),
                 ("discharged_time", "09:55"),
                 ("destination", "p3_care_home"),
+                ("confirmed", "yes"),
             ],
         )
         .await;

@@ -24,6 +24,7 @@ fn caller(role: Role, org: &str) -> Caller {
         org_code: org.into(),
         org_name: org.into(),
         notices: None,
+        tasks_due: None,
     }
 }
 
@@ -239,7 +240,7 @@ async fn the_live_filter_and_the_sql_agree_for_every_role() {
             .into_iter()
             .map(|r| r.id.0)
             .collect();
-        let listed: BTreeSet<i64> = queries::list(&pool, c, &filter, page, now(), None)
+        let listed: BTreeSet<i64> = queries::list(&pool, c, &filter, page.clone(), now(), None)
             .await
             .unwrap()
             .cases

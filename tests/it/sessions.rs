@@ -126,7 +126,10 @@ async fn a_session_from_before_a_disable_never_works_again_after_the_enable() {
     let admin = app.browser("admin").await;
     for action in ["disable", "enable"] {
         let res = admin
-            .post_form(&format!("/admin/users/{ward_id}/{action}"), &[])
+            .post_form(
+                &format!("/admin/users/{ward_id}/{action}"),
+                &[("confirmed", "yes")],
+            )
             .await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "{action}");
     }

@@ -249,7 +249,10 @@ async fn single_sign_on_through_a_real_openid_connect_provider() {
 
     // a disabled user cannot sign in this way either
     admin
-        .post_form(&format!("/admin/users/{ward_id}/disable"), &[])
+        .post_form(
+            &format!("/admin/users/{ward_id}/disable"),
+            &[("confirmed", "yes")],
+        )
         .await;
     let b3 = app.anonymous_browser();
     let res = sign_in_through_provider(&app, &b3, "555000111222").await;

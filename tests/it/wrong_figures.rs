@@ -73,6 +73,7 @@ async fn a_discharge_at_the_instant_the_patient_became_ready_is_counted_that_day
                 ("discharged_time", ""),
                 ("destination", "p0_home"),
                 ("method", "1"),
+                ("confirmed", "yes"),
             ],
         )
         .await;

@@ -59,6 +59,9 @@ pub struct CaseView {
     /// Where the patient went (the destination's code; its label is looked up by the page).
     pub destination_code: String,
     pub method_code: String,
+    /// Why the recorded delay reason no longer fits the case, if it does not.
+    pub reason_misfit: Option<&'static str>,
+    pub coordinator_id: Option<i64>,
 }
 
 impl CaseView {
@@ -100,6 +103,11 @@ impl CaseView {
             local_id: c.local_id.clone().unwrap_or_default(),
             destination_code: c.discharge_destination.clone().unwrap_or_default(),
             method_code: c.discharge_method.clone().unwrap_or_default(),
+            reason_misfit: c
+                .delay_reason
+                .as_deref()
+                .and_then(|code| crate::domain::delay::misfit(code, c.pathway(), c.status)),
+            coordinator_id: c.coordinator_id,
         }
     }
 }
@@ -181,6 +189,12 @@ pub struct Actions {
     pub delay_reason: bool,
     pub details: bool,
     pub take_ownership: bool,
+    /// The hub's one triage form (coordinator, pathway, delay reason).
+    pub triage: bool,
+    /// Notes (hub and the case's ward), also once the case is closed.
+    pub casework: bool,
+    /// New tasks, while the case is open.
+    pub add_task: bool,
     pub plan_discharge: bool,
     pub discharge: bool,
     pub cancel: bool,
@@ -204,6 +218,9 @@ impl Actions {
             delay_reason: ward_or_hub && s.is_nctr(),
             details: ward_or_hub && open,
             take_ownership: hub && open && c.coordinator_id != Some(caller.user_id),
+            triage: hub && open,
+            casework: ward_or_hub,
+            add_task: ward_or_hub && open,
             plan_discharge: ward_or_hub && allowed(crate::domain::CaseEvent::PlanDischarge),
             discharge: ward_or_hub && open,
             cancel: hub && open,
@@ -228,6 +245,15 @@ pub struct ActionValues {
     pub method: String,
     pub reason_code: String,
     pub reason: String,
+    /// The coordinator chosen in the triage form (a hub user's id, or empty).
+    pub coordinator: String,
+    pub note_kind: String,
+    pub note_text: String,
+    pub task_title: String,
+    pub task_due_date: String,
+    pub task_due_time: String,
+    /// A username, or empty for the case's coordinator.
+    pub task_assignee: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -251,9 +277,74 @@ struct CasePage {
     stale: bool,
     /// A refused move (wrong state), shown in the summary.
     conflict: String,
+    /// Delay reasons in the triage form's order: the pathway's own first.
+    triage_reasons: Vec<DelayReason>,
+    /// How many of `triage_reasons` are the pathway's own.
+    fitting_reasons: usize,
+    /// Hub users (coordinators) and the trust's ward users (task owners).
+    people: Vec<crate::casework::Person>,
+    notes: Vec<NoteLine>,
+    notes_total: i64,
+    tasks: Vec<TaskLine>,
+    /// Referral decisions since the reader last opened the case.
+    news: Vec<NewsLine>,
+}
+
+/// A note as the case page lists it.
+pub struct NoteLine {
+    pub at: String,
+    pub author: String,
+    pub kind: &'static str,
+    pub text: String,
+}
+
+/// A task as the case page lists it.
+pub struct TaskLine {
+    pub id: i64,
+    pub title: String,
+    pub due: String,
+    pub assignee: String,
+    pub done: bool,
+    pub done_at: String,
+    pub overdue: bool,
+}
+
+impl TaskLine {
+    pub fn new(t: &crate::casework::Task, now: DateTime<Utc>) -> Self {
+        TaskLine {
+            id: t.id,
+            title: t.title.clone(),
+            due: display_london(t.due_at),
+            assignee: t.assignee.clone(),
+            done: t.done_at.is_some(),
+            done_at: t.done_at.map(display_london).unwrap_or_default(),
+            overdue: t.done_at.is_none() && t.due_at < now,
+        }
+    }
+}
+
+/// News on the case: "Meadowbank accepted the referral at 30 Nov 2026 09:57".
+pub struct NewsLine {
+    pub text: String,
+    pub good: bool,
 }
 
 impl CasePage {
+    fn is_me(&self, id: &i64) -> bool {
+        self.layout
+            .caller
+            .as_ref()
+            .is_some_and(|c| c.user_id == *id)
+    }
+
+    fn is_coordinator_choice(&self, id: &i64) -> bool {
+        if self.values.coordinator.is_empty() {
+            self.case.coordinator_id == Some(*id)
+        } else {
+            self.values.coordinator == id.to_string()
+        }
+    }
+
     /// What the details list says about where the patient went.
     fn destination_label(&self) -> String {
         let code = &self.case.destination_code;
@@ -297,14 +388,60 @@ pub(super) async fn render_case(
     id: PatientId,
     problem: Option<Problem>,
 ) -> PageResult {
+    render_case_marking(state, session, caller, id, problem, false).await
+}
+
+/// [`render_case`]; `mark_read` remembers this visit (a page opened by the reader, not a
+/// live refresh or a form shown again), which ends the news it shows.
+pub(super) async fn render_case_marking(
+    state: &AppState,
+    session: &Session,
+    caller: &Caller,
+    id: PatientId,
+    problem: Option<Problem>,
+    mark_read: bool,
+) -> PageResult {
     let now = state.clock.now();
+    // the case first: nothing else is read (or logged) for a case the caller may not see
     let case = queries::get(&state.pool, caller, id).await?;
-    let periods = queries::nctr_periods(&state.pool, id).await?;
-    let history = queries::history(&state.pool, id).await?;
+    let pool = &state.pool;
+    let casework = caller.is(Role::Hub) || caller.is(Role::Ward);
+    let news_since = now - chrono::Duration::days(super::worklist::NEWS_DAYS);
+    let shown = [id];
+    let (periods, history, referrals, reference, notes, tasks, people, news, _) = tokio::try_join!(
+        queries::nctr_periods(pool, id),
+        queries::history(pool, id),
+        crate::market::referrals::for_patient(pool, caller, id),
+        state.reference.get(pool),
+        async {
+            if casework {
+                crate::casework::notes(pool, caller, id, None, NOTES_SHOWN).await
+            } else {
+                Ok((vec![], 0))
+            }
+        },
+        async {
+            if casework {
+                let filter = crate::casework::TaskFilter {
+                    patient_id: Some(id),
+                    ..Default::default()
+                };
+                crate::casework::tasks(pool, caller, &filter, None, 200).await
+            } else {
+                Ok((vec![], 0))
+            }
+        },
+        async {
+            if casework {
+                crate::casework::people_for(pool, &case.trust_code).await
+            } else {
+                Ok(vec![])
+            }
+        },
+        crate::cases::reads::news_on_case(pool, caller, id, now, news_since, mark_read),
+        crate::audit::record_views(pool, caller, &shown, "case page", now),
+    )?;
     let view = CaseView::new(&case, caller, now);
-    let referrals = crate::market::referrals::for_patient(&state.pool, caller, id).await?;
-    crate::audit::record_views(&state.pool, caller, &[id], "case page", state.clock.now()).await?;
-    let reference = state.reference.get(&state.pool).await?;
     let local_now = now.with_timezone(&chrono_tz::Europe::London);
     let defaults = ActionValues {
         at_date: local_now.format("%Y-%m-%d").to_string(),
@@ -339,7 +476,47 @@ pub(super) async fn render_case(
     } else {
         StatusCode::OK
     };
+    let mut triage_reasons = reference.delay_reasons.clone();
+    let fitting_reasons = crate::domain::delay::order_for_pathway(
+        &mut triage_reasons,
+        |r| r.code.as_str(),
+        values
+            .pathway
+            .parse::<Pathway>()
+            .ok()
+            .or_else(|| case.pathway()),
+    );
+    // open tasks first, soonest due first; then the done ones, latest done first
+    let mut tasks: Vec<TaskLine> = tasks.0.iter().map(|t| TaskLine::new(t, now)).collect();
+    tasks.sort_by_key(|t| t.done);
     let page = CasePage {
+        triage_reasons,
+        fitting_reasons,
+        people,
+        notes_total: notes.1,
+        notes: notes
+            .0
+            .iter()
+            .map(|n| NoteLine {
+                at: display_london(n.at),
+                author: n.author.clone(),
+                kind: n.kind.label(),
+                text: n.text.clone(),
+            })
+            .collect(),
+        tasks,
+        news: news
+            .iter()
+            .map(|n| NewsLine {
+                text: format!(
+                    "{} {} the referral at {}",
+                    n.provider,
+                    n.status,
+                    display_london(n.at)
+                ),
+                good: n.status == "accepted",
+            })
+            .collect(),
         layout: crate::notifications::layout(
             state,
             session,
@@ -373,18 +550,24 @@ pub(super) async fn render_case(
     Ok((status, page).into_response())
 }
 
+/// Notes the case page shows (the newest; the API pages through them all).
+const NOTES_SHOWN: i64 = 50;
+
 pub async fn show(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
     Id(id): Id<PatientId>,
+    headers: axum::http::HeaderMap,
 ) -> PageResult {
     if caller.require(&[Role::Ward, Role::Hub]).is_err() {
         crate::audit::record_refusal(&state.pool, &caller, id, "case page", state.clock.now())
             .await?;
         return Err(AppError::Forbidden.into());
     }
-    let shown = render_case(&state, &session, &caller, id, None).await;
+    // a live refresh of an open page (live.js) does not count as reading the news
+    let live = headers.contains_key("x-homeward-live");
+    let shown = render_case_marking(&state, &session, &caller, id, None, !live).await;
     if let Err(crate::web::PageError(AppError::NotFound)) = &shown {
         // not a case this caller may see: the attempt is in the access log too
         crate::audit::record_refusal(&state.pool, &caller, id, "case page", state.clock.now())

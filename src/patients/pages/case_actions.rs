@@ -11,7 +11,8 @@ use crate::domain::Caller;
 use crate::domain::CancelReason;
 use crate::domain::Pathway;
 use crate::domain::PatientId;
-use crate::domain::time::parse_local;
+use crate::domain::Role;
+use crate::domain::time::{display_london, parse_local};
 use crate::error::{AppError, FieldErrors};
 use crate::patients::commands::{
     self, CriteriaChange, CtrCodeRule, DestinationRule, DetailsChange, DischargeDetails,
@@ -19,9 +20,12 @@ use crate::patients::commands::{
 use crate::patients::model::optional_date;
 use crate::state::AppState;
 use crate::web::Id;
-use crate::web::{PageResult, done};
+use crate::web::{Layout, PageResult, done};
+use askama::Template;
+use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::State;
+use axum::response::IntoResponse;
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -321,8 +325,30 @@ pub struct DischargeForm {
     destination: String,
     #[serde(default)]
     method: String,
+    /// "yes" once the person has seen what will be recorded and confirmed it.
+    #[serde(default)]
+    confirmed: String,
 }
 
+/// "Record this discharge?": what will be recorded, with the form's values kept to post
+/// again.
+#[derive(Template, WebTemplate)]
+#[template(path = "patients/discharge_confirm.html")]
+struct DischargeConfirmPage {
+    layout: Layout,
+    id: PatientId,
+    name: String,
+    nhs_number: String,
+    pathway: String,
+    when: String,
+    destination: String,
+    method: String,
+    detail: String,
+    form: DischargeForm,
+}
+
+/// Records a discharge, after a page that shows what will be recorded (where to, on which
+/// pathway) and asks to confirm: closing a case is not undone by a second click.
 pub async fn discharge(
     State(state): State<AppState>,
     session: Session,
@@ -337,22 +363,53 @@ pub async fn discharge(
         method: f.method.clone(),
         ..Default::default()
     };
-    let result = match parse_local(&f.discharged_date, &f.discharged_time) {
-        Some(t) => {
-            let details = DischargeDetails {
-                at: Some(t),
-                destination: Some(f.destination),
-                method: Some(f.method),
-                // a person recording the discharge on the page says where the patient went
-                destination_rule: DestinationRule::Required,
-            };
-            commands::discharge(&state, &caller, id, f.version, details).await
-        }
-        None => Err(AppError::Validation(FieldErrors::single(
+    let details = parse_local(&f.discharged_date, &f.discharged_time).map(|t| DischargeDetails {
+        at: Some(t),
+        destination: Some(f.destination.clone()),
+        method: Some(f.method.clone()),
+        // a person recording the discharge on the page says where the patient went
+        destination_rule: DestinationRule::Required,
+    });
+    let retry = Retry {
+        typed,
+        rename: &[("discharged_at", "discharged_date")],
+    };
+    let Some(details) = details else {
+        let bad = Err(AppError::Validation(FieldErrors::single(
             "discharged_at",
             "Enter a real date and time of discharge",
-        ))),
+        )));
+        return after_action(&state, &session, &caller, id, bad, "", retry).await;
     };
+    if f.confirmed != "yes" {
+        return match commands::preview_discharge(&state, &caller, id, f.version, details).await {
+            Ok(preview) => {
+                let case = crate::cases::queries::get(&state.pool, &caller, id).await?;
+                let line = crate::cases::CaseLine::new(&case, state.clock.now());
+                Ok(DischargeConfirmPage {
+                    layout: crate::notifications::layout(
+                        &state,
+                        &session,
+                        &caller,
+                        if caller.is(Role::Hub) { "hub" } else { "ward" },
+                    )
+                    .await,
+                    id,
+                    name: line.name,
+                    nhs_number: line.nhs_number,
+                    pathway: line.pathway,
+                    when: display_london(preview.at),
+                    destination: preview.destination.unwrap_or_default(),
+                    method: preview.method.unwrap_or_default(),
+                    detail: preview.detail,
+                    form: f,
+                }
+                .into_response())
+            }
+            Err(e) => after_action(&state, &session, &caller, id, Err(e), "", retry).await,
+        };
+    }
+    let result = commands::discharge(&state, &caller, id, f.version, details).await;
     after_action(
         &state,
         &session,
@@ -360,10 +417,7 @@ pub async fn discharge(
         id,
         result,
         "Discharge recorded",
-        Retry {
-            typed,
-            rename: &[("discharged_at", "discharged_date")],
-        },
+        retry,
     )
     .await
 }
@@ -433,6 +487,81 @@ pub async fn take_ownership(
             typed: ActionValues::default(),
             rename: &[],
         },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct TriageForm {
+    version: Option<i32>,
+    /// A hub user's id, or empty for nobody.
+    #[serde(default)]
+    coordinator: String,
+    #[serde(default)]
+    pathway: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// The hub's one triage form: coordinator, pathway and delay reason saved together.
+pub async fn triage(
+    State(state): State<AppState>,
+    session: Session,
+    PageCaller(caller): PageCaller,
+    Id(id): Id<PatientId>,
+    Form(f): Form<TriageForm>,
+) -> PageResult {
+    let typed = ActionValues {
+        pathway: f.pathway.clone(),
+        code: f.code.clone(),
+        coordinator: f.coordinator.clone(),
+        ..Default::default()
+    };
+    let mut errors = FieldErrors::new();
+    let coordinator = match f.coordinator.trim() {
+        "" => None,
+        c => match c.parse::<i64>() {
+            Ok(user) => Some(user),
+            Err(_) => {
+                errors.add("coordinator", "Choose a coordinator at the hub");
+                None
+            }
+        },
+    };
+    let pathway = match f.pathway.trim() {
+        "" => None,
+        p => match p.parse::<Pathway>() {
+            Ok(p) => Some(p),
+            Err(()) => {
+                errors.add("pathway", "Select a pathway");
+                None
+            }
+        },
+    };
+    let result = if errors.is_empty() {
+        commands::triage(
+            &state,
+            &caller,
+            id,
+            f.version,
+            commands::Triage {
+                coordinator: Some(coordinator),
+                pathway,
+                delay_reason: Some(f.code.trim().to_string()).filter(|c| !c.is_empty()),
+            },
+        )
+        .await
+    } else {
+        Err(AppError::Validation(errors))
+    };
+    after_action(
+        &state,
+        &session,
+        &caller,
+        id,
+        result,
+        "Triage saved",
+        Retry { typed, rename: &[] },
     )
     .await
 }

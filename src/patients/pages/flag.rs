@@ -67,6 +67,8 @@ struct FlagPage {
     form: FlagForm,
     wards: Vec<WardRow>,
     errors: FormErrors,
+    /// The open case a duplicate would repeat, if the caller may see it: (id, name).
+    existing: Option<(crate::domain::PatientId, String)>,
 }
 
 pub async fn flag_form(
@@ -91,6 +93,7 @@ pub async fn flag_form(
         },
         wards: state.reference.get(&state.pool).await?.wards_for(&caller),
         errors: FormErrors::default(),
+        existing: None,
     }
     .into_response())
 }
@@ -174,13 +177,64 @@ pub async fn flag(
             .await);
         }
         Err(AppError::Validation(errors)) => errors,
-        Err(AppError::Conflict { message, .. }) => FieldErrors::single("nhs_number", message),
+        Err(AppError::Conflict { message, .. }) => {
+            let field = if form.nhs_number_status == "unknown" {
+                "local_id"
+            } else {
+                "nhs_number"
+            };
+            FieldErrors::single(field, message)
+        }
         Err(e) => return Err(e.into()),
+    };
+    // a duplicate says where the open case is, when the caller may open it
+    let existing = if errors
+        .iter()
+        .any(|(_, m)| m.contains("already has an open case"))
+    {
+        existing_case(&state, &caller, &form).await?
+    } else {
+        None
     };
     Ok(invalid(FlagPage {
         layout: crate::notifications::layout(&state, &session, &caller, "flag").await,
         form,
         wards: state.reference.get(&state.pool).await?.wards_for(&caller),
         errors: FormErrors(errors),
+        existing,
     }))
+}
+
+/// The open case with the form's NHS number (or hospital number on the form's ward's trust),
+/// if the caller may see it.
+async fn existing_case(
+    state: &AppState,
+    caller: &crate::domain::Caller,
+    form: &FlagForm,
+) -> Result<Option<(crate::domain::PatientId, String)>, AppError> {
+    let digits: String = form
+        .nhs_number
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .collect();
+    let id: Option<crate::domain::PatientId> = sqlx::query_scalar(
+        "SELECT p.id FROM patients p WHERE p.status NOT IN ('discharged','cancelled') AND \
+         (($1 <> '' AND p.nhs_number = $1) OR ($2 <> '' AND upper(p.local_id) = upper($2) \
+          AND p.trust_code = (SELECT org_code FROM wards WHERE code = $3))) LIMIT 1",
+    )
+    .bind(if form.nhs_number_status == "unknown" {
+        String::new()
+    } else {
+        digits
+    })
+    .bind(form.local_id.trim())
+    .bind(form.ward_code.trim())
+    .fetch_optional(&state.pool)
+    .await?;
+    let Some(id) = id else { return Ok(None) };
+    match crate::cases::queries::get(&state.pool, caller, id).await {
+        Ok(case) => Ok(Some((case.id, case.full_name()))),
+        Err(AppError::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
 }

@@ -12,6 +12,7 @@
 
 pub mod case;
 pub mod case_actions;
+pub mod casework;
 pub mod flag;
 pub mod ward_list;
 pub mod worklist;
@@ -19,7 +20,9 @@ pub mod worklist;
 pub use case::show;
 pub use case_actions::{
     cancel, criteria, delay_reason, details, discharge, pathway, plan_discharge, take_ownership,
+    triage,
 };
+pub use casework::{add_note, add_task, complete_task, my_tasks};
 pub use flag::{flag, flag_form};
 pub use ward_list::ward_list;
 pub use worklist::worklist;

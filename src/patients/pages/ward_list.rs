@@ -4,7 +4,7 @@
 
 use crate::accounts::PageCaller;
 use crate::cases::CaseLine;
-use crate::cases::queries::{self, CaseFilter, PageRequest, Seen, WardCounts};
+use crate::cases::queries::{self, CaseFilter, NewsFor, PageRequest, Seen, WardCounts};
 use crate::domain::Role;
 use crate::state::AppState;
 use crate::web::{Layout, PageResult};
@@ -23,12 +23,17 @@ struct WardListPage {
     /// The ward shown, if the trust has any.
     ward: Option<WardCounts>,
     lines: Vec<CaseLine>,
+    /// The search, when the list shows patients found across the trust's wards.
+    search: String,
 }
 
 #[derive(Deserialize, Default)]
 pub struct WardQuery {
     #[serde(default)]
     ward: String,
+    /// Find a patient on any of the trust's wards: name, NHS number, hospital number or bed.
+    #[serde(default)]
+    q: String,
 }
 
 const SESSION_WARD_KEY: &str = "ward";
@@ -46,6 +51,7 @@ pub async fn ward_list(
 ) -> PageResult {
     caller.require(&[Role::Ward])?;
     let now = state.clock.now();
+    let search: String = q.q.trim().chars().take(100).collect();
     let wards = queries::ward_counts(&state.pool, &caller, now).await?;
     let remembered: Option<String> = session.get(SESSION_WARD_KEY).await.ok().flatten();
     let find = |code: &str| wards.iter().find(|w| w.code == code).cloned();
@@ -59,14 +65,20 @@ pub async fn ward_list(
         if remembered.as_deref() != Some(w.code.as_str()) {
             session.insert(SESSION_WARD_KEY, &w.code).await?;
         }
+        // a search looks across the trust's wards; otherwise the ward's own cases
         let filter = CaseFilter {
             open_only: true,
-            ward_code: Some(w.code.clone()),
+            ward_code: Some(w.code.clone()).filter(|_| search.is_empty()),
+            search: Some(search.clone()).filter(|s| !s.is_empty()),
             ..CaseFilter::default()
         };
         // a ward's open cases fit on one page (a ward has a few dozen beds)
         let page = PageRequest {
             limit: WARD_PAGE_SIZE,
+            news_for: Some(NewsFor {
+                user_id: caller.user_id,
+                since: now - chrono::Duration::days(super::worklist::NEWS_DAYS),
+            }),
             ..PageRequest::default()
         };
         let seen = Some(Seen { what: "ward list" });
@@ -74,7 +86,7 @@ pub async fn ward_list(
         lines = listed
             .cases
             .iter()
-            .map(|l| CaseLine::new(&l.case, now))
+            .map(|l| CaseLine::new(&l.case, now).with_news(l.news.as_ref()))
             .collect();
     }
     Ok(WardListPage {
@@ -82,6 +94,7 @@ pub async fn ward_list(
         wards,
         ward,
         lines,
+        search,
     }
     .into_response())
 }
