@@ -800,3 +800,129 @@ async fn partners_may_record_meeting_the_criteria_again_without_a_ctr_code() {
     .unwrap();
     assert_eq!(periods, vec![(Some("met_criteria".into()), None)]);
 }
+
+/// The ids a patients list answered with, in its order.
+fn found(v: &Value) -> Vec<i64> {
+    items(v).iter().map(id_of).collect()
+}
+
+/// The ids of the patients `api`'s caller finds with `text`, in id order.
+async fn search(api: &Api, text: &str) -> Vec<i64> {
+    let encoded: String = text
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let url = format!("/api/v1/patients?q={encoded}");
+    let list = api.get_json(&url).await;
+    assert_eq!(
+        list["total"].as_i64(),
+        Some(items(&list).len() as i64),
+        "{text}: {list}"
+    );
+    let mut ids = found(&list);
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn search_finds_a_patient_by_folded_name_nhs_number_hospital_number_or_bed_within_scope() {
+    let app = TestApp::spawn().await;
+    let named = |nhs: &str, given: &str, family: &str, bed: &str| {
+        let mut body = patient(nhs);
+        body["given_name"] = json!(given);
+        body["family_name"] = json!(family);
+        body["bed"] = json!(bed);
+        body
+    };
+    let siobhan = app
+        .flag_id("ward", named(NHS[0], "Siobhán", "O'Brien-Smith", "B12"))
+        .await;
+    let zoe = app
+        .flag_id("ward", named(NHS[1], "Zoë", "D’Arcy", "C3"))
+        .await;
+    let mut elsewhere = named(NHS[2], "Sean", "OBrien", "B12");
+    elsewhere["ward_code"] = json!("RXX-W01");
+    let other_trust = app.flag_id("ward2", elsewhere).await;
+    let mut unknown = named("", "Unnamed", "Patient", "");
+    unknown.as_object_mut().unwrap().remove("nhs_number");
+    unknown["nhs_number_status"] = json!("unknown");
+    unknown["local_id"] = json!("RHW123456");
+    let no_number = app.flag_id("ward", unknown).await;
+
+    let hub = app.api("hub").await;
+    let sorted = |mut v: Vec<i64>| {
+        v.sort();
+        v
+    };
+    // names: case, accents, apostrophes (straight or curly) and hyphens do not matter
+    assert_eq!(search(&hub, "siobhan").await, vec![siobhan]);
+    assert_eq!(search(&hub, "SIOBHÁN").await, vec![siobhan]);
+    assert_eq!(search(&hub, "o’brien smith").await, vec![siobhan]);
+    assert_eq!(search(&hub, "obrien-smith").await, vec![siobhan]);
+    assert_eq!(search(&hub, "zoe darcy").await, vec![zoe]);
+    assert_eq!(search(&hub, "D'Arcy, Zoë").await, vec![zoe]);
+    assert_eq!(
+        search(&hub, "obrien").await,
+        sorted(vec![siobhan, other_trust])
+    );
+    // a part of a name, and every word must match
+    assert_eq!(search(&hub, "arc").await, vec![zoe]);
+    assert_eq!(search(&hub, "zoe smith").await, Vec::<i64>::new());
+    // NHS numbers with spaces, hospital numbers and beds in any case
+    assert_eq!(search(&hub, "943 476 5919").await, vec![siobhan]);
+    assert_eq!(search(&hub, NHS[1]).await, vec![zoe]);
+    assert_eq!(search(&hub, "rhw123456").await, vec![no_number]);
+    assert_eq!(
+        search(&hub, "b12").await,
+        sorted(vec![siobhan, other_trust])
+    );
+    assert_eq!(search(&hub, "nobody").await, Vec::<i64>::new());
+    // LIKE's wildcards are only characters
+    assert_eq!(search(&hub, "%").await, Vec::<i64>::new());
+    assert_eq!(search(&hub, "_").await, Vec::<i64>::new());
+
+    // a ward finds only its own trust's patients
+    let ward = app.api("ward").await;
+    assert_eq!(search(&ward, "obrien").await, vec![siobhan]);
+    assert_eq!(search(&ward, "b12").await, vec![siobhan]);
+    let ward2 = app.api("ward2").await;
+    assert_eq!(search(&ward2, "obrien").await, vec![other_trust]);
+    assert_eq!(search(&ward2, NHS[0]).await, Vec::<i64>::new());
+
+    // a provider cannot find a patient referred to it by name or number until it accepts
+    app.choose_pathway(zoe, 3).await;
+    let bed = app
+        .post_offer("provider", offer_at(1, app.clock.now()))
+        .await;
+    let referral = app.refer(zoe, id_of(&bed)).await;
+    let provider = app.api("provider").await;
+    assert_eq!(
+        found(&provider.get_json("/api/v1/patients").await),
+        vec![zoe],
+        "the referral is listed"
+    );
+    assert_eq!(search(&provider, "darcy").await, Vec::<i64>::new());
+    assert_eq!(search(&provider, NHS[1]).await, Vec::<i64>::new());
+    assert_eq!(search(&provider, "C3").await, Vec::<i64>::new());
+    app.decide("provider", id_of(&referral), "accept").await;
+    assert_eq!(search(&provider, "darcy").await, vec![zoe]);
+    assert_eq!(search(&provider, "siobhan").await, Vec::<i64>::new());
+    let provider2 = app.api("provider2").await;
+    assert_eq!(search(&provider2, "darcy").await, Vec::<i64>::new());
+
+    // too long a search is refused with the contract's error
+    let long = "a".repeat(101);
+    let err = hub
+        .get_expect(
+            &format!("/api/v1/patients?q={long}"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert_eq!(err["error"]["code"], "validation_failed", "{err}");
+}

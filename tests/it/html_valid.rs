@@ -62,6 +62,8 @@ async fn every_page_is_valid_html() {
                 "/directory",
                 "/no-such-page",
                 "/account/two-factor",
+                "/tasks",
+                "/ward?q=ada",
             ],
         ),
         (
@@ -78,6 +80,9 @@ async fn every_page_is_valid_html() {
                 "/reports/national?kind=community&date=2099-01-01",
                 "/notifications",
                 "/directory?q=meadow",
+                "/tasks",
+                "/hub?view=mine&sort=ward&q=lovelace",
+                "/hub?view=unassigned&sort=coordinator",
             ],
         ),
         (
@@ -136,7 +141,37 @@ async fn every_page_is_valid_html() {
         )
         .await,
     );
+    // the questions before a discharge and before disabling a user
+    let today = homeward::domain::time::london_date(app.clock.now()).to_string();
+    let version = app.form_version(id).await;
+    save(
+        "ward-discharge-confirm".into(),
+        text_of(
+            ward_b
+                .post_form(
+                    &format!("/patients/{id}/discharge"),
+                    &[
+                        ("version", version.as_str()),
+                        ("discharged_date", today.as_str()),
+                        ("discharged_time", "09:45"),
+                        ("destination", "p3_care_home"),
+                        ("method", "1"),
+                    ],
+                )
+                .await,
+        )
+        .await,
+    );
     let admin_b = app.browser("admin").await;
+    save(
+        "admin-disable-confirm".into(),
+        text_of(
+            admin_b
+                .post_form(&format!("/admin/users/{admin_id}/disable"), &[])
+                .await,
+        )
+        .await,
+    );
     save(
         "admin-sign-in".into(),
         text_of(

@@ -4,7 +4,7 @@
 //! a transaction by a client that hangs up.
 
 use crate::common::*;
-use homeward::cases::queries::{self, CaseFilter, ListOrder, PageRequest};
+use homeward::cases::queries::{self, Assignment, CaseFilter, ListOrder, PageRequest};
 use homeward::domain::{Caller, CaseStatus, Pathway, Role};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -116,12 +116,27 @@ async fn counts_kept_by_the_counters_match_a_plain_count_after_many_changes() {
         .fetch_all(&app.pool)
         .await
         .expect("ids");
+    // two users coordinate some of the cases ("My cases", "Unassigned")
+    let coordinators: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM users WHERE role IN ('hub', 'admin') ORDER BY id")
+            .fetch_all(&app.pool)
+            .await
+            .expect("hub users");
+    assert_eq!(
+        coordinators.len(),
+        2,
+        "the test area has a hub user and an admin"
+    );
     for n in 0..900 {
         let id = ids[rng.below(ids.len() as u64) as usize];
         let (trust, ward, status, pathway, reason, ready) = random_state(&mut rng, now);
+        let coordinator = match rng.below(3) {
+            2 => None,
+            i => Some(coordinators[i as usize]),
+        };
         sqlx::query(
             "UPDATE patients SET trust_code = $2, ward_code = $3, status = $4, pathway = $5, \
-             delay_reason = $6, discharge_ready_at = $7, \
+             delay_reason = $6, discharge_ready_at = $7, coordinator_id = $8, \
              cancelled_at = CASE WHEN $4 = 'cancelled' THEN updated_at END WHERE id = $1",
         )
         .bind(id)
@@ -131,6 +146,7 @@ async fn counts_kept_by_the_counters_match_a_plain_count_after_many_changes() {
         .bind(pathway)
         .bind(reason)
         .bind(ready)
+        .bind(coordinator)
         .execute(&app.pool)
         .await
         .expect("change a case");
@@ -179,6 +195,10 @@ async fn counts_kept_by_the_counters_match_a_plain_count_after_many_changes() {
         // a line before the hours the counters have folded together: counted row by row
         ("escalated, 60 hours", CaseFilter { open_only: true, escalated_before: Some(now - chrono::Duration::hours(60)), ..Default::default() }, format!("status = 'awaiting_care' AND discharge_ready_at <= '{}'", (now - chrono::Duration::hours(60)).to_rfc3339())),
         ("changed since", CaseFilter { updated_since: Some(now - chrono::Duration::hours(1)), ..Default::default() }, format!("updated_at >= '{}'", (now - chrono::Duration::hours(1)).to_rfc3339())),
+        ("my cases", CaseFilter { open_only: true, assignment: Some(Assignment::CoordinatedBy(coordinators[0])), ..Default::default() }, format!("status NOT IN ('discharged','cancelled') AND coordinator_id = {}", coordinators[0])),
+        ("unassigned", CaseFilter { open_only: true, assignment: Some(Assignment::Unassigned), ..Default::default() }, "status NOT IN ('discharged','cancelled') AND coordinator_id IS NULL".into()),
+        ("my escalated", CaseFilter { open_only: true, assignment: Some(Assignment::CoordinatedBy(coordinators[1])), escalated_before: Some(day_ago), ..Default::default() }, format!("coordinator_id = {} AND status = 'awaiting_care' AND discharge_ready_at <= '{}'", coordinators[1], day_ago.to_rfc3339())),
+        ("unassigned pathway 3", CaseFilter { open_only: true, assignment: Some(Assignment::Unassigned), pathway: Pathway::new(3), ..Default::default() }, "status NOT IN ('discharged','cancelled') AND coordinator_id IS NULL AND pathway = 3".into()),
     ];
     let callers = [
         (caller(Role::Hub, "HUB"), "true".to_string()),
@@ -387,6 +407,115 @@ async fn keyset_pages_of_the_worklist_order_see_every_case_once_both_ways() {
     }
     back.reverse();
     assert_eq!(back, pages);
+}
+
+#[tokio::test]
+async fn every_sort_and_view_of_the_worklist_pages_each_case_once_both_ways() {
+    let app = TestApp::spawn().await;
+    let now = app.clock.now();
+    let users: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM users WHERE username IN ('hub', 'admin') ORDER BY username",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("users");
+    // 130 cases over three wards, every status, pathway or none, two coordinators or none,
+    // ready times shared by many (so the ties need the wait and the id)
+    sqlx::query(
+        "INSERT INTO patients (nhs_number, given_name, family_name, date_of_birth, sex, postcode, trust_code, ward_code, \
+         admitted_at, status, pathway, coordinator_id, discharge_ready_at, created_at, updated_at, cancelled_at) \
+         SELECT lpad(g::text, 10, '0'), 'T', 'Case' || g, '1940-01-01', 'female', 'LS9 7TF', \
+         CASE WHEN g % 3 = 2 THEN 'RXX' ELSE 'RHW' END, \
+         (ARRAY['RHW-AMU','RHW-W10','RXX-W01'])[g % 3 + 1], $1 - interval '9 days', \
+         (ARRAY['planning','awaiting_triage','awaiting_care','care_arranged','ready_to_go','discharged','cancelled'])[g % 7 + 1], \
+         CASE WHEN g % 5 = 4 THEN NULL ELSE (g % 4)::smallint END, \
+         CASE g % 3 WHEN 0 THEN NULL WHEN 1 THEN $2 ELSE $3 END, \
+         CASE WHEN g % 7 = 0 OR g % 11 = 0 THEN NULL ELSE $1 - ((g % 6) || ' hours')::interval END, $1, $1, \
+         CASE WHEN g % 7 = 6 THEN $1 END \
+         FROM generate_series(1, 130) g",
+    )
+    .bind(now)
+    .bind(users[0])
+    .bind(users[1])
+    .execute(&app.pool)
+    .await
+    .expect("cases");
+    let hub = caller(Role::Hub, "HUB");
+    let orders = [
+        (ListOrder::Wait, "trust_code = trust_code"),
+        (ListOrder::Ward, "ward_code"),
+        (ListOrder::Status, "case_status_rank(status)"),
+        (ListOrder::Pathway, "COALESCE(pathway, -1)"),
+        (ListOrder::Coordinator, "COALESCE(coordinator_username, '')"),
+    ];
+    let views = [
+        ("all", None, "true".to_string()),
+        (
+            "mine",
+            Some(Assignment::CoordinatedBy(users[1])),
+            format!("coordinator_id = {}", users[1]),
+        ),
+        (
+            "unassigned",
+            Some(Assignment::Unassigned),
+            "coordinator_id IS NULL".to_string(),
+        ),
+    ];
+    for (view, assignment, view_sql) in &views {
+        let filter = CaseFilter {
+            open_only: true,
+            assignment: *assignment,
+            ..CaseFilter::default()
+        };
+        for (order, group) in orders {
+            let read = |after, before| {
+                let (pool, hub, filter) = (app.pool.clone(), hub.clone(), filter.clone());
+                async move {
+                    let page = PageRequest {
+                        order,
+                        after,
+                        before,
+                        limit: 7,
+                        news_for: None,
+                    };
+                    queries::list(&pool, &hub, &filter, page, now, None)
+                        .await
+                        .expect("a page")
+                }
+            };
+            // the same order told plainly
+            let plain: Vec<i64> = sqlx::query_scalar(&format!(
+                "SELECT id FROM patients WHERE status NOT IN ('discharged','cancelled') AND {view_sql} \
+                 ORDER BY {group} ASC, discharge_ready_at ASC NULLS LAST, id DESC"
+            ))
+            .fetch_all(&app.pool)
+            .await
+            .expect("plain order");
+            assert!(plain.len() > 14, "{view}: more than two pages");
+            let mut pages: Vec<Vec<i64>> = vec![];
+            let mut page = read(None, None).await;
+            loop {
+                assert_eq!(page.total, plain.len() as i64, "{view} by {order:?}: total");
+                pages.push(page.cases.iter().map(|c| c.case.id.0).collect());
+                match page.next.clone() {
+                    Some(next) => page = read(Some(next), None).await,
+                    None => break,
+                }
+            }
+            let seen: Vec<i64> = pages.concat();
+            assert_eq!(
+                seen, plain,
+                "{view} by {order:?}: every case once, in order"
+            );
+            let mut back = vec![pages.last().cloned().unwrap_or_default()];
+            while let Some(prev) = page.prev.clone() {
+                page = read(None, Some(prev)).await;
+                back.push(page.cases.iter().map(|c| c.case.id.0).collect());
+            }
+            back.reverse();
+            assert_eq!(back, pages, "{view} by {order:?}: the same pages backwards");
+        }
+    }
 }
 
 #[tokio::test]

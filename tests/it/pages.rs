@@ -980,3 +980,123 @@ async fn the_ward_list_remembers_the_chosen_ward() {
             .contains("TENWARD")
     );
 }
+
+#[tokio::test]
+async fn a_coordinator_finds_their_cases_sees_news_until_opened_and_counts_tasks_due_today() {
+    let app = TestApp::spawn().await;
+    let now = app.clock.now();
+    let named = |nhs: &str, family: &str| {
+        let mut body = patient_at(nhs, now);
+        body["family_name"] = json!(family);
+        body
+    };
+    let mine = app.flag_id("ward", named(NHS[0], "Mine")).await;
+    let other = app.flag_id("ward", named(NHS[1], "Nobodys")).await;
+    let accepted = app.flag_id("ward", named(NHS[2], "O’Hara")).await;
+    let hub = app.browser("hub").await;
+    let me: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = 'hub'")
+        .fetch_one(&app.pool)
+        .await
+        .expect("the hub user");
+    let res = hub
+        .post_form(
+            &format!("/patients/{mine}/triage"),
+            &[
+                ("version", &app.form_version(mine).await),
+                ("coordinator", &me.to_string()),
+                ("pathway", ""),
+                ("code", ""),
+            ],
+        )
+        .await;
+    assert_eq!(location(&res), format!("/patients/{mine}"));
+
+    let names = |page: &Html| page.texts(".hw-worklist tbody tr td:first-child a");
+    // views: mine and unassigned split the list exactly
+    assert_eq!(names(&hub.page("/hub?view=mine").await), vec!["MINE, Ada"]);
+    let unassigned = names(&hub.page("/hub?view=unassigned").await);
+    assert_eq!(unassigned.len(), 2, "{unassigned:?}");
+    assert!(!unassigned.iter().any(|n| n.starts_with("MINE")));
+    // search on the worklist and the ward list, apostrophes folded
+    assert_eq!(names(&hub.page("/hub?q=ohara").await), vec!["O’HARA, Ada"]);
+    let ward = app.browser("ward").await;
+    assert_eq!(
+        ward.page("/ward?q=o%27hara")
+            .await
+            .texts(".hw-ward-cases tbody tr td:first-child a")
+            .len(),
+        1
+    );
+    // sorting by coordinator: unassigned first, then by username
+    let by_coordinator = names(&hub.page("/hub?sort=coordinator").await);
+    assert_eq!(by_coordinator.last().map(String::as_str), Some("MINE, Ada"));
+
+    // a provider accepts: the row is marked as news on the board until the case is opened
+    app.choose_pathway(accepted, 3).await;
+    let bed = app.post_offer("provider", offer_at(1, now)).await;
+    let referral = app.refer(accepted, id_of(&bed)).await;
+    app.decide("provider", id_of(&referral), "accept").await;
+    let board = hub.page("/hub").await;
+    let news = board.texts(".hw-worklist tbody tr.hw-news");
+    assert_eq!(news.len(), 1, "{news:?}");
+    assert!(news[0].contains("O’HARA"), "{news:?}");
+    assert!(news[0].contains("Accepted"), "{news:?}");
+    let case = hub.page(&format!("/patients/{accepted}")).await;
+    assert_eq!(case.count(".hw-news-banner"), 1);
+    assert!(case.text(".hw-news-banner").contains("accepted"));
+    // opened: no longer news, on the board or on the case
+    assert_eq!(hub.page("/hub").await.count("tr.hw-news"), 0);
+    assert_eq!(
+        hub.page(&format!("/patients/{accepted}"))
+            .await
+            .count(".hw-news-banner"),
+        0
+    );
+    // still news to another reader of the case
+    let ward_case = ward.page(&format!("/patients/{accepted}")).await;
+    assert_eq!(ward_case.count(".hw-news-banner"), 1);
+
+    // tasks: the header counts what is due by the end of today, overdue included
+    let api = app.api("hub").await;
+    let task = |title: &str, due: chrono::DateTime<chrono::Utc>| json!({"title": title, "due_at": due.to_rfc3339()});
+    let mut ids = vec![];
+    for (id, title, due) in [
+        (mine, "Overdue call", now - chrono::Duration::hours(2)),
+        (mine, "Due now", now),
+        (other, "Due next week", now + chrono::Duration::days(7)),
+    ] {
+        let t = api
+            .post_expect(
+                &format!("/api/v1/patients/{id}/tasks"),
+                task(title, due),
+                StatusCode::CREATED,
+            )
+            .await;
+        ids.push(id_of(&t));
+    }
+    let due = |page: Html| page.text(".hw-tasks-due");
+    assert!(due(hub.page("/hub").await).starts_with('2'));
+    let tasks = hub.page("/tasks").await;
+    assert_eq!(tasks.count(".hw-task"), 3);
+    let headings = tasks.texts("main h2");
+    assert_eq!(headings.first().map(String::as_str), Some("Overdue"));
+    // done with one click, back to the tasks page
+    let res = hub
+        .post_form(
+            &format!("/tasks/{}/complete", ids[0]),
+            &[("back", "/tasks")],
+        )
+        .await;
+    assert_eq!(location(&res), "/tasks");
+    assert!(due(hub.page("/hub").await).starts_with('1'));
+    hub.post_form(
+        &format!("/tasks/{}/complete", ids[1]),
+        &[("back", "/tasks")],
+    )
+    .await;
+    assert_eq!(hub.page("/hub").await.count(".hw-tasks-due"), 0);
+    assert_eq!(hub.page("/tasks").await.count(".hw-task"), 1);
+    // a provider has no tasks page
+    let provider = app.browser("provider").await;
+    assert_ne!(provider.get("/tasks").await.status(), StatusCode::OK);
+}
