@@ -344,6 +344,8 @@ async fn the_keyboard_alone_is_enough_and_focus_is_visible() {
     }
     p.press(ENTER).await;
     p.expect("h1", "Board round").await;
+    // end the browser session, or chromedriver's exit leaves Chromium running
+    p.c.close().await.ok();
 }
 
 #[tokio::test]
