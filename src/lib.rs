@@ -298,6 +298,12 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .route("/api/{*rest}", axum::routing::any(api_not_found))
+        // Idempotency-Key on every POST (web/idempotency.rs); inside the guard, so a request
+        // that times out still stores its answer when it finishes
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::idempotency::idempotent,
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
