@@ -16,6 +16,7 @@ pub mod demo;
 pub mod directory;
 pub mod domain;
 pub mod error;
+pub mod fhir;
 pub mod live;
 pub mod market;
 pub mod news;
@@ -95,6 +96,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(choice::api::router())
         .merge(casework::api::router())
         .merge(directory::api::router())
+        .merge(fhir::api::router())
         .merge(reports::pages::router())
         .split_for_parts();
     // after every route is in: each operation lists the error answers any call can give

@@ -13,6 +13,7 @@ mod browser;
 mod casework;
 mod choice;
 mod cli;
+mod fhir;
 mod flow;
 mod html_valid;
 mod idempotency;
