@@ -119,16 +119,17 @@ async fn generate(
          UNION ALL SELECT 1000000 + g, ready + interval '2 hours', 'pathway_chosen', 'bench', NULL FROM gen2
          UNION ALL SELECT 1000000 + g, discharged, 'discharged', 'bench', 'discharged' FROM gen2 WHERE discharged <= '{now}';
          -- one offer per provider type per week over the three years, and a referral for every case needing care
-         INSERT INTO capacity_offers (org_code, service_type, pathway, places, places_left, available_from, available_until, last_confirmed_at, created_at)
+         INSERT INTO capacity_offers (org_code, service_type, pathway, places, places_left, available_from, available_until, last_confirmed_at, created_at, updated_at)
          SELECT 'PRV1', t.code, t.pathway, 1000, 1000, '{now}'::timestamptz - interval '1 week' * w, '{now}'::timestamptz - interval '1 week' * w + interval '8 days',
-           '{now}'::timestamptz - interval '1 week' * w, '{now}'::timestamptz - interval '1 week' * w
+           '{now}'::timestamptz - interval '1 week' * w, '{now}'::timestamptz - interval '1 week' * w, '{now}'::timestamptz - interval '1 week' * w
          FROM generate_series(0, 157) w CROSS JOIN capacity_types t;
-         INSERT INTO referrals (patient_id, offer_id, org_code, status, decline_reason, decided_at, place_used_at, created_at)
+         INSERT INTO referrals (patient_id, offer_id, org_code, status, decline_reason, decided_at, place_used_at, created_at, updated_at)
          SELECT 1000000 + g.g,
            (SELECT o.id FROM capacity_offers o WHERE o.pathway = g.pathway AND o.created_at <= g.ready ORDER BY o.created_at DESC LIMIT 1),
            'PRV1', CASE WHEN g.r2 % 5 = 0 THEN 'declined' ELSE 'accepted' END,
            CASE WHEN g.r2 % 5 = 0 THEN 'no_capacity' END, g.ready + interval '3 hours',
-           CASE WHEN g.r2 % 5 <> 0 AND g.discharged <= '{now}' THEN g.discharged END, g.ready + interval '1 hour'
+           CASE WHEN g.r2 % 5 <> 0 AND g.discharged <= '{now}' THEN g.discharged END, g.ready + interval '1 hour',
+           GREATEST(g.ready + interval '3 hours', CASE WHEN g.r2 % 5 <> 0 AND g.discharged <= '{now}' THEN g.discharged END)
          FROM gen2 g WHERE g.pathway > 0 AND g.r2 % 5 <> 1 AND g.ready > '{now}'::timestamptz - interval '1090 days';"
     ))
     .execute(&mut *tx)

@@ -16,6 +16,7 @@ pub mod demo;
 pub mod directory;
 pub mod domain;
 pub mod error;
+pub mod fhir;
 pub mod live;
 pub mod market;
 pub mod news;
@@ -95,6 +96,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(choice::api::router())
         .merge(casework::api::router())
         .merge(directory::api::router())
+        .merge(fhir::api::router())
         .merge(reports::pages::router())
         .split_for_parts();
     // after every route is in: each operation lists the error answers any call can give
@@ -298,6 +300,12 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .route("/api/{*rest}", axum::routing::any(api_not_found))
+        // Idempotency-Key on every POST (web/idempotency.rs); inside the guard, so a request
+        // that times out still stores its answer when it finishes
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::idempotency::idempotent,
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),

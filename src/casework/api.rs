@@ -50,17 +50,12 @@ pub struct PageQuery {
 }
 
 fn limit_of(v: &Option<String>, errors: &mut FieldErrors) -> i64 {
-    match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        None => 100,
-        Some(s) => match s.parse::<i64>() {
-            Ok(n) if (1..=500).contains(&n) => n,
-            _ => {
-                errors.add("limit", "limit must be a whole number from 1 to 500");
-                100
-            }
-        },
-    }
+    crate::web::paging::limit(v.as_deref(), errors)
 }
+
+/// The tags of the notes' and the tasks' cursors.
+const NOTE_CURSORS: &str = "notes";
+const TASK_CURSORS: &str = "tasks";
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewNote {
@@ -106,21 +101,12 @@ pub async fn list_notes(
 ) -> ApiResult<Json<NoteList>> {
     let mut errors = FieldErrors::new();
     let limit = limit_of(&q.limit, &mut errors);
-    let before = match q.cursor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-        None => None,
-        Some(c) => match c.strip_prefix('n').and_then(|n| n.parse::<i64>().ok()) {
-            Some(n) => Some(n),
-            None => {
-                errors.add("cursor", "The cursor is not one this list gave out");
-                None
-            }
-        },
-    };
+    let before = crate::web::paging::cursor(q.cursor.as_deref(), NOTE_CURSORS, &mut errors);
     errors.into_result(|| ())?;
-    let (items, total) = super::notes(&state.pool, &caller, id, before, limit).await?;
-    let next = (items.len() as i64 == limit)
-        .then(|| items.last().map(|n| format!("n{}", n.id)))
-        .flatten();
+    let (mut items, total) = super::notes(&state.pool, &caller, id, before, limit + 1).await?;
+    let next = crate::web::paging::split_page(&mut items, limit, NOTE_CURSORS, |n| {
+        crate::web::paging::Position { at: n.at, id: n.id }
+    });
     Ok(Json(NoteList { items, next, total }))
 }
 
@@ -268,7 +254,8 @@ pub async fn list_tasks(
     task_page(&state, &caller, &f, &page).await
 }
 
-/// A task cursor: "<due micros>.<id>".
+/// A page of tasks, soonest due first (ties by id): tasks are a to-do list, so the order a
+/// partner works through them is by due time (CONTRACT.md: "unless a `sort` says otherwise").
 async fn task_page(
     state: &AppState,
     caller: &crate::domain::Caller,
@@ -277,33 +264,16 @@ async fn task_page(
 ) -> ApiResult<Json<TaskList>> {
     let mut errors = FieldErrors::new();
     let limit = limit_of(&q.limit, &mut errors);
-    let after = match q.cursor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-        None => None,
-        Some(c) => {
-            let parsed = c
-                .strip_prefix('t')
-                .and_then(|c| c.split_once('.'))
-                .and_then(|(d, i)| {
-                    Some((
-                        DateTime::<Utc>::from_timestamp_micros(d.parse().ok()?)?,
-                        i.parse::<i64>().ok()?,
-                    ))
-                });
-            if parsed.is_none() {
-                errors.add("cursor", "The cursor is not one this list gave out");
-            }
-            parsed
-        }
-    };
+    let after = crate::web::paging::cursor(q.cursor.as_deref(), TASK_CURSORS, &mut errors);
     errors.into_result(|| ())?;
-    let (items, total) = super::tasks(&state.pool, caller, f, after, limit).await?;
-    let next = (items.len() as i64 == limit)
-        .then(|| {
-            items
-                .last()
-                .map(|t| format!("t{}.{}", t.due_at.timestamp_micros(), t.id))
-        })
-        .flatten();
+    let after = after.map(|p| (p.at, p.id));
+    let (mut items, total) = super::tasks(&state.pool, caller, f, after, limit + 1).await?;
+    let next = crate::web::paging::split_page(&mut items, limit, TASK_CURSORS, |t| {
+        crate::web::paging::Position {
+            at: t.due_at,
+            id: t.id,
+        }
+    });
     Ok(Json(TaskList { items, next, total }))
 }
 

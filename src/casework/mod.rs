@@ -146,27 +146,32 @@ pub async fn add_note(
     })
 }
 
-/// A case's notes, newest first, a page at a time (`before`: the id of the last note of
-/// the page before).
+/// A case's notes, newest first (ties by id), a page at a time (`before`: the last note of
+/// the page before), at most `limit` (1-501: the API reads one more than it shows, to know
+/// whether there is a next page).
 pub async fn notes(
     pool: &PgPool,
     caller: &Caller,
     id: PatientId,
-    before: Option<i64>,
+    before: Option<crate::web::paging::Position>,
     limit: i64,
 ) -> Result<(Vec<Note>, i64), AppError> {
     let case = case_for_casework(pool, caller, id).await?;
-    // newest first by id (ids grow with time)
+    // newest first, ties by id (`case_notes_patient_idx` holds the order)
     let mut q = QueryBuilder::<Postgres>::new(
         "SELECT n.id, n.patient_id, n.at, u.username AS author, n.kind, n.text \
          FROM case_notes n JOIN users u ON u.id = n.author_id WHERE n.patient_id = ",
     );
     q.push_bind(case.id);
     if let Some(b) = before {
-        q.push(" AND n.id < ").push_bind(b);
+        q.push(" AND (n.at, n.id) < (")
+            .push_bind(b.at)
+            .push(", ")
+            .push_bind(b.id)
+            .push(")");
     }
-    q.push(" ORDER BY n.id DESC LIMIT ")
-        .push(limit.clamp(1, 500).to_string());
+    q.push(" ORDER BY n.at DESC, n.id DESC LIMIT ")
+        .push(limit.clamp(1, 501).to_string());
     let rows = q.build().fetch_all(pool).await?;
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM case_notes WHERE patient_id = $1")
         .bind(case.id)
@@ -308,7 +313,8 @@ pub struct TaskFilter {
 }
 
 /// Tasks the caller may see, soonest due first (ties by id), a page at a time (`after`:
-/// the last task of the page before, as (due, id)), with the total.
+/// the last task of the page before, as (due, id)), at most `limit` (1-501: the API reads
+/// one more than it shows), with the total. The scope is in both statements.
 pub async fn tasks(
     pool: &PgPool,
     caller: &Caller,
@@ -348,7 +354,7 @@ pub async fn tasks(
             .push(")");
     }
     q.push(" ORDER BY t.due_at, t.id LIMIT ")
-        .push(limit.clamp(1, 500).to_string());
+        .push(limit.clamp(1, 501).to_string());
     let rows = q.build_query_as::<Task>().fetch_all(pool).await?;
     let mut c = QueryBuilder::<Postgres>::new("SELECT count(*) FROM case_tasks t");
     filter(&mut c);

@@ -22,7 +22,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ServiceList {
     pub items: Vec<Service>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next: Option<String>,
+    /// Entries matching the search, on every page.
+    pub total: i64,
 }
+
+/// The tag of the directory's cursors.
+const CURSORS: &str = "directory";
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -33,26 +40,37 @@ pub struct DirectoryQuery {
     service_type: Option<String>,
     /// A postcode district, e.g. `LS9`.
     district: Option<String>,
+    /// Entries on a page (1-500, default 100).
+    #[param(schema_with = crate::web::openapi::limit)]
+    limit: Option<String>,
+    /// Where the page starts: the `next` of the page before.
+    cursor: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/directory", tag = "directory", params(DirectoryQuery),
-    responses((status = 200, body = ServiceList)), security(("bearer" = [])))]
+    responses((status = 200, body = ServiceList), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn search_directory(
     State(state): State<AppState>,
     _caller: ApiCaller,
     ApiQuery(q): ApiQuery<DirectoryQuery>,
 ) -> ApiResult<Json<ServiceList>> {
+    use crate::web::paging;
+    let mut errors = crate::error::FieldErrors::new();
+    let limit = paging::limit(q.limit.as_deref(), &mut errors);
+    let after = paging::cursor(q.cursor.as_deref(), CURSORS, &mut errors);
+    errors.into_result(|| ())?;
     let keep = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-    let items = super::search(
-        &state.pool,
-        &Search {
-            words: q.q.unwrap_or_default(),
-            service_type: keep(q.service_type),
-            district: keep(q.district),
-        },
-    )
-    .await?;
-    Ok(Json(ServiceList { items }))
+    let search = Search {
+        words: q.q.unwrap_or_default(),
+        service_type: keep(q.service_type),
+        district: keep(q.district),
+    };
+    let (mut items, total) = super::page(&state.pool, &search, after, limit).await?;
+    let next = paging::split_page(&mut items, limit, CURSORS, |s| paging::Position {
+        at: s.updated_at,
+        id: s.id,
+    });
+    Ok(Json(ServiceList { items, next, total }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -41,30 +41,78 @@ pub struct Search {
     pub district: Option<String>,
 }
 
-/// Directory entries matching a search, by provider and name. Everyone signed in may
-/// browse it: it holds no patient data.
-pub async fn search(db: impl PgExecutor<'_>, s: &Search) -> Result<Vec<Service>, AppError> {
+/// `WHERE <the search>`, with binds $1-$4 (see [`search`]).
+const SEARCH_WHERE: &str = "WHERE ($1 = '' OR search_fold(s.name || ' ' || s.criteria || ' ' || s.area || ' ' || o.name) \
+     LIKE '%' || search_fold($2) || '%') \
+     AND ($3::text IS NULL OR $3 = ANY(s.service_types)) \
+     AND ($4::text IS NULL OR s.districts = '{}' OR $4 = ANY(s.districts))";
+
+/// The words, as typed and as a `LIKE` pattern (its wildcards taken literally). The words and
+/// every searched field are folded the same way (`search_fold`: accents, case, apostrophes,
+/// hyphens), so "St Columba’s" finds "St Columba's" and "Aldhelms" finds "Aldhelm's".
+fn search_binds(s: &Search) -> (String, String, Option<String>, Option<String>) {
     let words = s.words.trim();
-    // the words and every searched field are folded the same way (`search_fold`: accents,
-    // case, apostrophes, hyphens), so "St Columba’s" finds "St Columba's" and "Aldhelms"
-    // finds "Aldhelm's"
     let pattern = words
         .replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_");
+    (
+        words.to_string(),
+        pattern,
+        s.service_type.clone(),
+        s.district.as_deref().map(str::to_uppercase),
+    )
+}
+
+/// Directory entries matching a search, by provider and name. Everyone signed in may
+/// browse it: it holds no patient data.
+pub async fn search(db: impl PgExecutor<'_>, s: &Search) -> Result<Vec<Service>, AppError> {
+    let (words, pattern, service_type, district) = search_binds(s);
     Ok(sqlx::query_as::<_, Service>(&format!(
-        "{SELECT} WHERE ($1 = '' OR search_fold(s.name || ' ' || s.criteria || ' ' || s.area || ' ' || o.name) \
-         LIKE '%' || search_fold($2) || '%') \
-         AND ($3::text IS NULL OR $3 = ANY(s.service_types)) \
-         AND ($4::text IS NULL OR s.districts = '{{}}' OR $4 = ANY(s.districts)) \
-         ORDER BY o.name, s.name LIMIT 500"
+        "{SELECT} {SEARCH_WHERE} ORDER BY o.name, s.name LIMIT 500"
     ))
     .bind(words)
     .bind(pattern)
-    .bind(s.service_type.as_deref())
-    .bind(s.district.as_deref().map(str::to_uppercase))
+    .bind(service_type)
+    .bind(district)
     .fetch_all(db)
     .await?)
+}
+
+/// A page of a search (CONTRACT.md "Lists"): newest change first, ties by id, after
+/// `after`; at most `limit` + 1 rows (the extra one says there is a next page), and how many
+/// entries match.
+pub async fn page(
+    db: &sqlx::PgPool,
+    s: &Search,
+    after: Option<crate::web::paging::Position>,
+    limit: i64,
+) -> Result<(Vec<Service>, i64), AppError> {
+    let (words, pattern, service_type, district) = search_binds(s);
+    let (at, id) = after.map_or((None, None), |p| (Some(p.at), Some(p.id)));
+    let rows = sqlx::query_as::<_, Service>(&format!(
+        "{SELECT} {SEARCH_WHERE} AND ($5::timestamptz IS NULL OR (s.updated_at, s.id) < ($5, $6)) \
+         ORDER BY s.updated_at DESC, s.id DESC LIMIT {}",
+        limit + 1
+    ))
+    .bind(&words)
+    .bind(&pattern)
+    .bind(&service_type)
+    .bind(&district)
+    .bind(at)
+    .bind(id)
+    .fetch_all(db)
+    .await?;
+    let total: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM directory_services s JOIN organisations o ON o.code = s.org_code {SEARCH_WHERE}"
+    ))
+    .bind(&words)
+    .bind(&pattern)
+    .bind(&service_type)
+    .bind(&district)
+    .fetch_one(db)
+    .await?;
+    Ok((rows, total))
 }
 
 pub async fn mine(db: impl PgExecutor<'_>, caller: &Caller) -> Result<Vec<Service>, AppError> {

@@ -30,8 +30,8 @@ pub async fn create_offer(
     let id = sqlx::query_scalar!(
         "INSERT INTO capacity_offers (org_code, service_type, pathway, places, places_left, available_from, \
          available_until, area, districts, gender, specialisms, funding, earliest_start, notes, last_confirmed_at, \
-         created_by, created_at) \
-         SELECT $1, $2, ct.pathway, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13 \
+         created_by, created_at, updated_at) \
+         SELECT $1, $2, ct.pathway, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13, $13 \
          FROM capacity_types ct WHERE ct.code = $2 RETURNING id",
         caller.org_code,
         new.service_type,
@@ -82,7 +82,7 @@ pub async fn confirm_offer(
         ));
     }
     sqlx::query!(
-        "UPDATE capacity_offers SET last_confirmed_at = $2 WHERE id = $1",
+        "UPDATE capacity_offers SET last_confirmed_at = $2, updated_at = $2 WHERE id = $1",
         id,
         now as _,
     )
@@ -165,12 +165,13 @@ pub async fn edit_offer(
     }
     sqlx::query!(
         "UPDATE capacity_offers SET places = $2::int, places_left = $2::int - $3::int, \
-         available_until = $4, notes = $5, version = version + 1 WHERE id = $1",
+         available_until = $4, notes = $5, version = version + 1, updated_at = $6 WHERE id = $1",
         id,
         places,
         taken,
         until as _,
         notes,
+        now as _,
     )
     .execute(&mut *tx)
     .await?;
@@ -196,7 +197,7 @@ pub async fn confirm_all_offers(state: &AppState, caller: &Caller) -> Result<u64
     caller.require(&[Role::Provider])?;
     let now = state.clock.now();
     let done = sqlx::query!(
-        "UPDATE capacity_offers SET last_confirmed_at = $2 \
+        "UPDATE capacity_offers SET last_confirmed_at = $2, updated_at = $2 \
          WHERE org_code = $1 AND withdrawn_at IS NULL AND available_until > $2 AND places_left > 0",
         caller.org_code,
         now as _,
@@ -234,7 +235,7 @@ pub async fn withdraw_offer(
     .await?;
     withdraw_pending_for_offer(&mut tx, id, caller, now).await?;
     sqlx::query!(
-        "UPDATE capacity_offers SET withdrawn_at = $2 WHERE id = $1",
+        "UPDATE capacity_offers SET withdrawn_at = $2, updated_at = $2 WHERE id = $1",
         id,
         now as _,
     )
@@ -303,8 +304,8 @@ pub async fn refer(
             ));
         }
         let inserted = sqlx::query_scalar!(
-            "INSERT INTO referrals (patient_id, offer_id, org_code, status, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO referrals (patient_id, offer_id, org_code, status, created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
             patient_id as _,
             offer_id,
             offer.org_code,
@@ -431,7 +432,7 @@ pub async fn decide(
             };
             sqlx::query!(
                 "UPDATE referrals SET status = $6, decline_reason = $2, decline_detail = NULLIF($3, ''), \
-                 decided_at = $4, decided_by = $5 WHERE id = $1",
+                 decided_at = $4, decided_by = $5, updated_at = $4 WHERE id = $1",
                 id,
                 reason,
                 detail.trim(),
@@ -486,7 +487,7 @@ pub async fn decide(
             if hold > chrono::Duration::zero() {
                 let held_until = now + hold;
                 sqlx::query!(
-                    "UPDATE referrals SET status = $4, decided_at = $2, decided_by = $3, \
+                    "UPDATE referrals SET status = $4, decided_at = $2, decided_by = $3, updated_at = $2, \
                      admission_planned_for = $5, accept_contact = NULLIF($6, ''), held_until = $7 \
                      WHERE id = $1",
                     id,
@@ -519,7 +520,7 @@ pub async fn decide(
                 return referrals::get(&state.pool, caller, id).await;
             }
             let accepted = sqlx::query!(
-                "UPDATE referrals SET status = $4, decided_at = $2, decided_by = $3, \
+                "UPDATE referrals SET status = $4, decided_at = $2, decided_by = $3, updated_at = $2, \
                  admission_planned_for = $5, accept_contact = NULLIF($6, '') WHERE id = $1",
                 id,
                 now as _,
@@ -559,7 +560,7 @@ pub async fn decide(
             )
             .await?;
             let names = sqlx::query_scalar!(
-                "UPDATE referrals r SET status = $4, withdrawn_at = $3 FROM organisations org \
+                "UPDATE referrals r SET status = $4, withdrawn_at = $3, updated_at = $3 FROM organisations org \
                  WHERE org.code = r.org_code AND r.patient_id = $1 AND r.id <> $2 AND r.status = 'pending' RETURNING org.name",
                 patient_id as _,
                 id,
@@ -644,9 +645,13 @@ pub async fn book_held(
                 "The patient is no longer awaiting care (a place may already be booked)",
             )
         })?;
-    sqlx::query!("UPDATE referrals SET held_until = NULL WHERE id = $1", id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE referrals SET held_until = NULL, updated_at = $2 WHERE id = $1",
+        id,
+        now as _
+    )
+    .execute(&mut *tx)
+    .await?;
     history::write(
         &mut tx,
         caller,
@@ -663,7 +668,7 @@ pub async fn book_held(
     // the other held places go back, and pending referrals are withdrawn
     let released = places::release_holds(&mut tx, patient_id, now).await?;
     let pending = sqlx::query_scalar!(
-        "UPDATE referrals r SET status = $3, withdrawn_at = $2 FROM organisations org \
+        "UPDATE referrals r SET status = $3, withdrawn_at = $2, updated_at = $2 FROM organisations org \
          WHERE org.code = r.org_code AND r.patient_id = $1 AND r.status = 'pending' RETURNING org.name",
         patient_id as _,
         now as _,
@@ -789,7 +794,7 @@ pub async fn close_for_patient(
     closing: CaseClosing,
 ) -> Result<Option<String>, AppError> {
     let names = sqlx::query_scalar!(
-        "UPDATE referrals r SET status = $3, withdrawn_at = $2 FROM organisations org \
+        "UPDATE referrals r SET status = $3, withdrawn_at = $2, updated_at = $2 FROM organisations org \
          WHERE org.code = r.org_code AND r.patient_id = $1 AND r.status = 'pending' RETURNING org.name",
         patient_id as _,
         now as _,
@@ -831,7 +836,7 @@ async fn withdraw_pending_for_offer(
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     let rows = sqlx::query!(
-        r#"UPDATE referrals r SET status = $3, withdrawn_at = $2 FROM patients p
+        r#"UPDATE referrals r SET status = $3, withdrawn_at = $2, updated_at = $2 FROM patients p
          WHERE p.id = r.patient_id AND r.offer_id = $1 AND r.status = 'pending'
          RETURNING r.patient_id AS "patient_id: PatientId", p.status AS "status: CaseStatus""#,
         offer_id,

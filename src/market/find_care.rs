@@ -216,6 +216,7 @@ mod tests {
             last_confirmed_at: t("2026-11-22T08:00:00Z"),
             created_at: t("2026-11-22T08:00:00Z"),
             version: 1,
+            updated_at: t("2026-11-22T08:00:00Z"),
         }
     }
 

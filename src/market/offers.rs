@@ -38,6 +38,8 @@ pub struct OfferRow {
     pub created_at: DateTime<Utc>,
     /// Changes with every edit; an edit sent with an older one is refused.
     pub version: i32,
+    /// The last change: posted, edited, confirmed, withdrawn, or a place taken or given back.
+    pub updated_at: DateTime<Utc>,
 }
 
 impl OfferRow {
@@ -82,6 +84,9 @@ pub struct OfferJson {
     pub created_at: DateTime<Utc>,
     /// Send it back with an edit (`PATCH`).
     pub version: i32,
+    /// The last change: posted, edited, confirmed, withdrawn, or a place taken or given back
+    /// (lists are newest change first).
+    pub updated_at: DateTime<Utc>,
 }
 
 impl OfferJson {
@@ -107,6 +112,7 @@ impl OfferJson {
             last_confirmed_at: o.last_confirmed_at,
             created_at: o.created_at,
             version: o.version,
+            updated_at: o.updated_at,
         }
     }
 }
@@ -125,7 +131,7 @@ pub fn push_offer_select(q: &mut QueryBuilder<'_, Postgres>, now: DateTime<Utc>)
     .push_bind(now)
     .push(format!(
         " THEN '{expired}' WHEN o.places_left = 0 THEN '{full}' ELSE '{open}' END) AS status, \
-         o.last_confirmed_at, o.created_at, o.version \
+         o.last_confirmed_at, o.created_at, o.version, o.updated_at \
          FROM capacity_offers o JOIN organisations org ON org.code = o.org_code \
          JOIN capacity_types ct ON ct.code = o.service_type",
         expired = OfferStatus::Expired,
@@ -164,20 +170,20 @@ pub struct OfferFilter {
     pub service_type: Option<String>,
     pub available_on: Option<NaiveDate>,
     pub status: Option<OfferStatus>,
+    /// Offers changed at or after this time (partners syncing).
+    pub updated_since: Option<DateTime<Utc>>,
 }
 
-/// Offers the caller may see (a provider its own; everyone else all of them), open ones
-/// first, then newest first.
-pub async fn list(
-    db: impl PgExecutor<'_>,
+/// Pushes `SELECT * FROM (<offers at now>) o WHERE <scope> <filters>`.
+fn push_scoped_filtered(
+    q: &mut QueryBuilder<'_, Postgres>,
     caller: &Caller,
     filter: &OfferFilter,
     now: DateTime<Utc>,
-) -> Result<Vec<OfferRow>, AppError> {
-    let mut q = QueryBuilder::new("SELECT * FROM (");
-    push_offer_select(&mut q, now);
+) {
+    push_offer_select(q, now);
     q.push(") o WHERE ");
-    OfferScope::of(caller).push_sql(&mut q, "o");
+    OfferScope::of(caller).push_sql(q, "o");
     if let Some(pathway) = filter.pathway {
         q.push(" AND o.pathway = ").push_bind(pathway);
     }
@@ -196,6 +202,50 @@ pub async fn list(
     if let Some(status) = filter.status {
         q.push(" AND o.status = ").push_bind(status);
     }
+    if let Some(since) = filter.updated_since {
+        q.push(" AND o.updated_at >= ").push_bind(since);
+    }
+}
+
+/// A page of the offers the caller may see (CONTRACT.md "Lists"): newest change first, ties
+/// by id, after `after`; at most `limit` + 1 rows (the extra one says there is a next page),
+/// and how many match. The scope is applied before both the count and the cursor.
+pub async fn page(
+    db: &sqlx::PgPool,
+    caller: &Caller,
+    filter: &OfferFilter,
+    after: Option<crate::web::paging::Position>,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<(Vec<OfferRow>, i64), AppError> {
+    let mut q = QueryBuilder::new("SELECT * FROM (");
+    push_scoped_filtered(&mut q, caller, filter, now);
+    if let Some(p) = after {
+        q.push(" AND (o.updated_at, o.id) < (")
+            .push_bind(p.at)
+            .push(", ")
+            .push_bind(p.id)
+            .push(")");
+    }
+    q.push(" ORDER BY o.updated_at DESC, o.id DESC LIMIT ")
+        .push((limit + 1).to_string());
+    let rows = q.build_query_as::<OfferRow>().fetch_all(db).await?;
+    let mut count = QueryBuilder::new("SELECT count(*) FROM (");
+    push_scoped_filtered(&mut count, caller, filter, now);
+    let total: i64 = count.build_query_scalar().fetch_one(db).await?;
+    Ok((rows, total))
+}
+
+/// Offers the caller may see (a provider its own; everyone else all of them), open ones
+/// first, then newest first.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    caller: &Caller,
+    filter: &OfferFilter,
+    now: DateTime<Utc>,
+) -> Result<Vec<OfferRow>, AppError> {
+    let mut q = QueryBuilder::new("SELECT * FROM (");
+    push_scoped_filtered(&mut q, caller, filter, now);
     q.push(" ORDER BY o.status = ")
         .push_bind(OfferStatus::Open)
         .push(" DESC, o.created_at DESC, o.id DESC LIMIT 1000");

@@ -28,7 +28,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct OfferList {
     pub items: Vec<OfferJson>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next: Option<String>,
+    /// Offers matching the filters (of those the caller may see), on every page.
+    pub total: i64,
 }
+
+/// The tag of the offer list's cursors.
+const CURSORS: &str = "capacity";
 
 /// A list of codes, sent either as a JSON array or as one comma-separated string.
 #[derive(Deserialize, Debug, Clone, utoipa::ToSchema)]
@@ -194,11 +201,22 @@ pub struct OfferQuery {
     /// open, full, withdrawn or expired.
     #[param(schema_with = crate::web::openapi::offer_status)]
     status: Option<String>,
+    /// Offers changed at or after this time (ISO 8601), to sync incrementally.
+    updated_since: Option<String>,
+    /// Offers on a page (1-500, default 100).
+    #[param(schema_with = crate::web::openapi::limit)]
+    limit: Option<String>,
+    /// Where the page starts: the `next` of the page before.
+    cursor: Option<String>,
 }
 
 impl OfferQuery {
-    fn filter(&self) -> Result<OfferFilter, AppError> {
+    fn filter(&self) -> Result<(OfferFilter, Option<crate::web::paging::Position>, i64), AppError> {
+        use crate::web::paging;
         let mut errors = FieldErrors::new();
+        let updated_since = paging::updated_since(self.updated_since.as_deref(), &mut errors);
+        let limit = paging::limit(self.limit.as_deref(), &mut errors);
+        let after = paging::cursor(self.cursor.as_deref(), CURSORS, &mut errors);
         let non_empty = |v: &Option<String>| {
             v.as_deref()
                 .map(str::trim)
@@ -229,11 +247,18 @@ impl OfferQuery {
                 })
                 .ok()
         });
-        errors.into_result(|| OfferFilter {
-            pathway,
-            service_type: non_empty(&self.service_type),
-            available_on,
-            status,
+        errors.into_result(|| {
+            (
+                OfferFilter {
+                    pathway,
+                    service_type: non_empty(&self.service_type),
+                    available_on,
+                    status,
+                    updated_since,
+                },
+                after,
+                limit,
+            )
         })
     }
 }
@@ -245,15 +270,24 @@ pub async fn list_offers(
     ApiCaller(caller): ApiCaller,
     ApiQuery(q): ApiQuery<OfferQuery>,
 ) -> ApiResult<Json<OfferList>> {
-    let filter = q.filter()?;
+    let (filter, after, limit) = q.filter()?;
     let now = state.clock.now();
-    let offers = offers::list(&state.pool, &caller, &filter, now).await?;
+    let (mut offers, total) =
+        offers::page(&state.pool, &caller, &filter, after, limit, now).await?;
+    let next = crate::web::paging::split_page(&mut offers, limit, CURSORS, |o| {
+        crate::web::paging::Position {
+            at: o.updated_at,
+            id: o.id,
+        }
+    });
     let stale = state.config.offer_stale_after;
     Ok(Json(OfferList {
         items: offers
             .into_iter()
             .map(|o| OfferJson::new(o, now, stale))
             .collect(),
+        next,
+        total,
     }))
 }
 

@@ -19,7 +19,7 @@ pub async fn reserve(
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     let reserved = sqlx::query_scalar!(
-        "UPDATE capacity_offers SET places_left = places_left - 1 \
+        "UPDATE capacity_offers SET places_left = places_left - 1, updated_at = $2 \
          WHERE id = $1 AND places_left > 0 AND withdrawn_at IS NULL AND available_until > $2 \
          RETURNING places_left",
         offer_id,
@@ -40,9 +40,9 @@ pub async fn release_for_patient(
 ) -> Result<Option<String>, sqlx::Error> {
     // every accepted referral: the booked one, and any held for a choice
     let released = sqlx::query_scalar!(
-        "WITH r AS (UPDATE referrals SET status = $3, withdrawn_at = $2, place_released_at = $2 \
+        "WITH r AS (UPDATE referrals SET status = $3, withdrawn_at = $2, place_released_at = $2, updated_at = $2 \
          WHERE patient_id = $1 AND status = 'accepted' RETURNING offer_id, org_code), \
-         o AS (UPDATE capacity_offers c SET places_left = LEAST(c.places, c.places_left + r.n) \
+         o AS (UPDATE capacity_offers c SET places_left = LEAST(c.places, c.places_left + r.n), updated_at = $2 \
          FROM (SELECT offer_id, count(*)::int AS n FROM r GROUP BY offer_id) r WHERE c.id = r.offer_id RETURNING c.id) \
          SELECT org.name FROM r JOIN organisations org ON org.code = r.org_code",
         patient_id as _,
@@ -62,7 +62,7 @@ pub async fn use_for_patient(
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "UPDATE referrals SET place_used_at = $2 WHERE patient_id = $1 AND status = 'accepted' \
+        "UPDATE referrals SET place_used_at = $2, updated_at = $2 WHERE patient_id = $1 AND status = 'accepted' \
          AND held_until IS NULL",
         patient_id as _,
         now as _,
@@ -82,10 +82,10 @@ async fn release_held(
     lapsed_by: Option<DateTime<Utc>>,
 ) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar!(
-        "WITH r AS (UPDATE referrals SET status = $3, withdrawn_at = $2, place_released_at = $2 \
+        "WITH r AS (UPDATE referrals SET status = $3, withdrawn_at = $2, place_released_at = $2, updated_at = $2 \
          WHERE patient_id = $1 AND status = 'accepted' AND held_until IS NOT NULL \
          AND ($4::timestamptz IS NULL OR held_until <= $4) RETURNING offer_id, org_code), \
-         o AS (UPDATE capacity_offers c SET places_left = LEAST(c.places, c.places_left + r.n) \
+         o AS (UPDATE capacity_offers c SET places_left = LEAST(c.places, c.places_left + r.n), updated_at = $2 \
          FROM (SELECT offer_id, count(*)::int AS n FROM r GROUP BY offer_id) r WHERE c.id = r.offer_id RETURNING c.id) \
          SELECT org.name FROM r JOIN organisations org ON org.code = r.org_code",
         patient_id as _,

@@ -30,6 +30,8 @@ pub struct ReferralRow {
     pub accept_contact: Option<String>,
     /// Accepted and held for the patient to choose until then (not yet booked).
     pub held_until: Option<DateTime<Utc>>,
+    /// The last change (creation, decision, withdrawal, booking, place released or used).
+    pub updated_at: DateTime<Utc>,
 }
 
 /// CONTRACT.md's referral.
@@ -53,6 +55,8 @@ pub struct ReferralJson {
     /// Accepted and holding a place for the patient to choose until this time; null once
     /// booked (or when acceptances are not held).
     pub held_until: Option<DateTime<Utc>>,
+    /// The last change to the referral (lists are newest change first).
+    pub updated_at: DateTime<Utc>,
 }
 
 impl From<ReferralRow> for ReferralJson {
@@ -70,6 +74,7 @@ impl From<ReferralRow> for ReferralJson {
             admission_date: r.admission_planned_for,
             contact: r.accept_contact,
             held_until: r.held_until,
+            updated_at: r.updated_at,
         }
     }
 }
@@ -77,7 +82,7 @@ impl From<ReferralRow> for ReferralJson {
 const REFERRAL_SELECT: &str = "SELECT r.id, r.patient_id, r.offer_id, r.org_code, org.name AS org_name, \
     o.service_type, ct.label AS service_label, r.status, r.decided_at, r.decline_reason, \
     dr.label AS decline_label, r.decline_detail, r.place_released_at, r.place_used_at, r.created_at, \
-    r.admission_planned_for, r.accept_contact, r.held_until \
+    r.admission_planned_for, r.accept_contact, r.held_until, r.updated_at \
     FROM referrals r JOIN organisations org ON org.code = r.org_code \
     JOIN capacity_offers o ON o.id = r.offer_id JOIN capacity_types ct ON ct.code = o.service_type \
     LEFT JOIN decline_reasons dr ON dr.code = r.decline_reason";
@@ -119,6 +124,54 @@ pub async fn list(
         .push_bind(ReferralStatus::Pending)
         .push(" DESC, r.created_at DESC, r.id DESC LIMIT 1000");
     Ok(q.build_query_as::<ReferralRow>().fetch_all(db).await?)
+}
+
+/// What a partner's referral list is filtered by.
+#[derive(Debug, Default, Clone)]
+pub struct ReferralFilter {
+    pub status: Option<ReferralStatus>,
+    /// Referrals changed at or after this time.
+    pub updated_since: Option<DateTime<Utc>>,
+}
+
+/// Pushes ` AND <filter>` over referrals `r`, after the caller's scope.
+fn push_referral_filter(q: &mut QueryBuilder<'_, Postgres>, f: &ReferralFilter) {
+    if let Some(status) = f.status {
+        q.push(" AND r.status = ").push_bind(status);
+    }
+    if let Some(since) = f.updated_since {
+        q.push(" AND r.updated_at >= ").push_bind(since);
+    }
+}
+
+/// A page of the referrals the caller may see (CONTRACT.md "Lists"): newest change first,
+/// ties by id, after `after`; at most `limit` + 1 rows (the extra one says there is a next
+/// page), and how many match the filter. The scope is in both statements' WHERE clause, so
+/// the total and the cursor never count or pass a row the caller may not see.
+pub async fn page(
+    db: &sqlx::PgPool,
+    caller: &Caller,
+    filter: &ReferralFilter,
+    after: Option<crate::web::paging::Position>,
+    limit: i64,
+) -> Result<(Vec<ReferralRow>, i64), AppError> {
+    let mut q = scoped_select(caller);
+    push_referral_filter(&mut q, filter);
+    if let Some(p) = after {
+        q.push(" AND (r.updated_at, r.id) < (")
+            .push_bind(p.at)
+            .push(", ")
+            .push_bind(p.id)
+            .push(")");
+    }
+    q.push(" ORDER BY r.updated_at DESC, r.id DESC LIMIT ")
+        .push((limit + 1).to_string());
+    let rows = q.build_query_as::<ReferralRow>().fetch_all(db).await?;
+    let mut count = QueryBuilder::new("SELECT count(*) FROM referrals r WHERE ");
+    ReferralScope::of(caller).push_sql(&mut count, "r");
+    push_referral_filter(&mut count, filter);
+    let total: i64 = count.build_query_scalar().fetch_one(db).await?;
+    Ok((rows, total))
 }
 
 /// One patient's referrals (those the caller may see), oldest first.

@@ -29,9 +29,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(find_care_for_patient))
 }
 
+/// A page of referrals (CONTRACT.md "Lists"): newest change first, ties by id.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ReferralList {
     pub items: Vec<ReferralJson>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next: Option<String>,
+    /// Referrals matching the filters (of those the caller may see), on every page.
+    pub total: i64,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -63,7 +68,17 @@ pub struct ReferralQuery {
     /// pending, accepted, declined or withdrawn.
     #[param(schema_with = crate::web::openapi::referral_status)]
     status: Option<String>,
+    /// Referrals changed at or after this time (ISO 8601), to sync incrementally.
+    updated_since: Option<String>,
+    /// Referrals on a page (1-500, default 100).
+    #[param(schema_with = crate::web::openapi::limit)]
+    limit: Option<String>,
+    /// Where the page starts: the `next` of the page before.
+    cursor: Option<String>,
 }
+
+/// The tag of the referral list's cursors.
+const CURSORS: &str = "referrals";
 
 #[utoipa::path(get, path = "/api/v1/referrals", tag = "referrals", params(ReferralQuery),
     responses((status = 200, body = ReferralList), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
@@ -72,18 +87,37 @@ pub async fn list_referrals(
     ApiCaller(caller): ApiCaller,
     ApiQuery(q): ApiQuery<ReferralQuery>,
 ) -> ApiResult<Json<ReferralList>> {
+    use crate::web::paging;
+    let mut errors = FieldErrors::new();
     let status = match q.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
-        Some(s) => Some(s.parse::<ReferralStatus>().map_err(|_| {
-            AppError::Validation(FieldErrors::single(
-                "status",
-                "Status must be pending, accepted, declined or withdrawn",
-            ))
-        })?),
+        Some(s) => s
+            .parse::<ReferralStatus>()
+            .map_err(|_| {
+                errors.add(
+                    "status",
+                    "Status must be pending, accepted, declined or withdrawn",
+                )
+            })
+            .ok(),
     };
-    let rows = referrals::list(&state.pool, &caller, status).await?;
+    let updated_since = paging::updated_since(q.updated_since.as_deref(), &mut errors);
+    let limit = paging::limit(q.limit.as_deref(), &mut errors);
+    let after = paging::cursor(q.cursor.as_deref(), CURSORS, &mut errors);
+    errors.into_result(|| ())?;
+    let filter = referrals::ReferralFilter {
+        status,
+        updated_since,
+    };
+    let (mut rows, total) = referrals::page(&state.pool, &caller, &filter, after, limit).await?;
+    let next = paging::split_page(&mut rows, limit, CURSORS, |r| paging::Position {
+        at: r.updated_at,
+        id: r.id,
+    });
     Ok(Json(ReferralList {
         items: rows.into_iter().map(Into::into).collect(),
+        next,
+        total,
     }))
 }
 

@@ -5,7 +5,9 @@
 
 pub mod api;
 pub mod guard;
+pub mod idempotency;
 pub mod openapi;
+pub mod paging;
 pub mod text;
 
 use crate::domain::{Caller, Role};

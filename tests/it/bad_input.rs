@@ -186,7 +186,13 @@ async fn path_ids_that_are_not_ids_are_a_json_404_on_the_api_and_the_nhs_404_on_
                 let res = req.bearer_auth(&hub.token).send().await.unwrap();
                 let what = format!("{method} {path} with {bad}");
                 let body = expect_json(res, StatusCode::NOT_FOUND, &what).await;
-                assert!(is_json_error(&body, "not_found"), "{what}: {body}");
+                if path.starts_with("/api/v1/fhir/") {
+                    // FHIR answers its errors as OperationOutcomes (CONTRACT.md "FHIR")
+                    assert_eq!(body["resourceType"], "OperationOutcome", "{what}");
+                    assert_eq!(body["issue"][0]["code"], "not-found", "{what}");
+                } else {
+                    assert!(is_json_error(&body, "not_found"), "{what}: {body}");
+                }
                 tested += 1;
             }
         }

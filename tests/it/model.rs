@@ -981,7 +981,7 @@ async fn write_world(pool: &PgPool, w: &World) -> Result<(), sqlx::Error> {
     if !w.offers.is_empty() {
         let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
             "INSERT INTO capacity_offers (id, org_code, service_type, pathway, places, places_left, available_from, \
-             available_until, withdrawn_at, last_confirmed_at, created_at) ",
+             available_until, withdrawn_at, last_confirmed_at, created_at, updated_at) ",
         );
         q.push_values(w.offers.iter().enumerate(), |mut b, (k, o)| {
             let taken = w
@@ -999,7 +999,9 @@ async fn write_world(pool: &PgPool, w: &World) -> Result<(), sqlx::Error> {
                 .push_bind(o.available_until)
                 .push_bind(o.withdrawn_at)
                 .push_bind(o.created_at)
-                .push_bind(o.created_at);
+                .push_bind(o.created_at)
+                // (the trigger that fills it in is off while the world is written)
+                .push_bind(o.withdrawn_at.map_or(o.created_at, |w| w.max(o.created_at)));
         });
         q.build().execute(&mut *tx).await?;
     }
@@ -1104,7 +1106,7 @@ async fn write_world(pool: &PgPool, w: &World) -> Result<(), sqlx::Error> {
     for chunk in w.referrals.chunks(5000) {
         let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
             "INSERT INTO referrals (id, patient_id, offer_id, org_code, status, created_at, decided_at, decline_reason, \
-             place_released_at, place_used_at, withdrawn_at) ",
+             place_released_at, place_used_at, withdrawn_at, updated_at) ",
         );
         q.push_values(chunk, |mut b, r| {
             let o = &w.offers[r.offer];
@@ -1118,7 +1120,18 @@ async fn write_world(pool: &PgPool, w: &World) -> Result<(), sqlx::Error> {
                 .push_bind(r.decline_reason)
                 .push_bind(r.place_released_at)
                 .push_bind(r.place_used_at)
-                .push_bind(r.withdrawn_at);
+                .push_bind(r.withdrawn_at)
+                .push_bind(
+                    [
+                        r.decided_at,
+                        r.place_released_at,
+                        r.place_used_at,
+                        r.withdrawn_at,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .fold(r.created_at, |a, b| a.max(b)),
+                );
         });
         q.build().execute(&mut *tx).await?;
     }

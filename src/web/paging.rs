@@ -1,0 +1,164 @@
+//! The partner API's list rules (CONTRACT.md "Lists"), written once for every list but the
+//! case list (whose keyset cursor is [`crate::cases::queries::Cursor`]):
+//!
+//! - `limit`: 1-500, default 100; anything else is a 422 naming `limit`.
+//! - `cursor`: opaque to clients; it is the sort key and id of the last row of the page before
+//!   (a [`Position`]), tagged with the list it came from so a cursor of one list is refused by
+//!   another (422 naming `cursor`).
+//! - `updated_since`: an ISO 8601 date and time (422 otherwise).
+//!
+//! **Keyset, never OFFSET.** A page is "the rows strictly after this position in the list's
+//! order", read from an index that holds the order. So a row added while a client pages
+//! (its sort key is now, the front of a newest-first list) never shifts the rows the client
+//! has yet to read: every row that existed, unchanged, when paging began is seen exactly once.
+//! A row *changed* during paging moves to the front of a newest-change-first list: if the
+//! client had already read it, it is not repeated; if not, it is met again by the next sync
+//! with `updated_since` (what a partner syncing incrementally does anyway).
+
+use crate::error::FieldErrors;
+use chrono::{DateTime, Utc};
+
+pub const DEFAULT_LIMIT: i64 = 100;
+pub const MAX_LIMIT: i64 = 500;
+
+fn non_empty(v: Option<&str>) -> Option<&str> {
+    v.map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// The page size asked for (default 100), or an error for `limit`.
+pub fn limit(v: Option<&str>, errors: &mut FieldErrors) -> i64 {
+    match non_empty(v) {
+        None => DEFAULT_LIMIT,
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                errors.add(
+                    "limit",
+                    format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
+                );
+                DEFAULT_LIMIT
+            }
+        },
+    }
+}
+
+/// `updated_since`, or an error for it.
+pub fn updated_since(v: Option<&str>, errors: &mut FieldErrors) -> Option<DateTime<Utc>> {
+    let s = non_empty(v)?;
+    let parsed = crate::domain::time::parse_instant(s);
+    if parsed.is_none() {
+        errors.add(
+            "updated_since",
+            "updated_since must be a date and time, like 2026-11-30T09:00:00Z",
+        );
+    }
+    parsed
+}
+
+/// A place in a list: the sort key (a time) and id of a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub at: DateTime<Utc>,
+    pub id: i64,
+}
+
+impl Position {
+    /// The cursor clients carry: hex of `<list tag><micros>.<id>`.
+    pub fn encode(&self, list: &str) -> String {
+        format!("{list}:{}.{}", self.at.timestamp_micros(), self.id)
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Reads a cursor made by [`Position::encode`] for the same list.
+    pub fn decode(text: &str, list: &str) -> Option<Position> {
+        if !text.len().is_multiple_of(2) || text.len() > 200 {
+            return None;
+        }
+        let bytes: Option<Vec<u8>> = (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+            .collect();
+        let plain = String::from_utf8(bytes?).ok()?;
+        let rest = plain.strip_prefix(list)?.strip_prefix(':')?;
+        let (at, id) = rest.split_once('.')?;
+        Some(Position {
+            at: DateTime::<Utc>::from_timestamp_micros(at.parse().ok()?)?,
+            id: id.parse().ok()?,
+        })
+    }
+}
+
+/// `cursor` for the list tagged `list`, or an error for it.
+pub fn cursor(v: Option<&str>, list: &str, errors: &mut FieldErrors) -> Option<Position> {
+    let s = non_empty(v)?;
+    let parsed = Position::decode(s, list);
+    if parsed.is_none() {
+        errors.add("cursor", "The cursor is not one this list gave out");
+    }
+    parsed
+}
+
+/// Keeps the first `limit` of `rows` (read with `LIMIT limit + 1`) and returns the cursor of
+/// the next page: the last row kept, when there was one more.
+pub fn split_page<T>(
+    rows: &mut Vec<T>,
+    limit: i64,
+    list: &str,
+    position: impl Fn(&T) -> Position,
+) -> Option<String> {
+    let limit = limit.max(0) as usize;
+    if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|r| position(r).encode(list))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_reads_back_only_in_its_own_list() {
+        let p = Position {
+            at: DateTime::<Utc>::from_timestamp_micros(1_764_000_000_123_456).unwrap(),
+            id: 42,
+        };
+        let c = p.encode("referrals");
+        assert_eq!(Position::decode(&c, "referrals"), Some(p));
+        assert_eq!(Position::decode(&c, "capacity"), None);
+        assert_eq!(Position::decode("zz", "referrals"), None);
+        assert_eq!(Position::decode("abc", "referrals"), None);
+        assert_eq!(Position::decode("", "referrals"), None);
+    }
+
+    #[test]
+    fn limits_outside_one_to_five_hundred_are_refused() {
+        for bad in ["0", "501", "-1", "ten", "1.5"] {
+            let mut e = FieldErrors::new();
+            limit(Some(bad), &mut e);
+            assert!(e.get("limit").is_some(), "{bad}");
+        }
+        let mut e = FieldErrors::new();
+        assert_eq!(limit(None, &mut e), 100);
+        assert_eq!(limit(Some("500"), &mut e), 500);
+        assert!(e.is_empty());
+    }
+
+    #[test]
+    fn a_page_says_next_only_when_there_is_more() {
+        let pos = |n: &i64| Position {
+            at: DateTime::<Utc>::from_timestamp_micros(*n).unwrap(),
+            id: *n,
+        };
+        let mut rows = vec![1, 2, 3];
+        assert!(split_page(&mut rows, 3, "x", pos).is_none());
+        let mut rows = vec![1, 2, 3, 4];
+        let next = split_page(&mut rows, 3, "x", pos).unwrap();
+        assert_eq!(rows, vec![1, 2, 3]);
+        assert_eq!(Position::decode(&next, "x").map(|p| p.id), Some(3));
+    }
+}
