@@ -353,7 +353,8 @@ fn push_filters(q: &mut QueryBuilder<'_, Postgres>, f: &CaseFilter, ready_bound:
 /// words as spaces do ("Lovelace, Ada").
 fn search_words(text: &str) -> Vec<String> {
     text.split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|w| !w.is_empty())
+        // a word of punctuation alone folds to nothing, and would match every name
+        .filter(|w| w.chars().any(char::is_alphanumeric))
         .take(8)
         .map(|w| {
             w.replace('\\', "\\\\")

@@ -348,7 +348,7 @@ pub struct OfferEditRequest {
     /// A date and time, or a date (the end of that day in England).
     pub available_until: Option<String>,
     pub notes: Option<String>,
-    /// The offer's version as last read; a stale one is 409.
+    /// The offer's version as last read (required: missing is 422); a stale one is 409.
     pub version: Option<i32>,
 }
 
@@ -383,6 +383,12 @@ pub async fn edit_offer(
         DayEnd::End,
         &mut errors,
     );
+    if body.version.is_none() {
+        errors.add(
+            "version",
+            "Give the offer's version as you last read it, so no one else's change is overwritten",
+        );
+    }
     errors.into_result(|| ())?;
     let edit = commands::OfferEdit {
         places,
@@ -390,7 +396,15 @@ pub async fn edit_offer(
         notes: body.notes,
         version: body.version,
     };
-    let offer = commands::edit_offer(&state, &caller, id, edit).await?;
+    let offer = commands::edit_offer(&state, &caller, id, edit)
+        .await
+        .map_err(|e| match e {
+            AppError::Stale => AppError::conflict(
+                "stale_version",
+                "This offer changed since you read it: read it again and retry",
+            ),
+            e => e,
+        })?;
     Ok(Json(OfferJson::new(
         offer,
         state.clock.now(),

@@ -768,6 +768,21 @@ async fn offers_take_plain_dates_and_can_be_changed_but_never_below_what_is_take
         )
         .await;
     assert_eq!(err["error"]["code"], "stale_version");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("offer")),
+        "{err}"
+    );
+    // no version: 422, as the version check cannot be skipped
+    let err = p
+        .patch_expect(
+            &path,
+            json!({"places": 5}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert!(err["error"]["fields"]["version"].is_string(), "{err}");
     // up to five, a day longer, new notes: places left follow
     let changed = p
         .patch_expect(
@@ -783,7 +798,7 @@ async fn offers_take_plain_dates_and_can_be_changed_but_never_below_what_is_take
     assert_eq!(changed["version"], 2);
     // down to exactly what is taken: full
     let full = p
-        .patch_expect(&path, json!({"places": 2}), StatusCode::OK)
+        .patch_expect(&path, json!({"places": 2, "version": 2}), StatusCode::OK)
         .await;
     assert_eq!(full["places_left"], 0);
     assert_eq!(full["status"], "full");
@@ -799,11 +814,19 @@ async fn offers_take_plain_dates_and_can_be_changed_but_never_below_what_is_take
     assert!(err["error"]["fields"]["available_until"].is_string());
     app.api("provider2")
         .await
-        .patch_expect(&path, json!({"places": 9}), StatusCode::NOT_FOUND)
+        .patch_expect(
+            &path,
+            json!({"places": 9, "version": 3}),
+            StatusCode::NOT_FOUND,
+        )
         .await;
     app.api("hub")
         .await
-        .patch_expect(&path, json!({"places": 9}), StatusCode::FORBIDDEN)
+        .patch_expect(
+            &path,
+            json!({"places": 9, "version": 3}),
+            StatusCode::FORBIDDEN,
+        )
         .await;
     // every value the offer had is kept, with when it took effect
     assert_eq!(
@@ -844,7 +867,7 @@ async fn shrinking_an_offer_while_providers_accept_never_oversells() {
         .client
         .patch(format!("{}/api/v1/capacity/{id}", app.base))
         .bearer_auth(&p.token)
-        .json(&json!({"places": 2}))
+        .json(&json!({"places": 2, "version": 1}))
         .send()
         .await
         .expect("the server answers")

@@ -886,6 +886,14 @@ async fn search_finds_a_patient_by_folded_name_nhs_number_hospital_number_or_bed
     // LIKE's wildcards are only characters
     assert_eq!(search(&hub, "%").await, Vec::<i64>::new());
     assert_eq!(search(&hub, "_").await, Vec::<i64>::new());
+    // punctuation alone finds no one (it folds to nothing)
+    for punctuation in ["'", "-", "’ -", "."] {
+        assert_eq!(
+            search(&hub, punctuation).await,
+            Vec::<i64>::new(),
+            "{punctuation}"
+        );
+    }
 
     // a ward finds only its own trust's patients
     let ward = app.api("ward").await;
