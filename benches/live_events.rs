@@ -43,7 +43,12 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let pool =
         homeward::db::connect(&format!("{server}/homeward_bench"), &Default::default()).await?;
-    let state = AppState::new(pool.clone(), Clock::system(), Config::default());
+    // the demo coordinator signs in with a password alone (no second factor in a benchmark)
+    let config = Config {
+        mfa_roles: vec![],
+        ..Config::default()
+    };
+    let state = AppState::new(pool.clone(), Clock::system(), config);
     homeward::demo::load(&state).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

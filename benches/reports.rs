@@ -60,24 +60,28 @@ async fn main() -> anyhow::Result<()> {
         .fetch_one(&pool)
         .await?;
     if !(reuse && have >= cases) {
-        generate(&pool, cases, now).await?;
+        // the bulk load switches triggers off, which only the database's owner may do: the
+        // server's own pool runs as the application role (README "Two database roles")
+        let owner = sqlx::PgPool::connect(&format!("{server}/homeward_bench_reports")).await?;
+        generate(&pool, &owner, cases, now).await?;
     }
     time_reports(&pool, now).await
 }
 
 /// Loads the demo area, then `cases` cases over three years with their history.
 async fn generate(
-    pool: &sqlx::PgPool,
+    app: &sqlx::PgPool,
+    owner: &sqlx::PgPool,
     cases: i64,
     now: chrono::DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let state = homeward::state::AppState::new(
-        pool.clone(),
+        app.clone(),
         homeward::domain::time::Clock::system(),
         Default::default(),
     );
     homeward::demo::load(&state).await?;
-    let pool = pool.clone();
+    let pool = owner.clone();
 
     let started = Instant::now();
     let mut tx = pool.begin().await?;
