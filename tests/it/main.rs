@@ -14,6 +14,7 @@ mod casework;
 mod choice;
 mod cli;
 mod flow;
+mod hl7;
 mod html_valid;
 mod lists;
 mod live;

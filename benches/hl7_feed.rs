@@ -1,0 +1,2 @@
+//! The hospital feed benchmark (written in the next commit).
+fn main() {}
