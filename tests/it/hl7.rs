@@ -888,3 +888,48 @@ async fn the_replay_cli_applies_a_days_log_and_says_what_it_did() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_sender_of_an_oversized_message_is_cut_off_and_others_go_on() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(homeward::hl7::mllp::serve(listener, app.state.clone()));
+    // over 1 MB in one frame: the connection closes without an answer
+    let mut big = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut bytes = vec![0x0B];
+    bytes.extend(std::iter::repeat_n(b'x', 1_100_000));
+    let _ = big.write_all(&bytes).await;
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), big.read(&mut buf))
+        .await
+        .expect("closed within 10 s");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    // another sender is answered, frame by frame, on one connection (stray bytes between
+    // frames are skipped)
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let now = app.clock.now();
+    let mut sent = b"\r\n".to_vec();
+    for id in ["X1", "X2"] {
+        sent.extend(homeward::hl7::mllp::frame(&format!(
+            "MSH|^~\\&|PAS|RHW|||{}||ADT^A05|{id}|P|2.5\rPID|1||X^^^^MR",
+            ts(now)
+        )));
+    }
+    s.write_all(&sent).await.unwrap();
+    let mut deframer = homeward::hl7::mllp::Deframer::default();
+    let mut acks = vec![];
+    while acks.len() < 2 {
+        let mut buf = [0u8; 4096];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the feed answered");
+        for f in deframer.push(&buf[..n]) {
+            if let homeward::hl7::mllp::Found::Frame(b) = f {
+                acks.push(String::from_utf8(b).unwrap());
+            }
+        }
+    }
+    assert!(acks[0].contains("\rMSA|AR|X1|"), "{}", acks[0]);
+    assert!(acks[1].contains("\rMSA|AR|X2|"), "{}", acks[1]);
+}
