@@ -334,7 +334,7 @@ impl From<AppError> for Failure {
             AppError::NotFound => Failure::Problem(Problem::refused(
                 "PID-3",
                 codes::UNKNOWN_KEY,
-                "No case for this patient",
+                "The patient's open case is in another trust's care, or there is none",
             )),
             AppError::Forbidden | AppError::Unauthorized => Failure::Problem(Problem::refused(
                 "PV1-3",
