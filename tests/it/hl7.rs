@@ -679,15 +679,33 @@ async fn feed_inpatients_stay_on_the_ward_list_until_flagged() {
             .count("table.hw-ward-cases tbody tr"),
         1
     );
-    // the ward flags the patient in one step; now the hub sees them
-    app.api("ward")
-        .await
-        .post_expect(
-            &format!("/api/v1/patients/{id}/criteria"),
-            json!({"meets_criteria": false}),
-            StatusCode::OK,
+    // the ward flags the patient in one step from the ward list; now the hub sees them
+    let list = ward.page("/ward?ward=RHW-AMU").await;
+    let action = list
+        .attr("form.hw-flag-now", "action")
+        .expect("a flag button");
+    assert_eq!(action, format!("/patients/{id}/criteria"));
+    let field = |name: &str| {
+        list.attr(&format!("form.hw-flag-now input[name={name}]"), "value")
+            .unwrap_or_default()
+    };
+    let res = ward
+        .post_form(
+            &action,
+            &[
+                ("meets", &field("meets")),
+                ("at_date", &field("at_date")),
+                ("at_time", &field("at_time")),
+            ],
         )
         .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let case = app
+        .api("ward")
+        .await
+        .get_json(&format!("/api/v1/patients/{id}"))
+        .await;
+    assert_eq!(case["status"], "awaiting_triage");
     assert_eq!(
         hub.page("/hub").await.count("table.hw-worklist tbody tr"),
         1
