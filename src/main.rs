@@ -178,6 +178,7 @@ enum Hl7Command {
     /// The file holds MLLP frames (0x0B ... 0x1C 0x0D), or text where each message starts
     /// at a line beginning MSH or after a blank line.
     Replay {
+        /// The message log to apply.
         file: std::path::PathBuf,
         /// Tests only (debug builds): a fixed "now".
         #[cfg(debug_assertions)]

@@ -98,9 +98,34 @@ pub fn decode(bytes: &[u8]) -> String {
     }
 }
 
+/// How long a peer may take, and how many may be connected at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A started frame must end within this; an ACK must be taken within it too.
+    pub frame_timeout: Duration,
+    /// A connection with no frame started is closed after this.
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            frame_timeout: FRAME_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+        }
+    }
+}
+
 /// Accepts connections until the process ends, each served in its own task.
 pub async fn serve(listener: TcpListener, state: AppState) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    serve_with(listener, state, Limits::default()).await
+}
+
+/// [`serve`] with other limits (tests use short ones).
+pub async fn serve_with(listener: TcpListener, state: AppState, limits: Limits) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -118,7 +143,7 @@ pub async fn serve(listener: TcpListener, state: AppState) {
         let state = state.clone();
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
-            if let Err(e) = connection(stream, &state).await {
+            if let Err(e) = connection(stream, &state, limits).await {
                 tracing::debug!(%peer, error = %e, "hospital feed: connection ended");
             }
             drop(slot);
@@ -126,14 +151,18 @@ pub async fn serve(listener: TcpListener, state: AppState) {
     }
 }
 
-async fn connection(mut stream: TcpStream, state: &AppState) -> std::io::Result<()> {
+async fn connection(
+    mut stream: TcpStream,
+    state: &AppState,
+    limits: Limits,
+) -> std::io::Result<()> {
     let mut deframer = Deframer::default();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let wait = if deframer.in_frame() {
-            FRAME_TIMEOUT
+            limits.frame_timeout
         } else {
-            IDLE_TIMEOUT
+            limits.idle_timeout
         };
         let n = match tokio::time::timeout(wait, stream.read(&mut buf)).await {
             Ok(Ok(0)) => return Ok(()),
@@ -161,7 +190,9 @@ async fn connection(mut stream: TcpStream, state: &AppState) -> std::io::Result<
                         }
                     };
                     let framed = frame(&answer);
-                    match tokio::time::timeout(FRAME_TIMEOUT, stream.write_all(&framed)).await {
+                    match tokio::time::timeout(limits.frame_timeout, stream.write_all(&framed))
+                        .await
+                    {
                         Ok(r) => r?,
                         Err(_) => return Ok(()),
                     }

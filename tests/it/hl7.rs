@@ -951,3 +951,44 @@ async fn a_sender_of_an_oversized_message_is_cut_off_and_others_go_on() {
     assert!(acks[0].contains("\rMSA|AR|X1|"), "{}", acks[0]);
     assert!(acks[1].contains("\rMSA|AR|X2|"), "{}", acks[1]);
 }
+
+#[tokio::test]
+async fn slow_idle_and_surplus_peers_are_closed() {
+    use homeward::hl7::mllp::{Limits, serve_with};
+    use std::time::{Duration as Wait, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = Limits {
+        frame_timeout: Wait::from_millis(500),
+        idle_timeout: Wait::from_millis(1500),
+        max_connections: 2,
+    };
+    tokio::spawn(serve_with(listener, app.state.clone(), limits));
+    async fn closed_within(s: &mut tokio::net::TcpStream, limit: Wait) -> Wait {
+        let started = Instant::now();
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(limit, s.read(&mut buf))
+            .await
+            .expect("the feed closed the connection in time");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        started.elapsed()
+    }
+    // a frame started and never finished: cut off at the frame timeout, not the idle one
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"\x0bMSH|^~\\&|PAS").await.unwrap();
+    let took = closed_within(&mut slow, Wait::from_secs(5)).await;
+    assert!(took < Wait::from_millis(1400), "{took:?}");
+    // a connection that sends nothing: closed at the idle timeout
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let took = closed_within(&mut idle, Wait::from_secs(5)).await;
+    assert!(took >= Wait::from_millis(1000), "{took:?}");
+    // two held open: a third is closed at once
+    let _a = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _b = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(Wait::from_millis(100)).await;
+    let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let took = closed_within(&mut third, Wait::from_secs(1)).await;
+    assert!(took < Wait::from_millis(900), "{took:?}");
+}
