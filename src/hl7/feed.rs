@@ -414,17 +414,19 @@ async fn apply(
     }
     keys.sort();
     keys.dedup();
-    for key in &keys {
-        sqlx::query!("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
-            .execute(&mut *tx)
-            .await?;
-    }
+    // in the keys' order (unnest keeps the array's), so two messages never wait on each other
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k",
+        &keys,
+    )
+    .fetch_all(&mut *tx)
+    .await?;
     let place = place(&mut tx, adt).await?;
     let trust = match &place {
         Some(p) => p.trust_code.clone(),
         None => trust_of_facility(&mut tx, &adt.header.sending_facility).await?,
     };
-    let caller = feed_caller(&mut tx, &trust, now).await?;
+    let caller = feed_caller_cached(state, &mut tx, &trust, now).await?;
     let result = match adt.event {
         Event::Admit => admit(&mut tx, &caller, adt, place, now).await?,
         Event::Transfer => transfer(&mut tx, &caller, adt, place, now).await?,
@@ -550,13 +552,46 @@ async fn trust_of_facility(tx: &mut PgConnection, facility: &str) -> Result<Stri
     }
 }
 
+/// The feed's users, once read, by database and trust (a user row is never deleted).
+static FEED_USERS: std::sync::OnceLock<
+    std::sync::Mutex<std::collections::HashMap<(String, String), Caller>>,
+> = std::sync::OnceLock::new();
+
+async fn feed_caller_cached(
+    state: &AppState,
+    tx: &mut PgConnection,
+    trust: &str,
+    now: DateTime<Utc>,
+) -> Result<Caller, Failure> {
+    let options = state.pool.connect_options();
+    let key = (
+        format!(
+            "{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or_default()
+        ),
+        trust.to_string(),
+    );
+    let users = FEED_USERS.get_or_init(Default::default);
+    if let Some(c) = users.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        return Ok(c);
+    }
+    let (caller, made_now) = feed_caller(tx, trust, now).await?;
+    // a user made in this transaction is kept only once it is committed (the next message)
+    if !made_now && let Ok(mut m) = users.lock() {
+        m.insert(key, caller.clone());
+    }
+    Ok(caller)
+}
+
 /// The feed's user for a trust, made the first time the trust's feed is used.
 async fn feed_caller(
     tx: &mut PgConnection,
     trust: &str,
     now: DateTime<Utc>,
-) -> Result<Caller, Failure> {
-    for _ in 0..2 {
+) -> Result<(Caller, bool), Failure> {
+    for attempt in 0..2 {
         let found = sqlx::query!(
             "SELECT u.id, u.username, u.display_name, o.name AS org_name FROM hl7_feed_users f \
              JOIN users u ON u.id = f.user_id JOIN organisations o ON o.code = u.org_code \
@@ -566,7 +601,7 @@ async fn feed_caller(
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(u) = found {
-            return Ok(Caller {
+            let caller = Caller {
                 user_id: u.id,
                 username: u.username,
                 display_name: u.display_name,
@@ -575,7 +610,8 @@ async fn feed_caller(
                 org_name: u.org_name,
                 notices: None,
                 tasks_due: None,
-            });
+            };
+            return Ok((caller, attempt > 0));
         }
         // disabled, with no usable password: it can never sign in
         sqlx::query!(
@@ -600,33 +636,57 @@ async fn feed_caller(
     Err(Failure::Unavailable)
 }
 
+/// An open case the feed found, with the time of the newest message applied to it.
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    id: PatientId,
+    last_message_at: Option<DateTime<Utc>>,
+}
+
+impl Found {
+    /// Whether the case already shows a newer message than one of `at`.
+    fn is_newer_than(&self, at: Option<DateTime<Utc>>) -> bool {
+        matches!((self.last_message_at, at), (Some(last), Some(at)) if at < last)
+    }
+}
+
 /// The patient's open case in the trust: by NHS number, else by hospital number.
 async fn open_case(
     tx: &mut PgConnection,
     trust: &str,
     id: &Identity,
-) -> Result<Option<PatientId>, Failure> {
+) -> Result<Option<Found>, Failure> {
     if let Some(nhs) = &id.nhs_number {
-        let found = sqlx::query_scalar!(
-            r#"SELECT id AS "id: PatientId" FROM patients WHERE nhs_number = $1
-               AND status NOT IN ('discharged','cancelled')"#,
+        let found = sqlx::query!(
+            r#"SELECT p.id AS "id: PatientId", f.last_message_at AS "last?: DateTime<Utc>"
+               FROM patients p LEFT JOIN hl7_case_feed f ON f.patient_id = p.id
+               WHERE p.nhs_number = $1 AND p.status NOT IN ('discharged','cancelled')"#,
             nhs,
         )
         .fetch_optional(&mut *tx)
         .await?;
-        if found.is_some() {
-            return Ok(found);
+        if let Some(f) = found {
+            return Ok(Some(Found {
+                id: f.id,
+                last_message_at: f.last,
+            }));
         }
     }
     if let Some(local) = &id.local_id {
-        return Ok(sqlx::query_scalar!(
-            r#"SELECT id AS "id: PatientId" FROM patients WHERE trust_code = $1 AND local_id = $2
-               AND status NOT IN ('discharged','cancelled')"#,
+        let found = sqlx::query!(
+            r#"SELECT p.id AS "id: PatientId", f.last_message_at AS "last?: DateTime<Utc>"
+               FROM patients p LEFT JOIN hl7_case_feed f ON f.patient_id = p.id
+               WHERE p.trust_code = $1 AND p.local_id = $2
+                 AND p.status NOT IN ('discharged','cancelled')"#,
             trust,
             local,
         )
         .fetch_optional(&mut *tx)
-        .await?);
+        .await?;
+        return Ok(found.map(|f| Found {
+            id: f.id,
+            last_message_at: f.last,
+        }));
     }
     Ok(None)
 }
@@ -637,22 +697,6 @@ fn no_case(what: &str) -> Failure {
         codes::UNKNOWN_KEY,
         format!("No open admission for this patient in Homeward: {what}"),
     )
-}
-
-/// Whether the case already shows a newer message than this one.
-async fn is_older(
-    tx: &mut PgConnection,
-    id: PatientId,
-    at: Option<DateTime<Utc>>,
-) -> Result<bool, Failure> {
-    let Some(at) = at else { return Ok(false) };
-    let last = sqlx::query_scalar!(
-        r#"SELECT last_message_at AS "at: DateTime<Utc>" FROM hl7_case_feed WHERE patient_id = $1"#,
-        id as _,
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    Ok(last.is_some_and(|last| at < last))
 }
 
 const OLDER: &str = "Older than the last message applied to this patient: nothing changed";
@@ -666,7 +710,7 @@ async fn case_row(
 }
 
 /// PID over what the case already holds: a field the message leaves empty keeps its value.
-fn demographics(person: &message::Person, case: &CaseRow) -> Result<Demographics, Failure> {
+fn demographics(person: &message::Person, case: &CaseRow) -> Result<Demographics, AppError> {
     let mut errors = FieldErrors::new();
     let nhs_number = match &person.identity.nhs_number {
         Some(n) => NhsNumber::parse(n)
@@ -697,10 +741,10 @@ fn demographics(person: &message::Person, case: &CaseRow) -> Result<Demographics
     };
     let Some(postcode) = postcode else {
         errors.add("postcode", "Enter a real postcode, like LS9 7TF");
-        return Err(AppError::Validation(errors).into());
+        return Err(AppError::Validation(errors));
     };
     if !errors.is_empty() {
-        return Err(AppError::Validation(errors).into());
+        return Err(AppError::Validation(errors));
     }
     Ok(Demographics {
         nhs_number,
@@ -759,18 +803,17 @@ async fn admit(
             let id = commands::flag_in(tx, caller, now, new).await?;
             Ok(done(id, format!("Admitted to {}", place.ward_code)))
         }
-        Some(id) => {
-            if is_older(tx, id, adt.event_at).await? {
+        Some(found) => {
+            let id = found.id;
+            if found.is_newer_than(adt.event_at) {
                 return Ok(ignored(Some(id), OLDER));
             }
-            let case = case_row(tx, caller, id).await?;
-            let d = demographics(p, &case)?;
             let updated = commands::update_demographics_in(
                 tx,
                 caller,
                 now,
                 id,
-                &d,
+                |case| demographics(p, case),
                 CaseAction::DemographicsUpdated,
                 "Updated from the hospital's record",
             )
@@ -799,12 +842,13 @@ async fn transfer(
             "PV1-3 must name the new location",
         ));
     };
-    let Some(id) = open_case(tx, &place.trust_code, &adt.person.identity).await? else {
+    let Some(found) = open_case(tx, &place.trust_code, &adt.person.identity).await? else {
         return Err(no_case(
             "a transfer before its admission is kept; replay it once the admission has arrived",
         ));
     };
-    if is_older(tx, id, adt.event_at).await? {
+    let id = found.id;
+    if found.is_newer_than(adt.event_at) {
         return Ok(ignored(Some(id), OLDER));
     }
     let bed = adt.visit.as_ref().map(|v| v.bed.as_str()).unwrap_or("");
@@ -825,7 +869,10 @@ async fn discharge(
     caller: &Caller,
     adt: &Adt,
 ) -> Result<Done, Failure> {
-    let Some(id) = open_case(tx, &caller.org_code, &adt.person.identity).await? else {
+    let Some(id) = open_case(tx, &caller.org_code, &adt.person.identity)
+        .await?
+        .map(|f| f.id)
+    else {
         return Err(no_case("nothing to discharge"));
     };
     let visit = adt.visit.clone().unwrap_or_default();
@@ -900,20 +947,19 @@ async fn update(
     place: Option<Place>,
     now: DateTime<Utc>,
 ) -> Result<Done, Failure> {
-    let Some(id) = open_case(tx, &caller.org_code, &adt.person.identity).await? else {
+    let Some(found) = open_case(tx, &caller.org_code, &adt.person.identity).await? else {
         return Err(no_case("nothing to update"));
     };
-    if is_older(tx, id, adt.event_at).await? {
+    let id = found.id;
+    if found.is_newer_than(adt.event_at) {
         return Ok(ignored(Some(id), OLDER));
     }
-    let case = case_row(tx, caller, id).await?;
-    let d = demographics(&adt.person, &case)?;
     let updated = commands::update_demographics_in(
         tx,
         caller,
         now,
         id,
-        &d,
+        |case| demographics(&adt.person, case),
         CaseAction::DemographicsUpdated,
         "Updated by the hospital",
     )
@@ -941,7 +987,10 @@ async fn cancel_admission(
     adt: &Adt,
     now: DateTime<Utc>,
 ) -> Result<Done, Failure> {
-    let Some(id) = open_case(tx, &caller.org_code, &adt.person.identity).await? else {
+    let Some(id) = open_case(tx, &caller.org_code, &adt.person.identity)
+        .await?
+        .map(|f| f.id)
+    else {
         return Err(no_case("no admission to cancel"));
     };
     commands::cancel_in(
@@ -999,22 +1048,22 @@ async fn merge(
 ) -> Result<Done, Failure> {
     let prior = adt.prior.clone().unwrap_or_default();
     let trust = caller.org_code.clone();
-    let survivor = open_case(tx, &trust, &adt.person.identity).await?;
-    let merged = open_case(tx, &trust, &prior).await?;
+    let survivor = open_case(tx, &trust, &adt.person.identity)
+        .await?
+        .map(|f| f.id);
+    let merged = open_case(tx, &trust, &prior).await?.map(|f| f.id);
     match (survivor, merged) {
         (_, None) => Ok(ignored(
             survivor,
             "The record merged away has no open case in Homeward: nothing changed",
         )),
         (Some(stays), Some(goes)) if stays == goes => {
-            let case = case_row(tx, caller, stays).await?;
-            let d = demographics(&adt.person, &case)?;
             commands::update_demographics_in(
                 tx,
                 caller,
                 now,
                 stays,
-                &d,
+                |case| demographics(&adt.person, case),
                 CaseAction::Merged,
                 "Records merged by the hospital",
             )
@@ -1051,21 +1100,23 @@ async fn merge(
             ))
         }
         (None, Some(goes)) => {
-            let case = case_row(tx, caller, goes).await?;
-            let mut d = demographics(&adt.person, &case)?;
-            // the staying record's identifiers replace the merged one's
-            if let Some(n) = &adt.person.identity.nhs_number {
-                d.nhs_number = NhsNumber::parse(n).ok();
-            }
-            if adt.person.identity.local_id.is_some() {
-                d.local_id = adt.person.identity.local_id.clone();
-            }
+            let staying = &adt.person.identity;
             commands::update_demographics_in(
                 tx,
                 caller,
                 now,
                 goes,
-                &d,
+                |case| {
+                    let mut d = demographics(&adt.person, case)?;
+                    // the staying record's identifiers replace the merged one's
+                    if let Some(n) = &staying.nhs_number {
+                        d.nhs_number = NhsNumber::parse(n).ok();
+                    }
+                    if staying.local_id.is_some() {
+                        d.local_id = staying.local_id.clone();
+                    }
+                    Ok(d)
+                },
                 CaseAction::Merged,
                 "Records merged by the hospital: now identified by the surviving record",
             )

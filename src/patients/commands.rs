@@ -1115,9 +1115,13 @@ pub(crate) async fn transfer_in(
     if case.ward_code == ward_code && case.bed == bed {
         return Ok(false);
     }
-    let ward = sqlx::query_scalar!("SELECT org_code FROM wards WHERE code = $1", ward_code)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let ward = if ward_code == case.ward_code {
+        Some(case.trust_code.clone())
+    } else {
+        sqlx::query_scalar!("SELECT org_code FROM wards WHERE code = $1", ward_code)
+            .fetch_optional(&mut *tx)
+            .await?
+    };
     match ward {
         Some(org) if org == case.trust_code => {}
         Some(_) => {
@@ -1183,16 +1187,19 @@ pub struct Demographics {
 /// A08, A01 for a patient already admitted, A40), with a history row naming what changed
 /// (`action`: [`CaseAction::DemographicsUpdated`] or [`CaseAction::Merged`]). `false` when
 /// nothing changed. A closed case may still be corrected.
+///
+/// `demographics` is given the locked case: what the hospital sent, over what the case holds.
 pub(crate) async fn update_demographics_in(
     tx: &mut PgConnection,
     caller: &Caller,
     now: DateTime<Utc>,
     id: PatientId,
-    d: &Demographics,
+    demographics: impl FnOnce(&CaseRow) -> Result<Demographics, AppError>,
     action: CaseAction,
     why: &str,
 ) -> Result<bool, AppError> {
     let case = queries::lock(&mut *tx, caller, id, None).await?;
+    let d = &demographics(&case)?;
     let nhs = d.nhs_number.as_ref().map(|n| n.as_str().to_string());
     let mut changed = vec![];
     if nhs != case.nhs_number {
