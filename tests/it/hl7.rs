@@ -992,3 +992,130 @@ async fn slow_idle_and_surplus_peers_are_closed() {
     let took = closed_within(&mut third, Wait::from_secs(1)).await;
     assert!(took < Wait::from_millis(900), "{took:?}");
 }
+
+#[tokio::test]
+async fn merges_reopened_discharges_and_a_transfer_replayed_after_its_admission() {
+    let app = TestApp::spawn().await;
+    map_locations(&app).await;
+    let now = app.clock.now();
+    let receive = |m: String| {
+        let state = app.state.clone();
+        async move { homeward::hl7::feed::receive(&state, &m).await }
+    };
+    // a transfer that overtook its admission: refused and kept, then replayed once the
+    // admission has arrived
+    let ada = person(Some(valid_nhs(51)), "RHW6001", "Lovelace", "Ada");
+    let early = receive(adt(
+        "A02",
+        "E2",
+        now - Duration::hours(5),
+        &ada,
+        Some(&at("W10", "3")),
+        &[],
+    ))
+    .await;
+    assert_eq!(early.outcome.as_str(), "refused");
+    let admitted = receive(adt(
+        "A01",
+        "E1",
+        now - Duration::hours(6),
+        &ada,
+        Some(&at("AMU", "1")),
+        &[],
+    ))
+    .await;
+    assert_eq!(admitted.outcome.as_str(), "applied");
+    let refused: i64 = app
+        .count("SELECT id FROM hl7_messages WHERE control_id = 'E2' AND outcome = 'refused'")
+        .await;
+    let admin = app.browser("admin").await;
+    let res = admin
+        .post_form(&format!("/admin/hl7/messages/{refused}/replay"), &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let ada_id = admitted.patient_id.unwrap().0;
+    let case = app
+        .api("hub")
+        .await
+        .get_json(&format!("/api/v1/patients/{ada_id}"))
+        .await;
+    assert_eq!(
+        (case["ward_code"].as_str(), case["bed"].as_str()),
+        (Some("RHW-W10"), Some("3"))
+    );
+
+    // a record made without the NHS number, merged into the patient's real record
+    // (which has no open case): the case takes the real record's identifiers
+    let real = person(Some(valid_nhs(52)), "RHW6002", "Babbage", "Charles");
+    let desk = person(None, "RHW6099", "Babbage", "Charles");
+    let opened = receive(adt(
+        "A01",
+        "E3",
+        now - Duration::hours(4),
+        &desk,
+        Some(&at("AMU", "2")),
+        &[],
+    ))
+    .await;
+    let desk_id = opened.patient_id.unwrap().0;
+    let merged = receive(adt(
+        "A40",
+        "E4",
+        now - Duration::hours(3),
+        &real,
+        None,
+        &[mrg("RHW6099")],
+    ))
+    .await;
+    assert_eq!(merged.outcome.as_str(), "applied", "{}", merged.reason);
+    let case = app
+        .api("hub")
+        .await
+        .get_json(&format!("/api/v1/patients/{desk_id}"))
+        .await;
+    assert_eq!(case["nhs_number"].as_str(), Some(valid_nhs(52).as_str()));
+    assert_eq!(case["nhs_number_status"], "known");
+    assert_eq!(case["local_id"], "RHW6002");
+    assert_eq!(app.history_actions(desk_id).await, ["created", "merged"]);
+    // a merge of records Homeward never held: nothing to do
+    let nobody = person(Some(valid_nhs(53)), "RHW6003", "Nobody", "Known");
+    let none = receive(adt(
+        "A40",
+        "E5",
+        now - Duration::hours(3),
+        &nobody,
+        None,
+        &[mrg("RHW6098")],
+    ))
+    .await;
+    assert_eq!(none.outcome.as_str(), "ignored");
+    assert!(none.ack.contains("MSA|AA|E5|"));
+
+    // a discharge a person recorded cannot be cancelled from the feed
+    let ward = app.api("ward").await;
+    let typed = ward
+        .post_expect(
+            "/api/v1/patients",
+            patient_at(&valid_nhs(54), now),
+            StatusCode::CREATED,
+        )
+        .await;
+    ward.post_expect(
+        &format!("/api/v1/patients/{}/discharge", id_of(&typed)),
+        json!({"discharged_at": (now - Duration::hours(1)).to_rfc3339(), "destination": "p0_home"}),
+        StatusCode::OK,
+    )
+    .await;
+    let them = person(Some(valid_nhs(54)), "RHW6004", "Lovelace", "Ada");
+    let cancel = receive(adt("A13", "E6", now, &them, None, &[])).await;
+    assert_eq!(cancel.outcome.as_str(), "refused");
+    assert!(
+        cancel.reason.contains("not by the hospital feed"),
+        "{}",
+        cancel.reason
+    );
+    let case = ward
+        .get_json(&format!("/api/v1/patients/{}", id_of(&typed)))
+        .await;
+    assert_eq!(case["status"], "discharged");
+}
