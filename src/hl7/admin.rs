@@ -42,9 +42,23 @@ impl RefusedRow {
     pub fn received(&self) -> String {
         crate::domain::time::display_london(self.received_at)
     }
-    /// The message with one segment a line.
+    /// The message with one segment a line, without what could identify the patient: the
+    /// header, event and visit segments in full (enough to see the location, event and
+    /// times), any other segment by its name only. The reason names the field at fault.
     pub fn lines(&self) -> String {
-        self.body.replace('\r', "\n")
+        self.body
+            .split(['\r', '\n'])
+            .filter(|s| !s.is_empty())
+            .map(|segment| {
+                let name: String = segment.chars().take(3).collect();
+                if matches!(name.as_str(), "MSH" | "EVN" | "PV1" | "PV2") {
+                    segment.to_string()
+                } else {
+                    format!("{name}|... (not shown: it may identify the patient)")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
     pub fn replayable(&self) -> bool {
         self.outcome == "refused"
@@ -268,6 +282,31 @@ pub async fn add_location(
         Err(errors) => Ok(invalid(
             page(&state, &session, &caller, form, FormErrors(errors)).await?,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_message_is_shown_without_patient_details() {
+        let row = RefusedRow {
+            id: 1,
+            received_at: Utc::now(),
+            event: "A01".into(),
+            control_id: "M1".into(),
+            outcome: "refused".into(),
+            reason: "PV1-3: not mapped".into(),
+            body:
+                "MSH|^~\\&|PAS|RHW\rEVN|A01\rPID|1||9434765919^^^NHS^NH||Lovelace^Ada\rPV1|1|I|ITU"
+                    .into(),
+        };
+        let shown = row.lines();
+        assert!(shown.contains("PV1|1|I|ITU"));
+        assert!(shown.contains("MSH|"));
+        assert!(!shown.contains("Lovelace"));
+        assert!(!shown.contains("9434765919"));
     }
 }
 
