@@ -109,6 +109,14 @@ const WARDS: &[(&str, &str, &str)] = &[
     ("RYE-W02", "RYE01", "Barle Ward (Frailty)"),
 ];
 
+/// The hospital feed's location mapping (CONTRACT.md "Hospital feed"): sending facility
+/// (MSH-4) and point of care (PV1-3.1) to a ward.
+const HL7_LOCATIONS: &[(&str, &str, &str)] = &[
+    ("RHW", "AMU", "RHW-AMU"),
+    ("RHW", "W10", "RHW-W10"),
+    ("RHW", "W12", "RHW-W12"),
+];
+
 const USERS: &[(&str, &str, Role, &str)] = &[
     ("ward.demo", "Sam Patel (Ward Sister)", Role::Ward, "RHW"),
     (
@@ -377,7 +385,11 @@ pub async fn load(state: &AppState) -> anyhow::Result<()> {
         .bind(LOCK_KEY)
         .execute(&mut *lock)
         .await?;
-    let result = load_locked(state).await;
+    let mut result = load_locked(state).await;
+    if result.is_ok() {
+        // also on a demo area loaded before the hospital feed existed
+        result = hl7_locations(state).await;
+    }
     // the demo area adds trusts and wards: read them again now rather than when the
     // database's announcement arrives
     state.reference.invalidate();
@@ -463,6 +475,23 @@ async fn load_locked(state: &AppState) -> anyhow::Result<()> {
     sqlx::query("INSERT INTO installation (key, value) VALUES ('demo_loaded_at', now()::text) ON CONFLICT DO NOTHING")
         .execute(&state.pool)
         .await?;
+    Ok(())
+}
+
+/// The demo's hospital feed mapping, added whenever missing (its wards are the demo's own).
+async fn hl7_locations(state: &AppState) -> anyhow::Result<()> {
+    // the hospital feed: RHW's patient administration system names these locations
+    for (facility, point_of_care, ward) in HL7_LOCATIONS {
+        sqlx::query(
+            "INSERT INTO hl7_locations (sending_facility, point_of_care, ward_code) \
+             SELECT $1, $2, code FROM wards WHERE code = $3 ON CONFLICT DO NOTHING",
+        )
+        .bind(facility)
+        .bind(point_of_care)
+        .bind(ward)
+        .execute(&state.pool)
+        .await?;
+    }
     Ok(())
 }
 

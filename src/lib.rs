@@ -17,6 +17,7 @@ pub mod directory;
 pub mod domain;
 pub mod error;
 pub mod fhir;
+pub mod hl7;
 pub mod live;
 pub mod market;
 pub mod news;
@@ -275,6 +276,13 @@ fn pages(state: &AppState) -> Router<AppState> {
             post(admin::reset_two_factor),
         )
         .route("/admin/users/{id}/sso", post(admin::link_sso))
+        .route("/admin/hl7", get(hl7::admin::show))
+        .route("/admin/hl7/messages/{id}/replay", post(hl7::admin::replay))
+        .route("/admin/hl7/locations", post(hl7::admin::add_location))
+        .route(
+            "/admin/hl7/locations/remove",
+            post(hl7::admin::remove_location),
+        )
         .route(web::guard::EVENTS_PATH, get(events))
         .fallback(page_not_found)
         // Cross-site form posts are refused (Origin / Sec-Fetch-Site), and the session

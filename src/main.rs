@@ -66,6 +66,9 @@ enum Command {
         /// Load the demo area (idempotent).
         #[arg(long)]
         demo: bool,
+        /// Also listen for the hospital feed (HL7 v2 ADT over MLLP) on this address.
+        #[arg(long, env = "HOMEWARD_HL7_ADDR")]
+        hl7_addr: Option<std::net::SocketAddr>,
         /// Minutes a page session may be idle before it ends (activity extends it).
         #[arg(long, env = "HOMEWARD_SESSION_IDLE_MINUTES", default_value_t = 30)]
         session_idle_minutes: i64,
@@ -161,6 +164,27 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// The hospital feed (HL7 v2 ADT).
+    Hl7 {
+        #[command(subcommand)]
+        command: Hl7Command,
+    },
+}
+
+#[derive(Subcommand)]
+enum Hl7Command {
+    /// Apply a day's message log, in file order, as if it came over the MLLP port; prints
+    /// each message's outcome and a summary (exit status 1 if any was refused or rejected).
+    /// The file holds MLLP frames (0x0B ... 0x1C 0x0D), or text where each message starts
+    /// at a line beginning MSH or after a blank line.
+    Replay {
+        /// The message log to apply.
+        file: std::path::PathBuf,
+        /// Tests only (debug builds): a fixed "now".
+        #[cfg(debug_assertions)]
+        #[arg(long, env = "HOMEWARD_TEST_CLOCK", hide = true)]
+        test_clock: Option<chrono::DateTime<chrono::Utc>>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -201,7 +225,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             request_timeout_seconds,
             ..
         } => Some(std::time::Duration::from_secs(*request_timeout_seconds)),
-        Command::User { .. } | Command::Migrate => None,
+        Command::User { .. } | Command::Migrate | Command::Hl7 { .. } => None,
     };
     let as_owner = !matches!(
         cli.command,
@@ -227,6 +251,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve {
             addr,
             demo,
+            hl7_addr,
             session_idle_minutes,
             session_absolute_hours,
             token_hours,
@@ -324,10 +349,60 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if demo {
                 homeward::demo::load(&state).await?;
             }
+            if let Some(hl7_addr) = hl7_addr {
+                let listener = tokio::net::TcpListener::bind(hl7_addr)
+                    .await
+                    .with_context(|| format!("listening for the hospital feed on {hl7_addr}"))?;
+                tracing::info!(addr = %listener.local_addr()?, "the hospital feed (HL7 MLLP) is listening");
+                tokio::spawn(homeward::hl7::mllp::serve(listener, state.clone()));
+            }
             homeward::serve(state, addr, server).await?;
             Ok(())
         }
         Command::Migrate => Ok(()),
+        Command::Hl7 {
+            command:
+                Hl7Command::Replay {
+                    file,
+                    #[cfg(debug_assertions)]
+                    test_clock,
+                },
+        } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let clock = Clock::system();
+            #[cfg(debug_assertions)]
+            let clock = test_clock.map_or(clock, Clock::fixed);
+            let state = AppState::new(pool, clock, Config::default());
+            let summary = homeward::hl7::feed::replay_log(&state, &bytes).await;
+            use homeward::hl7::feed::Outcome;
+            for h in &summary.handled {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    h.control_id,
+                    h.event,
+                    h.outcome.as_str(),
+                    h.reason
+                );
+            }
+            println!(
+                "{} messages: {} applied, {} already applied, {} ignored, {} refused, {} rejected, {} not stored (database unavailable)",
+                summary.handled.len(),
+                summary.count(Outcome::Applied),
+                summary.count(Outcome::Duplicate),
+                summary.count(Outcome::Ignored),
+                summary.count(Outcome::Refused),
+                summary.count(Outcome::Rejected),
+                summary.count(Outcome::Unavailable),
+            );
+            let failed = summary.count(Outcome::Refused)
+                + summary.count(Outcome::Rejected)
+                + summary.count(Outcome::Unavailable);
+            if failed > 0 {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::User {
             command:
                 UserCommand::Create {

@@ -42,6 +42,8 @@ pub struct CaseLine {
     pub news_good: bool,
     /// Awaiting triage: the hub must choose a pathway.
     pub needs_triage: bool,
+    /// Still meets the criteria to reside (`planning`): the ward may flag the patient.
+    pub meets_criteria: bool,
 }
 
 /// "3 days (76 hours)" style wait text.
@@ -109,6 +111,7 @@ impl CaseLine {
             news_word: "",
             news_good: false,
             needs_triage: status == CaseStatus::AwaitingTriage,
+            meets_criteria: status == CaseStatus::Planning,
         }
     }
 

@@ -32,6 +32,10 @@ pub struct CaseFilter {
     pub status: Option<CaseStatus>,
     /// Only open (non-terminal) cases; ignored when `status` is given.
     pub open_only: bool,
+    /// Leave out cases in `planning` (patients who still meet the criteria to reside);
+    /// ignored when `status` is given. The hub's worklist: inpatients the hospital feed
+    /// admits stay on their ward's list until the ward flags them.
+    pub waiting_only: bool,
     pub pathway: Option<Pathway>,
     pub ward_code: Option<String>,
     pub trust_code: Option<String>,
@@ -311,6 +315,9 @@ fn push_filters(q: &mut QueryBuilder<'_, Postgres>, f: &CaseFilter, ready_bound:
     } else if f.open_only {
         q.push(" AND p.status ").push(OPEN);
     }
+    if f.waiting_only && f.status.is_none() {
+        q.push(" AND p.status <> 'planning'");
+    }
     if let Some(p) = f.pathway {
         q.push(" AND p.pathway = ").push_bind(p.number());
     }
@@ -416,6 +423,9 @@ fn push_counter_filters(q: &mut QueryBuilder<'_, Postgres>, f: &CaseFilter) -> b
         q.push(" AND c.status = ").push_bind(status);
     } else if f.open_only {
         q.push(" AND c.status ").push(OPEN);
+    }
+    if f.waiting_only && f.status.is_none() {
+        q.push(" AND c.status <> 'planning'");
     }
     if let Some(p) = f.pathway {
         q.push(" AND c.pathway = ").push_bind(p.number());

@@ -39,10 +39,19 @@ pub enum CaseAction {
     PlaceBooked,
     /// A held place was given back because nobody booked it in time.
     HoldLapsed,
+    /// The hospital moved the patient to another ward or bed (the feed's A02).
+    Transferred,
+    /// The hospital changed the patient's name, date of birth, sex, postcode or identifiers
+    /// (the feed's A01/A04 on an open case, A08).
+    DemographicsUpdated,
+    /// The hospital cancelled a discharge it had sent (the feed's A13): the case is open again.
+    DischargeCancelled,
+    /// The hospital merged two records of one patient (the feed's A40).
+    Merged,
 }
 
 impl CaseAction {
-    pub const ALL: [CaseAction; 23] = [
+    pub const ALL: [CaseAction; 27] = [
         CaseAction::Created,
         CaseAction::NotMeetingCriteria,
         CaseAction::MeetsCriteria,
@@ -66,6 +75,10 @@ impl CaseAction {
         CaseAction::PlaceHeld,
         CaseAction::PlaceBooked,
         CaseAction::HoldLapsed,
+        CaseAction::Transferred,
+        CaseAction::DemographicsUpdated,
+        CaseAction::DischargeCancelled,
+        CaseAction::Merged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -93,6 +106,10 @@ impl CaseAction {
             CaseAction::PlaceHeld => "place_held",
             CaseAction::PlaceBooked => "place_booked",
             CaseAction::HoldLapsed => "hold_lapsed",
+            CaseAction::Transferred => "transferred",
+            CaseAction::DemographicsUpdated => "demographics_updated",
+            CaseAction::DischargeCancelled => "discharge_cancelled",
+            CaseAction::Merged => "merged",
         }
     }
 }

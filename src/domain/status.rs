@@ -79,6 +79,9 @@ pub enum CaseEvent {
     PlanDischarge,
     Discharge,
     Cancel,
+    /// The hospital cancelled the discharge (HL7 A13): the case returns to the open status
+    /// it had before it.
+    ReopenDischarge(CaseStatus),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -152,6 +155,12 @@ impl CaseStatus {
         use CaseEvent as E;
         use CaseStatus as S;
         let next = match (self, event) {
+            (S::Discharged, E::ReopenDischarge(before)) if !before.is_terminal() => before,
+            (_, E::ReopenDischarge(_)) => {
+                return Err(refuse(
+                    "Only a discharge can be cancelled, back to an open status".into(),
+                ));
+            }
             (S::Discharged | S::Cancelled, _) => {
                 return Err(refuse(format!(
                     "The case is {} and can no longer change",
@@ -332,6 +341,24 @@ mod tests {
         ] {
             assert_eq!(s.apply(E::Discharge, None).unwrap(), S::Discharged);
             assert_eq!(s.apply(E::Cancel, None).unwrap(), S::Cancelled);
+        }
+    }
+
+    #[test]
+    fn only_a_discharge_reopens_and_only_to_an_open_status() {
+        assert_eq!(
+            S::Discharged
+                .apply(E::ReopenDischarge(S::AwaitingCare), Some(p(1)))
+                .unwrap(),
+            S::AwaitingCare
+        );
+        assert!(
+            S::Discharged
+                .apply(E::ReopenDischarge(S::Cancelled), None)
+                .is_err()
+        );
+        for s in [S::Planning, S::Cancelled, S::ReadyToGo] {
+            assert!(s.apply(E::ReopenDischarge(S::Planning), None).is_err());
         }
     }
 

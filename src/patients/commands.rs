@@ -64,6 +64,20 @@ pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<Cas
     caller.require(FLAG)?;
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
+    let id = flag_in(&mut tx, caller, now, new).await?;
+    tx.commit().await?;
+    tracing::info!(case_id = id.0, "case created");
+    queries::get(&state.pool, caller, id).await
+}
+
+/// [`flag`] inside the caller's transaction (the hospital feed's admissions): the case and
+/// its first history row. The caller has checked the role.
+pub(crate) async fn flag_in(
+    tx: &mut PgConnection,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    new: NewCase,
+) -> Result<PatientId, AppError> {
     let ward = sqlx::query_scalar!("SELECT org_code FROM wards WHERE code = $1", new.ward_code)
         .fetch_optional(&mut *tx)
         .await?;
@@ -148,10 +162,8 @@ pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<Cas
         ),
         None => format!("Case opened on {}", new.ward_code),
     };
-    history::opened(&mut tx, caller, now, id, status, detail).await?;
-    tx.commit().await?;
-    tracing::info!(case_id = id.0, "case created");
-    queries::get(&state.pool, caller, id).await
+    history::opened(tx, caller, now, id, status, detail).await?;
+    Ok(id)
 }
 
 /// A criteria-to-reside review outcome.
@@ -703,7 +715,7 @@ pub async fn preview_discharge(
     Ok(preview)
 }
 
-async fn discharge_in(
+pub(crate) async fn discharge_in(
     tx: &mut PgConnection,
     state: &AppState,
     caller: &Caller,
@@ -876,7 +888,25 @@ pub async fn cancel(
     };
     let now = state.clock.now();
     let mut tx = state.pool.begin().await?;
-    let case = queries::lock(&mut tx, caller, id, version).await?;
+    cancel_in(&mut tx, caller, now, id, version, code, reason, method).await?;
+    tx.commit().await?;
+    queries::get(&state.pool, caller, id).await
+}
+
+/// The inside of [`cancel`], in the caller's transaction, once the reason is checked (the
+/// hospital feed's cancelled admissions and merges close cases this way too).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn cancel_in(
+    tx: &mut PgConnection,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    id: PatientId,
+    version: Option<i32>,
+    code: CancelReason,
+    reason: &str,
+    method: Option<&str>,
+) -> Result<(), AppError> {
+    let case = queries::lock(&mut *tx, caller, id, version).await?;
     let next = transition(&case, CaseEvent::Cancel)?;
     sqlx::query!(
         "UPDATE nctr_periods SET ended_at = $2, ended_by = 'cancelled' WHERE patient_id = $1 AND ended_at IS NULL",
@@ -905,11 +935,11 @@ pub async fn cancel(
     } else {
         format!("Cancelled ({}): {words}", code.label().to_lowercase())
     };
-    if let Some(closed) = close_for_patient(&mut tx, id, now, CaseClosing::Release).await? {
+    if let Some(closed) = close_for_patient(tx, id, now, CaseClosing::Release).await? {
         detail = format!("{detail}; {closed}");
     }
     record(
-        &mut tx,
+        tx,
         &case,
         caller,
         now,
@@ -917,9 +947,7 @@ pub async fn cancel(
         detail,
         Some(next),
     )
-    .await?;
-    tx.commit().await?;
-    queries::get(&state.pool, caller, id).await
+    .await
 }
 
 /// A hub coordinator takes ownership of a case.
@@ -1052,6 +1080,302 @@ pub async fn triage(
     }
     tx.commit().await?;
     queries::get(&state.pool, caller, id).await
+}
+
+// ---------------------------------------------------------------------------------------
+// Changes only the hospital's record makes (the HL7 feed, `crate::hl7`). Each runs in the
+// caller's transaction (the feed writes its message log in the same one), locks the case in
+// the caller's scope, and writes its history row through [`record`]. The caller has
+// checked that it may act for the hospital.
+
+/// Moves a patient to another ward of the same trust, or another bed (HL7 A02, or an
+/// admission message for a patient already admitted). `false` when nothing changed.
+pub(crate) async fn transfer_in(
+    tx: &mut PgConnection,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    id: PatientId,
+    ward_code: &str,
+    bed: &str,
+) -> Result<bool, AppError> {
+    let case = queries::lock(&mut *tx, caller, id, None).await?;
+    if case.status.is_terminal() {
+        return Err(AppError::conflict(
+            "invalid_transition",
+            "The case is closed and can no longer change",
+        ));
+    }
+    let bed = bed.trim();
+    if bed.chars().count() > 20 {
+        return Err(AppError::Validation(FieldErrors::single(
+            "bed",
+            "Bed must be 20 characters or fewer",
+        )));
+    }
+    if case.ward_code == ward_code && case.bed == bed {
+        return Ok(false);
+    }
+    let ward = if ward_code == case.ward_code {
+        Some(case.trust_code.clone())
+    } else {
+        sqlx::query_scalar!("SELECT org_code FROM wards WHERE code = $1", ward_code)
+            .fetch_optional(&mut *tx)
+            .await?
+    };
+    match ward {
+        Some(org) if org == case.trust_code => {}
+        Some(_) => {
+            return Err(AppError::Validation(FieldErrors::single(
+                "ward_code",
+                "The ward belongs to another trust: a move between trusts is a discharge and a new admission",
+            )));
+        }
+        None => {
+            return Err(AppError::Validation(FieldErrors::single(
+                "ward_code",
+                "Select a ward that exists",
+            )));
+        }
+    }
+    sqlx::query!(
+        "UPDATE patients SET ward_code = $2, bed = $3 WHERE id = $1",
+        id as _,
+        ward_code,
+        bed,
+    )
+    .execute(&mut *tx)
+    .await?;
+    let place = |ward: &str, bed: &str| {
+        if bed.is_empty() {
+            ward.to_string()
+        } else {
+            format!("{ward} bed {bed}")
+        }
+    };
+    let detail = format!(
+        "Moved from {} to {}",
+        place(&case.ward_code, &case.bed),
+        place(ward_code, bed)
+    );
+    record(
+        tx,
+        &case,
+        caller,
+        now,
+        CaseAction::Transferred,
+        detail,
+        None,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Who the patient is, as the hospital's record says (HL7 PID).
+#[derive(Debug, Clone)]
+pub struct Demographics {
+    /// `None`: the NHS number is not known (the hospital number identifies the patient).
+    pub nhs_number: Option<crate::domain::NhsNumber>,
+    pub local_id: Option<String>,
+    pub given_name: String,
+    pub family_name: String,
+    pub date_of_birth: NaiveDate,
+    pub sex: crate::domain::Sex,
+    pub postcode: crate::domain::Postcode,
+}
+
+/// Brings a case's demographics and identifiers into line with the hospital's record (HL7
+/// A08, A01 for a patient already admitted, A40), with a history row naming what changed
+/// (`action`: [`CaseAction::DemographicsUpdated`] or [`CaseAction::Merged`]). `false` when
+/// nothing changed. A closed case may still be corrected.
+///
+/// `demographics` is given the locked case: what the hospital sent, over what the case holds.
+pub(crate) async fn update_demographics_in(
+    tx: &mut PgConnection,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    id: PatientId,
+    demographics: impl FnOnce(&CaseRow) -> Result<Demographics, AppError>,
+    action: CaseAction,
+    why: &str,
+) -> Result<bool, AppError> {
+    let case = queries::lock(&mut *tx, caller, id, None).await?;
+    let d = &demographics(&case)?;
+    let nhs = d.nhs_number.as_ref().map(|n| n.as_str().to_string());
+    let mut changed = vec![];
+    if nhs != case.nhs_number {
+        changed.push("NHS number");
+    }
+    if d.local_id.is_some() && d.local_id != case.local_id {
+        changed.push("hospital number");
+    }
+    if d.given_name != case.given_name || d.family_name != case.family_name {
+        changed.push("name");
+    }
+    if d.date_of_birth != case.date_of_birth {
+        changed.push("date of birth");
+    }
+    if d.sex != case.sex {
+        changed.push("sex");
+    }
+    if d.postcode.as_str() != case.postcode {
+        changed.push("postcode");
+    }
+    if changed.is_empty() && action != CaseAction::Merged {
+        return Ok(false);
+    }
+    if d.date_of_birth > crate::domain::time::london_date(case.admitted_at) {
+        return Err(AppError::Validation(FieldErrors::single(
+            "date_of_birth",
+            "Date of birth must be on or before the day of admission",
+        )));
+    }
+    let status = if nhs.is_some() {
+        NhsNumberStatus::Known
+    } else {
+        NhsNumberStatus::Unknown
+    };
+    let local_id = d.local_id.clone().or(case.local_id.clone());
+    let updated = sqlx::query!(
+        "UPDATE patients SET nhs_number = $2, nhs_number_status = $3, local_id = $4, given_name = $5, \
+         family_name = $6, date_of_birth = $7, sex = $8, postcode = $9 WHERE id = $1",
+        id as _,
+        nhs,
+        status as _,
+        local_id,
+        d.given_name,
+        d.family_name,
+        d.date_of_birth as _,
+        d.sex as _,
+        d.postcode.as_str(),
+    )
+    .execute(&mut *tx)
+    .await;
+    match updated {
+        Ok(_) => {}
+        Err(sqlx::Error::Database(e))
+            if matches!(
+                e.constraint(),
+                Some("patients_one_open_case_idx" | "patients_one_open_local_idx")
+            ) =>
+        {
+            return Err(AppError::conflict(
+                "duplicate_open_case",
+                "Another open case has this NHS number or hospital number",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let detail = if changed.is_empty() {
+        why.to_string()
+    } else {
+        format!("{why}: {}", changed.join(", "))
+    };
+    record(tx, &case, caller, now, action, detail, None).await?;
+    Ok(true)
+}
+
+/// Cancels a discharge this caller (the hospital feed) recorded (HL7 A13): the case returns
+/// to the status it had before, its period of not meeting the criteria (if the discharge
+/// ended one) runs on, and where and how the patient left are cleared. Refused when the
+/// discharge was not the caller's, or when it used or gave back referrals (the hub must
+/// sort those out by hand).
+pub(crate) async fn reopen_discharge_in(
+    tx: &mut PgConnection,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    id: PatientId,
+) -> Result<(), AppError> {
+    let case = queries::lock(&mut *tx, caller, id, None).await?;
+    let last = sqlx::query!(
+        r#"SELECT actor_id, from_status AS "from_status: CaseStatus" FROM patient_history
+           WHERE patient_id = $1 AND action = 'discharged' ORDER BY at DESC, id DESC LIMIT 1"#,
+        id as _,
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(last) = last.filter(|_| case.status == CaseStatus::Discharged) else {
+        return Err(AppError::conflict(
+            "invalid_transition",
+            "The patient is not discharged",
+        ));
+    };
+    if last.actor_id != Some(caller.user_id) {
+        return Err(AppError::conflict(
+            "invalid_transition",
+            "The discharge was recorded in Homeward, not by the hospital feed: it cannot be cancelled from the feed",
+        ));
+    }
+    let before = last.from_status.unwrap_or(CaseStatus::Planning);
+    let next = transition(&case, CaseEvent::ReopenDischarge(before))?;
+    let referrals = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM referrals WHERE patient_id = $1"#,
+        id as _,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if referrals > 0 {
+        return Err(AppError::conflict(
+            "invalid_transition",
+            "The patient had referrals when discharged: ask the hub to reopen the case",
+        ));
+    }
+    if let Some(at) = case.discharged_at {
+        sqlx::query!(
+            "UPDATE nctr_periods SET ended_at = NULL, ended_by = NULL \
+             WHERE patient_id = $1 AND ended_by = 'discharged' AND ended_at = $2",
+            id as _,
+            at as _,
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    let reopened = sqlx::query!(
+        "UPDATE patients SET discharged_at = NULL, discharge_destination = NULL, \
+         discharge_method = NULL, status = $2 WHERE id = $1",
+        id as _,
+        next as _,
+    )
+    .execute(&mut *tx)
+    .await;
+    match reopened {
+        Ok(_) => {}
+        Err(sqlx::Error::Database(e))
+            if matches!(
+                e.constraint(),
+                Some("patients_one_open_case_idx" | "patients_one_open_local_idx")
+            ) =>
+        {
+            return Err(AppError::conflict(
+                "duplicate_open_case",
+                "The patient has another open case since the discharge",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    record(
+        tx,
+        &case,
+        caller,
+        now,
+        CaseAction::DischargeCancelled,
+        "Discharge cancelled by the hospital".to_string(),
+        Some(next),
+    )
+    .await
+}
+
+/// Writes a history row on a case without changing it otherwise (a merge's note on the
+/// surviving case).
+pub(crate) async fn note_in(
+    tx: &mut PgConnection,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    id: PatientId,
+    action: CaseAction,
+    detail: String,
+) -> Result<(), AppError> {
+    let case = queries::lock(&mut *tx, caller, id, None).await?;
+    record(tx, &case, caller, now, action, detail, None).await
 }
 
 #[cfg(test)]

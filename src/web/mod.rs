@@ -111,6 +111,7 @@ impl Layout {
             Role::Admin => vec![
                 item("/admin/users", "Users", "admin"),
                 item("/admin/access", "Who looked at a patient", "access"),
+                item("/admin/hl7", "Hospital feed", "hl7"),
                 item("/reports/sitrep", "Sitrep", "reports"),
                 item("/reports/national", "National return", "national"),
                 item("/reports/flow", "Flow", "flow"),

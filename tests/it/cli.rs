@@ -15,6 +15,7 @@ fn help_lists_every_subcommand() {
     assert!(text.contains("serve"));
     assert!(text.contains("migrate"));
     assert!(text.contains("user"));
+    assert!(text.contains("hl7"));
     let out = Command::new(BIN)
         .args(["user", "create", "--help"])
         .output()

@@ -97,7 +97,12 @@ async fn every_page_is_valid_html() {
         ),
         (
             "admin",
-            &["/admin/users", "/admin/users/new", "/admin/access"],
+            &[
+                "/admin/users",
+                "/admin/users/new",
+                "/admin/access",
+                "/admin/hl7",
+            ],
         ),
     ];
     for (user, paths) in pages {
@@ -118,6 +123,23 @@ async fn every_page_is_valid_html() {
             text_of(admin.get("/admin/access").await).await,
         );
     }
+    // the hospital feed's page with a mapping row and a refused message
+    sqlx::query(
+        "INSERT INTO hl7_locations (sending_facility, point_of_care, ward_code) \
+         VALUES ('RHW', 'AMU', 'RHW-AMU')",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    homeward::hl7::feed::receive(
+        &app.state,
+        "MSH|^~\\&|PAS|RHW|||20261122||ADT^A02|V1|P|2.5\rPID|1||X1^^^^MR\rPV1|1|I|ZZZ",
+    )
+    .await;
+    save(
+        "admin-hl7-filled".into(),
+        text_of(admin.get("/admin/hl7").await).await,
+    );
     let hub_b = app.browser("hub").await;
     for p in [
         format!("/patients/{id}"),

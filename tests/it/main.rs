@@ -15,6 +15,7 @@ mod choice;
 mod cli;
 mod fhir;
 mod flow;
+mod hl7;
 mod html_valid;
 mod idempotency;
 mod lists;

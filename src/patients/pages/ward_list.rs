@@ -25,6 +25,10 @@ struct WardListPage {
     lines: Vec<CaseLine>,
     /// The search, when the list shows patients found across the trust's wards.
     search: String,
+    /// Now in England, for the one-step "no longer meets the criteria" button beside
+    /// patients who still meet them (the hospital feed admits every inpatient).
+    now_date: String,
+    now_time: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -89,12 +93,15 @@ pub async fn ward_list(
             .map(|l| CaseLine::new(&l.case, now).with_news(l.news.as_ref()))
             .collect();
     }
+    let london_now = state.clock.now().with_timezone(&chrono_tz::Europe::London);
     Ok(WardListPage {
         layout: crate::notifications::layout(&state, &session, &caller, "ward").await,
         wards,
         ward,
         lines,
         search,
+        now_date: london_now.format("%Y-%m-%d").to_string(),
+        now_time: london_now.format("%H:%M").to_string(),
     }
     .into_response())
 }

@@ -237,6 +237,9 @@ pub async fn worklist(
     let filter = CaseFilter {
         status,
         open_only: true,
+        // patients who still meet the criteria are the wards' (the hospital feed admits
+        // every inpatient): the hub sees them by choosing the status
+        waiting_only: true,
         pathway: q.pathway.parse::<Pathway>().ok(),
         ward_code: Some(q.ward.clone()).filter(|s| !s.is_empty()),
         trust_code: Some(q.trust.clone()).filter(|s| !s.is_empty()),
