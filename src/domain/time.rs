@@ -36,6 +36,28 @@ pub fn display_london(at: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// The last day an offer or a period ending at `end` covers, in England: an end at
+/// midnight (as a date given alone means, "the end of that day") covers the day before;
+/// any other end covers its own day (the new-offer page ends offers at 23:59).
+pub fn last_day(end: DateTime<Utc>) -> NaiveDate {
+    let local = end.with_timezone(&London);
+    if local.time() == NaiveTime::MIN {
+        local.date_naive() - Duration::days(1)
+    } else {
+        local.date_naive()
+    }
+}
+
+/// Formats the end of an offer for people: an end at midnight is the end of the day
+/// before ("10 Dec 2026 23:59" rather than "11 Dec 2026 00:00").
+pub fn display_london_end(end: DateTime<Utc>) -> String {
+    if end.with_timezone(&London).time() == NaiveTime::MIN {
+        format!("{} 23:59", last_day(end).format("%-d %b %Y"))
+    } else {
+        display_london(end)
+    }
+}
+
 /// Age in whole years on a date.
 pub fn age_on(dob: NaiveDate, today: NaiveDate) -> i32 {
     use chrono::Datelike;
@@ -236,5 +258,32 @@ mod tests {
         );
         assert_eq!(parse_local("2026-02-30", "10:00"), None);
         assert_eq!(parse_local("2026-06-01", "25:00"), None);
+    }
+
+    #[test]
+    fn an_end_at_midnight_is_the_end_of_the_day_before() {
+        // GMT and BST
+        let winter = start_of_day(NaiveDate::from_ymd_opt(2026, 12, 11).unwrap());
+        assert_eq!(
+            last_day(winter),
+            NaiveDate::from_ymd_opt(2026, 12, 10).unwrap()
+        );
+        assert_eq!(display_london_end(winter), "10 Dec 2026 23:59");
+        let summer = start_of_day(NaiveDate::from_ymd_opt(2027, 7, 2).unwrap());
+        assert_eq!(
+            last_day(summer),
+            NaiveDate::from_ymd_opt(2027, 7, 1).unwrap()
+        );
+        let evening = london_to_utc(
+            NaiveDate::from_ymd_opt(2026, 12, 10)
+                .unwrap()
+                .and_hms_opt(23, 59, 0)
+                .unwrap(),
+        );
+        assert_eq!(
+            last_day(evening),
+            NaiveDate::from_ymd_opt(2026, 12, 10).unwrap()
+        );
+        assert_eq!(display_london_end(evening), "10 Dec 2026 23:59");
     }
 }

@@ -46,7 +46,7 @@ impl OfferLine {
             available: format!(
                 "{} to {}",
                 display_london(o.available_from),
-                display_london(o.available_until)
+                crate::domain::time::display_london_end(o.available_until)
             ),
             area: if o.area.is_empty() {
                 "Anywhere".into()
@@ -343,7 +343,7 @@ pub async fn edit_offer_form(
     let o = own_offer(&state, &caller, id).await?;
     let form = EditForm {
         places: o.places.to_string(),
-        available_until: (london_date(o.available_until) - chrono::Duration::days(1))
+        available_until: crate::domain::time::last_day(o.available_until)
             .format("%Y-%m-%d")
             .to_string(),
         notes: o.notes.clone(),

@@ -56,6 +56,14 @@ async fn a_provider_posts_confirms_and_withdraws_an_offer() {
     let rows = page.texts(".hw-offers tbody tr");
     assert_eq!(rows.len(), 1);
     assert!(rows[0].contains("2 of 2 beds"), "{rows:?}");
+    // it ends at the end of the day given, and the edit form shows that day
+    assert!(rows[0].contains("29 Nov 2026 23:59"), "{rows:?}");
+    let offer_id = app.count("SELECT id FROM capacity_offers").await;
+    let edit = b.page(&format!("/provider/offers/{offer_id}/edit")).await;
+    assert_eq!(
+        edit.attr("#available_until", "value").as_deref(),
+        Some("2026-11-29")
+    );
     let (specialisms, funding): (Vec<String>, Vec<String>) =
         sqlx::query_as("SELECT specialisms, funding FROM capacity_offers")
             .fetch_one(&app.pool)
@@ -555,4 +563,27 @@ async fn directory_search_ignores_accents_apostrophes_and_hyphens() {
             assert!(found[0].contains(finds), "{words}: {found:?}");
         }
     }
+}
+
+#[tokio::test]
+async fn an_offer_given_a_plain_end_date_through_the_api_reads_as_that_day_on_the_pages() {
+    let app = TestApp::spawn().await;
+    let mut api_offer = offer(1);
+    api_offer["available_until"] = json!("2026-11-29");
+    let o = app.post_offer("provider", api_offer).await;
+    // the end of that day: midnight after it
+    assert_eq!(o["available_until"], "2026-11-30T00:00:00Z");
+    let b = app.browser("provider").await;
+    let edit = b
+        .page(&format!("/provider/offers/{}/edit", id_of(&o)))
+        .await;
+    assert_eq!(
+        edit.attr("#available_until", "value").as_deref(),
+        Some("2026-11-29")
+    );
+    let rows = b
+        .page("/provider/offers")
+        .await
+        .texts(".hw-offers tbody tr");
+    assert!(rows[0].contains("29 Nov 2026 23:59"), "{rows:?}");
 }
