@@ -245,7 +245,11 @@ impl Patient {
             }],
             gender,
             birth_date: Some(c.date_of_birth.format("%Y-%m-%d").to_string()),
-            deceased_boolean: (c.cancel_reason_code == Some(CancelReason::Died)).then_some(true),
+            // died: a case closed as died, or a discharge whose method is "died" (NHS Data
+            // Dictionary discharge method 4, as the hospital feed records a death)
+            deceased_boolean: (c.cancel_reason_code == Some(CancelReason::Died)
+                || c.discharge_method.as_deref() == Some(crate::domain::discharge::METHOD_DIED))
+            .then_some(true),
             address: vec![Address {
                 postal_code: c.postcode.clone(),
             }],

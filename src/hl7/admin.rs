@@ -24,7 +24,8 @@ const REFUSED_SHOWN: i64 = 100;
 pub struct Health {
     pub last_at: Option<DateTime<Utc>>,
     pub last_hour: i64,
-    /// Refused or rejected, not replayed.
+    /// Refused (AE), not yet applied: what an administrator may replay. Rejected
+    /// messages (AR: events and versions the feed never takes) are logged, not waiting.
     pub waiting: i64,
 }
 
@@ -123,7 +124,7 @@ async fn page(
     let health = sqlx::query!(
         r#"SELECT (SELECT max(received_at) FROM hl7_messages) AS "last_at: DateTime<Utc>",
                   (SELECT count(*) FROM hl7_messages WHERE received_at > $1) AS "last_hour!",
-                  (SELECT count(*) FROM hl7_messages WHERE outcome IN ('refused','rejected')
+                  (SELECT count(*) FROM hl7_messages WHERE outcome = 'refused'
                      AND resolved_at IS NULL) AS "waiting!""#,
         (now - chrono::Duration::hours(1)) as _,
     )
@@ -133,7 +134,7 @@ async fn page(
         RefusedRow,
         r#"SELECT id, received_at AS "received_at: DateTime<Utc>", event, control_id, outcome,
                   reason, body
-           FROM hl7_messages WHERE outcome IN ('refused','rejected') AND resolved_at IS NULL
+           FROM hl7_messages WHERE outcome = 'refused' AND resolved_at IS NULL
            ORDER BY received_at DESC, id DESC LIMIT $1"#,
         REFUSED_SHOWN,
     )

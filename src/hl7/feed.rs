@@ -84,8 +84,23 @@ pub async fn receive(state: &AppState, raw: &str) -> Handled {
 /// its row is marked resolved when the message applies, or given the new reason when not.
 pub async fn handle(state: &AppState, raw: &str, replay_of: Option<i64>) -> Handled {
     let now = state.clock.now();
-    let text = message::normalise(raw);
+    // A NUL byte cannot be stored as text (nor is it HL7): keep the message with the byte
+    // written as HL7's hex escape, and refuse it with a reason the sender can act on,
+    // rather than "send it again" for ever.
+    let has_nul = raw.contains('\0');
+    let text = message::normalise(&raw.replace('\0', "\\X00\\"));
     let header = message::header_of(&text).unwrap_or_default();
+    if has_nul {
+        let p = Problem {
+            kind: ProblemKind::Refused,
+            location: None,
+            code: 102,
+            text: "The message contains a NUL byte (0x00), which HL7 text may not carry: \
+                   correct it at the sender and send it again (kept with the byte as \\X00\\)"
+                .into(),
+        };
+        return refuse(state, &header, &text, p, replay_of, now).await;
+    }
     let checked = check_header(&text, &header);
     let adt = match checked {
         Err(p) => return refuse(state, &header, &text, p, replay_of, now).await,
@@ -474,6 +489,18 @@ async fn apply(
     if let Some(refused) = replay_of {
         resolve(&mut *tx, refused, logged, now).await?;
     }
+    // the same message refused before and now sent again by the sender: no longer waiting
+    sqlx::query!(
+        "UPDATE hl7_messages SET resolved_at = $3, resolved_by = $4 \
+         WHERE sending_facility = $1 AND control_id = $2 AND outcome = 'refused' \
+         AND resolved_at IS NULL",
+        adt.header.sending_facility,
+        adt.header.control_id,
+        now as _,
+        logged,
+    )
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(result)
 }

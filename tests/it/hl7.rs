@@ -1119,3 +1119,112 @@ async fn merges_reopened_discharges_and_a_transfer_replayed_after_its_admission(
         .await;
     assert_eq!(case["status"], "discharged");
 }
+
+#[tokio::test]
+async fn a_nul_byte_is_refused_and_kept_rejections_never_wait_and_a_resent_message_resolves_its_refusal()
+ {
+    let app = TestApp::spawn().await;
+    map_locations(&app).await;
+    let now = app.clock.now();
+    let ada = person(Some(valid_nhs(41)), "RHW4101", "Lovelace", "Ada");
+    // a NUL byte: refused with a reason the sender can act on, and kept (escaped) to be seen
+    let nul = adt(
+        "A01",
+        "N1",
+        now - Duration::hours(3),
+        &ada,
+        Some(&at("AMU", "B1")),
+        &["NTE|1||a comment with \u{0} inside".to_string()],
+    );
+    let handled = homeward::hl7::feed::receive(&app.state, &nul).await;
+    assert_eq!(handled.outcome.as_str(), "refused", "{}", handled.ack);
+    assert!(handled.ack.contains("MSA|AE|N1|"), "{}", handled.ack);
+    assert!(handled.reason.contains("NUL"), "{}", handled.reason);
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM hl7_messages WHERE control_id = 'N1' AND outcome = 'refused' \
+             AND strpos(body, 'inside') > 0 AND strpos(body, chr(92) || 'X00' || chr(92)) > 0"
+        )
+        .await,
+        1
+    );
+    // events the feed never takes are rejected and logged, but never wait for an admin
+    for i in 0..3 {
+        let other = adt(
+            "A05",
+            &format!("X{i}"),
+            now - Duration::hours(2),
+            &ada,
+            None,
+            &[],
+        );
+        let handled = homeward::hl7::feed::receive(&app.state, &other).await;
+        assert_eq!(handled.outcome.as_str(), "rejected", "{}", handled.ack);
+    }
+    // a transfer before its admission: refused; once the admission has come and the
+    // sender sends the transfer again, it applies and its refusal is no longer waiting
+    let transfer = adt(
+        "A02",
+        "T1",
+        now - Duration::minutes(30),
+        &ada,
+        Some(&at("W10", "C4")),
+        &[],
+    );
+    let first = homeward::hl7::feed::receive(&app.state, &transfer).await;
+    assert_eq!(first.outcome.as_str(), "refused", "{}", first.ack);
+    let admin = app.browser("admin").await;
+    let page = admin.page("/admin/hl7").await;
+    assert_eq!(page.count(".hw-feed-refused tbody tr"), 2, "N1 and T1 only");
+    assert!(page.text(".hw-feed-errors").contains('2'));
+    let admit = adt(
+        "A01",
+        "A1",
+        now - Duration::hours(1),
+        &ada,
+        Some(&at("AMU", "B1")),
+        &[],
+    );
+    let handled = homeward::hl7::feed::receive(&app.state, &admit).await;
+    assert_eq!(handled.outcome.as_str(), "applied", "{}", handled.ack);
+    let again = homeward::hl7::feed::receive(&app.state, &transfer).await;
+    assert_eq!(again.outcome.as_str(), "applied", "{}", again.ack);
+    let page = admin.page("/admin/hl7").await;
+    assert_eq!(page.count(".hw-feed-refused tbody tr"), 1, "N1 only");
+    assert!(page.text(".hw-feed-errors").contains('1'));
+
+    // a death reported by the feed reads as deceased in FHIR
+    let died = Pv1 {
+        discharged: Some(now - Duration::minutes(10)),
+        disposition: "4".into(),
+        to: "79".into(),
+        ..at("W10", "C4")
+    };
+    let handled = homeward::hl7::feed::receive(
+        &app.state,
+        &adt(
+            "A03",
+            "D1",
+            now - Duration::minutes(10),
+            &ada,
+            Some(&died),
+            &[],
+        ),
+    )
+    .await;
+    assert_eq!(handled.outcome.as_str(), "applied", "{}", handled.ack);
+    let id = app
+        .count("SELECT id FROM patients WHERE local_id = 'RHW4101'")
+        .await;
+    let hub = app.api("hub").await;
+    let res = hub
+        .client
+        .get(app.url(&format!("/api/v1/fhir/Patient/{id}")))
+        .bearer_auth(&hub.token)
+        .header("accept", "application/fhir+json")
+        .send()
+        .await
+        .expect("the server answers");
+    let patient = expect_json(res, StatusCode::OK, "FHIR Patient").await;
+    assert_eq!(patient["deceasedBoolean"], json!(true), "{patient}");
+}
