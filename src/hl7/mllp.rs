@@ -158,12 +158,21 @@ async fn connection(
 ) -> std::io::Result<()> {
     let mut deframer = Deframer::default();
     let mut buf = vec![0u8; 64 * 1024];
+    // when the frame being read started: the whole frame must arrive within the frame
+    // timeout, however the peer spaces its bytes (a byte every few seconds must not hold a
+    // connection slot for ever)
+    let mut frame_started: Option<tokio::time::Instant> = None;
     loop {
-        let wait = if deframer.in_frame() {
-            limits.frame_timeout
-        } else {
-            limits.idle_timeout
+        let wait = match frame_started {
+            Some(started) => limits.frame_timeout.saturating_sub(started.elapsed()),
+            None => limits.idle_timeout,
         };
+        if wait.is_zero() {
+            tracing::info!(
+                "hospital feed: a frame took too long to arrive, closing the connection"
+            );
+            return Ok(());
+        }
         let n = match tokio::time::timeout(wait, stream.read(&mut buf)).await {
             Ok(Ok(0)) => return Ok(()),
             Ok(Ok(n)) => n,
@@ -173,7 +182,16 @@ async fn connection(
                 return Ok(());
             }
         };
-        for found in deframer.push(&buf[..n]) {
+        let was_in_frame = deframer.in_frame();
+        let founds = deframer.push(&buf[..n]);
+        frame_started = match (deframer.in_frame(), was_in_frame && founds.is_empty()) {
+            (false, _) => None,
+            // still the frame that was being read
+            (true, true) => frame_started.or_else(|| Some(tokio::time::Instant::now())),
+            // a new frame began in these bytes
+            (true, false) => Some(tokio::time::Instant::now()),
+        };
+        for found in founds {
             match found {
                 Found::Frame(bytes) => {
                     let text = decode(&bytes);

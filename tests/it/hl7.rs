@@ -980,6 +980,32 @@ async fn slow_idle_and_surplus_peers_are_closed() {
     slow.write_all(b"\x0bMSH|^~\\&|PAS").await.unwrap();
     let took = closed_within(&mut slow, Wait::from_secs(5)).await;
     assert!(took < Wait::from_millis(1400), "{took:?}");
+    // a frame trickled a byte at a time, each within the frame timeout: the whole frame
+    // must still arrive within it
+    let mut trickle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let started = Instant::now();
+    trickle.write_all(b"\x0bMSH|").await.unwrap();
+    let mut closed = false;
+    for b in b"^~\\&|PAS|RHW|||" {
+        tokio::time::sleep(Wait::from_millis(200)).await;
+        if trickle.write_all(&[*b]).await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut probe = [0u8; 16];
+        if let Ok(Ok(0)) =
+            tokio::time::timeout(Wait::from_millis(1), trickle.read(&mut probe)).await
+        {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "a trickled frame was cut off");
+    assert!(
+        started.elapsed() < Wait::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
     // a connection that sends nothing: closed at the idle timeout
     let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
     let took = closed_within(&mut idle, Wait::from_secs(5)).await;
