@@ -394,6 +394,8 @@ pub fn app(state: AppState) -> Router {
         // whatever answered an error in plain text (an extractor, a panic, the session layer)
         // is answered in the caller's shape instead
         .layer(axum::middleware::from_fn(web::guard::shape_plain_errors))
+        // and under /api/v1/fhir, every error is a FHIR OperationOutcome
+        .layer(axum::middleware::from_fn(fhir::api::shape_errors))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -92,6 +92,67 @@ impl IntoResponse for FhirError {
 
 type FhirResult<T> = Result<Fhir<T>, FhirError>;
 
+/// Every error under `/api/v1/fhir` is an `OperationOutcome`, whoever answered it: an
+/// unknown resource type (the API's 404), a method not allowed (405), the request guard's
+/// text rule (422), shedding (503). The status and other headers are kept; the JSON error's
+/// message becomes the diagnostics.
+pub async fn shape_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let fhir = req.uri().path().starts_with("/api/v1/fhir");
+    let res = next.run(req).await;
+    let status = res.status();
+    if !fhir || !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let already = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with(FHIR_JSON));
+    if already {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let error = &json["error"];
+    let mut diagnostics = error["message"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("Error").to_string());
+    if let Some(fields) = error["fields"].as_object() {
+        for (f, m) in fields {
+            diagnostics.push_str(&format!("; {f}: {}", m.as_str().unwrap_or_default()));
+        }
+    }
+    let code = match status.as_u16() {
+        401 => "login",
+        403 => "forbidden",
+        404 => "not-found",
+        405 => "not-supported",
+        408 | 503 => "transient",
+        409 => "conflict",
+        413 => "too-long",
+        429 => "throttled",
+        400 | 415 | 422 => "invalid",
+        500..=599 => "exception",
+        _ => "processing",
+    };
+    let mut shaped = Fhir(status, OperationOutcome::error(code, diagnostics)).into_response();
+    for name in [
+        header::ALLOW,
+        header::RETRY_AFTER,
+        header::CONNECTION,
+        header::WWW_AUTHENTICATE,
+    ] {
+        if let Some(v) = parts.headers.remove(&name) {
+            shaped.headers_mut().insert(name, v);
+        }
+    }
+    shaped
+}
+
 /// [`ApiCaller`] whose refusal is an `OperationOutcome`.
 pub struct FhirCaller(pub Caller);
 

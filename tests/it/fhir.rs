@@ -424,3 +424,55 @@ async fn fhir_output_is_valid_r4_for_an_independent_fhir_library() {
     assert_eq!(said.matches("valid ").count(), shapes.len(), "{said}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn every_fhir_error_is_an_operation_outcome_whoever_answers_it() {
+    let app = TestApp::spawn().await;
+    let hub = app.api("hub").await;
+    for (method, path, status) in [
+        ("GET", "/api/v1/fhir/Observation/1", StatusCode::NOT_FOUND),
+        ("GET", "/api/v1/fhir/Patient/abc", StatusCode::NOT_FOUND),
+        (
+            "POST",
+            "/api/v1/fhir/Patient",
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (
+            "GET",
+            "/api/v1/fhir/Patient?identifier=%00",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let req = match method {
+            "POST" => hub.client.post(app.url(path)).json(&serde_json::json!({})),
+            _ => hub.client.get(app.url(path)),
+        };
+        let res = req
+            .bearer_auth(&hub.token)
+            .header("accept", "application/fhir+json")
+            .send()
+            .await
+            .expect("the server answers");
+        assert_eq!(res.status(), status, "{method} {path}");
+        assert!(
+            content_type(&res).starts_with("application/fhir+json"),
+            "{method} {path}: {}",
+            content_type(&res)
+        );
+        let body: Value = res.json().await.expect("JSON");
+        assert_eq!(
+            body["resourceType"], "OperationOutcome",
+            "{method} {path}: {body}"
+        );
+        assert!(body["issue"][0]["diagnostics"].is_string(), "{body}");
+    }
+    // and without a token
+    let res = reqwest::Client::new()
+        .get(app.url("/api/v1/fhir/Patient/1"))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = res.json().await.expect("JSON");
+    assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+}
