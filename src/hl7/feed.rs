@@ -677,6 +677,42 @@ impl Found {
     }
 }
 
+/// The patient's case discharged at or after `at` (by NHS number, else by hospital number
+/// in the trust), if any.
+async fn discharged_since(
+    tx: &mut PgConnection,
+    trust: &str,
+    id: &Identity,
+    at: DateTime<Utc>,
+) -> Result<Option<PatientId>, Failure> {
+    let found: Option<i64> = match (&id.nhs_number, &id.local_id) {
+        (Some(nhs), _) => {
+            sqlx::query_scalar(
+                "SELECT id FROM patients WHERE nhs_number = $1 AND status = 'discharged' \
+                 AND discharged_at >= $2 ORDER BY discharged_at DESC LIMIT 1",
+            )
+            .bind(nhs)
+            .bind(at)
+            .fetch_optional(&mut *tx)
+            .await?
+        }
+        (None, Some(local)) => {
+            sqlx::query_scalar(
+                "SELECT id FROM patients WHERE trust_code = $1 AND local_id = $2 \
+                 AND status = 'discharged' AND discharged_at >= $3 \
+                 ORDER BY discharged_at DESC LIMIT 1",
+            )
+            .bind(trust)
+            .bind(local)
+            .bind(at)
+            .fetch_optional(&mut *tx)
+            .await?
+        }
+        (None, None) => None,
+    };
+    Ok(found.map(PatientId))
+}
+
 /// The patient's open case in the trust: by NHS number, else by hospital number.
 async fn open_case(
     tx: &mut PgConnection,
@@ -802,6 +838,18 @@ async fn admit(
     let p = &adt.person;
     match open_case(tx, &place.trust_code, &p.identity).await? {
         None => {
+            // an admission older than the patient's last discharge is a late copy of the
+            // stay that has ended, not a new stay: opening it would put a patient who went
+            // home back on the ward list (rule 4, per patient, not only per open case)
+            let admitted_at = visit.admitted_at.or(adt.event_at).unwrap_or(now);
+            if let Some(ended) =
+                discharged_since(tx, &place.trust_code, &p.identity, admitted_at).await?
+            {
+                return Ok(ignored(
+                    Some(ended),
+                    "Older than the patient's last discharge: that stay has ended, nothing changed",
+                ));
+            }
             let draft = NewCaseDraft {
                 nhs_number: p.identity.nhs_number.clone().unwrap_or_default(),
                 nhs_number_status: if p.identity.nhs_number.is_some() {

@@ -1254,3 +1254,78 @@ async fn a_nul_byte_is_refused_and_kept_rejections_never_wait_and_a_resent_messa
     let patient = expect_json(res, StatusCode::OK, "FHIR Patient").await;
     assert_eq!(patient["deceasedBoolean"], json!(true), "{patient}");
 }
+
+#[tokio::test]
+async fn a_late_copy_of_an_admission_after_the_discharge_opens_no_second_stay() {
+    let app = TestApp::spawn().await;
+    map_locations(&app).await;
+    let now = app.clock.now();
+    for (who, nhs) in [("RHW4201", Some(valid_nhs(42))), ("RHW4202", None)] {
+        let ada = person(nhs.clone(), who, "Lovelace", "Ada");
+        let admitted = Pv1 {
+            admitted: Some(now - Duration::hours(5)),
+            ..at("AMU", "B1")
+        };
+        let admit = |control: &str| {
+            adt(
+                "A01",
+                control,
+                now - Duration::hours(5),
+                &ada,
+                Some(&admitted),
+                &[],
+            )
+        };
+        let left = Pv1 {
+            discharged: Some(now - Duration::hours(3)),
+            disposition: "1".into(),
+            ..at("AMU", "B1")
+        };
+        let first = homeward::hl7::feed::receive(&app.state, &admit(&format!("{who}-1"))).await;
+        assert_eq!(first.outcome.as_str(), "applied", "{}", first.ack);
+        let discharge = adt(
+            "A03",
+            &format!("{who}-2"),
+            now - Duration::hours(3),
+            &ada,
+            Some(&left),
+            &[],
+        );
+        let out = homeward::hl7::feed::receive(&app.state, &discharge).await;
+        assert_eq!(out.outcome.as_str(), "applied", "{}", out.ack);
+        // the same admission sent again under a new control id, after the discharge
+        let late = homeward::hl7::feed::receive(&app.state, &admit(&format!("{who}-3"))).await;
+        assert_eq!(late.outcome.as_str(), "ignored", "{}", late.ack);
+        assert!(late.ack.contains("MSA|AA|"), "{}", late.ack);
+        assert_eq!(
+            app.count(&format!(
+                "SELECT count(*) FROM patients WHERE local_id = '{who}'"
+            ))
+            .await,
+            1,
+            "{who}: one stay"
+        );
+        // a readmission after the discharge is a new stay
+        let again = Pv1 {
+            admitted: Some(now - Duration::hours(1)),
+            ..at("AMU", "B2")
+        };
+        let readmit = adt(
+            "A01",
+            &format!("{who}-4"),
+            now - Duration::hours(1),
+            &ada,
+            Some(&again),
+            &[],
+        );
+        let out = homeward::hl7::feed::receive(&app.state, &readmit).await;
+        assert_eq!(out.outcome.as_str(), "applied", "{}", out.ack);
+        assert_eq!(
+            app.count(&format!(
+                "SELECT count(*) FROM patients WHERE local_id = '{who}' AND status = 'planning'"
+            ))
+            .await,
+            1
+        );
+    }
+}
