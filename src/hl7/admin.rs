@@ -255,6 +255,30 @@ pub async fn add_location(
     let result = match checked {
         Err(e) => Err(e),
         Ok((facility, poc, ward)) => {
+            // one sending facility is one trust's system: a location of another trust's ward
+            // would make every message without a location ambiguous (refused)
+            let other_trust: Option<String> = sqlx::query_scalar(
+                "SELECT w.org_code FROM hl7_locations l JOIN wards w ON w.code = l.ward_code \
+                 WHERE l.sending_facility = $1 AND l.point_of_care <> $2 \
+                 AND w.org_code <> (SELECT org_code FROM wards WHERE code = $3) LIMIT 1",
+            )
+            .bind(&facility)
+            .bind(&poc)
+            .bind(&ward)
+            .fetch_optional(&state.pool)
+            .await?;
+            if let Some(trust) = other_trust {
+                let errors = FieldErrors::single(
+                    "ward_code",
+                    format!(
+                        "{facility} already maps to {trust}'s wards: a sending facility is one \
+                         trust's system, so choose one of {trust}'s wards"
+                    ),
+                );
+                return Ok(invalid(
+                    page(&state, &session, &caller, form, FormErrors(errors)).await?,
+                ));
+            }
             let saved = sqlx::query!(
                 "INSERT INTO hl7_locations (sending_facility, point_of_care, ward_code) \
                  SELECT $1, $2, code FROM wards WHERE code = $3 \

@@ -806,6 +806,28 @@ async fn an_administrator_sees_refusals_maps_a_location_and_replays() {
         admin.post_form(&replay, &[]).await.status(),
         StatusCode::NOT_FOUND
     );
+    // a location of another trust's ward under the same sending facility is refused
+    let res = admin
+        .post_form(
+            "/admin/hl7/locations",
+            &[
+                ("sending_facility", "RHW"),
+                ("point_of_care", "RX1"),
+                ("ward_code", "RXX-W01"),
+            ],
+        )
+        .await;
+    let page = expect_page(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(
+        page.text("#ward_code-error").contains("RHW"),
+        "{}",
+        page.text("#ward_code-error")
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM hl7_locations WHERE point_of_care = 'RX1'")
+            .await,
+        0
+    );
     // removing the row
     let res = admin
         .post_form(
