@@ -701,9 +701,21 @@ impl tracing::field::Visit for StatementText {
     }
 }
 
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StatementCounter {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+impl<S> tracing_subscriber::Layer<S> for StatementCounter
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
         if event.metadata().target() != "sqlx::query" {
+            return;
+        }
+        // only what a request costs: the server's background tasks (folding the counters,
+        // lapsing holds, the reference cache) run on this thread too, and under a loaded
+        // machine one of their ticks can land inside a page's window
+        let in_request = ctx
+            .event_scope(event)
+            .is_some_and(|mut scope| scope.any(|span| span.name() == "request"));
+        if !in_request {
             return;
         }
         let mut text = StatementText::default();
