@@ -667,15 +667,7 @@ pub async fn book_held(
     .await?;
     // the other held places go back, and pending referrals are withdrawn
     let released = places::release_holds(&mut tx, patient_id, now).await?;
-    let pending = sqlx::query_scalar!(
-        "UPDATE referrals r SET status = $3, withdrawn_at = $2, updated_at = $2 FROM organisations org \
-         WHERE org.code = r.org_code AND r.patient_id = $1 AND r.status = 'pending' RETURNING org.name",
-        patient_id as _,
-        now as _,
-        ReferralStatus::Withdrawn as _,
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    let pending = withdraw_pending(&mut tx, patient_id, now).await?;
     let mut said = vec![];
     if !released.is_empty() {
         said.push(format!(
@@ -773,6 +765,24 @@ pub fn start_lapsing(
     });
 }
 
+/// Withdraws a patient's pending referrals in the caller's transaction; the names of the
+/// providers they were sent to.
+async fn withdraw_pending(
+    conn: &mut PgConnection,
+    patient_id: PatientId,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, AppError> {
+    Ok(sqlx::query_scalar!(
+        "UPDATE referrals r SET status = $3, withdrawn_at = $2, updated_at = $2 FROM organisations org \
+         WHERE org.code = r.org_code AND r.patient_id = $1 AND r.status = 'pending' RETURNING org.name",
+        patient_id as _,
+        now as _,
+        ReferralStatus::Withdrawn as _,
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 /// Why a patient's referrals are being closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaseClosing {
@@ -793,15 +803,7 @@ pub async fn close_for_patient(
     now: DateTime<Utc>,
     closing: CaseClosing,
 ) -> Result<Option<String>, AppError> {
-    let names = sqlx::query_scalar!(
-        "UPDATE referrals r SET status = $3, withdrawn_at = $2, updated_at = $2 FROM organisations org \
-         WHERE org.code = r.org_code AND r.patient_id = $1 AND r.status = 'pending' RETURNING org.name",
-        patient_id as _,
-        now as _,
-        ReferralStatus::Withdrawn as _,
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    let names = withdraw_pending(conn, patient_id, now).await?;
     let mut said = vec![];
     if !names.is_empty() {
         said.push(format!(

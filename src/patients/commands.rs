@@ -1250,21 +1250,12 @@ pub(crate) async fn update_demographics_in(
     )
     .execute(&mut *tx)
     .await;
-    match updated {
-        Ok(_) => {}
-        Err(sqlx::Error::Database(e))
-            if matches!(
-                e.constraint(),
-                Some("patients_one_open_case_idx" | "patients_one_open_local_idx")
-            ) =>
-        {
-            return Err(AppError::conflict(
-                "duplicate_open_case",
-                "Another open case has this NHS number or hospital number",
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    }
+    updated.map_err(|e| {
+        open_case_clash(
+            e,
+            "Another open case has this NHS number or hospital number",
+        )
+    })?;
     let detail = if changed.is_empty() {
         why.to_string()
     } else {
@@ -1337,21 +1328,8 @@ pub(crate) async fn reopen_discharge_in(
     )
     .execute(&mut *tx)
     .await;
-    match reopened {
-        Ok(_) => {}
-        Err(sqlx::Error::Database(e))
-            if matches!(
-                e.constraint(),
-                Some("patients_one_open_case_idx" | "patients_one_open_local_idx")
-            ) =>
-        {
-            return Err(AppError::conflict(
-                "duplicate_open_case",
-                "The patient has another open case since the discharge",
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    }
+    reopened
+        .map_err(|e| open_case_clash(e, "The patient has another open case since the discharge"))?;
     record(
         tx,
         &case,
@@ -1376,6 +1354,23 @@ pub(crate) async fn note_in(
 ) -> Result<(), AppError> {
     let case = queries::lock(&mut *tx, caller, id, None).await?;
     record(tx, &case, caller, now, action, detail, None).await
+}
+
+/// A write refused by one of the "one open case" indexes (by NHS number, or by hospital
+/// number in a trust) as the 409 `duplicate_open_case` saying `message`; any other error
+/// as it is.
+fn open_case_clash(e: sqlx::Error, message: &str) -> AppError {
+    match &e {
+        sqlx::Error::Database(d)
+            if matches!(
+                d.constraint(),
+                Some("patients_one_open_case_idx" | "patients_one_open_local_idx")
+            ) =>
+        {
+            AppError::conflict("duplicate_open_case", message)
+        }
+        _ => e.into(),
+    }
 }
 
 #[cfg(test)]
