@@ -104,36 +104,36 @@ async fn generate(
            CASE WHEN r1 < 50 THEN 0 WHEN r1 < 90 THEN 1 WHEN r1 < 97 THEN 2 ELSE 3 END AS pathway
          FROM gen;
          INSERT INTO patients (id, nhs_number, given_name, family_name, date_of_birth, sex, postcode, trust_code, ward_code, bed,
-           admitted_at, status, pathway, discharge_ready_at, discharged_at, delay_reason, created_at, updated_at)
+           admitted_at, status, pathway, discharge_ready_at, discharged_at, delay_reason, created_at, updated_at, hub_code)
          SELECT 1000000 + g, lpad((1000000000 + g)::text, 10, '0'), 'Bench', 'Patient', '1940-01-01', 'female', 'LS9 7TF',
            trust, CASE WHEN trust = 'RHW' THEN ward_rhw ELSE ward_rxx END, 'A1', admitted,
            CASE WHEN discharged <= '{now}' THEN 'discharged' WHEN pathway = 0 THEN 'ready_to_go' ELSE 'awaiting_care' END,
            pathway, ready, CASE WHEN discharged <= '{now}' THEN discharged END,
            (ARRAY['p1_new_care','p2_bed','p3_placement','medicines_tto','transport','medical_decision','therapy_decision','chc_decision'])[1 + r2 % 8],
-           admitted, admitted
+           admitted, admitted, 'HUB'
          FROM gen2;
-         INSERT INTO nctr_periods (patient_id, started_at, ended_at, ended_by)
+         INSERT INTO nctr_periods (patient_id, started_at, ended_at, ended_by, hub_code)
          SELECT 1000000 + g, ready, CASE WHEN discharged <= '{now}' THEN discharged END,
-           CASE WHEN discharged <= '{now}' THEN 'discharged' END FROM gen2;
-         INSERT INTO delay_reason_history (patient_id, code, set_at)
+           CASE WHEN discharged <= '{now}' THEN 'discharged' END, 'HUB' FROM gen2;
+         INSERT INTO delay_reason_history (patient_id, code, set_at, hub_code)
          SELECT 1000000 + g, (ARRAY['p1_new_care','p2_bed','p3_placement','medicines_tto','transport','medical_decision','therapy_decision','chc_decision'])[1 + r2 % 8],
-           ready + interval '1 hour' FROM gen2;
-         INSERT INTO patient_history (patient_id, at, action, detail, to_status)
-         SELECT 1000000 + g, admitted, 'created', 'bench', 'planning' FROM gen2
-         UNION ALL SELECT 1000000 + g, ready + interval '2 hours', 'pathway_chosen', 'bench', NULL FROM gen2
-         UNION ALL SELECT 1000000 + g, discharged, 'discharged', 'bench', 'discharged' FROM gen2 WHERE discharged <= '{now}';
+           ready + interval '1 hour', 'HUB' FROM gen2;
+         INSERT INTO patient_history (patient_id, at, action, detail, to_status, hub_code)
+         SELECT 1000000 + g, admitted, 'created', 'bench', 'planning', 'HUB' FROM gen2
+         UNION ALL SELECT 1000000 + g, ready + interval '2 hours', 'pathway_chosen', 'bench', NULL, 'HUB' FROM gen2
+         UNION ALL SELECT 1000000 + g, discharged, 'discharged', 'bench', 'discharged', 'HUB' FROM gen2 WHERE discharged <= '{now}';
          -- one offer per provider type per week over the three years, and a referral for every case needing care
          INSERT INTO capacity_offers (org_code, service_type, pathway, places, places_left, available_from, available_until, last_confirmed_at, created_at, updated_at)
          SELECT 'PRV1', t.code, t.pathway, 1000, 1000, '{now}'::timestamptz - interval '1 week' * w, '{now}'::timestamptz - interval '1 week' * w + interval '8 days',
            '{now}'::timestamptz - interval '1 week' * w, '{now}'::timestamptz - interval '1 week' * w, '{now}'::timestamptz - interval '1 week' * w
          FROM generate_series(0, 157) w CROSS JOIN capacity_types t;
-         INSERT INTO referrals (patient_id, offer_id, org_code, status, decline_reason, decided_at, place_used_at, created_at, updated_at)
+         INSERT INTO referrals (patient_id, offer_id, org_code, status, decline_reason, decided_at, place_used_at, created_at, updated_at, hub_code)
          SELECT 1000000 + g.g,
            (SELECT o.id FROM capacity_offers o WHERE o.pathway = g.pathway AND o.created_at <= g.ready ORDER BY o.created_at DESC LIMIT 1),
            'PRV1', CASE WHEN g.r2 % 5 = 0 THEN 'declined' ELSE 'accepted' END,
            CASE WHEN g.r2 % 5 = 0 THEN 'no_capacity' END, g.ready + interval '3 hours',
            CASE WHEN g.r2 % 5 <> 0 AND g.discharged <= '{now}' THEN g.discharged END, g.ready + interval '1 hour',
-           GREATEST(g.ready + interval '3 hours', CASE WHEN g.r2 % 5 <> 0 AND g.discharged <= '{now}' THEN g.discharged END)
+           GREATEST(g.ready + interval '3 hours', CASE WHEN g.r2 % 5 <> 0 AND g.discharged <= '{now}' THEN g.discharged END), 'HUB'
          FROM gen2 g WHERE g.pathway > 0 AND g.r2 % 5 <> 1 AND g.ready > '{now}'::timestamptz - interval '1090 days';"
     ))
     .execute(&mut *tx)
@@ -164,7 +164,7 @@ async fn time_reports(pool: &sqlx::PgPool, now: chrono::DateTime<Utc>) -> anyhow
     let (p50, max) = time(5, || {
         let pool = pool.clone();
         async move {
-            sitrep::build(&pool, past, now)
+            sitrep::build(&pool, None, past, now)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))
         }
@@ -174,7 +174,7 @@ async fn time_reports(pool: &sqlx::PgPool, now: chrono::DateTime<Utc>) -> anyhow
     let (p50, max) = time(5, || {
         let pool = pool.clone();
         async move {
-            sitrep::build(&pool, today, now)
+            sitrep::build(&pool, None, today, now)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))
         }
@@ -184,7 +184,7 @@ async fn time_reports(pool: &sqlx::PgPool, now: chrono::DateTime<Utc>) -> anyhow
     let (p50, max) = time(5, || {
         let pool = pool.clone();
         async move {
-            national::build_day(&pool, ReturnKind::Acute, past, now)
+            national::build_day(&pool, None, ReturnKind::Acute, past, now)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))
         }
@@ -196,7 +196,7 @@ async fn time_reports(pool: &sqlx::PgPool, now: chrono::DateTime<Utc>) -> anyhow
     let (p50, max) = time(5, || {
         let pool = pool.clone();
         async move {
-            national::build_day(&pool, ReturnKind::Acute, today, now)
+            national::build_day(&pool, None, ReturnKind::Acute, today, now)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))
         }
@@ -208,6 +208,7 @@ async fn time_reports(pool: &sqlx::PgPool, now: chrono::DateTime<Utc>) -> anyhow
         async move {
             national::build_period(
                 &pool,
+                None,
                 ReturnKind::Acute,
                 past - Duration::days(30),
                 past,
@@ -230,6 +231,7 @@ async fn time_reports(pool: &sqlx::PgPool, now: chrono::DateTime<Utc>) -> anyhow
             .min(today),
         trust: None,
         pathway: None,
+        hub: None,
     };
     let (p50, max) = time(5, || {
         let pool = pool.clone();

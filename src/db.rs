@@ -99,7 +99,9 @@ pub async fn connect(database_url: &str, db: &DbOptions) -> anyhow::Result<PgPoo
     let app = app
         .application_name("homeward")
         .options(settings.iter().map(|(k, v)| (*k, v.as_str())));
-    let pool = PgPoolOptions::new()
+    // the row-level wall between hubs: each connection is set to the hubs of the task that
+    // takes it (src/tenancy.rs)
+    let pool = crate::tenancy::pool_options()
         .max_connections(db.pool_size)
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(app.clone())

@@ -1,6 +1,6 @@
 //! The demo area (`homeward serve --demo`): two acute trusts with eight wards each, a
 //! community trust with two community hospital wards, the hub, six providers across the
-//! sectors, the CONTRACT's demo users and about 150 patients in every status with
+//! sectors, a second hub with its own trust, users and patients (PRV1 serves both), the CONTRACT's demo users and about 150 patients in every status with
 //! histories, coded as the national returns need (hospital numbers, a few patients whose
 //! NHS number is not known, a few under 18, discharge destinations and methods, coded
 //! cancellations). Cases are made through the same commands the pages use, on
@@ -390,6 +390,10 @@ pub async fn load(state: &AppState) -> anyhow::Result<()> {
         // also on a demo area loaded before the hospital feed existed
         result = hl7_locations(state).await;
     }
+    if result.is_ok() {
+        // also on a demo area loaded before Homeward held several hubs
+        result = second_hub(state).await;
+    }
     // the demo area adds trusts and wards: read them again now rather than when the
     // database's announcement arrives
     state.reference.invalidate();
@@ -444,6 +448,7 @@ async fn load_locked(state: &AppState) -> anyhow::Result<()> {
         }
         users::create(
             &state.pool,
+            None,
             NewUser {
                 username: username.to_string(),
                 display_name: display.to_string(),
@@ -465,7 +470,8 @@ async fn load_locked(state: &AppState) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO case_reads (user_id, patient_id, seen_at) \
              SELECT u.id, p.id, $1 - interval '12 hours' FROM users u JOIN patients p \
-               ON u.role = 'hub' OR (u.role = 'ward' AND u.org_code = p.trust_code) \
+               ON (u.role = 'hub' AND u.org_code = p.hub_code) \
+                  OR (u.role = 'ward' AND u.org_code = p.trust_code) \
              ON CONFLICT DO NOTHING",
         )
         .bind(state.clock.now())
@@ -475,6 +481,255 @@ async fn load_locked(state: &AppState) -> anyhow::Result<()> {
     sqlx::query("INSERT INTO installation (key, value) VALUES ('demo_loaded_at', now()::text) ON CONFLICT DO NOTHING")
         .execute(&state.pool)
         .await?;
+    Ok(())
+}
+
+/// The second hub (CONTRACT.md "Several hubs"): its own acute trust, wards, users and
+/// patients; PRV1 serves both hubs.
+const HUB2_ORGS: &[(&str, &str, &str, &str)] = &[
+    (
+        "HUB2",
+        "Northfield Transfer of Care Hub",
+        "local_authority",
+        "hub",
+    ),
+    (
+        "RZZ",
+        "Northfield General Hospital NHS Trust",
+        "nhs_acute",
+        "acute_trust",
+    ),
+];
+const HUB2_WARDS: &[(&str, &str)] = &[
+    ("RZZ-W01", "Ward 1 (Acute Medicine)"),
+    ("RZZ-W02", "Ward 2 (Care of the Elderly)"),
+    ("RZZ-W03", "Ward 3 (Orthopaedics)"),
+    ("RZZ-W04", "Ward 4 (Stroke)"),
+];
+const HUB2_USERS: &[(&str, &str, Role, &str)] = &[
+    (
+        "hub2.demo",
+        "Robin Shah (Northfield Hub Coordinator)",
+        Role::Hub,
+        "HUB2",
+    ),
+    (
+        "ward3.demo",
+        "Casey Ford (Northfield Ward Manager)",
+        Role::Ward,
+        "RZZ",
+    ),
+    (
+        "admin2.demo",
+        "Jamie Price (Northfield Hub Administrator)",
+        Role::Admin,
+        "HUB2",
+    ),
+];
+
+/// Adds the second hub unless it is there.
+async fn second_hub(state: &AppState) -> anyhow::Result<()> {
+    let present: Option<(i64,)> =
+        sqlx::query_as("SELECT id FROM users WHERE username = 'hub2.demo'")
+            .fetch_optional(&state.pool)
+            .await?;
+    if present.is_some() {
+        return Ok(());
+    }
+    for (code, name, sector, kind) in HUB2_ORGS {
+        sqlx::query(
+            "INSERT INTO organisations (code, name, sector, kind, hub_code) \
+             VALUES ($1, $2, $3, $4, 'HUB2') ON CONFLICT DO NOTHING",
+        )
+        .bind(code)
+        .bind(name)
+        .bind(sector)
+        .bind(kind)
+        .execute(&state.pool)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO hub_providers (hub_code, provider_code) \
+         SELECT 'HUB2', code FROM organisations WHERE code = 'PRV1' ON CONFLICT DO NOTHING",
+    )
+    .execute(&state.pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO sites (code, org_code, name) VALUES ('RZZ01', 'RZZ', 'Northfield General Hospital') \
+         ON CONFLICT DO NOTHING",
+    )
+    .execute(&state.pool)
+    .await?;
+    for (code, name) in HUB2_WARDS {
+        sqlx::query(
+            "INSERT INTO wards (code, site_code, org_code, name) VALUES ($1, 'RZZ01', 'RZZ', $2) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(code)
+        .bind(name)
+        .execute(&state.pool)
+        .await?;
+    }
+    for (username, display, role, org) in HUB2_USERS {
+        users::create(
+            &state.pool,
+            None,
+            NewUser {
+                username: username.to_string(),
+                display_name: display.to_string(),
+                role: *role,
+                org_code: org.to_string(),
+                password: DEMO_PASSWORD.to_string(),
+            },
+        )
+        .await
+        .map_err(anyhow_app)?;
+    }
+    state.reference.invalidate();
+    hub2_patients(state).await
+}
+
+/// A smaller board for the second hub: waiting patients on each pathway, a few referred to
+/// PRV1 (which serves both hubs), one of them accepted.
+async fn hub2_patients(state: &AppState) -> anyhow::Result<()> {
+    let real_now = state.clock.now();
+    let clock = Clock::fixed(real_now);
+    let demo = AppState {
+        clock: clock.clone(),
+        ..state.clone()
+    };
+    let ward = caller(state, "ward3.demo").await?;
+    let hub = caller(state, "hub2.demo").await?;
+    let provider = caller(state, "provider.demo").await?;
+    let mut rng = StdRng::seed_from_u64(20261130);
+    for i in 0..18_i64 {
+        let female = rng.random_bool(0.55);
+        let given = if female { FEMALE } else { MALE }
+            .choose(&mut rng)
+            .copied()
+            .unwrap_or("Sam");
+        let ready_at = real_now - Duration::hours(rng.random_range(2..200));
+        let admitted_at = ready_at - Duration::hours(rng.random_range(24..10 * 24));
+        let ward_code = HUB2_WARDS
+            .choose(&mut rng)
+            .map(|w| w.0)
+            .unwrap_or("RZZ-W01");
+        let draft = NewCaseDraft {
+            nhs_number: random_nhs_number(&mut rng).to_string(),
+            nhs_number_status: "known".to_string(),
+            local_id: format!("N{:06}", 500_000 + i * 41),
+            given_name: given.to_string(),
+            family_name: FAMILY
+                .choose(&mut rng)
+                .copied()
+                .unwrap_or("Smith")
+                .to_string(),
+            date_of_birth: (real_now - Duration::days(rng.random_range(60..95) * 365))
+                .date_naive()
+                .format("%Y-%m-%d")
+                .to_string(),
+            sex: if female { "female" } else { "male" }.to_string(),
+            postcode: random_postcode(&mut rng),
+            ward_code: ward_code.to_string(),
+            bed: BEDS.choose(&mut rng).copied().unwrap_or("A1").to_string(),
+            admitted_at: Some(admitted_at),
+            discharge_ready_at: None,
+            expected_discharge_date: String::new(),
+            needs_summary: NEEDS
+                .choose(&mut rng)
+                .copied()
+                .unwrap_or_default()
+                .to_string(),
+        };
+        clock.set(admitted_at + Duration::hours(2));
+        let new = draft
+            .validate(clock.now(), crate::error::FieldErrors::new())
+            .map_err(|e| anyhow_app(crate::error::AppError::Validation(e)))?;
+        let id = commands::flag(&demo, &ward, new)
+            .await
+            .map_err(anyhow_app)?
+            .id;
+        if i % 6 == 5 {
+            continue; // still meets the criteria: on the ward list only
+        }
+        clock.set(ready_at + Duration::minutes(20));
+        commands::record_criteria(
+            &demo,
+            &ward,
+            id,
+            None,
+            CriteriaChange {
+                meets_criteria: false,
+                at: Some(ready_at),
+                ctr_code: None,
+                ctr_code_rule: CtrCodeRule::Optional,
+            },
+        )
+        .await
+        .map_err(anyhow_app)?;
+        if i % 3 == 0 {
+            continue; // awaiting triage
+        }
+        let waited = real_now - ready_at;
+        clock.set(ready_at + waited / 4);
+        let pathway = if i % 3 == 1 { 3 } else { 2 };
+        commands::take_ownership(&demo, &hub, id, None)
+            .await
+            .map_err(anyhow_app)?;
+        commands::choose_pathway(
+            &demo,
+            &hub,
+            id,
+            None,
+            Pathway::new(pathway).context("pathway")?,
+        )
+        .await
+        .map_err(anyhow_app)?;
+        commands::set_delay_reason(
+            &demo,
+            &hub,
+            id,
+            None,
+            if pathway == 3 {
+                "p3_placement"
+            } else {
+                "p2_bed"
+            },
+        )
+        .await
+        .map_err(anyhow_app)?;
+        if i % 4 != 1 {
+            continue;
+        }
+        clock.set(ready_at + waited / 2);
+        let open = crate::market::offers::open_on_pathway(
+            &state.pool,
+            "HUB2",
+            pathway as i16,
+            clock.now(),
+        )
+        .await
+        .map_err(anyhow_app)?;
+        let Some(offer) = open.first() else { continue };
+        let made = crate::market::commands::refer(&demo, &hub, id, &[offer.id])
+            .await
+            .map_err(anyhow_app)?;
+        if i == 13 {
+            let first = made.first().context("a referral")?;
+            clock.set(ready_at + waited * 3 / 4);
+            crate::market::commands::decide(
+                &demo,
+                &provider,
+                first.id,
+                crate::market::commands::Decision::Accept {
+                    admission_date: None,
+                    contact: String::new(),
+                },
+            )
+            .await
+            .map_err(anyhow_app)?;
+        }
+    }
     Ok(())
 }
 
@@ -917,10 +1172,14 @@ async fn patients(state: &AppState) -> anyhow::Result<()> {
             arranged || (chosen > 0 && matches!(fate, Fate::AwaitingCare) && rng.random_bool(0.65));
         if refer_now {
             at(step(5));
-            let open =
-                crate::market::offers::open_on_pathway(&state.pool, chosen as i16, clock.now())
-                    .await
-                    .map_err(anyhow_app)?;
+            let open = crate::market::offers::open_on_pathway(
+                &state.pool,
+                &hub.hub_code,
+                chosen as i16,
+                clock.now(),
+            )
+            .await
+            .map_err(anyhow_app)?;
             let how_many = if rng.random_bool(0.5) { 2 } else { 1 };
             let ids: Vec<i64> = open
                 .choose_multiple(&mut rng, how_many)

@@ -30,6 +30,7 @@ pub mod scope;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod tenancy;
 pub mod web;
 
 use axum::Router;

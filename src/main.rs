@@ -427,7 +427,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 org_code: org,
                 password,
             };
-            match homeward::accounts::users::create(&pool, new).await {
+            match homeward::accounts::users::create(&pool, None, new).await {
                 Ok(id) => {
                     println!("created user {username} (id {id})");
                     Ok(())

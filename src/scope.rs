@@ -7,10 +7,12 @@
 //! - in memory, for the live events (`live::Change::visible_to`), which are filtered
 //!   without a query.
 //!
-//! The rules (CONTRACT.md): the hub sees every case and referral; a ward user its own
-//! trust's cases and their referrals; a provider the referrals to its organisation and the
-//! cases referred to it; an administrator no case and no referral. Every user may list the
-//! market's offers, except that a provider sees only its own. `scope_agreement` (a test
+//! The rules (CONTRACT.md): the hub sees every case and referral of its own hub (its
+//! trusts'); a ward user its own trust's cases and their referrals; a provider the referrals
+//! to its organisation and the cases referred to it (from any hub it serves); an
+//! administrator no case and no referral. Every user may list the offers of the providers
+//! serving their hub, except that a provider sees only its own. Row-level security keeps
+//! the same hub boundary a second time, in the database (src/tenancy.rs). `scope_agreement` (a test
 //! module beside this one) checks against a database that the SQL and the in-memory forms
 //! agree for every role.
 
@@ -20,8 +22,8 @@ use sqlx::{Postgres, QueryBuilder};
 /// Which cases a caller may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CaseScope {
-    /// The hub: every case.
-    All,
+    /// The hub: every case of its hub (by the hub's organisation code).
+    Hub(String),
     /// A ward user: the cases of its trust (by organisation code).
     Trust(String),
     /// A provider: the cases with a referral (of any status) to it.
@@ -34,6 +36,8 @@ pub enum CaseScope {
 #[derive(Debug, Clone, Copy)]
 pub struct CaseFacts<'a> {
     pub trust_code: Option<&'a str>,
+    /// The case's hub.
+    pub hub_code: Option<&'a str>,
     /// The organisations the case has been referred to (any status).
     pub referred_to: &'a [String],
 }
@@ -42,7 +46,7 @@ impl CaseScope {
     pub fn of(caller: &Caller) -> Self {
         let org = caller.org_code.clone();
         match caller.role {
-            Role::Hub => CaseScope::All,
+            Role::Hub => CaseScope::Hub(caller.hub_code.clone()),
             Role::Ward => CaseScope::Trust(org),
             Role::Provider => CaseScope::ReferredTo(org),
             Role::Admin => CaseScope::Nothing,
@@ -62,7 +66,9 @@ impl CaseScope {
     /// `patients`.
     pub fn push_sql(&self, q: &mut QueryBuilder<'_, Postgres>, patients: &str) {
         match self {
-            CaseScope::All => q.push("true"),
+            CaseScope::Hub(hub) => q
+                .push(format!("{patients}.hub_code = "))
+                .push_bind(hub.clone()),
             CaseScope::Trust(org) => q
                 .push(format!("{patients}.trust_code = "))
                 .push_bind(org.clone()),
@@ -80,7 +86,7 @@ impl CaseScope {
     /// The same rule for a case held in memory.
     pub fn allows(&self, case: CaseFacts<'_>) -> bool {
         match self {
-            CaseScope::All => true,
+            CaseScope::Hub(hub) => case.hub_code == Some(hub.as_str()),
             CaseScope::Trust(org) => case.trust_code == Some(org.as_str()),
             CaseScope::ReferredTo(org) => case.referred_to.iter().any(|p| p == org),
             CaseScope::Nothing => false,
@@ -88,21 +94,27 @@ impl CaseScope {
     }
 
     /// Whether the caller sees every case of a trust (and so may file cases on its wards):
-    /// the hub any trust, a ward user its own.
-    pub fn covers_trust(&self, trust_code: &str) -> bool {
+    /// the hub any trust of its hub (`trust_hub`: the trust's hub), a ward user its own.
+    pub fn covers_trust(&self, trust_code: &str, trust_hub: Option<&str>) -> bool {
         match self {
-            CaseScope::All => true,
+            CaseScope::Hub(hub) => trust_hub == Some(hub.as_str()),
             CaseScope::Trust(org) => org == trust_code,
             CaseScope::ReferredTo(_) | CaseScope::Nothing => false,
         }
     }
 
     /// Pushes the predicate "the caller sees this ward's cases wholesale" over the wards
-    /// table aliased `wards`: every ward for the hub, its trust's for a ward user, none for
-    /// a provider (which sees single referred cases, never a ward) or an administrator.
+    /// table aliased `wards`: every ward of its hub's trusts for the hub, its trust's for a
+    /// ward user, none for a provider (which sees single referred cases, never a ward) or an
+    /// administrator.
     pub fn push_wards_sql(&self, q: &mut QueryBuilder<'_, Postgres>, wards: &str) {
         match self {
-            CaseScope::All => q.push("true"),
+            CaseScope::Hub(hub) => q
+                .push(format!(
+                    "{wards}.org_code IN (SELECT scope_o.code FROM organisations scope_o WHERE scope_o.hub_code = "
+                ))
+                .push_bind(hub.clone())
+                .push(")"),
             CaseScope::Trust(org) => q
                 .push(format!("{wards}.org_code = "))
                 .push_bind(org.clone()),
@@ -122,7 +134,7 @@ impl CaseScope {
                 ))
                 .push_bind(org.clone())
                 .push(")"),
-            CaseScope::All | CaseScope::Trust(_) => q.push("true"),
+            CaseScope::Hub(_) | CaseScope::Trust(_) => q.push("true"),
             CaseScope::Nothing => q.push("false"),
         };
     }
@@ -133,7 +145,12 @@ impl CaseScope {
     /// provider's cases are the ones referred to it, which the counters do not record).
     pub fn push_counts_sql(&self, q: &mut QueryBuilder<'_, Postgres>, counts: &str) -> bool {
         match self {
-            CaseScope::All => q.push("true"),
+            CaseScope::Hub(hub) => q
+                .push(format!(
+                    "{counts}.trust_code IN (SELECT scope_o.code FROM organisations scope_o WHERE scope_o.hub_code = "
+                ))
+                .push_bind(hub.clone())
+                .push(")"),
             CaseScope::Trust(org) => q
                 .push(format!("{counts}.trust_code = "))
                 .push_bind(org.clone()),
@@ -147,8 +164,8 @@ impl CaseScope {
 /// Which referrals a caller may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReferralScope {
-    /// The hub: every referral.
-    All,
+    /// The hub: every referral of its hub.
+    Hub(String),
     /// A provider: the referrals to it.
     ToProvider(String),
     /// A ward user: the referrals of its trust's cases.
@@ -162,6 +179,8 @@ pub enum ReferralScope {
 pub struct ReferralFacts<'a> {
     /// The trust of the referred case.
     pub trust_code: Option<&'a str>,
+    /// The hub of the referred case.
+    pub hub_code: Option<&'a str>,
     /// The organisation referred to.
     pub provider: Option<&'a str>,
 }
@@ -170,7 +189,7 @@ impl ReferralScope {
     pub fn of(caller: &Caller) -> Self {
         let org = caller.org_code.clone();
         match caller.role {
-            Role::Hub => ReferralScope::All,
+            Role::Hub => ReferralScope::Hub(caller.hub_code.clone()),
             Role::Provider => ReferralScope::ToProvider(org),
             Role::Ward => ReferralScope::OfTrust(org),
             Role::Admin => ReferralScope::Nothing,
@@ -181,7 +200,9 @@ impl ReferralScope {
     /// aliased `referrals`.
     pub fn push_sql(&self, q: &mut QueryBuilder<'_, Postgres>, referrals: &str) {
         match self {
-            ReferralScope::All => q.push("true"),
+            ReferralScope::Hub(hub) => q
+                .push(format!("{referrals}.hub_code = "))
+                .push_bind(hub.clone()),
             ReferralScope::ToProvider(org) => q
                 .push(format!("{referrals}.org_code = "))
                 .push_bind(org.clone()),
@@ -199,7 +220,7 @@ impl ReferralScope {
     /// The same rule for a referral held in memory.
     pub fn allows(&self, referral: ReferralFacts<'_>) -> bool {
         match self {
-            ReferralScope::All => true,
+            ReferralScope::Hub(hub) => referral.hub_code == Some(hub.as_str()),
             ReferralScope::ToProvider(org) => referral.provider == Some(org.as_str()),
             ReferralScope::OfTrust(org) => referral.trust_code == Some(org.as_str()),
             ReferralScope::Nothing => false,
@@ -210,28 +231,31 @@ impl ReferralScope {
 /// Which offers a caller may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OfferScope {
-    All,
+    /// The offers of every provider serving the hub (by the hub's code).
+    Market(String),
     /// A provider: its own offers.
     Own(String),
     Nothing,
 }
 
 impl OfferScope {
-    /// Reads (lists, one offer): a provider its own offers, everyone else all of them.
+    /// Reads (lists, one offer): a provider its own offers, everyone else the offers of the
+    /// providers serving their hub.
     pub fn of(caller: &Caller) -> Self {
         match caller.role {
             Role::Provider => OfferScope::Own(caller.org_code.clone()),
-            Role::Hub | Role::Ward | Role::Admin => OfferScope::All,
+            Role::Hub | Role::Ward | Role::Admin => OfferScope::Market(caller.hub_code.clone()),
         }
     }
 
-    /// Live events about offers: the hub hears every offer, a provider its own. Ward users
-    /// and administrators hear none, although they may list offers: the live stream carries
-    /// offers only to those who act on them. (This narrower rule is the one Homeward had
-    /// before scoping was written once; widening it would change what streams carry.)
+    /// Live events about offers: the hub hears the offers of its market, a provider its
+    /// own. Ward users and administrators hear none, although they may list offers: the
+    /// live stream carries offers only to those who act on them. (This narrower rule is the
+    /// one Homeward had before scoping was written once; widening it would change what
+    /// streams carry.)
     pub fn for_events(caller: &Caller) -> Self {
         match caller.role {
-            Role::Hub => OfferScope::All,
+            Role::Hub => OfferScope::Market(caller.hub_code.clone()),
             Role::Provider => OfferScope::Own(caller.org_code.clone()),
             Role::Ward | Role::Admin => OfferScope::Nothing,
         }
@@ -241,7 +265,13 @@ impl OfferScope {
     /// `offers`.
     pub fn push_sql(&self, q: &mut QueryBuilder<'_, Postgres>, offers: &str) {
         match self {
-            OfferScope::All => q.push("true"),
+            OfferScope::Market(hub) => q
+                .push(format!(
+                    "{offers}.org_code IN (SELECT scope_hp.provider_code FROM hub_providers scope_hp \
+                     WHERE scope_hp.hub_code = "
+                ))
+                .push_bind(hub.clone())
+                .push(")"),
             OfferScope::Own(org) => q
                 .push(format!("{offers}.org_code = "))
                 .push_bind(org.clone()),
@@ -249,10 +279,11 @@ impl OfferScope {
         };
     }
 
-    /// The same rule for an offer held in memory, by its provider.
-    pub fn allows(&self, provider: Option<&str>) -> bool {
+    /// The same rule for an offer held in memory, by its provider and the hubs that
+    /// provider serves.
+    pub fn allows(&self, provider: Option<&str>, served: &[String]) -> bool {
         match self {
-            OfferScope::All => true,
+            OfferScope::Market(hub) => served.iter().any(|h| h == hub),
             OfferScope::Own(org) => provider == Some(org.as_str()),
             OfferScope::Nothing => false,
         }
@@ -271,6 +302,8 @@ mod tests {
             role,
             org_code: org.into(),
             org_name: org.into(),
+            hub_code: "HUB".into(),
+            hubs: "HUB".into(),
             notices: None,
             tasks_due: None,
         }
@@ -278,7 +311,10 @@ mod tests {
 
     #[test]
     fn each_role_has_its_scope() {
-        assert_eq!(CaseScope::of(&caller(Role::Hub, "HUB")), CaseScope::All);
+        assert_eq!(
+            CaseScope::of(&caller(Role::Hub, "HUB")),
+            CaseScope::Hub("HUB".into())
+        );
         assert_eq!(
             CaseScope::of(&caller(Role::Ward, "RHW")),
             CaseScope::Trust("RHW".into())
@@ -299,7 +335,10 @@ mod tests {
             ReferralScope::of(&caller(Role::Provider, "PRV1")),
             ReferralScope::ToProvider("PRV1".into())
         );
-        assert_eq!(OfferScope::of(&caller(Role::Ward, "RHW")), OfferScope::All);
+        assert_eq!(
+            OfferScope::of(&caller(Role::Ward, "RHW")),
+            OfferScope::Market("HUB".into())
+        );
         assert_eq!(
             OfferScope::for_events(&caller(Role::Ward, "RHW")),
             OfferScope::Nothing
@@ -311,9 +350,11 @@ mod tests {
         let referred = vec!["PRV1".to_string()];
         let case = CaseFacts {
             trust_code: Some("RHW"),
+            hub_code: Some("HUB"),
             referred_to: &referred,
         };
-        assert!(CaseScope::All.allows(case));
+        assert!(CaseScope::Hub("HUB".into()).allows(case));
+        assert!(!CaseScope::Hub("HUB2".into()).allows(case));
         assert!(CaseScope::Trust("RHW".into()).allows(case));
         assert!(!CaseScope::Trust("RXX".into()).allows(case));
         assert!(CaseScope::ReferredTo("PRV1".into()).allows(case));
@@ -322,17 +363,26 @@ mod tests {
 
         let referral = ReferralFacts {
             trust_code: Some("RHW"),
+            hub_code: Some("HUB"),
             provider: Some("PRV2"),
         };
+        assert!(ReferralScope::Hub("HUB".into()).allows(referral));
+        assert!(!ReferralScope::Hub("HUB2".into()).allows(referral));
         assert!(ReferralScope::ToProvider("PRV2".into()).allows(referral));
         assert!(!ReferralScope::ToProvider("PRV1".into()).allows(referral));
         assert!(ReferralScope::OfTrust("RHW".into()).allows(referral));
         assert!(!ReferralScope::OfTrust("RXX".into()).allows(referral));
         assert!(!ReferralScope::Nothing.allows(referral));
 
-        assert!(CaseScope::All.covers_trust("RXX"));
-        assert!(CaseScope::Trust("RHW".into()).covers_trust("RHW"));
-        assert!(!CaseScope::Trust("RHW".into()).covers_trust("RXX"));
-        assert!(!CaseScope::ReferredTo("PRV1".into()).covers_trust("RHW"));
+        assert!(CaseScope::Hub("HUB".into()).covers_trust("RXX", Some("HUB")));
+        assert!(!CaseScope::Hub("HUB".into()).covers_trust("RZZ", Some("HUB2")));
+        assert!(CaseScope::Trust("RHW".into()).covers_trust("RHW", Some("HUB")));
+        assert!(!CaseScope::Trust("RHW".into()).covers_trust("RXX", Some("HUB")));
+        assert!(!CaseScope::ReferredTo("PRV1".into()).covers_trust("RHW", Some("HUB")));
+
+        let served = vec!["HUB".to_string(), "HUB2".to_string()];
+        assert!(OfferScope::Market("HUB2".into()).allows(Some("PRV1"), &served));
+        assert!(!OfferScope::Market("HUB3".into()).allows(Some("PRV1"), &served));
+        assert!(OfferScope::Own("PRV1".into()).allows(Some("PRV1"), &served));
     }
 }

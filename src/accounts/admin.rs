@@ -92,6 +92,18 @@ fn admin(caller: &Caller) -> Result<(), AppError> {
     Ok(caller.require(&[Role::Admin])?)
 }
 
+/// A user an administrator may manage: one of an organisation of the administrator's hub.
+/// Another hub's user is not found.
+async fn managed_user(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<Option<UserRow>, AppError> {
+    Ok(users::by_id(&state.pool, id)
+        .await?
+        .filter(|u| u.hub_code == caller.hub_code))
+}
+
 pub async fn list(
     State(state): State<AppState>,
     session: Session,
@@ -100,7 +112,7 @@ pub async fn list(
     admin(&caller)?;
     Ok(UsersPage {
         layout: admin_layout(&session, &caller).await,
-        users: users::list(&state.pool).await?,
+        users: users::list(&state.pool, Some(&caller.hub_code)).await?,
     }
     .into_response())
 }
@@ -114,7 +126,7 @@ pub async fn new_form(
     Ok(NewUserPage {
         layout: admin_layout(&session, &caller).await,
         form: NewUserForm::default(),
-        orgs: users::organisations(&state.pool).await?,
+        orgs: users::organisations(&state.pool, Some(&caller.hub_code)).await?,
         roles: Role::ALL.to_vec(),
         errors: FormErrors::default(),
     }
@@ -133,6 +145,7 @@ pub async fn create(
         Ok(role) => {
             users::create(
                 &state.pool,
+                Some(&caller.hub_code),
                 NewUser {
                     username: form.username.clone(),
                     display_name: form.display_name.clone(),
@@ -164,7 +177,7 @@ pub async fn create(
                 password: String::new(),
                 ..form
             },
-            orgs: users::organisations(&state.pool).await?,
+            orgs: users::organisations(&state.pool, Some(&caller.hub_code)).await?,
             roles: Role::ALL.to_vec(),
             errors: FormErrors(errors),
         })),
@@ -179,7 +192,7 @@ pub async fn password_form(
     Id(id): Id<i64>,
 ) -> PageResult {
     admin(&caller)?;
-    let user = users::by_id(&state.pool, id)
+    let user = managed_user(&state, &caller, id)
         .await?
         .ok_or(AppError::NotFound)?;
     Ok(PasswordPage {
@@ -198,7 +211,7 @@ pub async fn reset_password(
     Form(form): Form<PasswordForm>,
 ) -> PageResult {
     admin(&caller)?;
-    let user = users::by_id(&state.pool, id)
+    let user = managed_user(&state, &caller, id)
         .await?
         .ok_or(AppError::NotFound)?;
     match users::set_password(&state.pool, id, form.password).await {
@@ -253,7 +266,7 @@ pub async fn disable(
         )
         .await);
     }
-    let user = users::by_id(&state.pool, id)
+    let user = managed_user(&state, &caller, id)
         .await?
         .ok_or(AppError::NotFound)?;
     if f.confirmed != "yes" {
@@ -290,7 +303,7 @@ pub async fn enable(
     Id(id): Id<i64>,
 ) -> PageResult {
     admin(&caller)?;
-    let user = users::by_id(&state.pool, id)
+    let user = managed_user(&state, &caller, id)
         .await?
         .ok_or(AppError::NotFound)?;
     users::set_disabled(&state.pool, id, false, state.clock.now()).await?;
@@ -334,7 +347,7 @@ pub async fn sign_in_form(
     Id(id): Id<i64>,
 ) -> PageResult {
     admin(&caller)?;
-    let user = users::by_id(&state.pool, id)
+    let user = managed_user(&state, &caller, id)
         .await?
         .ok_or(AppError::NotFound)?;
     Ok(
@@ -351,7 +364,7 @@ pub async fn reset_two_factor(
     Id(id): Id<i64>,
 ) -> PageResult {
     admin(&caller)?;
-    let user = users::by_id(&state.pool, id)
+    let user = managed_user(&state, &caller, id)
         .await?
         .ok_or(AppError::NotFound)?;
     super::mfa::reset(&state.pool, id).await?;
@@ -378,7 +391,7 @@ pub async fn link_sso(
     let Some(sso) = state.sso.clone() else {
         return Err(AppError::NotFound.into());
     };
-    let user = users::by_id(&state.pool, id)
+    let user = managed_user(&state, &caller, id)
         .await?
         .ok_or(AppError::NotFound)?;
     let result = super::sso::set_link(

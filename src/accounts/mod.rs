@@ -60,6 +60,7 @@ impl FromRequestParts<AppState> for ApiCaller {
         let caller = tokens::caller_for_token(&state.pool, token, state.clock.now())
             .await?
             .ok_or(AppError::Unauthorized)?;
+        crate::tenancy::enter(&caller.hubs);
         Ok(ApiCaller(caller))
     }
 }
@@ -119,6 +120,7 @@ impl FromRequestParts<AppState> for PageCaller {
         .await;
         match found {
             Ok(Some(caller)) => {
+                crate::tenancy::enter(&caller.hubs);
                 sessions::note_activity(&session, who, now, &state.config).await;
                 Ok(PageCaller(caller))
             }

@@ -13,6 +13,10 @@ pub struct UserRow {
     pub role: Role,
     pub org_code: String,
     pub org_name: String,
+    /// The organisation's hub ('' for an organisation in no hub yet).
+    pub hub_code: String,
+    /// The hubs the user's connections may see (src/tenancy.rs).
+    pub hubs: String,
     pub password_hash: String,
     pub disabled_at: Option<chrono::DateTime<chrono::Utc>>,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -29,6 +33,8 @@ impl UserRow {
             role: self.role,
             org_code: self.org_code.clone(),
             org_name: self.org_name.clone(),
+            hub_code: self.hub_code.clone(),
+            hubs: self.hubs.clone(),
             notices: None,
             tasks_due: None,
         }
@@ -39,6 +45,10 @@ impl UserRow {
 macro_rules! user_columns {
     () => {
         "u.id, u.username, u.display_name, u.role, u.org_code, o.name AS org_name, \
+         COALESCE(o.hub_code, '') AS hub_code, \
+         CASE WHEN o.kind = 'provider' THEN COALESCE((SELECT string_agg(hp.hub_code, ',' ORDER BY hp.hub_code) \
+              FROM hub_providers hp WHERE hp.provider_code = o.code), '') \
+              ELSE COALESCE(o.hub_code, '') END AS hubs, \
          u.password_hash, u.disabled_at, u.created_at, u.session_epoch"
     };
 }
@@ -86,6 +96,9 @@ pub async fn active_caller_with_notices(
         role: who.role,
         org_code: who.org_code.clone(),
         org_name: String::new(),
+        // the header's count for a hub user is its hub's: the hub's own organisation
+        hub_code: who.org_code.clone(),
+        hubs: String::new(),
         notices: None,
         tasks_due: None,
     };
@@ -160,12 +173,14 @@ pub async fn by_sso_subject(
     .await?)
 }
 
-pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<UserRow>, AppError> {
-    Ok(
-        sqlx::query_as::<_, UserRow>(&format!("{USER_SELECT} ORDER BY u.org_code, u.username"))
-            .fetch_all(db)
-            .await?,
-    )
+/// The users of a hub's organisations (every user when `hub` is `None`).
+pub async fn list(db: impl PgExecutor<'_>, hub: Option<&str>) -> Result<Vec<UserRow>, AppError> {
+    Ok(sqlx::query_as::<_, UserRow>(&format!(
+        "{USER_SELECT} WHERE ($1::text IS NULL OR o.hub_code = $1) ORDER BY u.org_code, u.username"
+    ))
+    .bind(hub)
+    .fetch_all(db)
+    .await?)
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -176,10 +191,16 @@ pub struct OrgRow {
     pub sector: String,
 }
 
-pub async fn organisations(db: impl PgExecutor<'_>) -> Result<Vec<OrgRow>, AppError> {
+/// A hub's organisations (every organisation when `hub` is `None`).
+pub async fn organisations(
+    db: impl PgExecutor<'_>,
+    hub: Option<&str>,
+) -> Result<Vec<OrgRow>, AppError> {
     Ok(sqlx::query_as::<_, OrgRow>(
-        "SELECT code, name, kind, sector FROM organisations ORDER BY kind, code",
+        "SELECT code, name, kind, sector FROM organisations \
+         WHERE ($1::text IS NULL OR hub_code = $1) ORDER BY kind, code",
     )
+    .bind(hub)
     .fetch_all(db)
     .await?)
 }
@@ -192,9 +213,10 @@ pub struct NewUser {
     pub password: String,
 }
 
-/// Creates a user after checking the role fits the organisation. Shared by the CLI, the
-/// admin pages and the demo loader.
-pub async fn create(pool: &sqlx::PgPool, new: NewUser) -> Result<i64, AppError> {
+/// Creates a user after checking the role fits the organisation, and that the organisation
+/// is of `hub` (an administrator's; `None` for the command line and the demo loader).
+/// Shared by the CLI, the admin pages and the demo loader.
+pub async fn create(pool: &sqlx::PgPool, hub: Option<&str>, new: NewUser) -> Result<i64, AppError> {
     let mut errors = FieldErrors::new();
     let username = new.username.trim().to_lowercase();
     let valid_name = (3..=64).contains(&username.len())
@@ -207,10 +229,13 @@ pub async fn create(pool: &sqlx::PgPool, new: NewUser) -> Result<i64, AppError> 
             "Username must be 3 to 64 characters: letters, numbers, dots, hyphens or underscores",
         );
     }
-    let org: Option<(String,)> = sqlx::query_as("SELECT kind FROM organisations WHERE code = $1")
-        .bind(&new.org_code)
-        .fetch_optional(pool)
-        .await?;
+    let org: Option<(String,)> = sqlx::query_as(
+        "SELECT kind FROM organisations WHERE code = $1 AND ($2::text IS NULL OR hub_code = $2)",
+    )
+    .bind(&new.org_code)
+    .bind(hub)
+    .fetch_optional(pool)
+    .await?;
     match org {
         None => errors.add("org_code", "Select an organisation that exists"),
         Some((kind,)) if !new.role.org_kinds().contains(&kind.as_str()) => errors.add(

@@ -88,6 +88,9 @@ pub struct AccessFilter {
     pub org_code: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+    /// Only entries by the users of a hub's organisations and of the providers serving it
+    /// (an administrator's hub).
+    pub hub: Option<String>,
 }
 
 /// The most entries one read returns.
@@ -116,6 +119,13 @@ pub async fn entries(
     }
     if let Some(to) = f.to {
         q.push(" AND at < ").push_bind(to);
+    }
+    if let Some(hub) = &f.hub {
+        q.push(" AND (org_code IN (SELECT o.code FROM organisations o WHERE o.hub_code = ")
+            .push_bind(hub.clone())
+            .push(") OR org_code IN (SELECT hp.provider_code FROM hub_providers hp WHERE hp.hub_code = ")
+            .push_bind(hub.clone())
+            .push("))");
     }
     q.push(" ORDER BY at DESC, id DESC LIMIT ")
         .push(ENTRIES_MAX.to_string());

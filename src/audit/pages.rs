@@ -7,7 +7,7 @@
 use super::{AccessFilter, AccessLine};
 use crate::accounts::PageCaller;
 use crate::domain::time::{display_london, london_to_utc, parse_date};
-use crate::domain::{CaseStatus, NhsNumber, PatientId, Role};
+use crate::domain::{Caller, CaseStatus, NhsNumber, PatientId, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::state::AppState;
 use crate::web::{FormErrors, Layout, PageResult};
@@ -97,10 +97,15 @@ struct AccessPage {
 /// The form checked: the filter, and the cases of the NHS number if one was given.
 async fn read_form(
     state: &AppState,
+    caller: &Caller,
     form: &AccessForm,
 ) -> Result<(AccessFilter, Vec<CaseFound>), AppError> {
     let mut errors = FieldErrors::new();
-    let mut filter = AccessFilter::default();
+    // an administrator reads its own hub's log, and finds its own hub's cases
+    let mut filter = AccessFilter {
+        hub: Some(caller.hub_code.clone()),
+        ..AccessFilter::default()
+    };
     let mut cases = vec![];
     if !form.nhs_number.trim().is_empty() {
         match NhsNumber::parse(&form.nhs_number) {
@@ -114,9 +119,10 @@ async fn read_form(
                     CaseStatus,
                 )> = sqlx::query_as(
                     "SELECT id, given_name, family_name, created_at, status FROM patients \
-                         WHERE nhs_number = $1 ORDER BY created_at DESC",
+                         WHERE nhs_number = $1 AND hub_code = $2 ORDER BY created_at DESC",
                 )
                 .bind(n.as_str())
+                .bind(&caller.hub_code)
                 .fetch_all(&state.pool)
                 .await?;
                 filter.patient_ids = Some(found.iter().map(|f| f.0).collect());
@@ -182,7 +188,7 @@ pub async fn access(
     let (mut cases, mut lines, mut entries, mut capped) = (vec![], vec![], 0, false);
     let mut errors = FieldErrors::new();
     if searched {
-        match read_form(&state, &form).await {
+        match read_form(&state, &caller, &form).await {
             Ok((filter, found)) => {
                 let rows = super::entries(&state.pool, &filter).await?;
                 entries = rows.len();
@@ -252,7 +258,7 @@ pub async fn access_csv(
         .ok()
         .flatten()
         .unwrap_or_default();
-    let (filter, _) = read_form(&state, &form)
+    let (filter, _) = read_form(&state, &caller, &form)
         .await
         .map_err(crate::web::error_page)?;
     let rows = super::entries(&state.pool, &filter)

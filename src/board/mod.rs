@@ -162,7 +162,11 @@ pub async fn board(
     Ok(BoardPage {
         layout: crate::notifications::layout(&state, &session, &caller, "board").await,
         trusts: if is_hub {
-            state.reference.get(&state.pool).await?.trusts.clone()
+            state
+                .reference
+                .get(&state.pool)
+                .await?
+                .trusts_of_hub(&caller.hub_code)
         } else {
             vec![]
         },

@@ -202,13 +202,16 @@ pub async fn capacity(
          count(o.id) FILTER (WHERE o.withdrawn_at IS NULL AND o.available_until > $1 AND o.places_left > 0) AS offers, \
          count(o.id) FILTER (WHERE o.withdrawn_at IS NULL AND o.available_until > $1 AND o.places_left > 0 AND o.last_confirmed_at <= $2) AS stale, \
          (SELECT count(*) FROM referrals r JOIN capacity_offers ro ON ro.id = r.offer_id \
-          WHERE ro.service_type = ct.code AND r.status = 'accepted' AND r.decided_at >= $3) AS reserved_today \
+          WHERE ro.service_type = ct.code AND r.status = 'accepted' AND r.decided_at >= $3 \
+          AND r.hub_code = $4) AS reserved_today \
          FROM capacity_types ct LEFT JOIN capacity_offers o ON o.service_type = ct.code \
+            AND o.org_code IN (SELECT hp.provider_code FROM hub_providers hp WHERE hp.hub_code = $4) \
          GROUP BY ct.code, ct.label, ct.pathway, ct.sort_order ORDER BY ct.sort_order",
     )
     .bind(now)
     .bind(now - stale_after)
     .bind(today_start)
+    .bind(&caller.hub_code)
     .fetch_all(db)
     .await?)
 }
@@ -225,6 +228,8 @@ mod tests {
             role,
             org_code: org.into(),
             org_name: org.into(),
+            hub_code: "HUB".into(),
+            hubs: "HUB".into(),
             notices: None,
             tasks_due: None,
         }

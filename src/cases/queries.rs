@@ -143,7 +143,7 @@ pub async fn identifiable(
     ids: &[PatientId],
 ) -> Result<std::collections::HashSet<PatientId>, AppError> {
     let scope = CaseScope::of(caller);
-    if matches!(scope, CaseScope::All | CaseScope::Trust(_)) {
+    if matches!(scope, CaseScope::Hub(_) | CaseScope::Trust(_)) {
         return Ok(ids.iter().copied().collect());
     }
     let mut q = QueryBuilder::new("SELECT p.id FROM patients p WHERE p.id = ANY(");

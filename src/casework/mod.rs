@@ -205,7 +205,7 @@ async fn assignee_for(
     .fetch_optional(pool)
     .await?;
     match row {
-        Some((id, Role::Hub, _)) => Ok((id, name.to_string())),
+        Some((id, Role::Hub, org)) if org == caller.hub_code => Ok((id, name.to_string())),
         Some((id, Role::Ward, org)) if org == case.trust_code => Ok((id, name.to_string())),
         _ => Err(AppError::Validation(FieldErrors::single(
             "assignee",
@@ -371,12 +371,14 @@ pub struct Person {
     pub role: Role,
 }
 
-/// The people who work a trust's cases: every enabled hub user, then the trust's ward
-/// users, each by name.
+/// The people who work a trust's cases: every enabled user of the trust's hub, then the
+/// trust's ward users, each by name.
 pub async fn people_for(pool: &PgPool, trust_code: &str) -> Result<Vec<Person>, AppError> {
     Ok(sqlx::query_as::<_, Person>(
         "SELECT id, username, display_name, role FROM users \
-         WHERE disabled_at IS NULL AND (role = 'hub' OR (role = 'ward' AND org_code = $1)) \
+         WHERE disabled_at IS NULL AND ((role = 'hub' AND org_code = \
+             (SELECT t.hub_code FROM organisations t WHERE t.code = $1)) \
+           OR (role = 'ward' AND org_code = $1)) \
          ORDER BY role = 'ward', display_name, username",
     )
     .bind(trust_code)

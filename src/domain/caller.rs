@@ -13,6 +13,12 @@ pub struct Caller {
     pub role: Role,
     pub org_code: String,
     pub org_name: String,
+    /// The hub the caller's organisation belongs to (a provider: its home hub). Every hub,
+    /// ward and admin rule is kept inside it (src/scope.rs).
+    pub hub_code: String,
+    /// The hubs whose rows the caller's connections may see (the row-level wall, see
+    /// src/tenancy.rs): its own hub, or for a provider every hub it serves, comma-separated.
+    pub hubs: String,
     /// Pages only: the header's count of new notifications, read in the same statement as
     /// the user (`None` where nobody asked, as for API callers). Capped, so reading it costs
     /// the same however much is new.

@@ -2,7 +2,10 @@
 //! message, the last hour's count, refusals waiting), the refused messages with their reason
 //! and a replay button, and the table that maps the sending system's locations to wards,
 //! with rows to add and remove. Forms post back here (cross-site posts are refused by the
-//! CSRF layer, as everywhere) and redirect with a flash message. Admin only.
+//! CSRF layer, as everywhere) and redirect with a flash message. Admin only, and each
+//! administrator sees its own hub's part of the feed: the mappings to its trusts' wards, and
+//! the messages of the sending facilities mapped there (or mapped nowhere yet, so that a new
+//! system's refusals can be seen and mapped).
 
 use crate::accounts::PageCaller;
 use crate::domain::{Caller, Role};
@@ -122,11 +125,21 @@ async fn page(
 ) -> Result<FeedPage, AppError> {
     let now = state.clock.now();
     let health = sqlx::query!(
-        r#"SELECT (SELECT max(received_at) FROM hl7_messages) AS "last_at: DateTime<Utc>",
-                  (SELECT count(*) FROM hl7_messages WHERE received_at > $1) AS "last_hour!",
-                  (SELECT count(*) FROM hl7_messages WHERE outcome = 'refused'
-                     AND resolved_at IS NULL) AS "waiting!""#,
+        r#"SELECT (SELECT max(received_at) FROM hl7_messages m WHERE (m.sending_facility IN (SELECT l.sending_facility FROM hl7_locations l
+                     JOIN wards w ON w.code = l.ward_code JOIN organisations o ON o.code = w.org_code
+                     WHERE o.hub_code = $2)
+                  OR NOT EXISTS (SELECT 1 FROM hl7_locations l WHERE l.sending_facility = m.sending_facility))) AS "last_at: DateTime<Utc>",
+                  (SELECT count(*) FROM hl7_messages m WHERE received_at > $1 AND (m.sending_facility IN (SELECT l.sending_facility FROM hl7_locations l
+                     JOIN wards w ON w.code = l.ward_code JOIN organisations o ON o.code = w.org_code
+                     WHERE o.hub_code = $2)
+                  OR NOT EXISTS (SELECT 1 FROM hl7_locations l WHERE l.sending_facility = m.sending_facility))) AS "last_hour!",
+                  (SELECT count(*) FROM hl7_messages m WHERE outcome = 'refused'
+                     AND resolved_at IS NULL AND (m.sending_facility IN (SELECT l.sending_facility FROM hl7_locations l
+                     JOIN wards w ON w.code = l.ward_code JOIN organisations o ON o.code = w.org_code
+                     WHERE o.hub_code = $2)
+                  OR NOT EXISTS (SELECT 1 FROM hl7_locations l WHERE l.sending_facility = m.sending_facility))) AS "waiting!""#,
         (now - chrono::Duration::hours(1)) as _,
+        caller.hub_code,
     )
     .fetch_one(&state.pool)
     .await?;
@@ -134,9 +147,14 @@ async fn page(
         RefusedRow,
         r#"SELECT id, received_at AS "received_at: DateTime<Utc>", event, control_id, outcome,
                   reason, body
-           FROM hl7_messages WHERE outcome = 'refused' AND resolved_at IS NULL
+           FROM hl7_messages m WHERE outcome = 'refused' AND resolved_at IS NULL
+             AND (m.sending_facility IN (SELECT l.sending_facility FROM hl7_locations l
+                     JOIN wards w ON w.code = l.ward_code JOIN organisations o ON o.code = w.org_code
+                     WHERE o.hub_code = $2)
+                  OR NOT EXISTS (SELECT 1 FROM hl7_locations l WHERE l.sending_facility = m.sending_facility))
            ORDER BY received_at DESC, id DESC LIMIT $1"#,
         REFUSED_SHOWN,
+        caller.hub_code,
     )
     .fetch_all(&state.pool)
     .await?;
@@ -144,13 +162,20 @@ async fn page(
         MappingRow,
         "SELECT l.sending_facility, l.point_of_care, l.ward_code, w.name AS ward_name \
          FROM hl7_locations l JOIN wards w ON w.code = l.ward_code \
+         JOIN organisations o ON o.code = w.org_code WHERE o.hub_code = $1 \
          ORDER BY l.sending_facility, l.point_of_care",
+        caller.hub_code,
     )
     .fetch_all(&state.pool)
     .await?;
-    let wards = sqlx::query_as!(WardChoice, "SELECT code, name FROM wards ORDER BY code")
-        .fetch_all(&state.pool)
-        .await?;
+    let wards = sqlx::query_as!(
+        WardChoice,
+        "SELECT w.code, w.name FROM wards w JOIN organisations o ON o.code = w.org_code \
+         WHERE o.hub_code = $1 ORDER BY w.code",
+        caller.hub_code,
+    )
+    .fetch_all(&state.pool)
+    .await?;
     Ok(FeedPage {
         layout: Layout::new(session, caller, "hl7", 0).await,
         health: Health {
@@ -192,6 +217,20 @@ pub async fn replay(
     Id(id): Id<i64>,
 ) -> PageResult {
     admin(&caller)?;
+    // another hub's message is not found
+    let visible = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM hl7_messages m WHERE m.id = $1 AND (m.sending_facility IN (SELECT l.sending_facility FROM hl7_locations l
+                     JOIN wards w ON w.code = l.ward_code JOIN organisations o ON o.code = w.org_code
+                     WHERE o.hub_code = $2)
+                  OR NOT EXISTS (SELECT 1 FROM hl7_locations l WHERE l.sending_facility = m.sending_facility))) AS "visible!""#,
+        id,
+        caller.hub_code,
+    )
+    .fetch_one(&state.pool)
+    .await?;
+    if !visible {
+        return Err(AppError::NotFound.into());
+    }
     let handled = super::feed::replay_stored(&state, id).await?;
     tracing::info!(
         admin = caller.user_id,
@@ -281,11 +320,13 @@ pub async fn add_location(
             }
             let saved = sqlx::query!(
                 "INSERT INTO hl7_locations (sending_facility, point_of_care, ward_code) \
-                 SELECT $1, $2, code FROM wards WHERE code = $3 \
+                 SELECT $1, $2, w.code FROM wards w JOIN organisations o ON o.code = w.org_code \
+                 WHERE w.code = $3 AND o.hub_code = $4 \
                  ON CONFLICT (sending_facility, point_of_care) DO UPDATE SET ward_code = EXCLUDED.ward_code",
                 facility,
                 poc,
                 ward,
+                caller.hub_code,
             )
             .execute(&state.pool)
             .await?;
@@ -352,9 +393,12 @@ pub async fn remove_location(
 ) -> PageResult {
     admin(&caller)?;
     let removed = sqlx::query!(
-        "DELETE FROM hl7_locations WHERE sending_facility = $1 AND point_of_care = $2",
+        "DELETE FROM hl7_locations l WHERE l.sending_facility = $1 AND l.point_of_care = $2 \
+         AND l.ward_code IN (SELECT w.code FROM wards w JOIN organisations o ON o.code = w.org_code \
+                             WHERE o.hub_code = $3)",
         form.sending_facility,
         form.point_of_care,
+        caller.hub_code,
     )
     .execute(&state.pool)
     .await?;

@@ -620,7 +620,7 @@ async fn feed_caller(
 ) -> Result<(Caller, bool), Failure> {
     for attempt in 0..2 {
         let found = sqlx::query!(
-            "SELECT u.id, u.username, u.display_name, o.name AS org_name FROM hl7_feed_users f \
+            "SELECT u.id, u.username, u.display_name, o.name AS org_name, o.hub_code FROM hl7_feed_users f \
              JOIN users u ON u.id = f.user_id JOIN organisations o ON o.code = u.org_code \
              WHERE f.trust_code = $1",
             trust,
@@ -635,6 +635,8 @@ async fn feed_caller(
                 role: Role::Ward,
                 org_code: trust.to_string(),
                 org_name: u.org_name,
+                hub_code: u.hub_code.unwrap_or_default(),
+                hubs: crate::tenancy::SYSTEM.to_string(),
                 notices: None,
                 tasks_due: None,
             };

@@ -36,6 +36,12 @@ pub struct Change {
     pub status: Option<ReferralStatus>,
     pub trust_code: Option<String>,
     pub org_code: Option<String>,
+    /// The case's hub (case, referral, note and task events).
+    #[serde(default)]
+    pub hub_code: Option<String>,
+    /// The hubs an offer's provider serves (offer events).
+    #[serde(default)]
+    pub hubs: Vec<String>,
     #[serde(default)]
     pub providers: Vec<String>,
 }
@@ -64,15 +70,18 @@ impl Change {
         match self.kind.split('.').next().unwrap_or_default() {
             "patient" => CaseScope::of(caller).allows(CaseFacts {
                 trust_code: self.trust_code.as_deref(),
+                hub_code: self.hub_code.as_deref(),
                 referred_to: &self.providers,
             }),
             "referral" => ReferralScope::of(caller).allows(ReferralFacts {
                 trust_code: self.trust_code.as_deref(),
+                hub_code: self.hub_code.as_deref(),
                 provider: self.org_code.as_deref(),
             }),
-            "offer" => OfferScope::for_events(caller).allows(self.org_code.as_deref()),
+            "offer" => OfferScope::for_events(caller).allows(self.org_code.as_deref(), &self.hubs),
             "note" | "task" => CaseScope::for_casework(caller).allows(CaseFacts {
                 trust_code: self.trust_code.as_deref(),
+                hub_code: self.hub_code.as_deref(),
                 referred_to: &[],
             }),
             _ => false,
@@ -269,6 +278,8 @@ mod tests {
             role,
             org_code: org.into(),
             org_name: org.into(),
+            hub_code: "HUB".into(),
+            hubs: "HUB".into(),
             notices: None,
             tasks_due: None,
         }
@@ -284,6 +295,8 @@ mod tests {
             status: None,
             trust_code: trust.map(Into::into),
             org_code: org.map(Into::into),
+            hub_code: Some("HUB".into()),
+            hubs: vec!["HUB".into()],
             providers: providers.iter().map(|p| p.to_string()).collect(),
         }
     }
@@ -308,6 +321,17 @@ mod tests {
         assert!(!offer.visible_to(&caller(Role::Provider, "PRV2")));
         assert!(!offer.visible_to(&caller(Role::Ward, "RHW")));
         assert!(offer.visible_to(&caller(Role::Hub, "HUB")));
+
+        // another hub hears nothing of this one's cases, referrals or market
+        let hub2 = Caller {
+            hub_code: "HUB2".into(),
+            hubs: "HUB2".into(),
+            ..caller(Role::Hub, "HUB2")
+        };
+        assert!(!patient.visible_to(&hub2));
+        assert!(!referral.visible_to(&hub2));
+        assert!(!offer.visible_to(&hub2));
+        assert!(!change("note.created", Some("RHW"), None, &[]).visible_to(&hub2));
     }
 
     #[test]

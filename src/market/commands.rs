@@ -271,11 +271,11 @@ pub async fn refer(
     }
     let mut ids = vec![];
     for offer_id in offer_ids {
-        // the hub sees every offer, so no scope: any offer may be referred to
+        // any offer of the hub's market (a provider serving the hub) may be referred to
         let mut q = offers::select_offers(now);
-        q.push(" WHERE o.id = ")
-            .push_bind(*offer_id)
-            .push(" FOR UPDATE OF o");
+        q.push(" WHERE o.id = ").push_bind(*offer_id).push(" AND ");
+        crate::scope::OfferScope::of(caller).push_sql(&mut q, "o");
+        q.push(" FOR UPDATE OF o");
         let offer = q
             .build_query_as::<OfferRow>()
             .fetch_optional(&mut *tx)

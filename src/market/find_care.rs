@@ -69,7 +69,7 @@ pub async fn for_patient(
     else {
         return Err(AppError::conflict("not_awaiting_care", NOT_AWAITING_CARE));
     };
-    let open = offers::open_on_pathway(&mut *conn, pathway.number(), now).await?;
+    let open = offers::open_on_pathway(&mut *conn, &caller.hub_code, pathway.number(), now).await?;
     let referred: Vec<i64> = referrals::for_patient(&mut *conn, caller, patient_id)
         .await?
         .into_iter()

@@ -272,11 +272,14 @@ pub async fn get(
 /// offer).
 pub async fn open_on_pathway(
     db: impl PgExecutor<'_>,
+    hub: &str,
     pathway: i16,
     now: DateTime<Utc>,
 ) -> Result<Vec<OfferRow>, AppError> {
     let mut q = select_offers(now);
-    q.push(" WHERE o.pathway = ")
+    q.push(" WHERE ");
+    OfferScope::Market(hub.to_string()).push_sql(&mut q, "o");
+    q.push(" AND o.pathway = ")
         .push_bind(pathway)
         .push(" AND o.withdrawn_at IS NULL AND o.places_left > 0 AND o.available_until > ")
         .push_bind(now)

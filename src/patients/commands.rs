@@ -78,21 +78,33 @@ pub(crate) async fn flag_in(
     now: DateTime<Utc>,
     new: NewCase,
 ) -> Result<PatientId, AppError> {
-    let ward = sqlx::query_scalar!("SELECT org_code FROM wards WHERE code = $1", new.ward_code)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let ward = sqlx::query!(
+        "SELECT w.org_code, o.hub_code FROM wards w JOIN organisations o ON o.code = w.org_code \
+         WHERE w.code = $1",
+        new.ward_code
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .map(|w| (w.org_code, w.hub_code));
     let trust_code = match ward {
-        None => {
+        // another hub's ward is no ward of this caller's
+        None | Some((_, None)) => {
             return Err(AppError::Validation(FieldErrors::single(
                 "ward_code",
                 "Select a ward that exists",
             )));
         }
-        // a ward user files cases on its own trust's wards only
-        Some(org) if !CaseScope::of(caller).covers_trust(&org) => {
+        Some((_, Some(hub))) if hub != caller.hub_code => {
+            return Err(AppError::Validation(FieldErrors::single(
+                "ward_code",
+                "Select a ward that exists",
+            )));
+        }
+        // a ward user files cases on its own trust's wards only, the hub on its own hub's
+        Some((org, hub)) if !CaseScope::of(caller).covers_trust(&org, hub.as_deref()) => {
             return Err(AppError::Forbidden);
         }
-        Some(org) => org,
+        Some((org, _)) => org,
     };
     let status = if new.discharge_ready_at.is_some() {
         CaseStatus::AwaitingTriage
@@ -991,8 +1003,10 @@ async fn assign_coordinator(
         None => None,
         Some(user) => {
             let name = sqlx::query_scalar!(
-                "SELECT username FROM users WHERE id = $1 AND role = 'hub' AND disabled_at IS NULL",
-                user
+                "SELECT username FROM users WHERE id = $1 AND role = 'hub' AND org_code = $2 \
+                 AND disabled_at IS NULL",
+                user,
+                caller.hub_code,
             )
             .fetch_optional(&mut *tx)
             .await?;

@@ -20,6 +20,8 @@ use tokio::sync::broadcast::error::RecvError;
 pub struct TrustRow {
     pub code: String,
     pub name: String,
+    /// The hub the trust belongs to.
+    pub hub_code: String,
 }
 
 /// A ward, with its trust.
@@ -29,6 +31,8 @@ pub struct WardRow {
     pub name: String,
     pub org_code: String,
     pub org_name: String,
+    /// The hub of the ward's trust.
+    pub hub_code: String,
 }
 
 /// Everything the cache holds, as read at one moment.
@@ -43,14 +47,31 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Wards a caller may file cases on and filter by: a ward user's own trust's, every
-    /// ward for the hub (the rule is [`CaseScope`]'s).
+    /// ward of its hub for the hub (the rule is [`CaseScope`]'s).
     pub fn wards_for(&self, caller: &Caller) -> Vec<WardRow> {
         let scope = CaseScope::of(caller);
         self.wards
             .iter()
-            .filter(|w| scope.covers_trust(&w.org_code))
+            .filter(|w| scope.covers_trust(&w.org_code, Some(&w.hub_code)))
             .cloned()
             .collect()
+    }
+
+    /// The acute trusts of the caller's hub (reports, filters).
+    pub fn trusts_of_hub(&self, hub_code: &str) -> Vec<TrustRow> {
+        self.trusts
+            .iter()
+            .filter(|t| t.hub_code == hub_code)
+            .cloned()
+            .collect()
+    }
+
+    /// The hub a trust belongs to.
+    pub fn hub_of_trust(&self, trust_code: &str) -> Option<&str> {
+        self.trusts
+            .iter()
+            .find(|t| t.code == trust_code)
+            .map(|t| t.hub_code.as_str())
     }
 
     pub fn delay_reason_label(&self, code: &str) -> Option<&str> {
@@ -65,12 +86,13 @@ async fn load(pool: &PgPool) -> Result<Snapshot, AppError> {
     let mut conn = pool.acquire().await?;
     Ok(Snapshot {
         trusts: sqlx::query_as::<_, TrustRow>(
-            "SELECT code, name FROM organisations WHERE kind = 'acute_trust' ORDER BY code",
+            "SELECT code, name, COALESCE(hub_code, '') AS hub_code FROM organisations \
+             WHERE kind = 'acute_trust' ORDER BY code",
         )
         .fetch_all(&mut *conn)
         .await?,
         wards: sqlx::query_as::<_, WardRow>(
-            "SELECT w.code, w.name, w.org_code, o.name AS org_name FROM wards w \
+            "SELECT w.code, w.name, w.org_code, o.name AS org_name, COALESCE(o.hub_code, '') AS hub_code FROM wards w \
              JOIN organisations o ON o.code = w.org_code ORDER BY w.org_code, w.code",
         )
         .fetch_all(&mut *conn)

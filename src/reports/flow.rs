@@ -33,6 +33,9 @@ pub struct FlowQuery {
     pub to: NaiveDate,
     pub trust: Option<String>,
     pub pathway: Option<i16>,
+    /// The caller's hub (every hub when `None`); set by the page from the caller, never
+    /// from the query string.
+    pub hub: Option<String>,
 }
 
 impl FlowQuery {
@@ -87,6 +90,7 @@ impl FlowQuery {
             to,
             trust,
             pathway,
+            hub: None,
         })
     }
 
@@ -250,13 +254,15 @@ async fn fetch_discharges(
          (SELECT min(h.at) FROM patient_history h WHERE h.patient_id = p.id AND h.action = $5) AS pathway_at, \
          (SELECT max(r.decided_at) FROM referrals r WHERE r.patient_id = p.id AND r.status = 'accepted') AS accepted_at \
          FROM patients p WHERE p.status = 'discharged' AND p.discharged_at >= $1 AND p.discharged_at <= $2 \
-         AND ($3::text IS NULL OR p.trust_code = $3) AND ($4::smallint IS NULL OR COALESCE(p.pathway, 0) = $4)",
+         AND ($3::text IS NULL OR p.trust_code = $3) AND ($4::smallint IS NULL OR COALESCE(p.pathway, 0) = $4) \
+         AND ($6::text IS NULL OR p.hub_code = $6)",
     )
     .bind(w.start)
     .bind(w.cutoff)
     .bind(q.trust.as_deref())
     .bind(q.pathway)
     .bind(CaseAction::PathwayChosen)
+    .bind(q.hub.as_deref())
     .fetch_all(db)
     .await?)
 }
@@ -415,12 +421,13 @@ async fn fetch_referrals(
          FROM referrals r JOIN organisations org ON org.code = r.org_code JOIN capacity_offers o ON o.id = r.offer_id \
          JOIN patients p ON p.id = r.patient_id LEFT JOIN decline_reasons dr ON dr.code = r.decline_reason \
          WHERE r.created_at >= $1 AND r.created_at <= $2 AND ($3::text IS NULL OR p.trust_code = $3) \
-         AND ($4::smallint IS NULL OR o.pathway = $4)",
+         AND ($4::smallint IS NULL OR o.pathway = $4) AND ($5::text IS NULL OR r.hub_code = $5)",
     )
     .bind(w.start)
     .bind(w.cutoff)
     .bind(q.trust.as_deref())
     .bind(q.pathway)
+    .bind(q.hub.as_deref())
     .fetch_all(db)
     .await?)
 }
@@ -533,11 +540,12 @@ async fn fetch_places(
          count(*) FILTER (WHERE r.place_used_at >= $1 AND r.place_used_at <= $2) AS used \
          FROM referrals r JOIN capacity_offers o ON o.id = r.offer_id \
          WHERE ((r.decided_at >= $1 AND r.decided_at <= $2) OR (r.place_used_at >= $1 AND r.place_used_at <= $2)) \
-         AND ($3::smallint IS NULL OR o.pathway = $3) GROUP BY 1",
+         AND ($3::smallint IS NULL OR o.pathway = $3) AND ($4::text IS NULL OR r.hub_code = $4) GROUP BY 1",
     )
     .bind(w.start)
     .bind(w.cutoff)
     .bind(q.pathway)
+    .bind(q.hub.as_deref())
     .fetch_all(db)
     .await?)
 }
@@ -580,11 +588,13 @@ async fn fetch_places_available(
                 WHERE c.offer_id = o.id AND c.at <= d.cutoff ORDER BY c.at DESC, c.id DESC LIMIT 1 \
             ) ch ON true) v \
          WHERE v.available_until > d.cutoff AND ($3::smallint IS NULL OR o.pathway = $3) \
+         AND ($4::text IS NULL OR o.org_code IN (SELECT hp.provider_code FROM hub_providers hp WHERE hp.hub_code = $4)) \
          GROUP BY 1, 2, 3",
     )
     .bind(dates)
     .bind(cutoffs)
     .bind(q.pathway)
+    .bind(q.hub.as_deref())
     .fetch_all(db)
     .await?)
 }
@@ -708,12 +718,13 @@ async fn fetch_new_waiting(
         "SELECT (n.started_at AT TIME ZONE 'Europe/London')::date AS day, COALESCE(p.pathway, -1)::smallint, count(*) \
          FROM nctr_periods n JOIN patients p ON p.id = n.patient_id \
          WHERE n.started_at >= $1 AND n.started_at <= $2 AND ($3::text IS NULL OR p.trust_code = $3) \
-         AND ($4::smallint IS NULL OR p.pathway = $4) GROUP BY 1, 2",
+         AND ($4::smallint IS NULL OR p.pathway = $4) AND ($5::text IS NULL OR p.hub_code = $5) GROUP BY 1, 2",
     )
     .bind(w.start)
     .bind(w.cutoff)
     .bind(q.trust.as_deref())
     .bind(q.pathway)
+    .bind(q.hub.as_deref())
     .fetch_all(db)
     .await?;
     Ok(rows
@@ -862,12 +873,14 @@ async fn fetch_waiting_by_reason(
             ORDER BY h.id DESC LIMIT 1) r ON true \
          WHERE (($3::text IS NULL AND $4::smallint IS NULL) OR EXISTS (SELECT 1 FROM patients p WHERE p.id = n.patient_id \
             AND ($3::text IS NULL OR p.trust_code = $3) AND ($4::smallint IS NULL OR p.pathway = $4))) \
+         AND ($5::text IS NULL OR n.hub_code = $5) \
          GROUP BY 1, 2",
     )
     .bind(dates)
     .bind(cutoffs)
     .bind(q.trust.as_deref())
     .bind(q.pathway)
+    .bind(q.hub.as_deref())
     .fetch_all(db)
     .await?;
     Ok(rows

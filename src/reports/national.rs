@@ -231,11 +231,18 @@ pub struct Org {
     pub name: String,
 }
 
-pub async fn organisations(pool: &PgPool, kind: ReturnKind) -> Result<Vec<Org>, AppError> {
+/// The organisations of a hub (every hub's when `hub` is `None`) a return has a row for.
+pub async fn organisations(
+    pool: &PgPool,
+    hub: Option<&str>,
+    kind: ReturnKind,
+) -> Result<Vec<Org>, AppError> {
     Ok(sqlx::query_as::<_, Org>(
-        "SELECT code, name FROM organisations WHERE kind = 'acute_trust' AND sector = $1 ORDER BY code",
+        "SELECT code, name FROM organisations WHERE kind = 'acute_trust' AND sector = $1 \
+         AND ($2::text IS NULL OR hub_code = $2) ORDER BY code",
     )
     .bind(kind.sector())
+    .bind(hub)
     .fetch_all(pool)
     .await?)
 }
@@ -551,12 +558,13 @@ pub fn parse_period(
 /// The return for a day, as the records stood at its cut-off.
 pub async fn build_day(
     pool: &PgPool,
+    hub: Option<&str>,
     kind: ReturnKind,
     date: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<DayReturn, AppError> {
     let lists = Lists::load(pool, kind).await?;
-    let orgs = organisations(pool, kind).await?;
+    let orgs = organisations(pool, hub, kind).await?;
     let codes: Vec<String> = orgs.iter().map(|o| o.code.clone()).collect();
     let day = Day::new(date, now);
     let patients = nctr_day::fetch(pool, &day, &codes).await?;
@@ -566,13 +574,14 @@ pub async fn build_day(
 /// The return for a period: every day's, then the period tables.
 pub async fn build_period(
     pool: &PgPool,
+    hub: Option<&str>,
     kind: ReturnKind,
     from: NaiveDate,
     to: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<PeriodReturn, AppError> {
     let lists = Lists::load(pool, kind).await?;
-    let orgs = organisations(pool, kind).await?;
+    let orgs = organisations(pool, hub, kind).await?;
     let codes: Vec<String> = orgs.iter().map(|o| o.code.clone()).collect();
     let mut daily = vec![];
     for day in Day::range(from, to, now) {

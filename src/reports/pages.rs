@@ -45,7 +45,7 @@ async fn build(state: &AppState, caller: &Caller, q: &SitrepQuery) -> Result<Sit
     caller.require(&[Role::Hub, Role::Admin])?;
     let now = state.clock.now();
     let date = sitrep::parse_date(q.date.as_deref(), london_date(now))?;
-    sitrep::build(&state.pool, date, now).await
+    sitrep::build(&state.pool, Some(&caller.hub_code), date, now).await
 }
 
 fn csv_response(s: &Sitrep) -> Result<Response, AppError> {
@@ -208,7 +208,9 @@ async fn national_return(
     let r = match (given(&q.from), given(&q.to)) {
         (None, None) => {
             let date = sitrep::parse_date(q.date.as_deref(), today)?;
-            NationalReturn::Day(national::build_day(&state.pool, kind, date, now).await?)
+            NationalReturn::Day(
+                national::build_day(&state.pool, Some(&caller.hub_code), kind, date, now).await?,
+            )
         }
         (from, to) => {
             if given(&q.date).is_some() {
@@ -222,7 +224,10 @@ async fn national_return(
                 to.as_deref().unwrap_or(""),
                 today,
             )?;
-            NationalReturn::Period(national::build_period(&state.pool, kind, from, to, now).await?)
+            NationalReturn::Period(
+                national::build_period(&state.pool, Some(&caller.hub_code), kind, from, to, now)
+                    .await?,
+            )
         }
     };
     Ok((r, lists))
@@ -342,7 +347,7 @@ pub async fn national_page(
     let today = london_date(now);
     let (r, error) = match sitrep::parse_date(q.date.as_deref(), today) {
         Ok(date) => (
-            Some(national::build_day(&state.pool, kind, date, now).await?),
+            Some(national::build_day(&state.pool, Some(&caller.hub_code), kind, date, now).await?),
             String::new(),
         ),
         Err(AppError::Validation(f)) => (None, f.get("date").unwrap_or("Enter a date").to_string()),
@@ -427,6 +432,10 @@ async fn flow(
         p.pathway.as_deref(),
         london_date(now),
     )?;
+    let q = super::flow::FlowQuery {
+        hub: Some(caller.hub_code.clone()),
+        ..q
+    };
     super::flow::build(&state.pool, &q, now).await
 }
 
@@ -579,7 +588,11 @@ pub async fn flow_page(
         layout: crate::notifications::layout(&state, &session, &caller, "flow").await,
         report,
         errors: crate::web::FormErrors(errors),
-        trusts: state.reference.get(&state.pool).await?.trusts.clone(),
+        trusts: state
+            .reference
+            .get(&state.pool)
+            .await?
+            .trusts_of_hub(&caller.hub_code),
         p,
         query,
     };

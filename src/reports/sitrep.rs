@@ -167,24 +167,32 @@ pub fn parse_date(value: Option<&str>, today: NaiveDate) -> Result<NaiveDate, Ap
     Ok(date)
 }
 
-/// The acute trusts the sitrep has a row for.
-pub async fn acute_trusts(pool: &PgPool) -> Result<Vec<String>, AppError> {
+/// The acute trusts the sitrep has a row for: a hub's (every hub's when `None`).
+pub async fn acute_trusts(pool: &PgPool, hub: Option<&str>) -> Result<Vec<String>, AppError> {
     Ok(sqlx::query_scalar(
-        "SELECT code FROM organisations WHERE kind = 'acute_trust' AND sector = 'nhs_acute' ORDER BY code",
+        "SELECT code FROM organisations WHERE kind = 'acute_trust' AND sector = 'nhs_acute' \
+         AND ($1::text IS NULL OR hub_code = $1) ORDER BY code",
     )
+    .bind(hub)
     .fetch_all(pool)
     .await?)
 }
 
-/// Builds the sitrep for `date` as the records stood at its cut-off.
-pub async fn build(pool: &PgPool, date: NaiveDate, now: DateTime<Utc>) -> Result<Sitrep, AppError> {
+/// Builds a hub's sitrep (every hub's when `hub` is `None`) for `date` as the records stood
+/// at its cut-off.
+pub async fn build(
+    pool: &PgPool,
+    hub: Option<&str>,
+    date: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Sitrep, AppError> {
     let day = Day::new(date, now);
     let reasons: Vec<String> = crate::reference::delay_reasons(pool)
         .await?
         .into_iter()
         .map(|r| r.code)
         .collect();
-    let trusts = acute_trusts(pool).await?;
+    let trusts = acute_trusts(pool, hub).await?;
     let patients = nctr_day::fetch(pool, &day, &trusts).await?;
     Ok(fold(&day, &trusts, &reasons, &patients))
 }

@@ -73,7 +73,7 @@ fn counted(path: &str) -> bool {
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     if path == EVENTS_PATH {
-        return next.run(req).await;
+        return crate::tenancy::scope(next.run(req)).await;
     }
     let slot = if counted(&path) {
         match state.requests.try_take() {
@@ -103,11 +103,12 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
     let req = Request::from_parts(parts, Body::from(bytes));
-    let mut task = tokio::spawn(async move {
+    // the request's own task, with a place for its caller's hubs (src/tenancy.rs)
+    let mut task = tokio::spawn(crate::tenancy::scope(async move {
         let res = next.run(req).await;
         drop(slot);
         res
-    });
+    }));
     match tokio::time::timeout_at(deadline, &mut task).await {
         Ok(Ok(res)) => res,
         Ok(Err(e)) => super::error_for(&path, AppError::Internal(e.into())),

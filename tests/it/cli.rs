@@ -176,7 +176,12 @@ async fn the_demo_area_loads_once_with_every_status() {
         }
     };
     let patients = count("SELECT count(*) FROM patients").await;
-    assert!((140..=160).contains(&patients), "{patients}");
+    // about 150 in the first hub, 18 in the second
+    assert!((158..=178).contains(&patients), "{patients}");
+    assert_eq!(
+        count("SELECT count(*) FROM patients WHERE hub_code = 'HUB2'").await,
+        18
+    );
     assert_eq!(
         count("SELECT count(DISTINCT status) FROM patients").await,
         7
@@ -209,6 +214,9 @@ async fn the_demo_area_loads_once_with_every_status() {
         "provider.demo",
         "provider2.demo",
         "admin.demo",
+        "hub2.demo",
+        "ward3.demo",
+        "admin2.demo",
     ] {
         let client = homeward::accounts::throttle::ClientAddress("cli-test".into());
         let signed_in = homeward::accounts::signin::check_password(
@@ -224,7 +232,8 @@ async fn the_demo_area_loads_once_with_every_status() {
     homeward::demo::load(&state).await.unwrap();
     assert_eq!(count("SELECT count(*) FROM patients").await, patients);
     assert_eq!(count("SELECT count(*) FROM patient_history").await, history);
-    assert_eq!(count("SELECT count(*) FROM users").await, 10);
+    // ten users of the first hub, three of the second
+    assert_eq!(count("SELECT count(*) FROM users").await, 13);
 }
 
 #[test]

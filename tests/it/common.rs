@@ -360,7 +360,8 @@ impl TestDb {
         statement_timeout: std::time::Duration,
     ) -> PgPool {
         let timeout = format!("{}ms", statement_timeout.as_millis());
-        PgPoolOptions::new()
+        // as the server's own pool: set to each request's hubs (src/tenancy.rs)
+        homeward::tenancy::pool_options()
             .max_connections(8)
             .acquire_timeout(std::time::Duration::from_secs(5))
             .connect_with(

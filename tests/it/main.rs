@@ -32,5 +32,6 @@ mod sign_in;
 mod sitrep;
 mod sso;
 mod stored_names;
+mod tenancy;
 mod two_factor;
 mod wrong_figures;

@@ -1009,7 +1009,7 @@ async fn write_world(pool: &PgPool, w: &World) -> Result<(), sqlx::Error> {
         let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
             "INSERT INTO patients (id, nhs_number, given_name, family_name, date_of_birth, sex, postcode, trust_code, \
              ward_code, admitted_at, status, pathway, discharge_ready_at, delay_reason, discharged_at, \
-             discharge_destination, discharge_method, cancel_reason_code, cancelled_at, closed_reason, created_at, updated_at) ",
+             discharge_destination, discharge_method, cancel_reason_code, cancelled_at, closed_reason, created_at, updated_at, hub_code) ",
         );
         q.push_values(&w.cases, |mut b, c| {
             // the ready time a case keeps: its open period's start, or the start of the period
@@ -1044,7 +1044,8 @@ async fn write_world(pool: &PgPool, w: &World) -> Result<(), sqlx::Error> {
                 .push_bind(c.cancelled_at)
                 .push_bind(c.cancel_code.map(|_| "model"))
                 .push_bind(c.created_at)
-                .push_bind(c.updated_at);
+                .push_bind(c.updated_at)
+                .push_bind("HUB");
         });
         q.build().execute(&mut *tx).await?;
     }
@@ -1055,13 +1056,14 @@ async fn write_world(pool: &PgPool, w: &World) -> Result<(), sqlx::Error> {
         .collect();
     for chunk in periods.chunks(5000) {
         let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-            "INSERT INTO nctr_periods (patient_id, started_at, ended_at, ended_by) ",
+            "INSERT INTO nctr_periods (patient_id, started_at, ended_at, ended_by, hub_code) ",
         );
         q.push_values(chunk, |mut b, (id, p)| {
             b.push_bind(*id)
                 .push_bind(p.start)
                 .push_bind(p.end)
-                .push_bind(p.ended_by);
+                .push_bind(p.ended_by)
+                .push_bind("HUB");
         });
         q.build().execute(&mut *tx).await?;
     }
@@ -1077,13 +1079,15 @@ async fn write_world(pool: &PgPool, w: &World) -> Result<(), sqlx::Error> {
         })
         .collect();
     for chunk in reasons.chunks(5000) {
-        let mut q: QueryBuilder<Postgres> =
-            QueryBuilder::new("INSERT INTO delay_reason_history (id, patient_id, code, set_at) ");
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+            "INSERT INTO delay_reason_history (id, patient_id, code, set_at, hub_code) ",
+        );
         q.push_values(chunk, |mut b, (id, patient, r)| {
             b.push_bind(*id)
                 .push_bind(*patient)
                 .push_bind(r.code)
-                .push_bind(r.set_at);
+                .push_bind(r.set_at)
+                .push_bind("HUB");
         });
         q.build().execute(&mut *tx).await?;
     }
@@ -1093,20 +1097,22 @@ async fn write_world(pool: &PgPool, w: &World) -> Result<(), sqlx::Error> {
         .flat_map(|c| c.pathway_chosen.iter().map(move |t| (c.id, *t)))
         .collect();
     for chunk in chosen.chunks(5000) {
-        let mut q: QueryBuilder<Postgres> =
-            QueryBuilder::new("INSERT INTO patient_history (patient_id, at, action, detail) ");
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+            "INSERT INTO patient_history (patient_id, at, action, detail, hub_code) ",
+        );
         q.push_values(chunk, |mut b, (id, at)| {
             b.push_bind(*id)
                 .push_bind(*at)
                 .push_bind("pathway_chosen")
-                .push_bind("model");
+                .push_bind("model")
+                .push_bind("HUB");
         });
         q.build().execute(&mut *tx).await?;
     }
     for chunk in w.referrals.chunks(5000) {
         let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
             "INSERT INTO referrals (id, patient_id, offer_id, org_code, status, created_at, decided_at, decline_reason, \
-             place_released_at, place_used_at, withdrawn_at, updated_at) ",
+             place_released_at, place_used_at, withdrawn_at, updated_at, hub_code) ",
         );
         q.push_values(chunk, |mut b, r| {
             let o = &w.offers[r.offer];
@@ -1131,7 +1137,8 @@ async fn write_world(pool: &PgPool, w: &World) -> Result<(), sqlx::Error> {
                     .into_iter()
                     .flatten()
                     .fold(r.created_at, |a, b| a.max(b)),
-                );
+                )
+                .push_bind("HUB");
         });
         q.build().execute(&mut *tx).await?;
     }
@@ -1971,8 +1978,12 @@ async fn check_reports(pool: &PgPool, w: &World) -> Result<usize, TestCaseError>
     };
     // the sitrep, every day
     for d in &days {
-        let got =
-            serde_json::to_value(sitrep::build(pool, d.date, w.now).await.map_err(fail)?).unwrap();
+        let got = serde_json::to_value(
+            sitrep::build(pool, None, d.date, w.now)
+                .await
+                .map_err(fail)?,
+        )
+        .unwrap();
         let want = model_sitrep(w, d);
         for (k, row) in want["rows"].as_array().unwrap().iter().enumerate() {
             same(
@@ -1996,7 +2007,7 @@ async fn check_reports(pool: &PgPool, w: &World) -> Result<usize, TestCaseError>
         ("community", national::ReturnKind::Community),
     ] {
         let lists = national_lists(pool, kind).await;
-        let period = national::build_period(pool, k, w.from, w.to, w.now)
+        let period = national::build_period(pool, None, k, w.from, w.to, w.now)
             .await
             .map_err(fail)?;
         let period = serde_json::to_value(period).unwrap();
@@ -2080,6 +2091,7 @@ async fn check_reports(pool: &PgPool, w: &World) -> Result<usize, TestCaseError>
         to: w.to,
         trust: w.flow_trust.map(str::to_string),
         pathway: w.flow_pathway,
+        hub: None,
     };
     let report = flow::build(pool, &q, w.now).await.map_err(fail)?;
     let refs = flow_refs(pool).await;

@@ -544,7 +544,7 @@ async fn the_demo_areas_returns_add_up_like_the_national_files() {
     let from = today - chrono::Duration::days(27);
     let mut seen = (0, 0, 0);
     for kind in [ReturnKind::Acute, ReturnKind::Community] {
-        let p = national::build_period(&db.pool, kind, from, today, default_now())
+        let p = national::build_period(&db.pool, None, kind, from, today, default_now())
             .await
             .unwrap();
         for day in &p.daily {

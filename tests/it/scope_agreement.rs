@@ -23,6 +23,8 @@ fn caller(role: Role, org: &str) -> Caller {
         role,
         org_code: org.into(),
         org_name: org.into(),
+        hub_code: "HUB".into(),
+        hubs: "HUB".into(),
         notices: None,
         tasks_due: None,
     }

@@ -287,7 +287,7 @@ pub async fn worklist(
         lines,
         total: listed.total,
         over_24h: listed.over_24h,
-        trusts: reference.trusts.clone(),
+        trusts: reference.trusts_of_hub(&caller.hub_code),
         wards: reference.wards_for(&caller),
         statuses: ALL_STATUSES
             .into_iter()
