@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
+pub mod replica;
 pub mod roles;
 
 /// How to connect: pool size, how long to wait for the server at start, the application
@@ -82,23 +83,7 @@ pub async fn connect(database_url: &str, db: &DbOptions) -> anyhow::Result<PgPoo
         conn.close().await.ok();
         app
     };
-    let mut settings = vec![
-        // Homeward's queries are short; JIT compiling them costs more than it saves (it
-        // once tripled the flow report's time).
-        ("jit", "off".to_string()),
-        // A second guard against a connection left inside a transaction (a request
-        // cancelled mid-BEGIN, sqlx#4393): the server ends such a session, and its
-        // locks, after this long. No Homeward transaction waits on anything but
-        // PostgreSQL between statements.
-        ("idle_in_transaction_session_timeout", "30s".to_string()),
-    ];
-    if let Some(t) = db.statement_timeout {
-        // no statement outlives the request that started it by much (web/guard.rs)
-        settings.push(("statement_timeout", format!("{}ms", t.as_millis().max(1))));
-    }
-    let app = app
-        .application_name("homeward")
-        .options(settings.iter().map(|(k, v)| (*k, v.as_str())));
+    let app = with_settings(app, db);
     // the row-level wall between hubs: each connection is set to the hubs of the task that
     // takes it (src/tenancy.rs)
     let pool = crate::tenancy::pool_options()
@@ -114,6 +99,51 @@ pub async fn connect(database_url: &str, db: &DbOptions) -> anyhow::Result<PgPoo
             )
         })?;
     Ok(pool)
+}
+
+/// A pool on a read replica (`--read-database-url`), as the application role: the URL's
+/// server and database, and its user when `HOMEWARD_APP_DATABASE_URL` names the role
+/// (give the replica's URL with that role's credentials then); otherwise the default
+/// application role with no password, as for the primary. Nothing is prepared: a replica
+/// is read-only and receives the primary's migrations and roles.
+pub fn connect_replica(read_url: &str, db: &DbOptions) -> anyhow::Result<PgPool> {
+    let given = PgConnectOptions::from_str(read_url)
+        .context("HOMEWARD_READ_DATABASE_URL is not a valid PostgreSQL URL")?
+        .log_statements(tracing::log::LevelFilter::Trace);
+    let options = if db.app_url.is_some() {
+        given
+    } else {
+        given.username(roles::DEFAULT_APP_ROLE).password("")
+    };
+    let options = with_settings(options, db).application_name("homeward-read");
+    // connected when first used: a replica that is down at start only sends reads to the
+    // primary until it answers (db/replica.rs)
+    tracing::info!(replica = %describe(&options), "reports and exports read from a replica when it is current");
+    Ok(crate::tenancy::pool_options()
+        .max_connections(db.pool_size.div_ceil(2).max(1))
+        .acquire_timeout(Duration::from_secs(2))
+        .connect_lazy_with(options))
+}
+
+/// The session settings of every application connection.
+fn with_settings(options: PgConnectOptions, db: &DbOptions) -> PgConnectOptions {
+    let mut settings = vec![
+        // Homeward's queries are short; JIT compiling them costs more than it saves (it
+        // once tripled the flow report's time).
+        ("jit", "off".to_string()),
+        // A second guard against a connection left inside a transaction (a request
+        // cancelled mid-BEGIN, sqlx#4393): the server ends such a session, and its
+        // locks, after this long. No Homeward transaction waits on anything but
+        // PostgreSQL between statements.
+        ("idle_in_transaction_session_timeout", "30s".to_string()),
+    ];
+    if let Some(t) = db.statement_timeout {
+        // no statement outlives the request that started it by much (web/guard.rs)
+        settings.push(("statement_timeout", format!("{}ms", t.as_millis().max(1))));
+    }
+    options
+        .application_name("homeward")
+        .options(settings.iter().map(|(k, v)| (*k, v.as_str())))
 }
 
 fn owner_options(database_url: &str) -> anyhow::Result<PgConnectOptions> {

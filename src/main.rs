@@ -146,6 +146,14 @@ enum Command {
         /// Send Strict-Transport-Security with this max-age (seconds); only behind TLS.
         #[arg(long, env = "HOMEWARD_HSTS_MAX_AGE")]
         hsts_max_age: Option<u64>,
+        /// A streaming replica for reports and exports (its server and database; the user is
+        /// the application role's). Reads fall back to the primary while it lags.
+        #[arg(long, env = "HOMEWARD_READ_DATABASE_URL", hide_env_values = true)]
+        read_database_url: Option<String>,
+        /// Seconds the read replica may lag behind the primary before reports read from the
+        /// primary instead.
+        #[arg(long, env = "HOMEWARD_REPLICA_MAX_LAG_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
+        replica_max_lag_seconds: u64,
         /// Never connect as the owner: the database must be prepared by `homeward migrate`,
         /// and HOMEWARD_APP_DATABASE_URL names the only role this process can use.
         #[arg(long, env = "HOMEWARD_NO_MIGRATE")]
@@ -275,6 +283,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             max_connections,
             shutdown_grace_seconds,
             hsts_max_age,
+            read_database_url,
+            replica_max_lag_seconds,
             no_migrate: _,
             #[cfg(debug_assertions)]
             test_clock,
@@ -345,7 +355,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 None => clock,
             };
-            let state = AppState::new(pool, clock, config);
+            let mut state = AppState::new(pool, clock, config);
+            if let Some(url) = read_database_url {
+                let replica = homeward::db::connect_replica(&url, &db)?;
+                state = state.with_replica(replica, Duration::from_secs(replica_max_lag_seconds));
+            }
             if demo {
                 homeward::demo::load(&state).await?;
             }

@@ -18,6 +18,8 @@ pub struct AppState {
     pub sso: Option<Arc<crate::accounts::sso::Sso>>,
     /// Places for requests being worked on ([`crate::web::guard`]).
     pub requests: crate::web::guard::RequestSlots,
+    /// A streaming replica for reports and exports (`--read-database-url`).
+    pub replica: Option<Arc<crate::db::replica::Replica>>,
 }
 
 impl AppState {
@@ -45,6 +47,23 @@ impl AppState {
             pool,
             clock,
             config: Arc::new(config),
+            replica: None,
+        }
+    }
+
+    /// Sends reports and exports to a read replica while it is within `max_lag` of the
+    /// primary.
+    pub fn with_replica(mut self, pool: PgPool, max_lag: std::time::Duration) -> Self {
+        self.replica = Some(Arc::new(crate::db::replica::Replica::new(pool, max_lag)));
+        self
+    }
+
+    /// Where a report or an export reads: the replica when one is configured and current,
+    /// else the primary. Never for a page that must show what its caller has just written.
+    pub async fn read_pool(&self) -> &PgPool {
+        match &self.replica {
+            Some(replica) if replica.usable(&self.pool).await => replica.pool(),
+            _ => &self.pool,
         }
     }
 }

@@ -45,7 +45,7 @@ async fn build(state: &AppState, caller: &Caller, q: &SitrepQuery) -> Result<Sit
     caller.require(&[Role::Hub, Role::Admin])?;
     let now = state.clock.now();
     let date = sitrep::parse_date(q.date.as_deref(), london_date(now))?;
-    sitrep::build(&state.pool, Some(&caller.hub_code), date, now).await
+    sitrep::build(state.read_pool().await, Some(&caller.hub_code), date, now).await
 }
 
 fn csv_response(s: &Sitrep) -> Result<Response, AppError> {
@@ -209,7 +209,14 @@ async fn national_return(
         (None, None) => {
             let date = sitrep::parse_date(q.date.as_deref(), today)?;
             NationalReturn::Day(
-                national::build_day(&state.pool, Some(&caller.hub_code), kind, date, now).await?,
+                national::build_day(
+                    state.read_pool().await,
+                    Some(&caller.hub_code),
+                    kind,
+                    date,
+                    now,
+                )
+                .await?,
             )
         }
         (from, to) => {
@@ -225,8 +232,15 @@ async fn national_return(
                 today,
             )?;
             NationalReturn::Period(
-                national::build_period(&state.pool, Some(&caller.hub_code), kind, from, to, now)
-                    .await?,
+                national::build_period(
+                    state.read_pool().await,
+                    Some(&caller.hub_code),
+                    kind,
+                    from,
+                    to,
+                    now,
+                )
+                .await?,
             )
         }
     };
@@ -347,7 +361,16 @@ pub async fn national_page(
     let today = london_date(now);
     let (r, error) = match sitrep::parse_date(q.date.as_deref(), today) {
         Ok(date) => (
-            Some(national::build_day(&state.pool, Some(&caller.hub_code), kind, date, now).await?),
+            Some(
+                national::build_day(
+                    state.read_pool().await,
+                    Some(&caller.hub_code),
+                    kind,
+                    date,
+                    now,
+                )
+                .await?,
+            ),
             String::new(),
         ),
         Err(AppError::Validation(f)) => (None, f.get("date").unwrap_or("Enter a date").to_string()),
@@ -436,7 +459,7 @@ async fn flow(
         hub: Some(caller.hub_code.clone()),
         ..q
     };
-    super::flow::build(&state.pool, &q, now).await
+    super::flow::build(state.read_pool().await, &q, now).await
 }
 
 fn table_csv(report: &super::flow::FlowReport, name: Option<&str>) -> Result<Response, AppError> {

@@ -25,6 +25,7 @@ mod national;
 mod pages;
 mod pages_market;
 mod partner_lists;
+mod replica;
 mod scope_agreement;
 mod server;
 mod sessions;
