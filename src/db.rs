@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
+pub mod failover;
 pub mod replica;
 pub mod roles;
 

@@ -154,6 +154,10 @@ enum Command {
         /// primary instead.
         #[arg(long, env = "HOMEWARD_REPLICA_MAX_LAG_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
         replica_max_lag_seconds: u64,
+        /// The database servers (HOST:PORT,HOST:PORT) that may become the primary: when the
+        /// primary stops, Homeward connects to whichever of them has been promoted.
+        #[arg(long, env = "HOMEWARD_DATABASE_HOSTS")]
+        database_hosts: Option<String>,
         /// Never connect as the owner: the database must be prepared by `homeward migrate`,
         /// and HOMEWARD_APP_DATABASE_URL names the only role this process can use.
         #[arg(long, env = "HOMEWARD_NO_MIGRATE")]
@@ -285,6 +289,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             hsts_max_age,
             read_database_url,
             replica_max_lag_seconds,
+            database_hosts,
             no_migrate: _,
             #[cfg(debug_assertions)]
             test_clock,
@@ -355,6 +360,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 None => clock,
             };
+            if let Some(hosts) = database_hosts {
+                let hosts = homeward::db::failover::parse_hosts(&hosts)
+                    .map_err(|e| anyhow::anyhow!("--database-hosts: {e}"))?;
+                homeward::db::failover::watch(pool.clone(), hosts);
+            }
             let mut state = AppState::new(pool, clock, config);
             if let Some(url) = read_database_url {
                 let replica = homeward::db::connect_replica(&url, &db)?;

@@ -62,8 +62,12 @@ pub fn current() -> Arc<str> {
 pub fn pool_options() -> sqlx::postgres::PgPoolOptions {
     sqlx::postgres::PgPoolOptions::new()
         .after_connect(|conn, _| Box::pin(set_on_acquire(conn)))
-        .before_acquire(|conn, _| {
+        .before_acquire(|conn, meta| {
             Box::pin(async move {
+                // a connection to a server that was the primary before a failover is closed
+                if crate::db::failover::opened_before_switch(&meta) {
+                    return Ok(false);
+                }
                 set_on_acquire(conn).await?;
                 Ok(true)
             })

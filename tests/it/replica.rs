@@ -358,3 +358,202 @@ async fn owner(server: &PgServer, database: &str) -> sqlx::PgConnection {
         .await
         .expect("connect as the owner")
 }
+
+/// What a failover cost: how long until writes were served again, and how many
+/// acknowledged writes the new primary lacks.
+struct FailoverFigures {
+    recovered_after: Duration,
+    acknowledged: usize,
+    lost: usize,
+}
+
+/// Files a case; its id when the server acknowledged it (201).
+async fn file_case(ward: &Api, serial: usize) -> Option<i64> {
+    let res = ward
+        .post("/api/v1/patients", patient(&valid_nhs(serial)))
+        .await;
+    if res.status() != StatusCode::CREATED {
+        return None;
+    }
+    let body: Value = serde_json::from_str(&text_of(res).await).ok()?;
+    Some(id_of(&body))
+}
+
+/// Cases are filed one after another through the API while the primary is stopped (as by
+/// a power cut) and the standby promoted; returns what the clients saw.
+async fn fail_over(synchronous: bool) -> FailoverFigures {
+    let (primary, replica) = primary_and_replica();
+    let database = "homeward";
+    let options = homeward::db::DbOptions::default();
+    let pool = homeward::db::connect(&primary.url(database), &options)
+        .await
+        .expect("the primary, prepared");
+    let mut conn = owner(&primary, database).await;
+    sqlx::raw_sql(
+        "INSERT INTO organisations (code, name, sector, kind) VALUES
+           ('RHW', 'Royal Hartwell', 'nhs_acute', 'acute_trust'), ('HUB', 'The Hub', 'local_authority', 'hub');
+         INSERT INTO sites (code, org_code, name) VALUES ('RHW01', 'RHW', 'Hartwell General');
+         INSERT INTO wards (code, site_code, org_code, name) VALUES ('RHW-AMU', 'RHW01', 'RHW', 'AMU');",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("an area");
+    if synchronous {
+        // a commit is acknowledged once the standby has it too
+        for sql in [
+            "ALTER SYSTEM SET synchronous_standby_names = '*'",
+            "SELECT pg_reload_conf()",
+        ] {
+            sqlx::query(sql)
+                .execute(&mut conn)
+                .await
+                .expect("synchronous replication");
+        }
+    }
+    homeward::accounts::users::create(
+        &pool,
+        None,
+        homeward::accounts::users::NewUser {
+            username: "ward".into(),
+            display_name: "ward".into(),
+            role: homeward::domain::Role::Ward,
+            org_code: "RHW".into(),
+            password: PASSWORD.into(),
+        },
+    )
+    .await
+    .expect("a user");
+    homeward::db::failover::watch(
+        pool.clone(),
+        vec![
+            ("127.0.0.1".into(), primary.port),
+            ("127.0.0.1".into(), replica.port),
+        ],
+    );
+    let state = AppState::new(pool.clone(), Clock::fixed(default_now()), test_config());
+    let app = serve_state(state).await;
+    let ward = app.api("ward").await;
+
+    // eight clients file cases one after another each, before, during and after the failure
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(i64, Instant)>::new()));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = vec![];
+    for w in 0..8 {
+        let api = Api {
+            base: ward.base.clone(),
+            client: ward.client.clone(),
+            token: ward.token.clone(),
+        };
+        let (acknowledged, done) = (acknowledged.clone(), done.clone());
+        writers.push(tokio::spawn(async move {
+            let mut serial = w * 100_000;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                serial += 1;
+                match file_case(&api, serial).await {
+                    Some(id) => acknowledged.lock().unwrap().push((id, Instant::now())),
+                    None => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        !acknowledged.lock().unwrap().is_empty(),
+        "no write before the failure"
+    );
+    let stopped = Instant::now();
+    primary.stop();
+    pg(
+        "pg_ctl",
+        &["-D", replica.dir.to_str().unwrap(), "-w", "promote"],
+    );
+    let recovered_after = loop {
+        let after = acknowledged
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, at)| *at > stopped + Duration::from_millis(50))
+            .count();
+        if after >= 8 {
+            break stopped.elapsed();
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(30),
+            "writes not served again within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    for w in writers {
+        w.await.expect("a writer");
+    }
+    // when the first of the writes after the failure was acknowledged
+    let first_after = acknowledged
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, at)| *at > stopped + Duration::from_millis(50))
+        .map(|(_, at)| at.duration_since(stopped))
+        .min()
+        .unwrap_or(recovered_after);
+    let recovered_after = first_after;
+    let acknowledged: Vec<i64> = acknowledged
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(id, _)| *id)
+        .collect();
+    // the acknowledged writes the new primary holds
+    let ids: Vec<i64> = acknowledged.clone();
+    let mut conn = owner(&replica, database).await;
+    let held: i64 = sqlx::query_scalar("SELECT count(*) FROM patients WHERE id = ANY($1)")
+        .bind(&ids)
+        .fetch_one(&mut conn)
+        .await
+        .expect("count on the new primary");
+    drop(primary);
+    FailoverFigures {
+        recovered_after,
+        acknowledged: acknowledged.len(),
+        lost: acknowledged.len() - held as usize,
+    }
+}
+
+#[tokio::test]
+async fn with_synchronous_replication_a_failover_loses_no_acknowledged_write() {
+    if !tools_present(
+        "failover",
+        &[missing_program("runuser"), missing_program("pg_basebackup")]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>(),
+    ) {
+        return;
+    }
+    let f = fail_over(true).await;
+    println!(
+        "FIGURE failover, synchronous replication: writes served again {:.1} s after the primary stopped; {} acknowledged writes, {} lost",
+        f.recovered_after.as_secs_f64(),
+        f.acknowledged,
+        f.lost
+    );
+    assert!(
+        f.recovered_after < Duration::from_secs(10),
+        "{:?}",
+        f.recovered_after
+    );
+    assert_eq!(f.lost, 0);
+
+    let f = fail_over(false).await;
+    println!(
+        "FIGURE failover, asynchronous replication: writes served again {:.1} s after the primary stopped; {} acknowledged writes, {} lost",
+        f.recovered_after.as_secs_f64(),
+        f.acknowledged,
+        f.lost
+    );
+    assert!(
+        f.recovered_after < Duration::from_secs(10),
+        "{:?}",
+        f.recovered_after
+    );
+}
