@@ -101,9 +101,24 @@ pub async fn entries(
     db: impl PgExecutor<'_>,
     f: &AccessFilter,
 ) -> Result<Vec<AccessEntry>, AppError> {
+    // A hub's administrator reads the entries of its hub's users, and of the providers
+    // serving it; a provider's entry (which may name cases of several hubs it serves) is
+    // shown naming this hub's cases only, and not at all when it names none.
     let mut q = QueryBuilder::<Postgres>::new(
-        "SELECT id, at, username, role, org_code, what, outcome, patient_ids FROM access_log WHERE true",
+        "SELECT id, at, username, role, org_code, what, outcome, patient_ids FROM (\
+         SELECT id, at, username, role, org_code, what, outcome, ",
     );
+    match &f.hub {
+        Some(hub) => q
+            .push(
+                "CASE WHEN role <> 'provider' THEN patient_ids ELSE ARRAY(SELECT x FROM unnest(patient_ids) x \
+                 WHERE EXISTS (SELECT 1 FROM patients p WHERE p.id = x AND p.hub_code = ",
+            )
+            .push_bind(hub.clone())
+            .push(")) END AS patient_ids"),
+        None => q.push("patient_ids"),
+    };
+    q.push(" FROM access_log WHERE true");
     if let Some(ids) = &f.patient_ids {
         let ids: Vec<i64> = ids.iter().map(|p| p.0).collect();
         q.push(" AND patient_ids && ").push_bind(ids);
@@ -127,7 +142,7 @@ pub async fn entries(
             .push_bind(hub.clone())
             .push("))");
     }
-    q.push(" ORDER BY at DESC, id DESC LIMIT ")
+    q.push(") e WHERE cardinality(patient_ids) > 0 ORDER BY at DESC, id DESC LIMIT ")
         .push(ENTRIES_MAX.to_string());
     Ok(q.build_query_as::<AccessEntry>().fetch_all(db).await?)
 }

@@ -51,7 +51,7 @@ pub struct DirectoryQuery {
     responses((status = 200, body = ServiceList), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn search_directory(
     State(state): State<AppState>,
-    _caller: ApiCaller,
+    ApiCaller(caller): ApiCaller,
     ApiQuery(q): ApiQuery<DirectoryQuery>,
 ) -> ApiResult<Json<ServiceList>> {
     use crate::web::paging;
@@ -64,6 +64,7 @@ pub async fn search_directory(
         words: q.q.unwrap_or_default(),
         service_type: keep(q.service_type),
         district: keep(q.district),
+        hubs: Some(caller.hubs.clone()),
     };
     let (mut items, total) = super::page(&state.pool, &search, after, limit).await?;
     let next = paging::split_page(&mut items, limit, CURSORS, |s| paging::Position {

@@ -39,13 +39,19 @@ pub struct Search {
     pub words: String,
     pub service_type: Option<String>,
     pub district: Option<String>,
+    /// The hubs whose providers' services are listed (a caller's `hubs`, comma-separated);
+    /// every hub's when `None`.
+    pub hubs: Option<String>,
 }
 
-/// `WHERE <the search>`, with binds $1-$4 (see [`search`]).
+/// `WHERE <the search>`, with binds $1-$5 (see [`search`]): a caller sees the services of
+/// the providers serving its hubs.
 const SEARCH_WHERE: &str = "WHERE ($1 = '' OR search_fold(s.name || ' ' || s.criteria || ' ' || s.area || ' ' || o.name) \
      LIKE '%' || search_fold($2) || '%') \
      AND ($3::text IS NULL OR $3 = ANY(s.service_types)) \
-     AND ($4::text IS NULL OR s.districts = '{}' OR $4 = ANY(s.districts))";
+     AND ($4::text IS NULL OR s.districts = '{}' OR $4 = ANY(s.districts)) \
+     AND ($5::text IS NULL OR s.org_code IN (SELECT hp.provider_code FROM hub_providers hp \
+          WHERE hp.hub_code = ANY(string_to_array($5, ','))))";
 
 /// The words, as typed and as a `LIKE` pattern (its wildcards taken literally). The words and
 /// every searched field are folded the same way (`search_fold`: accents, case, apostrophes,
@@ -75,6 +81,7 @@ pub async fn search(db: impl PgExecutor<'_>, s: &Search) -> Result<Vec<Service>,
     .bind(pattern)
     .bind(service_type)
     .bind(district)
+    .bind(s.hubs.as_deref())
     .fetch_all(db)
     .await?)
 }
@@ -91,7 +98,7 @@ pub async fn page(
     let (words, pattern, service_type, district) = search_binds(s);
     let (at, id) = after.map_or((None, None), |p| (Some(p.at), Some(p.id)));
     let rows = sqlx::query_as::<_, Service>(&format!(
-        "{SELECT} {SEARCH_WHERE} AND ($5::timestamptz IS NULL OR (s.updated_at, s.id) < ($5, $6)) \
+        "{SELECT} {SEARCH_WHERE} AND ($6::timestamptz IS NULL OR (s.updated_at, s.id) < ($6, $7)) \
          ORDER BY s.updated_at DESC, s.id DESC LIMIT {}",
         limit + 1
     ))
@@ -99,6 +106,7 @@ pub async fn page(
     .bind(&pattern)
     .bind(&service_type)
     .bind(&district)
+    .bind(s.hubs.as_deref())
     .bind(at)
     .bind(id)
     .fetch_all(db)
@@ -110,6 +118,7 @@ pub async fn page(
     .bind(&pattern)
     .bind(&service_type)
     .bind(&district)
+    .bind(s.hubs.as_deref())
     .fetch_one(db)
     .await?;
     Ok((rows, total))

@@ -65,6 +65,7 @@ pub async fn search(
             words: q.q.clone(),
             service_type: Some(q.service_type.clone()).filter(|s| !s.is_empty()),
             district: Some(q.district.trim().to_string()).filter(|s| !s.is_empty()),
+            hubs: Some(caller.hubs.clone()),
         },
     )
     .await?;

@@ -296,8 +296,9 @@ pub async fn add_location(
         Ok((facility, poc, ward)) => {
             // one sending facility is one trust's system: a location of another trust's ward
             // would make every message without a location ambiguous (refused)
-            let other_trust: Option<String> = sqlx::query_scalar(
-                "SELECT w.org_code FROM hl7_locations l JOIN wards w ON w.code = l.ward_code \
+            let other_trust: Option<(String, Option<String>)> = sqlx::query_as(
+                "SELECT w.org_code, o.hub_code FROM hl7_locations l JOIN wards w ON w.code = l.ward_code \
+                 JOIN organisations o ON o.code = w.org_code \
                  WHERE l.sending_facility = $1 AND l.point_of_care <> $2 \
                  AND w.org_code <> (SELECT org_code FROM wards WHERE code = $3) LIMIT 1",
             )
@@ -306,14 +307,19 @@ pub async fn add_location(
             .bind(&ward)
             .fetch_optional(&state.pool)
             .await?;
-            if let Some(trust) = other_trust {
-                let errors = FieldErrors::single(
-                    "ward_code",
+            if let Some((trust, hub)) = other_trust {
+                // another hub's mapping is not named
+                let message = if hub.as_deref() == Some(caller.hub_code.as_str()) {
                     format!(
                         "{facility} already maps to {trust}'s wards: a sending facility is one \
                          trust's system, so choose one of {trust}'s wards"
-                    ),
-                );
+                    )
+                } else {
+                    format!(
+                        "{facility} is another hub's sending facility: it cannot map to your wards"
+                    )
+                };
+                let errors = FieldErrors::single("ward_code", message);
                 return Ok(invalid(
                     page(&state, &session, &caller, form, FormErrors(errors)).await?,
                 ));
@@ -322,7 +328,9 @@ pub async fn add_location(
                 "INSERT INTO hl7_locations (sending_facility, point_of_care, ward_code) \
                  SELECT $1, $2, w.code FROM wards w JOIN organisations o ON o.code = w.org_code \
                  WHERE w.code = $3 AND o.hub_code = $4 \
-                 ON CONFLICT (sending_facility, point_of_care) DO UPDATE SET ward_code = EXCLUDED.ward_code",
+                 ON CONFLICT (sending_facility, point_of_care) DO UPDATE SET ward_code = EXCLUDED.ward_code \
+                 WHERE hl7_locations.ward_code IN (SELECT w2.code FROM wards w2 \
+                   JOIN organisations o2 ON o2.code = w2.org_code WHERE o2.hub_code = $4)",
                 facility,
                 poc,
                 ward,
@@ -331,9 +339,10 @@ pub async fn add_location(
             .execute(&state.pool)
             .await?;
             if saved.rows_affected() == 0 {
+                // no such ward of this hub, or the location is another hub's
                 Err(FieldErrors::single(
                     "ward_code",
-                    "Select a ward that exists",
+                    "Select one of your hub's wards (this location may be another hub's)",
                 ))
             } else {
                 Ok(format!("{facility} {poc} now maps to {ward}"))

@@ -369,3 +369,111 @@ async fn the_application_role_cannot_read_or_write_another_hubs_rows_even_by_han
         2
     );
 }
+
+#[tokio::test]
+async fn the_directory_the_feed_mapping_and_a_shared_providers_log_stay_within_each_hub() {
+    let app = TestApp::spawn().await;
+    second_hub(&app).await;
+    // the directory: a hub sees the services of the providers serving it
+    for (provider, name) in [
+        ("provider", "Meadowbank House"),
+        ("provider2", "Homeward Bound"),
+    ] {
+        app.api(provider)
+            .await
+            .post_expect(
+                "/api/v1/directory",
+                json!({"name": name, "service_types": ["residential"], "contact": "0113 496 0101"}),
+                StatusCode::CREATED,
+            )
+            .await;
+    }
+    let names = |v: &Value| -> Vec<String> {
+        items(v)
+            .iter()
+            .map(|s| s["name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let hub2 = app.api("hub2").await;
+    assert_eq!(
+        names(&hub2.get_json("/api/v1/directory").await),
+        vec!["Meadowbank House"]
+    );
+    assert_eq!(
+        app.api("hub").await.get_json("/api/v1/directory").await["total"],
+        2
+    );
+    let page = text_of(app.browser("ward3").await.get("/directory").await).await;
+    assert!(page.contains("Meadowbank House") && !page.contains("Homeward Bound"));
+
+    // a shared provider's view of both hubs' referrals: each hub's administrator sees the
+    // entry naming its own hub's case only
+    let first = app.awaiting_care(NHS[0], 3).await;
+    let second = app.flag_id("ward3", on_rzz(NHS[1])).await;
+    hub2.post_expect(
+        &format!("/api/v1/patients/{second}/pathway"),
+        json!({"pathway": 3}),
+        StatusCode::OK,
+    )
+    .await;
+    let shared = app.post_offer("provider", offer(2)).await;
+    let r1 = app.refer(first, id_of(&shared)).await;
+    let r2 = hub2
+        .post_expect(
+            "/api/v1/referrals",
+            json!({"patient_id": second, "offer_id": shared["id"]}),
+            StatusCode::CREATED,
+        )
+        .await;
+    // accepted: the provider now sees who each patient is, and each look is logged
+    app.decide("provider", id_of(&r1), "accept").await;
+    app.decide("provider", id_of(&r2), "accept").await;
+    let provider = app.api("provider").await;
+    for id in [first, second] {
+        provider.get_json(&format!("/api/v1/patients/{id}")).await;
+    }
+    let csv = text_of(app.browser("admin2").await.get("/admin/access.csv").await).await;
+    let provider_rows: Vec<&str> = csv.lines().filter(|l| l.contains(",provider,")).collect();
+    assert!(!provider_rows.is_empty(), "{csv}");
+    for row in &provider_rows {
+        assert!(!row.contains(&first.to_string()), "{row}");
+    }
+    assert!(
+        provider_rows
+            .iter()
+            .any(|r| r.contains(&second.to_string())),
+        "{csv}"
+    );
+
+    // the feed mapping: another hub's location cannot be taken over
+    sqlx::query(
+        "INSERT INTO hl7_locations (sending_facility, point_of_care, ward_code) VALUES ('RHW', 'AMU', 'RHW-AMU')",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let admin2 = app.browser("admin2").await;
+    let res = admin2
+        .post_form(
+            "/admin/hl7/locations",
+            &[
+                ("sending_facility", "RHW"),
+                ("point_of_care", "AMU"),
+                ("ward_code", "RZZ-W01"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = text_of(res).await;
+    assert!(
+        !page.contains("RHW-AMU"),
+        "another hub's mapping is not shown"
+    );
+    let ward: String = sqlx::query_scalar(
+        "SELECT ward_code FROM hl7_locations WHERE sending_facility = 'RHW' AND point_of_care = 'AMU'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(ward, "RHW-AMU");
+}
