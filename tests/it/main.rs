@@ -8,6 +8,7 @@ mod api_capacity;
 mod api_patients;
 mod audit_roles;
 mod bad_input;
+mod balancer;
 mod board;
 mod browser;
 mod casework;
