@@ -17,7 +17,8 @@
 //!   the trust as managing organisation (ODS code, `https://fhir.nhs.uk/Id/ods-organization-code`).
 //!   A provider that has not accepted a referral gets none of the identifying elements:
 //!   gender and the postcode district only, as the JSON API does.
-//! - Encounter: inpatient (`IMP`), in progress or finished, admitted to discharged, ward as
+//! - Encounter: inpatient (`IMP`), in progress, finished, cancelled or entered in error (a
+//!   record merged away), admitted to discharged, ward as
 //!   location, trust as service provider, discharge destination, and Homeward's extensions:
 //!   discharge ready date (`valueDateTime`), delay reason (`valueCodeableConcept`, code set
 //!   `nhse-2023`), delay days (`valueInteger`) and pathway (`valueCodeableConcept`, 0-3).
@@ -349,11 +350,7 @@ impl Encounter {
             },
             extension,
             identifier: vec![Identifier::new(&canonical("Id/case"), &c.id.to_string())],
-            status: if c.status.is_terminal() {
-                "finished"
-            } else {
-                "in-progress"
-            },
+            status: encounter_status(c),
             class: Coding {
                 system: ACT_CODE.to_string(),
                 code: "IMP".to_string(),
@@ -483,4 +480,28 @@ pub fn capability_statement(now: DateTime<Utc>) -> serde_json::Value {
             ]
         }]
     })
+}
+
+/// FHIR's Encounter status for a case: in progress while open; finished when the stay
+/// ended (a discharge, and a case closed because the patient died, was transferred or left);
+/// entered in error for a record the hospital merged into another (A40); cancelled for an
+/// admission cancelled (A11) or a case closed for any other reason.
+fn encounter_status(c: &CaseRow) -> &'static str {
+    match c.status {
+        CaseStatus::Discharged => "finished",
+        CaseStatus::Cancelled => match c.cancel_reason_code {
+            Some(
+                CancelReason::Died | CancelReason::TransferredOut | CancelReason::SelfDischarged,
+            ) => "finished",
+            _ if c
+                .closed_reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with(crate::hl7::feed::MERGED_PREFIX)) =>
+            {
+                "entered-in-error"
+            }
+            _ => "cancelled",
+        },
+        _ => "in-progress",
+    }
 }

@@ -76,6 +76,10 @@ pub struct Handled {
 }
 
 /// A message received over MLLP.
+/// How a case merged away by the hospital (A40) is closed: its reason starts with this, then
+/// the case it was merged into (FHIR says such an Encounter was entered in error).
+pub const MERGED_PREFIX: &str = "Merged by the hospital into case";
+
 pub async fn receive(state: &AppState, raw: &str) -> Handled {
     handle(state, raw, None).await
 }
@@ -1155,7 +1159,7 @@ async fn merge(
                 goes,
                 None,
                 CancelReason::Other,
-                &format!("Merged by the hospital into case {}", stays.0),
+                &format!("{MERGED_PREFIX} {}", stays.0),
                 None,
             )
             .await?;

@@ -476,3 +476,47 @@ async fn every_fhir_error_is_an_operation_outcome_whoever_answers_it() {
     let body: Value = res.json().await.expect("JSON");
     assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
 }
+
+#[tokio::test]
+async fn an_encounter_says_whether_the_stay_finished_was_cancelled_or_entered_in_error() {
+    let app = TestApp::spawn().await;
+    let hub = app.api("hub").await;
+    let status_of = |id: i64| {
+        let hub = &hub;
+        async move {
+            let (status, enc) = fhir(hub, &format!("/api/v1/fhir/Encounter/{id}")).await;
+            assert_eq!(status, StatusCode::OK, "{enc}");
+            enc["status"].as_str().unwrap_or_default().to_string()
+        }
+    };
+    // died in hospital: the stay finished
+    let died = app.flag_id("ward", patient(NHS[0])).await;
+    hub.post_expect(
+        &format!("/api/v1/patients/{died}/cancel"),
+        json!({"reason_code": "died"}),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(status_of(died).await, "finished");
+    // closed for another reason (an admission cancelled): cancelled
+    let other = app.flag_id("ward", patient(NHS[1])).await;
+    hub.post_expect(
+        &format!("/api/v1/patients/{other}/cancel"),
+        json!({"reason_code": "other", "reason": "Admission cancelled by the hospital"}),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(status_of(other).await, "cancelled");
+    // a record the hospital merged into another: entered in error
+    let merged = app.flag_id("ward", patient(NHS[2])).await;
+    sqlx::query(
+        "UPDATE patients SET status = 'cancelled', cancel_reason_code = 'other', cancelled_at = now(), \
+         closed_reason = $2 WHERE id = $1",
+    )
+    .bind(merged)
+    .bind(format!("{} {died}", homeward::hl7::feed::MERGED_PREFIX))
+    .execute(&app.pool)
+    .await
+    .expect("a merged case");
+    assert_eq!(status_of(merged).await, "entered-in-error");
+}
