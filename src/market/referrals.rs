@@ -126,6 +126,45 @@ pub async fn list(
     Ok(q.build_query_as::<ReferralRow>().fetch_all(db).await?)
 }
 
+/// What the provider's page shows at the top: every referral still to act on (waiting for
+/// an answer, or accepted with the place not yet used or given back), newest first.
+const STILL_OPEN: &str = "(r.status = 'pending' OR (r.status = 'accepted' \
+     AND r.place_used_at IS NULL AND r.place_released_at IS NULL))";
+
+pub async fn still_open(
+    db: impl PgExecutor<'_>,
+    caller: &Caller,
+) -> Result<Vec<ReferralRow>, AppError> {
+    let mut q = scoped_select(caller);
+    q.push(" AND ")
+        .push(STILL_OPEN)
+        .push(" ORDER BY r.created_at DESC, r.id DESC");
+    Ok(q.build_query_as::<ReferralRow>().fetch_all(db).await?)
+}
+
+/// The rest (answered, withdrawn, lapsed, admitted), a page at a time, newest first: the
+/// ones referred before `before` (keyset on referral time and id, never an offset), at most
+/// `limit` + 1 (the extra one says there is an older page).
+pub async fn answered_page(
+    db: impl PgExecutor<'_>,
+    caller: &Caller,
+    before: Option<crate::web::paging::Position>,
+    limit: i64,
+) -> Result<Vec<ReferralRow>, AppError> {
+    let mut q = scoped_select(caller);
+    q.push(" AND NOT ").push(STILL_OPEN);
+    if let Some(p) = before {
+        q.push(" AND (r.created_at, r.id) < (")
+            .push_bind(p.at)
+            .push(", ")
+            .push_bind(p.id)
+            .push(")");
+    }
+    q.push(" ORDER BY r.created_at DESC, r.id DESC LIMIT ")
+        .push((limit + 1).to_string());
+    Ok(q.build_query_as::<ReferralRow>().fetch_all(db).await?)
+}
+
 /// What a partner's referral list is filtered by.
 #[derive(Debug, Default, Clone)]
 pub struct ReferralFilter {

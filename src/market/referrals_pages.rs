@@ -73,6 +73,10 @@ pub struct CardProblem {
 #[template(path = "referrals/incoming.html")]
 struct IncomingPage {
     layout: Layout,
+    /// The older page of answered referrals (`?before=`), when there is one.
+    older_href: Option<String>,
+    /// Whether this is an older page (then a link back to the newest).
+    paged: bool,
     /// Accepted patients still to admit: on top, with what admitting needs.
     accepted: Vec<IncomingReferral>,
     pending: Vec<IncomingReferral>,
@@ -113,13 +117,31 @@ pub async fn decline_reasons(db: &sqlx::PgPool) -> Result<Vec<(String, String)>,
     )
 }
 
-/// The provider's home: referrals to its organisation, waiting ones first.
+/// Answered referrals shown a page at a time.
+const ANSWERED_PAGE: i64 = 50;
+/// The cursor's list tag (a cursor of another list is not read as this one's).
+const ANSWERED_LIST: &str = "provider-answered";
+
+#[derive(Deserialize, Default)]
+pub struct IncomingQuery {
+    #[serde(default)]
+    before: Option<String>,
+}
+
+/// The provider's home: referrals to its organisation still to act on (all of them), then
+/// those answered, newest first, 50 a page.
 pub async fn incoming(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
+    axum::extract::Query(q): axum::extract::Query<IncomingQuery>,
 ) -> PageResult {
-    render_incoming(&state, &session, &caller, CardProblem::default()).await
+    // a cursor this page did not give out shows the newest page
+    let before = q
+        .before
+        .as_deref()
+        .and_then(|c| crate::web::paging::Position::decode(c, ANSWERED_LIST));
+    render_page(&state, &session, &caller, CardProblem::default(), before).await
 }
 
 async fn render_incoming(
@@ -128,10 +150,33 @@ async fn render_incoming(
     caller: &Caller,
     problem: CardProblem,
 ) -> PageResult {
+    render_page(state, session, caller, problem, None).await
+}
+
+async fn render_page(
+    state: &AppState,
+    session: &Session,
+    caller: &Caller,
+    problem: CardProblem,
+    before: Option<crate::web::paging::Position>,
+) -> PageResult {
     let caller = caller.clone();
     caller.require(&[Role::Provider])?;
     let now = state.clock.now();
-    let referrals = referrals::list(&state.pool, &caller, None).await?;
+    let mut answered =
+        referrals::answered_page(&state.pool, &caller, before, ANSWERED_PAGE).await?;
+    let older = crate::web::paging::split_page(&mut answered, ANSWERED_PAGE, ANSWERED_LIST, |r| {
+        crate::web::paging::Position {
+            at: r.created_at,
+            id: r.id,
+        }
+    });
+    let mut referrals = if before.is_none() {
+        referrals::still_open(&state.pool, &caller).await?
+    } else {
+        vec![]
+    };
+    referrals.extend(answered);
     let mut ids: Vec<PatientId> = referrals.iter().map(|r| r.patient_id).collect();
     ids.sort();
     ids.dedup();
@@ -212,6 +257,8 @@ async fn render_incoming(
         status,
         IncomingPage {
             layout: crate::notifications::layout(state, session, &caller, "provider").await,
+            older_href: older.map(|c| format!("/provider?before={c}")),
+            paged: before.is_some(),
             accepted,
             pending,
             decided,

@@ -587,3 +587,71 @@ async fn an_offer_given_a_plain_end_date_through_the_api_reads_as_that_day_on_th
         .texts(".hw-offers tbody tr");
     assert!(rows[0].contains("29 Nov 2026 23:59"), "{rows:?}");
 }
+
+#[tokio::test]
+async fn the_providers_answered_referrals_come_a_page_at_a_time_each_once() {
+    let app = TestApp::spawn().await;
+    let id = app.awaiting_care(NHS[0], 3).await;
+    let o = app.post_offer("provider", offer(1)).await;
+    // 120 answered referrals, each answered a minute apart, and one still waiting
+    sqlx::query(
+        "INSERT INTO referrals (patient_id, offer_id, org_code, status, decline_reason, decided_at, created_at, updated_at) \
+         SELECT $1, $2, 'PRV1', 'declined', 'no_capacity', $3 - interval '1 minute' * g, \
+                $3 - interval '1 minute' * g - interval '5 minutes', $3 - interval '1 minute' * g \
+         FROM generate_series(1, 120) g",
+    )
+    .bind(id)
+    .bind(id_of(&o))
+    .bind(default_now() - chrono::Duration::days(1))
+    .execute(&app.pool)
+    .await
+    .expect("answered referrals");
+    app.refer(id, id_of(&o)).await;
+
+    let b = app.browser("provider").await;
+    let answered_times = |page: &str| -> Vec<String> {
+        page.split("Answered </span>")
+            .skip(1)
+            .map(|s| s.split("</td>").next().unwrap_or_default().to_string())
+            .collect()
+    };
+    let older_link = |page: &str| -> Option<String> {
+        page.split("href=\"/provider?before=").nth(1).map(|s| {
+            format!(
+                "/provider?before={}",
+                s.split(['#', '"']).next().unwrap_or_default()
+            )
+        })
+    };
+    let mut seen = vec![];
+    let mut path = "/provider".to_string();
+    let mut pages = 0;
+    loop {
+        let res = b.get(&path).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let page = text_of(res).await;
+        pages += 1;
+        // the waiting referral is on the first page only
+        assert_eq!(
+            page.contains("summary-text\">Decline<"),
+            pages == 1,
+            "page {pages}"
+        );
+        let times = answered_times(&page);
+        assert!(times.len() <= 50, "{}", times.len());
+        seen.extend(times);
+        match older_link(&page) {
+            Some(next) => path = next,
+            None => break,
+        }
+        assert!(pages < 10, "paging does not end");
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 120);
+    let mut distinct = seen.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 120, "an answered referral shown twice");
+    // a cursor this page did not give out shows the newest page, not an error
+    assert_eq!(b.get("/provider?before=zz").await.status(), StatusCode::OK);
+}
