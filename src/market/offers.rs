@@ -252,6 +252,47 @@ pub async fn list(
     Ok(q.build_query_as::<OfferRow>().fetch_all(db).await?)
 }
 
+/// A provider's page, first part: its open offers, every one, newest first.
+pub async fn open_ones(
+    db: impl PgExecutor<'_>,
+    caller: &Caller,
+    now: DateTime<Utc>,
+) -> Result<Vec<OfferRow>, AppError> {
+    let filter = OfferFilter {
+        status: Some(OfferStatus::Open),
+        ..OfferFilter::default()
+    };
+    let mut q = QueryBuilder::new("SELECT * FROM (");
+    push_scoped_filtered(&mut q, caller, &filter, now);
+    q.push(" ORDER BY o.created_at DESC, o.id DESC");
+    Ok(q.build_query_as::<OfferRow>().fetch_all(db).await?)
+}
+
+/// A provider's page, the rest: offers no longer open (full, expired, withdrawn), newest
+/// first, those posted before `before` (a keyset on posting time and id), at most `limit`
+/// + 1 (the extra one says there is an older page).
+pub async fn closed_page(
+    db: impl PgExecutor<'_>,
+    caller: &Caller,
+    before: Option<crate::web::paging::Position>,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<OfferRow>, AppError> {
+    let mut q = QueryBuilder::new("SELECT * FROM (");
+    push_scoped_filtered(&mut q, caller, &OfferFilter::default(), now);
+    q.push(" AND o.status <> ").push_bind(OfferStatus::Open);
+    if let Some(p) = before {
+        q.push(" AND (o.created_at, o.id) < (")
+            .push_bind(p.at)
+            .push(", ")
+            .push_bind(p.id)
+            .push(")");
+    }
+    q.push(" ORDER BY o.created_at DESC, o.id DESC LIMIT ")
+        .push((limit + 1).to_string());
+    Ok(q.build_query_as::<OfferRow>().fetch_all(db).await?)
+}
+
 /// One offer, if the caller may see it.
 pub async fn get(
     db: impl PgExecutor<'_>,

@@ -2,7 +2,7 @@
 //! "still available" in one click, withdraw.
 
 use super::commands;
-use super::offers::{self, FUNDING, OfferDraft, OfferFilter, OfferRow, SPECIALISMS};
+use super::offers::{self, FUNDING, OfferDraft, OfferRow, SPECIALISMS};
 use crate::accounts::PageCaller;
 use crate::domain::Caller;
 use crate::domain::time::parse_local;
@@ -65,6 +65,10 @@ impl OfferLine {
 #[template(path = "capacity/offers.html")]
 struct OffersPage {
     layout: Layout,
+    /// The older page of offers no longer open (`?before=`), when there is one.
+    older_href: Option<String>,
+    /// Whether this is an older page (then a link back to the newest).
+    paged: bool,
     offers: Vec<OfferLine>,
     stale_hours: i64,
 }
@@ -75,15 +79,46 @@ impl OffersPage {
     }
 }
 
+/// Offers no longer open shown a page at a time.
+const CLOSED_PAGE: i64 = 50;
+const CLOSED_LIST: &str = "provider-offers";
+
+#[derive(serde::Deserialize, Default)]
+pub struct OffersQuery {
+    #[serde(default)]
+    before: Option<String>,
+}
+
+/// The provider's offers: every open one, then the rest 50 at a time, newest first.
 pub async fn my_offers(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
+    axum::extract::Query(q): axum::extract::Query<OffersQuery>,
 ) -> PageResult {
     caller.require(&[Role::Provider])?;
     let now = state.clock.now();
-    let offers = offers::list(&state.pool, &caller, &OfferFilter::default(), now).await?;
+    // a cursor this page did not give out shows the newest page
+    let before = q
+        .before
+        .as_deref()
+        .and_then(|c| crate::web::paging::Position::decode(c, CLOSED_LIST));
+    let mut closed = offers::closed_page(&state.pool, &caller, before, CLOSED_PAGE, now).await?;
+    let older = crate::web::paging::split_page(&mut closed, CLOSED_PAGE, CLOSED_LIST, |o| {
+        crate::web::paging::Position {
+            at: o.created_at,
+            id: o.id,
+        }
+    });
+    let mut offers = if before.is_none() {
+        offers::open_ones(&state.pool, &caller, now).await?
+    } else {
+        vec![]
+    };
+    offers.extend(closed);
     Ok(OffersPage {
+        older_href: older.map(|c| format!("/provider/offers?before={c}")),
+        paged: before.is_some(),
         layout: crate::notifications::layout(&state, &session, &caller, "offers").await,
         offers: offers.iter().map(|o| OfferLine::new(o, &state)).collect(),
         stale_hours: state.config.offer_stale_after.num_hours(),

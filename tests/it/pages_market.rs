@@ -655,3 +655,37 @@ async fn the_providers_answered_referrals_come_a_page_at_a_time_each_once() {
     // a cursor this page did not give out shows the newest page, not an error
     assert_eq!(b.get("/provider?before=zz").await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_providers_past_offers_come_a_page_at_a_time_each_once() {
+    let app = TestApp::spawn().await;
+    let open = app.post_offer("provider", offer(2)).await;
+    // 70 withdrawn offers, posted a day apart
+    sqlx::query(
+        "INSERT INTO capacity_offers (org_code, service_type, pathway, places, places_left, available_from, \
+         available_until, last_confirmed_at, withdrawn_at, created_at, updated_at, notes) \
+         SELECT 'PRV1', 'residential', 3, 1, 1, $1 - interval '1 day' * g, $1 - interval '1 day' * g + interval '2 days', \
+                $1 - interval '1 day' * g, $1 - interval '1 day' * g + interval '1 hour', $1 - interval '1 day' * g, \
+                $1 - interval '1 day' * g, 'past offer ' || g \
+         FROM generate_series(1, 70) g",
+    )
+    .bind(default_now())
+    .execute(&app.pool)
+    .await
+    .expect("past offers");
+    let b = app.browser("provider").await;
+    let first = text_of(b.get("/provider/offers").await).await;
+    let rows = |page: &str| page.matches("<tr class=\"nhsuk-table__row\">").count();
+    // the open offer and the 50 newest past ones
+    assert_eq!(rows(&first), 51);
+    assert!(first.contains(&format!("/provider/offers/{}/withdraw", open["id"])));
+    let next = first
+        .split("href=\"/provider/offers?before=")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a link to older offers");
+    let second = text_of(b.get(&format!("/provider/offers?before={next}")).await).await;
+    assert_eq!(rows(&second), 20);
+    assert!(!second.contains("/provider/offers?before="));
+    assert!(!second.contains(&format!("/provider/offers/{}/withdraw", open["id"])));
+}
