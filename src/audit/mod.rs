@@ -52,7 +52,7 @@ pub async fn record_refusal(
 ) -> Result<(), AppError> {
     sqlx::query!(
         "INSERT INTO access_log (at, user_id, username, role, org_code, patient_ids, what, outcome) \
-         SELECT $7, $1, $2, $3, $4, ARRAY[p.id], $6, 'refused' FROM patients p WHERE p.id = $5",
+         SELECT $7, $1, $2, $3, $4, ARRAY[$5::bigint], $6, 'refused' WHERE case_exists($5)",
         caller.user_id,
         caller.username,
         caller.role as _,

@@ -71,6 +71,16 @@ async fn a_second_hub_sees_nothing_of_the_first_through_the_api_and_reports() {
             "hub GET {path} of hub2"
         );
     }
+    // each refused look is in the access log, as refused, naming the case
+    let refused: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM access_log WHERE username = 'hub2' AND outcome = 'refused' \
+         AND patient_ids = ARRAY[$1::bigint]",
+    )
+    .bind(first)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(refused >= 1, "{refused}");
     let res = hub2
         .post(
             &format!("/api/v1/patients/{first}/pathway"),
