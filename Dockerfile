@@ -2,7 +2,7 @@
 # Templates and migrations are compiled into the binary; only static/ is copied.
 FROM rust:1-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 # compile-time checked SQL reads its offline data: no database needed to build
 COPY .cargo .cargo
 COPY .sqlx .sqlx
