@@ -68,9 +68,9 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StatementCounter {
 }
 
 // ---------------------------------------------------------------------------------------
-// The baseline: the same 100 open rows, rendered with askama, read the cheapest way (an
-// index in the worklist's order: before issue 10 it was `patients_open_worklist_idx`, now
-// `patients_open_wait_idx`).
+// The baseline: the same 100 open rows of the hub, rendered with askama, read the cheapest
+// way (an index in the worklist's order: before issue 10 it was `patients_open_worklist_idx`,
+// now `patients_open_wait_idx`, which leads with the hub since several hubs share an install).
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -99,7 +99,7 @@ struct MinimalPage {
 async fn minimal(State(pool): State<PgPool>) -> Result<Html<String>, String> {
     let rows = sqlx::query_as::<_, Row>(
         "SELECT id, nhs_number, given_name, family_name, ward_code, status, discharge_ready_at \
-         FROM patients WHERE status NOT IN ('discharged','cancelled') \
+         FROM patients WHERE hub_code = 'HUB' AND status NOT IN ('discharged','cancelled') \
          ORDER BY COALESCE(discharge_ready_at, 'infinity'::timestamptz), id DESC LIMIT 100",
     )
     .fetch_all(&pool)

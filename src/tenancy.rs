@@ -59,8 +59,13 @@ pub fn current() -> Arc<str> {
 
 /// Pool options for the application's own pool: every connection is set to the hubs of the
 /// task that takes it, when it is made and each time it is taken from the pool.
+///
+/// The setting is itself a round trip to the server, so sqlx's own check of an idle
+/// connection before handing it over (a ping) is switched off: a connection that has died
+/// fails the setting instead, and the pool closes it and takes or opens another.
 pub fn pool_options() -> sqlx::postgres::PgPoolOptions {
     sqlx::postgres::PgPoolOptions::new()
+        .test_before_acquire(false)
         .after_connect(|conn, _| Box::pin(set_on_acquire(conn)))
         .before_acquire(|conn, meta| {
             Box::pin(async move {
