@@ -357,12 +357,12 @@ async fn bulk_load(pool: &PgPool, offset: u64, open: u64, discharged: u64) -> an
     sqlx::raw_sql(
         "DELETE FROM case_counts;
          INSERT INTO case_counts (trust_code, ward_code, status, pathway, delay_reason, ready_hour,
-                                  n, coordinator_id)
+                                  n, coordinator_id, hub_code)
          SELECT trust_code, ward_code, status, COALESCE(pathway, -1), COALESCE(delay_reason, ''),
                 CASE WHEN ready_hour(discharge_ready_at) < (SELECT before FROM case_counts_folded)
                      THEN '-infinity'::timestamptz ELSE ready_hour(discharge_ready_at) END,
-                count(*), COALESCE(coordinator_id, -1)
-         FROM patients GROUP BY 1, 2, 3, 4, 5, 6, 8;",
+                count(*), COALESCE(coordinator_id, -1), hub_code
+         FROM patients GROUP BY 1, 2, 3, 4, 5, 6, 8, 9;",
     )
     .execute(&mut *tx)
     .await?;

@@ -140,17 +140,14 @@ impl CaseScope {
     }
 
     /// Pushes the same rule over the case counters (`case_counts`, aliased `counts`, one
-    /// row per trust, ward, status, pathway, reason and readiness), and returns `true`; or
+    /// row per hub, trust, ward, status, pathway, reason and readiness), and returns `true`; or
     /// pushes nothing and returns `false` when the rule cannot be said in those terms (a
     /// provider's cases are the ones referred to it, which the counters do not record).
     pub fn push_counts_sql(&self, q: &mut QueryBuilder<'_, Postgres>, counts: &str) -> bool {
         match self {
             CaseScope::Hub(hub) => q
-                .push(format!(
-                    "{counts}.trust_code IN (SELECT scope_o.code FROM organisations scope_o WHERE scope_o.hub_code = "
-                ))
-                .push_bind(hub.clone())
-                .push(")"),
+                .push(format!("{counts}.hub_code = "))
+                .push_bind(hub.clone()),
             CaseScope::Trust(org) => q
                 .push(format!("{counts}.trust_code = "))
                 .push_bind(org.clone()),
