@@ -11,12 +11,16 @@
 //! and prints `ratio` lines (Homeward's requests per second over the baseline's, so the
 //! figure does not depend on the machine), p50/p99 latencies, SQL statements per request
 //! (counted from sqlx's statement log), access-log and WAL bytes per request, and flagging
-//! throughput (`POST /api/v1/patients`). Then it grows the open list to LARGE_OPEN cases and
-//! measures the page and the list again, printing the slowdown as a ratio.
+//! throughput (`POST /api/v1/patients`). Then it adds OTHER_HUBS hubs beside the measured
+//! one (each a trust of 8 wards with OTHER_HUB_OPEN open and OTHER_HUB_DISCHARGED discharged
+//! cases: by default 41 more hubs and about 42,000 open cases in all, a national install's
+//! open list) and measures the same hub's page and list again, printing the slowdown as a
+//! ratio. Then it grows the hub's own open list to LARGE_OPEN cases and measures again.
 //!
 //! Run: `cargo bench --bench worklist` (needs PostgreSQL as for the tests). Environment:
 //! `BENCH_OPEN` (3000), `BENCH_DISCHARGED` (100000), `BENCH_LARGE_OPEN` (100000, 0 to skip),
-//! `BENCH_SECONDS` (5), `BENCH_DATABASE_SERVER`. It re-creates a database named
+//! `BENCH_OTHER_HUBS` (41, 0 to skip), `BENCH_OTHER_HUB_OPEN` (950), `BENCH_OTHER_HUB_DISCHARGED`
+//! (10000), `BENCH_SECONDS` (5), `BENCH_DATABASE_SERVER`. It re-creates a database named
 //! `homeward_bench_worklist`. Loopback only; bounded in time.
 
 use askama::Template;
@@ -353,7 +357,67 @@ async fn bulk_load(pool: &PgPool, offset: u64, open: u64, discharged: u64) -> an
     ))
     .execute(&mut *tx)
     .await?;
-    // the triggers were off: count the cases again as the worklist's counters hold them
+    recount(&mut tx).await?;
+    tx.commit().await?;
+    sqlx::query("ANALYZE").execute(pool).await?;
+    Ok(())
+}
+
+/// Adds `hubs` other hubs, each with one acute trust of 8 wards, `open` open and `discharged`
+/// discharged cases each (ids from 20,000,000): the benchmark's hub shares the install with
+/// them, as a region's hubs would.
+async fn other_hubs(pool: &PgPool, hubs: u64, open: u64, discharged: u64) -> anyhow::Result<()> {
+    let now = Utc::now();
+    let per_hub = open + discharged;
+    let total = hubs * per_hub;
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::raw_sql(&format!(
+        "INSERT INTO organisations (code, name, sector, kind, hub_code)
+         SELECT 'BH' || lpad(h::text, 3, '0'), 'Bench hub ' || h, 'nhs_community', 'hub', 'BH' || lpad(h::text, 3, '0')
+         FROM generate_series(1, {hubs}) h;
+         INSERT INTO organisations (code, name, sector, kind, hub_code)
+         SELECT 'BT' || lpad(h::text, 3, '0'), 'Bench trust ' || h, 'nhs_acute', 'acute_trust', 'BH' || lpad(h::text, 3, '0')
+         FROM generate_series(1, {hubs}) h;
+         INSERT INTO sites (code, org_code, name)
+         SELECT 'BT' || lpad(h::text, 3, '0') || 'S', 'BT' || lpad(h::text, 3, '0'), 'Bench site ' || h
+         FROM generate_series(1, {hubs}) h;
+         INSERT INTO wards (code, site_code, org_code, name)
+         SELECT 'BT' || lpad(h::text, 3, '0') || '-W' || w, 'BT' || lpad(h::text, 3, '0') || 'S', 'BT' || lpad(h::text, 3, '0'), 'Ward ' || w
+         FROM generate_series(1, {hubs}) h, generate_series(1, 8) w;
+         CREATE TEMP TABLE gen ON COMMIT DROP AS
+         SELECT g, (g / {hubs}) % {per_hub} < {open} AS is_open, lpad((1 + g % {hubs})::text, 3, '0') AS h,
+           1 + (g / {hubs}) % 8 AS w,
+           CASE WHEN (g / {hubs}) % {per_hub} < {open} THEN '{now}'::timestamptz - interval '30 days' * ((g * 7919) % 1000) / 1000.0
+                ELSE '{now}'::timestamptz - interval '1096 days' * ((g * 104729) % 100000) / 100000.0 - interval '20 days' END AS admitted,
+           (g * 7919) % 100 AS r1, (g * 104729) % 97 AS r2
+         FROM generate_series(0::bigint, {last}::bigint) g;
+         INSERT INTO patients (id, nhs_number, given_name, family_name, date_of_birth, sex, postcode, trust_code, ward_code, bed,
+           admitted_at, status, pathway, discharge_ready_at, discharged_at, delay_reason, created_at, updated_at, hub_code)
+         SELECT 20000000 + g, lpad((20000000 + g)::text, 10, '0'), 'Bench', 'Patient ' || g, '1940-01-01', 'female', 'LS9 7TF',
+           'BT' || h, 'BT' || h || '-W' || w, 'A1', admitted,
+           CASE WHEN NOT is_open THEN 'discharged' WHEN r1 < 15 THEN 'planning' WHEN r1 < 30 THEN 'awaiting_triage'
+                WHEN r1 < 80 THEN 'awaiting_care' WHEN r1 < 90 THEN 'care_arranged' ELSE 'ready_to_go' END,
+           CASE WHEN is_open AND r1 < 30 THEN NULL ELSE 1 + r2 % 3 END,
+           CASE WHEN is_open AND r1 < 15 THEN NULL ELSE admitted + interval '1 hour' * (2 + r1) END,
+           CASE WHEN NOT is_open THEN admitted + interval '1 hour' * (30 + r1 * 3) END,
+           CASE WHEN is_open AND r1 < 15 THEN NULL ELSE (ARRAY['p1_new_care','p2_bed','p3_placement','medicines_tto','transport'])[1 + r2 % 5] END,
+           admitted, admitted, 'BH' || h
+         FROM gen;",
+        last = total.saturating_sub(1),
+    ))
+    .execute(&mut *tx)
+    .await?;
+    recount(&mut tx).await?;
+    tx.commit().await?;
+    sqlx::query("ANALYZE").execute(pool).await?;
+    Ok(())
+}
+
+/// The triggers were off: counts the cases again as the worklist's counters hold them.
+async fn recount(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> anyhow::Result<()> {
     sqlx::raw_sql(
         "DELETE FROM case_counts;
          INSERT INTO case_counts (trust_code, ward_code, status, pathway, delay_reason, ready_hour,
@@ -364,10 +428,8 @@ async fn bulk_load(pool: &PgPool, offset: u64, open: u64, discharged: u64) -> an
                 count(*), COALESCE(coordinator_id, -1), hub_code
          FROM patients GROUP BY 1, 2, 3, 4, 5, 6, 8, 9;",
     )
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    tx.commit().await?;
-    sqlx::query("ANALYZE").execute(pool).await?;
     Ok(())
 }
 
@@ -516,12 +578,64 @@ async fn main() -> anyhow::Result<()> {
         f.errors
     );
 
+    // the same hub among many: other hubs' cases must not make its pages dearer
+    let other = env_num("BENCH_OTHER_HUBS", 41);
+    if other > 0 {
+        let each_open = env_num("BENCH_OTHER_HUB_OPEN", 950);
+        let each_discharged = env_num("BENCH_OTHER_HUB_DISCHARGED", 10_000);
+        let started = Instant::now();
+        other_hubs(&owner, other, each_open, each_discharged).await?;
+        let (hubs, all_open, all): (i64, i64, i64) = sqlx::query_as(
+            "SELECT count(DISTINCT hub_code), \
+                    count(*) FILTER (WHERE status NOT IN ('discharged','cancelled')), count(*) \
+             FROM patients",
+        )
+        .fetch_one(&owner)
+        .await?;
+        println!(
+            "added {other} hubs ({each_open} open and {each_discharged} discharged cases each): \
+             {hubs} hubs, {all_open} open cases of {all} in {:?}",
+            started.elapsed()
+        );
+        for connections in [16, 64] {
+            let b = load(&baseline, connections, seconds).await;
+            for t in [&page, &list] {
+                let m = load(t, connections, seconds).await;
+                println!(
+                    "{} at {connections} connections among {hubs} hubs: {:.0} requests/s, p50 {}, p99 {}, {} errors",
+                    t.name,
+                    m.rps,
+                    ms(m.p50),
+                    ms(m.p99),
+                    m.errors
+                );
+                println!(
+                    "ratio {:.3} {} / minimal handler at {connections} connections ({hubs} hubs, {all_open} open cases)",
+                    m.rps / b.rps,
+                    t.name
+                );
+                if let Some((_, _, alone)) = small
+                    .iter()
+                    .find(|(n, c, _)| *n == t.name && *c == connections)
+                {
+                    println!(
+                        "ratio {:.3} {} among {hubs} hubs / alone, {connections} connections (slowdown {:.2}x)",
+                        m.rps / alone,
+                        t.name,
+                        alone / m.rps
+                    );
+                }
+            }
+        }
+    }
+
     if large_open > 0 {
         let more = large_open.saturating_sub(open_now as u64);
         let started = Instant::now();
         bulk_load(&owner, 1_000_000, more, 0).await?;
         let open_large: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM patients WHERE status NOT IN ('discharged','cancelled')",
+            "SELECT count(*) FROM patients WHERE hub_code = 'HUB' \
+             AND status NOT IN ('discharged','cancelled')",
         )
         .fetch_one(&pool)
         .await?;
