@@ -627,6 +627,28 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        // every other order the worklist offers, against the default one, among the hubs
+        let by_wait = load(&page, 16, seconds).await;
+        for sort in ["ward", "status", "pathway", "coordinator"] {
+            let sorted = Target {
+                name: "worklist page sorted",
+                url: format!("{base}/hub?sort={sort}"),
+                headers: page.headers.clone(),
+            };
+            let m = load(&sorted, 16, seconds).await;
+            println!(
+                "worklist page sorted by {sort} at 16 connections among {hubs} hubs: {:.0} requests/s, p50 {}, p99 {}, {} errors",
+                m.rps,
+                ms(m.p50),
+                ms(m.p99),
+                m.errors
+            );
+            println!(
+                "ratio {:.3} worklist page sorted by {sort} / by wait ({:.0} requests/s) among {hubs} hubs, 16 connections",
+                m.rps / by_wait.rps,
+                by_wait.rps
+            );
+        }
     }
 
     if large_open > 0 {

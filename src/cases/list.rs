@@ -691,6 +691,11 @@ pub async fn list(
     scope.push_sql(&mut q, "p");
     push_filters(&mut q, filter, true);
     push_search_guard(&mut q, &scope, filter);
+    if matches!(page.order, ListOrder::Status) && filter.waiting_only && filter.status.is_none() {
+        // planning comes first in the status order and is on no waiting list: the index
+        // range starts after it rather than reading past every case in planning
+        q.push(" AND case_status_rank(p.status) >= 1");
+    }
     let order_by = push_keyset(&mut q, page.order, from, backwards);
     q.push(&order_by)
         .push(" LIMIT ")
