@@ -375,9 +375,23 @@ fn search_words(text: &str) -> Vec<String> {
 /// folded as the directory's search is (case, accents, apostrophes, hyphens: `search_fold`,
 /// a trigram index), or the NHS number with spaces ignored, or the hospital number, or the
 /// bed.
+///
+/// Behind the hubs' wall PostgreSQL cannot use the indexes for these tests (LIKE, lower() and
+/// upper() are not "leakproof"), so `homeward_search()` (a migration) finds the matching cases
+/// of the connection's hubs first, with the indexes; the same tests then run again here on the
+/// rows found.
 fn push_search(q: &mut QueryBuilder<'_, Postgres>, text: &str) {
     let words = search_words(text);
     let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let nhs =
+        (digits.len() == 10 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.clone());
+    q.push(" AND p.id IN (SELECT homeward_search(")
+        .push_bind(words.clone())
+        .push(", ")
+        .push_bind(nhs)
+        .push(", ")
+        .push_bind(text.trim().to_string())
+        .push("))");
     q.push(" AND (");
     if words.is_empty() {
         q.push("false");

@@ -52,6 +52,17 @@ async fn a_second_hub_sees_nothing_of_the_first_through_the_api_and_reports() {
     // lists: each hub its own case only
     assert_eq!(ids(&hub2.get_json("/api/v1/patients").await), vec![second]);
     assert_eq!(ids(&hub.get_json("/api/v1/patients").await), vec![first]);
+    // a search for the name both patients share, by name, by bed and by NHS number
+    for q in ["Lovelace", "love", "b4"] {
+        let path = format!("/api/v1/patients?q={q}");
+        assert_eq!(ids(&hub2.get_json(&path).await), vec![second], "{q}");
+        assert_eq!(ids(&hub.get_json(&path).await), vec![first], "{q}");
+    }
+    for (api, own, other) in [(&hub, NHS[0], NHS[1]), (&hub2, NHS[1], NHS[0])] {
+        let found = |nhs: &str| format!("/api/v1/patients?q={nhs}");
+        assert_eq!(items(&api.get_json(&found(own)).await).len(), 1);
+        assert_eq!(items(&api.get_json(&found(other)).await).len(), 0);
+    }
     // one case, its history, its notes, FHIR, commands: another hub's is not found
     for path in [
         format!("/api/v1/patients/{first}"),
@@ -315,7 +326,10 @@ async fn the_application_role_cannot_read_or_write_another_hubs_rows_even_by_han
         .expect("a connection as the application role");
 
     let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
-    // a connection that names no hub sees no case
+    // the search that finds cases with the indexes as the tables' owner (both patients are
+    // called Lovelace): only the connection's hubs' cases
+    let search = "SELECT homeward_search(ARRAY['Lovelace'], NULL, 'Lovelace')";
+    // a connection that names no hub sees no case, nor finds one
     assert_eq!(
         count("SELECT count(*) FROM patients")
             .fetch_one(&mut conn)
@@ -323,6 +337,11 @@ async fn the_application_role_cannot_read_or_write_another_hubs_rows_even_by_han
             .unwrap(),
         0
     );
+    let found: Vec<i64> = sqlx::query_scalar(search)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert!(found.is_empty(), "{found:?}");
     sqlx::query("SELECT set_config('homeward.hubs', 'HUB2', false)")
         .execute(&mut conn)
         .await
@@ -332,6 +351,11 @@ async fn the_application_role_cannot_read_or_write_another_hubs_rows_even_by_han
         .await
         .unwrap();
     assert_eq!(seen, vec![second]);
+    let found: Vec<i64> = sqlx::query_scalar(search)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(found, vec![second]);
     for table in [
         "referrals",
         "nctr_periods",
