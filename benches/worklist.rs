@@ -104,7 +104,7 @@ async fn minimal(State(pool): State<PgPool>) -> Result<Html<String>, String> {
     let rows = sqlx::query_as::<_, Row>(
         "SELECT id, nhs_number, given_name, family_name, ward_code, status, discharge_ready_at \
          FROM patients WHERE hub_code = 'HUB' AND status NOT IN ('discharged','cancelled') \
-         ORDER BY COALESCE(discharge_ready_at, 'infinity'::timestamptz), id DESC LIMIT 100",
+         ORDER BY case_wait(discharge_ready_at), id DESC LIMIT 100",
     )
     .fetch_all(&pool)
     .await

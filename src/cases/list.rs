@@ -128,8 +128,8 @@ impl ListOrder {
             ListOrder::Wait | ListOrder::Updated => None,
             ListOrder::Ward => Some(("p.ward_code", false)),
             ListOrder::Status => Some(("case_status_rank(p.status)", true)),
-            ListOrder::Pathway => Some(("COALESCE(p.pathway, -1)", true)),
-            ListOrder::Coordinator => Some(("COALESCE(p.coordinator_username, '')", false)),
+            ListOrder::Pathway => Some(("case_pathway_key(p.pathway)", true)),
+            ListOrder::Coordinator => Some(("case_coordinator_key(p.coordinator_username)", false)),
         }
     }
 }
@@ -304,7 +304,11 @@ pub struct CaseList {
 }
 
 /// The sort key of the `Wait` order (an expression the indexes hold).
-const WAIT_KEY: &str = "COALESCE(p.discharge_ready_at, 'infinity'::timestamptz)";
+///
+/// The sort keys are functions the migrations define with CASE rather than COALESCE, which
+/// PostgreSQL cannot see is "leakproof": behind the hubs' wall a condition on a COALESCE
+/// does not narrow an index, so a later page would read through every case before it.
+const WAIT_KEY: &str = "case_wait(p.discharge_ready_at)";
 
 /// Pushes ` AND <filter>` for each filter in use, over patients `p`. The escalation
 /// filter's time bound is left out when `ready_bound` is false (the counts apply it
@@ -588,15 +592,13 @@ fn push_after_wait(q: &mut QueryBuilder<'_, Postgres>, c: &Cursor, backwards: bo
     } else {
         (">=", ">", "<")
     };
-    q.push(format!("{WAIT_KEY} {cmp} COALESCE("))
+    q.push(format!("{WAIT_KEY} {cmp} case_wait("))
         .push_bind(c.key)
         .push(format!(
-            "::timestamptz, 'infinity'::timestamptz) AND ({WAIT_KEY} {strict} COALESCE("
+            "::timestamptz) AND ({WAIT_KEY} {strict} case_wait("
         ))
         .push_bind(c.key)
-        .push(format!(
-            "::timestamptz, 'infinity'::timestamptz) OR p.id {id_cmp} "
-        ))
+        .push(format!("::timestamptz) OR p.id {id_cmp} "))
         .push_bind(c.id)
         .push(")");
 }
