@@ -861,14 +861,14 @@ async fn fetch_waiting_by_reason(
 ) -> Result<Vec<WaitingCount>, AppError> {
     // A period open at a day's cut-off means the patient was still waiting then: a discharge
     // or a cancellation closes the period at that moment, so no patient join is needed
-    // unless a filter asks for one.
+    // unless a filter asks for one. The periods come through homeward_periods_open_at() (a
+    // migration), which can use the range index behind the hubs' wall.
     let dates: Vec<NaiveDate> = days.iter().map(|d| d.date).collect();
     let cutoffs: Vec<DateTime<Utc>> = days.iter().map(|d| d.cutoff).collect();
     let rows: Vec<(NaiveDate, String, i64)> = sqlx::query_as(
         "SELECT d.day, COALESCE(r.code, 'none'), count(*) \
          FROM unnest($1::date[], $2::timestamptz[]) AS d(day, cutoff) \
-         JOIN nctr_periods n ON tstzrange(n.started_at, COALESCE(n.ended_at, 'infinity'::timestamptz), '[]') @> d.cutoff \
-            AND (n.ended_at IS NULL OR n.ended_at > d.cutoff) \
+         JOIN homeward_periods_open_at($2::timestamptz[]) n ON n.cutoff = d.cutoff \
          LEFT JOIN LATERAL (SELECT h.code FROM delay_reason_history h WHERE h.patient_id = n.patient_id AND h.set_at <= d.cutoff \
             ORDER BY h.id DESC LIMIT 1) r ON true \
          WHERE (($3::text IS NULL AND $4::smallint IS NULL) OR EXISTS (SELECT 1 FROM patients p WHERE p.id = n.patient_id \

@@ -60,9 +60,11 @@ pub async fn fetch(
     trusts: &[String],
 ) -> Result<Vec<NctrOnDay>, AppError> {
     Ok(sqlx::query_as::<_, NctrOnDay>(
+        // the periods come through homeward_periods_touching() (a migration): behind the
+        // hubs' wall a range test cannot use the range index (range operators are not
+        // "leakproof"), so the function runs it as the owner among the connection's hubs
         "WITH touching AS ( \
-           SELECT n.patient_id, n.started_at, n.ended_at FROM nctr_periods n \
-           WHERE tstzrange(n.started_at, COALESCE(n.ended_at, 'infinity'::timestamptz), '[]') && tstzrange($1, $2, '[]') \
+           SELECT t.patient_id, t.started_at, t.ended_at FROM homeward_periods_touching($1, $2) t \
          ), per_patient AS ( \
            SELECT t.patient_id, max(t.started_at) FILTER (WHERE t.ended_at IS NULL OR t.ended_at > $2) AS open_since \
            FROM touching t GROUP BY t.patient_id \

@@ -356,6 +356,19 @@ async fn the_application_role_cannot_read_or_write_another_hubs_rows_even_by_han
         .await
         .unwrap();
     assert_eq!(found, vec![second]);
+    // the reports' period look-ups (run as the owner for the range index) find exactly the
+    // periods the wall lets this connection see
+    let periods = "SELECT (SELECT count(*) FROM homeward_periods_touching('-infinity', 'infinity')) \
+         - (SELECT count(*) FROM nctr_periods), \
+         (SELECT count(*) FROM homeward_periods_open_at(ARRAY[now()])) \
+         - (SELECT count(*) FROM nctr_periods WHERE ended_at IS NULL)";
+    let (touching, open): (i64, i64) = sqlx::query_as(periods).fetch_one(&mut conn).await.unwrap();
+    assert_eq!((touching, open), (0, 0));
+    let hidden: i64 = count("SELECT count(*) FROM nctr_periods WHERE hub_code <> 'HUB2'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(hidden > 0, "the other hub has periods to hide");
     for table in [
         "referrals",
         "nctr_periods",
