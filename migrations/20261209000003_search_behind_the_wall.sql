@@ -13,6 +13,19 @@
 --
 -- `words`: each must be in the folded name (at most 8, as the list passes them); `nhs`: a whole NHS number, or NULL; `raw`: the text as typed,
 -- for a bed or a hospital number.
+--
+-- A function run as the owner cannot see which role called it, only the session's login
+-- role: a session logged in as a role the wall does not bind (the owner, a superuser: the
+-- migrations, tests' owner connections, an operator's psql) sees every hub, as it would on the
+-- tables themselves; the application's own role sees its connection's hubs only.
+-- `homeward_sees_every_hub()` says which, for this function and the reports' look-ups.
+CREATE FUNCTION homeward_sees_every_hub() RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public
+    AS $$ SELECT homeward_sees_all() OR r.rolsuper OR r.rolbypassrls
+                 OR pg_has_role(session_user, c.relowner, 'MEMBER')
+          FROM pg_roles r, pg_class c
+          WHERE r.rolname = session_user AND c.oid = 'public.patients'::regclass $$;
+
 CREATE FUNCTION homeward_search(words text[], nhs text, raw text) RETURNS SETOF bigint
     LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 20 SET search_path = public
     AS $$
@@ -28,7 +41,7 @@ BEGIN
     END IF;
     RETURN QUERY EXECUTE
         'SELECT p.id FROM patients p
-         WHERE (homeward_sees_all() OR p.hub_code = ANY (homeward_hubs()))
+         WHERE (homeward_sees_every_hub() OR p.hub_code = ANY (homeward_hubs()))
            AND ((' || name_matches || ')
                 OR p.nhs_number = $2
                 OR (p.bed <> '''' AND lower(p.bed) = lower($3))
