@@ -322,6 +322,51 @@ async fn flagging(base: &str, token: &str, connections: usize, seconds: u64) -> 
     }
 }
 
+/// Measures each target and the baseline again at 16 and 64 connections and prints, for each
+/// target, its figures (`situation`: what changed since the first measurement), its ratio to
+/// the baseline (`cases`: what the database holds now), and its ratio to its own first figure
+/// in `first` (`versus`: what that was) as a slowdown.
+async fn measure_again(
+    targets: &[&Target],
+    baseline: &Target,
+    seconds: u64,
+    situation: &str,
+    cases: &str,
+    first: &[(&str, usize, f64)],
+    versus: &str,
+) {
+    for connections in [16, 64] {
+        let b = load(baseline, connections, seconds).await;
+        for t in targets {
+            let m = load(t, connections, seconds).await;
+            println!(
+                "{} at {connections} connections {situation}: {:.0} requests/s, p50 {}, p99 {}, {} errors",
+                t.name,
+                m.rps,
+                ms(m.p50),
+                ms(m.p99),
+                m.errors
+            );
+            println!(
+                "ratio {:.3} {} / minimal handler at {connections} connections ({cases})",
+                m.rps / b.rps,
+                t.name
+            );
+            if let Some((_, _, then)) = first
+                .iter()
+                .find(|(n, c, _)| *n == t.name && *c == connections)
+            {
+                println!(
+                    "ratio {:.3} {} {situation} / {versus}, {connections} connections (slowdown {:.2}x)",
+                    m.rps / then,
+                    t.name,
+                    then / m.rps
+                );
+            }
+        }
+    }
+}
+
 /// Adds `open` open and `discharged` discharged cases, spread over both trusts' wards and
 /// three years, with `offset` keeping ids and NHS numbers apart from earlier loads.
 async fn bulk_load(pool: &PgPool, offset: u64, open: u64, discharged: u64) -> anyhow::Result<()> {
@@ -597,36 +642,18 @@ async fn main() -> anyhow::Result<()> {
              {hubs} hubs, {all_open} open cases of {all} in {:?}",
             started.elapsed()
         );
-        for connections in [16, 64] {
-            let b = load(&baseline, connections, seconds).await;
-            for t in [&page, &list] {
-                let m = load(t, connections, seconds).await;
-                println!(
-                    "{} at {connections} connections among {hubs} hubs: {:.0} requests/s, p50 {}, p99 {}, {} errors",
-                    t.name,
-                    m.rps,
-                    ms(m.p50),
-                    ms(m.p99),
-                    m.errors
-                );
-                println!(
-                    "ratio {:.3} {} / minimal handler at {connections} connections ({hubs} hubs, {all_open} open cases)",
-                    m.rps / b.rps,
-                    t.name
-                );
-                if let Some((_, _, alone)) = small
-                    .iter()
-                    .find(|(n, c, _)| *n == t.name && *c == connections)
-                {
-                    println!(
-                        "ratio {:.3} {} among {hubs} hubs / alone, {connections} connections (slowdown {:.2}x)",
-                        m.rps / alone,
-                        t.name,
-                        alone / m.rps
-                    );
-                }
-            }
-        }
+        let situation = format!("among {hubs} hubs");
+        let cases = format!("{hubs} hubs, {all_open} open cases");
+        measure_again(
+            &[&page, &list],
+            &baseline,
+            seconds,
+            &situation,
+            &cases,
+            &small,
+            "alone",
+        )
+        .await;
         // every other order the worklist offers, against the default one, among the hubs
         let by_wait = load(&page, 16, seconds).await;
         for sort in ["ward", "status", "pathway", "coordinator"] {
@@ -665,36 +692,19 @@ async fn main() -> anyhow::Result<()> {
             "grew the open list to {open_large} cases in {:?}",
             started.elapsed()
         );
-        for connections in [16, 64] {
-            let b = load(&baseline, connections, seconds).await;
-            for t in [&page, &list] {
-                let m = load(t, connections, seconds).await;
-                println!(
-                    "{} at {connections} connections, {open_large} open: {:.0} requests/s, p50 {}, p99 {}, {} errors",
-                    t.name,
-                    m.rps,
-                    ms(m.p50),
-                    ms(m.p99),
-                    m.errors
-                );
-                println!(
-                    "ratio {:.3} {} / minimal handler at {connections} connections ({open_large} open cases)",
-                    m.rps / b.rps,
-                    t.name
-                );
-                if let Some((_, _, before)) = small
-                    .iter()
-                    .find(|(n, c, _)| *n == t.name && *c == connections)
-                {
-                    println!(
-                        "ratio {:.3} {} at {open_large} open / at {open_now} open, {connections} connections (slowdown {:.2}x)",
-                        m.rps / before,
-                        t.name,
-                        before / m.rps
-                    );
-                }
-            }
-        }
+        let situation = format!("with {open_large} open");
+        let cases = format!("{open_large} open cases");
+        let versus = format!("with {open_now} open");
+        measure_again(
+            &[&page, &list],
+            &baseline,
+            seconds,
+            &situation,
+            &cases,
+            &small,
+            &versus,
+        )
+        .await;
     }
     Ok(())
 }
