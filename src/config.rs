@@ -41,6 +41,10 @@ pub struct Config {
     pub max_concurrent_requests: u32,
     /// `Strict-Transport-Security: max-age=N; includeSubDomains` when set (behind TLS only).
     pub hsts_max_age: Option<u64>,
+    /// How long the hospital feed's messages are kept once dealt with (applied, ignored,
+    /// rejected, or refused and since replayed). Refusals still waiting for an admin are kept
+    /// until they are replayed.
+    pub hl7_keep: Duration,
 }
 
 /// How many failed sign-ins are allowed within `window` before the next is refused with 429.
@@ -106,6 +110,7 @@ impl Default for Config {
             request_timeout: std::time::Duration::from_secs(30),
             max_concurrent_requests: 64,
             hsts_max_age: None,
+            hl7_keep: Duration::days(90),
         }
     }
 }

@@ -146,6 +146,10 @@ enum Command {
         /// Send Strict-Transport-Security with this max-age (seconds); only behind TLS.
         #[arg(long, env = "HOMEWARD_HSTS_MAX_AGE")]
         hsts_max_age: Option<u64>,
+        /// Days the hospital feed's messages are kept once dealt with (refusals waiting for
+        /// an admin are kept until replayed).
+        #[arg(long, env = "HOMEWARD_HL7_KEEP_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u64).range(1..=3650))]
+        hl7_keep_days: u64,
         /// A streaming replica for reports and exports (its server and database; the user is
         /// the application role's). Reads fall back to the primary while it lags.
         #[arg(long, env = "HOMEWARD_READ_DATABASE_URL", hide_env_values = true)]
@@ -287,6 +291,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             max_connections,
             shutdown_grace_seconds,
             hsts_max_age,
+            hl7_keep_days,
             read_database_url,
             replica_max_lag_seconds,
             database_hosts,
@@ -325,6 +330,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 request_timeout: Duration::from_secs(request_timeout_seconds),
                 max_concurrent_requests,
                 hsts_max_age: hsts_max_age.filter(|&age| age > 0),
+                hl7_keep: chrono::Duration::days(hl7_keep_days as i64),
                 ..Config::default()
             };
             let open_files = homeward::server::raise_open_files_limit();
@@ -397,7 +403,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let clock = Clock::system();
             #[cfg(debug_assertions)]
             let clock = test_clock.map_or(clock, Clock::fixed);
-            let state = AppState::new(pool, clock, Config::default());
+            let state = AppState::offline(pool, clock, Config::default());
             let summary = homeward::hl7::feed::replay_log(&state, &bytes).await;
             use homeward::hl7::feed::Outcome;
             for h in &summary.handled {

@@ -23,8 +23,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state of a running server: starts listening for live events (needs a tokio
-    /// runtime).
+    /// The state of a running server: starts listening for live events and the server's
+    /// periodic work (folding the case counters, lapsing offers, the feed's message
+    /// retention). Needs a tokio runtime.
     pub fn new(pool: PgPool, clock: Clock, config: Config) -> Self {
         let live = crate::live::Live::start(pool.clone());
         crate::cases::counts::start(pool.clone(), clock.clone());
@@ -33,6 +34,18 @@ impl AppState {
             clock.clone(),
             std::time::Duration::from_secs(30),
         );
+        crate::hl7::feed::start_retention(pool.clone(), clock.clone(), config.hl7_keep);
+        Self::with_live(pool, clock, config, live)
+    }
+
+    /// The state of a one-off command (`homeward hl7 replay`): the same pool, clock and
+    /// configuration, but nothing running in the background: no live-event listener, no
+    /// periodic work that would outlive (or race) the command.
+    pub fn offline(pool: PgPool, clock: Clock, config: Config) -> Self {
+        Self::with_live(pool, clock, config, crate::live::Live::detached())
+    }
+
+    fn with_live(pool: PgPool, clock: Clock, config: Config, live: crate::live::Live) -> Self {
         let sso = config.oidc.clone().and_then(|oidc| {
             crate::accounts::sso::Sso::new(oidc)
                 .map(Arc::new)

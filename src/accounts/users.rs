@@ -173,10 +173,14 @@ pub async fn by_sso_subject(
     .await?)
 }
 
-/// The users of a hub's organisations (every user when `hub` is `None`).
+/// The people who use a hub's organisations (every hub's when `hub` is `None`): not the
+/// hospital feed's own accounts (`hl7-feed-<trust>`, which can never sign in; the feed's
+/// page says how its changes are named)).
 pub async fn list(db: impl PgExecutor<'_>, hub: Option<&str>) -> Result<Vec<UserRow>, AppError> {
     Ok(sqlx::query_as::<_, UserRow>(&format!(
-        "{USER_SELECT} WHERE ($1::text IS NULL OR o.hub_code = $1) ORDER BY u.org_code, u.username"
+        "{USER_SELECT} WHERE ($1::text IS NULL OR o.hub_code = $1) \
+         AND NOT EXISTS (SELECT 1 FROM hl7_feed_users f WHERE f.user_id = u.id) \
+         ORDER BY u.org_code, u.username"
     ))
     .bind(hub)
     .fetch_all(db)

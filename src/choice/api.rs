@@ -98,16 +98,44 @@ pub struct OverdueItem {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct OverdueList {
     pub items: Vec<OverdueItem>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next: Option<String>,
+    /// Cases past their choice deadline, on every page.
+    pub total: i64,
 }
 
-#[utoipa::path(get, path = "/api/v1/choice/overdue", tag = "choice",
-    responses((status = 200, body = OverdueList), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OverdueQuery {
+    /// Cases on a page (1-500, default 100).
+    #[param(schema_with = crate::web::openapi::limit)]
+    limit: Option<String>,
+    /// Where the page starts: the `next` of the page before.
+    cursor: Option<String>,
+}
+
+/// Most overdue first, ties by case id.
+#[utoipa::path(get, path = "/api/v1/choice/overdue", tag = "choice", params(OverdueQuery),
+    responses((status = 200, body = OverdueList), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn overdue_choices(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
+    crate::web::api::ApiQuery(q): crate::web::api::ApiQuery<OverdueQuery>,
 ) -> ApiResult<Json<OverdueList>> {
+    use crate::web::paging;
+    let mut errors = FieldErrors::new();
+    let limit = paging::limit(q.limit.as_deref(), &mut errors);
+    let after = paging::cursor(q.cursor.as_deref(), super::OVERDUE_LIST, &mut errors);
+    errors.into_result(|| ())?;
     let today = london_date(state.clock.now());
-    let rows = super::overdue(&state.pool, &caller, today).await?;
+    let (mut rows, total) = super::overdue(&state.pool, &caller, today, after, limit).await?;
+    let next = paging::split_page(
+        &mut rows,
+        limit,
+        super::OVERDUE_LIST,
+        super::overdue_position,
+    );
     Ok(Json(OverdueList {
         items: rows
             .into_iter()
@@ -118,5 +146,7 @@ pub async fn overdue_choices(
                 deadline: r.deadline,
             })
             .collect(),
+        next,
+        total,
     }))
 }

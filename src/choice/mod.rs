@@ -267,22 +267,58 @@ impl OverdueChoice {
     }
 }
 
-/// Hub only: every open case (that the hub sees: all) whose choice deadline has passed,
-/// most overdue first.
+/// The tag of the overdue list's cursors (page and API).
+pub const OVERDUE_LIST: &str = "choice-overdue";
+
+/// Where an overdue row sits in the list (most overdue first, ties by case): its deadline
+/// (as that day's midnight) and case.
+pub fn overdue_position(c: &OverdueChoice) -> crate::web::paging::Position {
+    crate::web::paging::Position {
+        at: c.deadline.and_time(chrono::NaiveTime::MIN).and_utc(),
+        id: c.patient_id.0,
+    }
+}
+
+/// Hub only: a page of the open cases (that the hub sees) whose choice deadline has passed,
+/// most overdue first, after `after` (a position from [`overdue_position`]): at most
+/// `limit` + 1 rows (the extra one says there is a next page), and how many there are in
+/// all.
 pub async fn overdue(
-    db: impl PgExecutor<'_>,
+    db: &sqlx::PgPool,
     caller: &Caller,
     today: NaiveDate,
-) -> Result<Vec<OverdueChoice>, AppError> {
+    after: Option<crate::web::paging::Position>,
+    limit: i64,
+) -> Result<(Vec<OverdueChoice>, i64), AppError> {
     caller.require(&[Role::Hub])?;
-    let mut q = QueryBuilder::new(
-        "SELECT c.patient_id, p.given_name, p.family_name, COALESCE(p.nhs_number, 'hospital number ' || p.local_id, '') AS nhs_number, p.ward_code, p.status, c.deadline, \
-         c.letter_sent_at, c.escalated_at FROM patient_choices c JOIN patients p ON p.id = c.patient_id \
-         WHERE c.outcome IS NULL AND c.deadline < ",
-    );
-    q.push_bind(today)
+    let scoped = |select: &str| {
+        let mut q = QueryBuilder::new(select);
+        q.push(
+            " FROM patient_choices c JOIN patients p ON p.id = c.patient_id \
+             WHERE c.outcome IS NULL AND c.deadline < ",
+        )
+        .push_bind(today)
         .push(" AND p.status NOT IN ('discharged','cancelled') AND ");
-    CaseScope::of(caller).push_sql(&mut q, "p");
-    q.push(" ORDER BY c.deadline, c.patient_id LIMIT 1000");
-    Ok(q.build_query_as::<OverdueChoice>().fetch_all(db).await?)
+        CaseScope::of(caller).push_sql(&mut q, "p");
+        q
+    };
+    let mut q = scoped(
+        "SELECT c.patient_id, p.given_name, p.family_name, COALESCE(p.nhs_number, 'hospital number ' || p.local_id, '') AS nhs_number, p.ward_code, p.status, c.deadline, \
+         c.letter_sent_at, c.escalated_at",
+    );
+    if let Some(after) = after {
+        q.push(" AND (c.deadline, c.patient_id) > (")
+            .push_bind(after.at.date_naive())
+            .push(", ")
+            .push_bind(after.id)
+            .push(")");
+    }
+    q.push(" ORDER BY c.deadline, c.patient_id LIMIT ")
+        .push_bind(limit + 1);
+    let rows = q.build_query_as::<OverdueChoice>().fetch_all(db).await?;
+    let total = scoped("SELECT count(*)")
+        .build_query_scalar::<i64>()
+        .fetch_one(db)
+        .await?;
+    Ok((rows, total))
 }

@@ -305,15 +305,44 @@ pub async fn record(
 struct OverduePage {
     layout: Layout,
     items: Vec<OverdueChoice>,
+    /// How many cases are past their deadline, on every page.
+    total: i64,
+    /// The next page (`?after=`), when there is one.
+    next_href: Option<String>,
+    /// Whether this is a later page (then a link back to the first).
+    paged: bool,
+}
+
+/// Overdue choices shown a page at a time.
+const OVERDUE_PAGE: i64 = 100;
+
+#[derive(serde::Deserialize, Default)]
+pub struct OverdueQuery {
+    #[serde(default)]
+    after: Option<String>,
 }
 
 pub async fn overdue(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
+    axum::extract::Query(q): axum::extract::Query<OverdueQuery>,
 ) -> PageResult {
+    use crate::web::paging::{Position, split_page};
     let today = london_date(state.clock.now());
-    let items = super::overdue(&state.pool, &caller, today).await?;
+    // a cursor this page did not give out shows the first page
+    let after = q
+        .after
+        .as_deref()
+        .and_then(|c| Position::decode(c, super::OVERDUE_LIST));
+    let (mut items, total) =
+        super::overdue(&state.pool, &caller, today, after, OVERDUE_PAGE).await?;
+    let next = split_page(
+        &mut items,
+        OVERDUE_PAGE,
+        super::OVERDUE_LIST,
+        super::overdue_position,
+    );
     let ids: Vec<PatientId> = items.iter().map(|i| i.patient_id).collect();
     crate::audit::record_views(
         &state.pool,
@@ -326,6 +355,9 @@ pub async fn overdue(
     Ok(OverduePage {
         layout: crate::notifications::layout(&state, &session, &caller, "choice").await,
         items,
+        total,
+        next_href: next.map(|c| format!("/hub/choice?after={c}")),
+        paged: after.is_some(),
     }
     .into_response())
 }

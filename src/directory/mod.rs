@@ -70,19 +70,64 @@ fn search_binds(s: &Search) -> (String, String, Option<String>, Option<String>) 
     )
 }
 
-/// Directory entries matching a search, by provider and name. Everyone signed in may
-/// browse it: it holds no patient data.
-pub async fn search(db: impl PgExecutor<'_>, s: &Search) -> Result<Vec<Service>, AppError> {
+/// The tag of the directory page's cursors.
+pub const PAGE_LIST: &str = "directory-page";
+
+/// Where an entry sits in the page's order (provider, then service name, then id).
+pub fn name_position(s: &Service) -> crate::web::paging::NamePosition {
+    crate::web::paging::NamePosition {
+        names: vec![s.org_name.clone(), s.name.clone()],
+        id: s.id,
+    }
+}
+
+/// Directory entries matching a search, by provider and name, after `after` (from
+/// [`name_position`]): at most `limit` + 1 (the extra one says there is a next page), and
+/// how many match in all. Everyone signed in may browse it: it holds no patient data.
+pub async fn search(
+    db: &sqlx::PgPool,
+    s: &Search,
+    after: Option<&crate::web::paging::NamePosition>,
+    limit: i64,
+) -> Result<(Vec<Service>, i64), AppError> {
     let (words, pattern, service_type, district) = search_binds(s);
-    Ok(sqlx::query_as::<_, Service>(&format!(
-        "{SELECT} {SEARCH_WHERE} ORDER BY o.name, s.name LIMIT 500"
+    let (org, name, id) = after.map_or((None, None, None), |p| {
+        (
+            p.names.first().cloned(),
+            p.names.get(1).cloned(),
+            Some(p.id),
+        )
+    });
+    let rows = sqlx::query_as::<_, Service>(&format!(
+        "{SELECT} {SEARCH_WHERE} AND ($6::text IS NULL OR (o.name, s.name, s.id) > ($6, $7, $8)) \
+         ORDER BY o.name, s.name, s.id LIMIT {}",
+        limit + 1
     ))
-    .bind(words)
-    .bind(pattern)
-    .bind(service_type)
-    .bind(district)
+    .bind(&words)
+    .bind(&pattern)
+    .bind(&service_type)
+    .bind(&district)
     .bind(s.hubs.as_deref())
+    .bind(org)
+    .bind(name)
+    .bind(id)
     .fetch_all(db)
+    .await?;
+    Ok((rows, count(db, s).await?))
+}
+
+/// How many entries match a search.
+async fn count(db: &sqlx::PgPool, s: &Search) -> Result<i64, AppError> {
+    let (words, pattern, service_type, district) = search_binds(s);
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM directory_services s JOIN organisations o ON o.code = s.org_code {SEARCH_WHERE}"
+    ))
+    .bind(&words)
+    .bind(&pattern)
+    .bind(&service_type)
+    .bind(&district)
+    .bind(s.hubs.as_deref())
+    .fetch_one(db)
     .await?)
 }
 
@@ -111,16 +156,7 @@ pub async fn page(
     .bind(id)
     .fetch_all(db)
     .await?;
-    let total: i64 = sqlx::query_scalar(&format!(
-        "SELECT count(*) FROM directory_services s JOIN organisations o ON o.code = s.org_code {SEARCH_WHERE}"
-    ))
-    .bind(&words)
-    .bind(&pattern)
-    .bind(&service_type)
-    .bind(&district)
-    .bind(s.hubs.as_deref())
-    .fetch_one(db)
-    .await?;
+    let total = count(db, s).await?;
     Ok((rows, total))
 }
 

@@ -25,6 +25,9 @@ pub struct SearchQuery {
     service_type: String,
     #[serde(default)]
     district: String,
+    /// Where the page starts (a cursor from the page before).
+    #[serde(default)]
+    after: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -35,7 +38,32 @@ struct SearchPage {
     types: Vec<CapacityType>,
     labels: HashMap<String, String>,
     services: Vec<Service>,
+    /// Entries matching, on every page.
+    total: i64,
+    /// The next page, when there is one.
+    next_href: Option<String>,
+    /// The first page of the same search, when this is a later one.
+    first_href: Option<String>,
     mine: bool,
+}
+
+/// Entries shown a page at a time.
+const DIRECTORY_PAGE: i64 = 50;
+
+/// `/directory?q=..&service_type=..&district=..` (and `&after=` when given).
+fn search_href(q: &SearchQuery, after: Option<&str>) -> String {
+    let mut pairs = vec![
+        ("q", q.q.as_str()),
+        ("service_type", q.service_type.as_str()),
+        ("district", q.district.as_str()),
+    ];
+    if let Some(after) = after {
+        pairs.push(("after", after));
+    }
+    format!(
+        "/directory?{}",
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
+    )
 }
 
 impl SearchPage {
@@ -59,7 +87,9 @@ pub async fn search(
         .await?
         .capacity_types
         .clone();
-    let services = super::search(
+    // a cursor this page did not give out shows the first page
+    let after = crate::web::paging::NamePosition::decode(q.after.trim(), super::PAGE_LIST, 2);
+    let (mut services, total) = super::search(
         &state.pool,
         &Search {
             words: q.q.clone(),
@@ -67,8 +97,16 @@ pub async fn search(
             district: Some(q.district.trim().to_string()).filter(|s| !s.is_empty()),
             hubs: Some(caller.hubs.clone()),
         },
+        after.as_ref(),
+        DIRECTORY_PAGE,
     )
     .await?;
+    let next = (services.len() as i64 > DIRECTORY_PAGE).then(|| {
+        services.truncate(DIRECTORY_PAGE as usize);
+        services
+            .last()
+            .map(|s| super::name_position(s).encode(super::PAGE_LIST))
+    });
     Ok(SearchPage {
         layout: crate::notifications::layout(&state, &session, &caller, "directory").await,
         labels: types
@@ -77,6 +115,9 @@ pub async fn search(
             .collect(),
         types,
         services,
+        total,
+        next_href: next.flatten().map(|c| search_href(&q, Some(&c))),
+        first_href: after.map(|_| search_href(&q, None)),
         q,
         mine: caller.is(Role::Provider),
     }

@@ -91,6 +91,7 @@ struct FeedPage {
     wards: Vec<WardChoice>,
     form: MappingForm,
     errors: FormErrors,
+    keep_days: i64,
 }
 
 impl FeedPage {
@@ -188,6 +189,7 @@ async fn page(
         wards,
         form,
         errors,
+        keep_days: state.config.hl7_keep.num_days(),
     })
 }
 

@@ -105,10 +105,15 @@ pub async fn handle(state: &AppState, raw: &str, replay_of: Option<i64>) -> Hand
         };
         return refuse(state, &header, &text, p, replay_of, now).await;
     }
-    let checked = check_header(&text, &header);
-    let adt = match checked {
-        Err(p) => return refuse(state, &header, &text, p, replay_of, now).await,
-        Ok(()) => match already_applied(state, &header).await {
+    if let Err(p) = check_header(&text, &header) {
+        return refuse(state, &header, &text, p, replay_of, now).await;
+    }
+    // one connection for the check and the transaction (one acquire: each sets the hubs)
+    let Ok(mut conn) = state.pool.acquire().await else {
+        return unavailable(&header, now);
+    };
+    let adt = {
+        match already_applied(&mut conn, &header).await {
             Ok(Some(applied)) => {
                 if let Some(refused) = replay_of {
                     let _ = resolve(&state.pool, refused, applied, now).await;
@@ -123,12 +128,17 @@ pub async fn handle(state: &AppState, raw: &str, replay_of: Option<i64>) -> Hand
             }
             Ok(None) => match message::parse(&text, header.clone()) {
                 Ok(adt) => adt,
-                Err(p) => return refuse(state, &header, &text, p, replay_of, now).await,
+                Err(p) => {
+                    drop(conn);
+                    return refuse(state, &header, &text, p, replay_of, now).await;
+                }
             },
             Err(_) => return unavailable(&header, now),
-        },
+        }
     };
-    match apply(state, &adt, &text, replay_of, now).await {
+    let applied = apply(state, &mut conn, &adt, &text, replay_of, now).await;
+    drop(conn);
+    match applied {
         Ok(done) => answer(&header, done.outcome, done.words, done.patient, now),
         Err(Failure::Problem(p)) => refuse(state, &header, &text, p, replay_of, now).await,
         Err(Failure::Duplicate) => answer(
@@ -291,14 +301,17 @@ async fn refuse(
 }
 
 /// The log row that applied this message before, if one did.
-async fn already_applied(state: &AppState, header: &Header) -> Result<Option<i64>, sqlx::Error> {
+async fn already_applied(
+    conn: &mut PgConnection,
+    header: &Header,
+) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar!(
         "SELECT id FROM hl7_messages WHERE sending_facility = $1 AND control_id = $2 \
          AND outcome IN ('applied','ignored')",
         header.sending_facility,
         header.control_id,
     )
-    .fetch_optional(&state.pool)
+    .fetch_optional(conn)
     .await
 }
 
@@ -420,12 +433,14 @@ struct Place {
 
 async fn apply(
     state: &AppState,
+    conn: &mut PgConnection,
     adt: &Adt,
     text: &str,
     replay_of: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<Done, Failure> {
-    let mut tx = state.pool.begin().await?;
+    use sqlx::Connection;
+    let mut tx = conn.begin().await?;
     // one message per patient at a time, whichever connection it came on
     let mut keys = identity_keys(&adt.header.sending_facility, &adt.person.identity);
     if let Some(prior) = &adt.prior {
@@ -455,9 +470,21 @@ async fn apply(
         Event::CancelDischarge => cancel_discharge(&mut tx, &caller, adt, now).await?,
         Event::Merge => merge(&mut tx, &caller, adt, now).await?,
     };
+    // the log row, the case's newest message time (when applied) and, when the sender sent
+    // again a message refused before, that refusal resolved by this row: one statement
+    let applied = result.outcome == Outcome::Applied;
     let logged = sqlx::query_scalar!(
-        "INSERT INTO hl7_messages (control_id, sending_facility, event, message_at, received_at, \
-         outcome, reason, patient_id, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        "WITH logged AS (INSERT INTO hl7_messages (control_id, sending_facility, event, message_at, \
+           received_at, outcome, reason, patient_id, body) \
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id), \
+         fed AS (INSERT INTO hl7_case_feed (patient_id, last_message_at) \
+           SELECT $8, $4 WHERE $10 AND $8::bigint IS NOT NULL AND $4::timestamptz IS NOT NULL \
+           ON CONFLICT (patient_id) DO UPDATE \
+           SET last_message_at = GREATEST(hl7_case_feed.last_message_at, EXCLUDED.last_message_at)), \
+         resent AS (UPDATE hl7_messages SET resolved_at = $5, resolved_by = (SELECT id FROM logged) \
+           WHERE sending_facility = $2 AND control_id = $1 AND outcome = 'refused' \
+           AND resolved_at IS NULL) \
+         SELECT id AS \"id!\" FROM logged",
         adt.header.control_id,
         adt.header.sending_facility,
         adt.header.event_code,
@@ -467,6 +494,7 @@ async fn apply(
         result.words,
         result.patient as _,
         text,
+        applied,
     )
     .fetch_one(&mut *tx)
     .await;
@@ -477,34 +505,9 @@ async fn apply(
         }
         Err(e) => return Err(e.into()),
     };
-    if let (Some(patient), Some(at), Outcome::Applied) =
-        (result.patient, adt.event_at, result.outcome)
-    {
-        sqlx::query!(
-            "INSERT INTO hl7_case_feed (patient_id, last_message_at) VALUES ($1, $2) \
-             ON CONFLICT (patient_id) DO UPDATE \
-             SET last_message_at = GREATEST(hl7_case_feed.last_message_at, EXCLUDED.last_message_at)",
-            patient as _,
-            at as _,
-        )
-        .execute(&mut *tx)
-        .await?;
-    }
     if let Some(refused) = replay_of {
         resolve(&mut *tx, refused, logged, now).await?;
     }
-    // the same message refused before and now sent again by the sender: no longer waiting
-    sqlx::query!(
-        "UPDATE hl7_messages SET resolved_at = $3, resolved_by = $4 \
-         WHERE sending_facility = $1 AND control_id = $2 AND outcome = 'refused' \
-         AND resolved_at IS NULL",
-        adt.header.sending_facility,
-        adt.header.control_id,
-        now as _,
-        logged,
-    )
-    .execute(&mut *tx)
-    .await?;
     tx.commit().await?;
     Ok(result)
 }
@@ -1276,6 +1279,70 @@ pub async fn replay_log(state: &AppState, bytes: &[u8]) -> ReplaySummary {
         summary.handled.push(handle(state, &message, None).await);
     }
     summary
+}
+
+/// How many messages one pass of the retention deletes at most (a short transaction, so the
+/// feed never waits long behind it).
+const RETENTION_BATCH: i64 = 5_000;
+
+/// Deletes, oldest first and at most `batch`, the logged messages received before `before`
+/// that are dealt with: applied, ignored, rejected, or refused and since replayed. Refusals
+/// still waiting for an administrator are kept however old. Returns how many went.
+///
+/// A message sent again after its row has gone is not recognised as a repeat by its control
+/// id any more; it still cannot undo anything newer (rule 4: the case's newest message time
+/// in `hl7_case_feed` is kept), and a change the case has already had is refused and kept.
+pub async fn forget_old_messages(
+    db: impl sqlx::PgExecutor<'_>,
+    before: DateTime<Utc>,
+    batch: i64,
+) -> Result<u64, sqlx::Error> {
+    // a replayed refusal names the row that applied it (`resolved_by`): that row is never
+    // older than the refusal, so both go in the same pass or the refusal goes first
+    Ok(sqlx::query(
+        "DELETE FROM hl7_messages WHERE id IN (SELECT m.id FROM hl7_messages m \
+         WHERE m.received_at < $1 \
+           AND (m.outcome IN ('applied','ignored','rejected') OR m.resolved_at IS NOT NULL) \
+           AND NOT EXISTS (SELECT 1 FROM hl7_messages r WHERE r.resolved_by = m.id AND r.received_at >= $1) \
+         ORDER BY m.received_at LIMIT $2)",
+    )
+    .bind(before)
+    .bind(batch)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// Forgets old messages ([`forget_old_messages`], those older than `keep`) every hour, for
+/// as long as the pool is open; a backlog is worked off in batches a few seconds apart.
+pub fn start_retention(
+    pool: sqlx::PgPool,
+    clock: crate::domain::time::Clock,
+    keep: chrono::Duration,
+) {
+    tokio::spawn(async move {
+        let mut wait = std::time::Duration::from_secs(60);
+        loop {
+            tokio::time::sleep(wait).await;
+            if pool.is_closed() {
+                return;
+            }
+            wait = match forget_old_messages(&pool, clock.now() - keep, RETENTION_BATCH).await {
+                Ok(n) if n as i64 == RETENTION_BATCH => std::time::Duration::from_secs(5),
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::info!(deleted = n, "the hospital feed's old messages forgotten");
+                    }
+                    std::time::Duration::from_secs(3600)
+                }
+                Err(sqlx::Error::PoolClosed) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "forgetting the hospital feed's old messages failed");
+                    std::time::Duration::from_secs(3600)
+                }
+            };
+        }
+    });
 }
 
 #[cfg(test)]

@@ -63,6 +63,8 @@ pub async fn layout(
 /// One notification line.
 #[derive(Debug, Clone, FromRow)]
 pub struct Notice {
+    /// The referral's id.
+    pub id: i64,
     pub at: DateTime<Utc>,
     pub patient_id: PatientId,
     /// What happened, without patient identifiers for providers before acceptance.
@@ -86,9 +88,41 @@ struct NotificationsPage {
     seen: DateTime<Utc>,
     /// Decisions (hub), new referrals (provider), care arranged (ward).
     recent: Vec<Notice>,
-    /// Hub only: referrals waiting for an answer beyond the configured time.
+    /// Hub only: referrals waiting for an answer beyond the configured time (a page of
+    /// them), and how many there are in all.
     overdue: Vec<Notice>,
+    overdue_total: i64,
     overdue_hours: i64,
+    /// Which part this is: the first page shows both lists; a later page one of them.
+    part: Part,
+    /// The next page of the recent list (`?before=`), when there is one.
+    older_href: Option<String>,
+    /// The next page of the overdue list (`?overdue_after=`), when there is one.
+    overdue_next_href: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    First,
+    OlderRecent,
+    LaterOverdue,
+}
+
+/// Lines shown a page at a time, in each list.
+const NOTICES_PAGE: i64 = 50;
+const RECENT_LIST: &str = "notices";
+const OVERDUE_LIST: &str = "notices-overdue";
+
+#[derive(serde::Deserialize, Default)]
+pub struct NoticesQuery {
+    #[serde(default)]
+    before: Option<String>,
+    #[serde(default)]
+    overdue_after: Option<String>,
+}
+
+fn position(n: &Notice) -> crate::web::paging::Position {
+    crate::web::paging::Position { at: n.at, id: n.id }
 }
 
 impl NotificationsPage {
@@ -101,7 +135,7 @@ impl NotificationsPage {
 /// column (created_at or decided_at); ready for `AND <more conditions>`.
 fn notices(caller: &Caller, at: &str) -> QueryBuilder<'static, Postgres> {
     let mut q = QueryBuilder::new(format!(
-        "SELECT r.{at} AS at, r.patient_id, ct.label AS what, org.name AS org_name, r.status, \
+        "SELECT r.id, r.{at} AS at, r.patient_id, ct.label AS what, org.name AS org_name, r.status, \
          dr.label AS decline_label FROM referrals r JOIN capacity_offers o ON o.id = r.offer_id \
          JOIN capacity_types ct ON ct.code = o.service_type JOIN organisations org ON org.code = r.org_code \
          LEFT JOIN decline_reasons dr ON dr.code = r.decline_reason WHERE "
@@ -114,43 +148,92 @@ pub async fn page(
     State(state): State<AppState>,
     session: Session,
     PageCaller(caller): PageCaller,
+    axum::extract::Query(q): axum::extract::Query<NoticesQuery>,
 ) -> PageResult {
+    use crate::web::paging::{Position, split_page};
     caller.require(&[Role::Hub, Role::Ward, Role::Provider])?;
     let now = state.clock.now();
     let seen = seen_at(&state, &caller).await?;
     let since = now - chrono::Duration::days(7);
-    let (recent, overdue) = match caller.role {
-        Role::Provider => {
-            let mut q = notices(&caller, "created_at");
-            q.push(" AND r.created_at > ")
-                .push_bind(since)
-                .push(" ORDER BY r.created_at DESC LIMIT 200");
-            (q.build_query_as().fetch_all(&state.pool).await?, vec![])
-        }
-        Role::Hub => {
-            let mut recent = notices(&caller, "decided_at");
-            recent
-                .push(" AND r.decided_at > ")
-                .push_bind(since)
-                .push(" ORDER BY r.decided_at DESC LIMIT 200");
-            let mut overdue = notices(&caller, "created_at");
-            overdue
-                .push(" AND r.status = 'pending' AND r.created_at <= ")
-                .push_bind(now - state.config.response_overdue_after)
-                .push(" ORDER BY r.created_at LIMIT 500");
-            (
-                recent.build_query_as().fetch_all(&state.pool).await?,
-                overdue.build_query_as().fetch_all(&state.pool).await?,
-            )
-        }
-        _ => {
-            let mut q = notices(&caller, "decided_at");
-            q.push(" AND r.status = 'accepted' AND r.decided_at > ")
-                .push_bind(since)
-                .push(" ORDER BY r.decided_at DESC LIMIT 200");
-            (q.build_query_as().fetch_all(&state.pool).await?, vec![])
-        }
+    // a cursor this page did not give out shows the first page
+    let before = q
+        .before
+        .as_deref()
+        .and_then(|c| Position::decode(c, RECENT_LIST));
+    let overdue_after = q
+        .overdue_after
+        .as_deref()
+        .and_then(|c| Position::decode(c, OVERDUE_LIST));
+    let part = match (before, overdue_after) {
+        (Some(_), _) => Part::OlderRecent,
+        (None, Some(_)) if caller.is(Role::Hub) => Part::LaterOverdue,
+        _ => Part::First,
     };
+    let (at, only) = match caller.role {
+        Role::Provider => ("created_at", ""),
+        Role::Hub => ("decided_at", ""),
+        _ => ("decided_at", " AND r.status = 'accepted'"),
+    };
+    let mut recent = vec![];
+    if part != Part::LaterOverdue {
+        let mut q = notices(&caller, at);
+        q.push(only)
+            .push(format_args!(" AND r.{at} > "))
+            .push_bind(since);
+        if let Some(p) = before {
+            q.push(format_args!(" AND (r.{at}, r.id) < ("))
+                .push_bind(p.at)
+                .push(", ")
+                .push_bind(p.id)
+                .push(")");
+        }
+        q.push(format_args!(" ORDER BY r.{at} DESC, r.id DESC LIMIT "))
+            .push_bind(NOTICES_PAGE + 1);
+        recent = q.build_query_as().fetch_all(&state.pool).await?;
+    }
+    let older = split_page(&mut recent, NOTICES_PAGE, RECENT_LIST, position);
+    let (mut overdue, mut overdue_total) = (vec![], 0);
+    if caller.is(Role::Hub) && part != Part::OlderRecent {
+        let overdue_since = now - state.config.response_overdue_after;
+        let mut q = notices(&caller, "created_at");
+        q.push(" AND r.status = 'pending' AND r.created_at <= ")
+            .push_bind(overdue_since);
+        if let Some(p) = overdue_after {
+            q.push(" AND (r.created_at, r.id) > (")
+                .push_bind(p.at)
+                .push(", ")
+                .push_bind(p.id)
+                .push(")");
+        }
+        q.push(" ORDER BY r.created_at, r.id LIMIT ")
+            .push_bind(NOTICES_PAGE + 1);
+        overdue = q.build_query_as().fetch_all(&state.pool).await?;
+        let mut count = QueryBuilder::new("SELECT count(*) FROM referrals r WHERE ");
+        ReferralScope::of(&caller).push_sql(&mut count, "r");
+        count
+            .push(" AND r.status = 'pending' AND r.created_at <= ")
+            .push_bind(overdue_since);
+        overdue_total = count
+            .build_query_scalar::<i64>()
+            .fetch_one(&state.pool)
+            .await?;
+    }
+    let overdue_next = split_page(&mut overdue, NOTICES_PAGE, OVERDUE_LIST, position);
+    if part != Part::First {
+        return Ok(NotificationsPage {
+            layout: layout(&state, &session, &caller, "notifications").await,
+            role: caller.role,
+            seen,
+            recent,
+            overdue,
+            overdue_total,
+            overdue_hours: state.config.response_overdue_after.num_hours(),
+            part,
+            older_href: older.map(|c| format!("/notifications?before={c}")),
+            overdue_next_href: overdue_next.map(|c| format!("/notifications?overdue_after={c}")),
+        }
+        .into_response());
+    }
     sqlx::query(
         "INSERT INTO notification_reads (user_id, seen_at) VALUES ($1, $2) \
          ON CONFLICT (user_id) DO UPDATE SET seen_at = EXCLUDED.seen_at",
@@ -171,7 +254,11 @@ pub async fn page(
         seen,
         recent,
         overdue,
+        overdue_total,
         overdue_hours: state.config.response_overdue_after.num_hours(),
+        part,
+        older_href: older.map(|c| format!("/notifications?before={c}")),
+        overdue_next_href: overdue_next.map(|c| format!("/notifications?overdue_after={c}")),
     }
     .into_response())
 }

@@ -1062,6 +1062,15 @@ impl Html {
             .next()
             .and_then(|e| e.value().attr(attr).map(str::to_string))
     }
+    /// `attr` of every element `selector` finds, in document order.
+    pub fn attrs(&self, selector: &str, attr: &str) -> Vec<String> {
+        let sel = scraper::Selector::parse(selector)
+            .unwrap_or_else(|e| panic!("selector {selector}: {e}"));
+        self.0
+            .select(&sel)
+            .filter_map(|e| e.value().attr(attr).map(str::to_string))
+            .collect()
+    }
 }
 
 pub fn location(res: &Response) -> String {

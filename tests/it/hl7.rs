@@ -1351,3 +1351,141 @@ async fn a_late_copy_of_an_admission_after_the_discharge_opens_no_second_stay() 
         );
     }
 }
+
+#[tokio::test]
+async fn old_messages_are_forgotten_refusals_waiting_are_kept_and_feed_accounts_are_not_listed() {
+    let app = TestApp::spawn().await;
+    map_locations(&app).await;
+    let start = app.clock.now();
+    let ada = person(Some(valid_nhs(43)), "RHW4301", "Lovelace", "Ada");
+    let bob = person(Some(valid_nhs(44)), "RHW4302", "Babbage", "Bob");
+    let receive = |msg: String| {
+        let state = app.state.clone();
+        async move { homeward::hl7::feed::receive(&state, &msg).await }
+    };
+    // day 1: an admission applied, an event never taken (rejected), a transfer refused and
+    // later resolved by its resend, and a refusal nobody has dealt with
+    let admit = adt(
+        "A01",
+        "K1",
+        start - Duration::hours(2),
+        &ada,
+        Some(&at("AMU", "B1")),
+        &[],
+    );
+    assert_eq!(receive(admit.clone()).await.outcome.as_str(), "applied");
+    let other = adt("A05", "K2", start - Duration::hours(2), &ada, None, &[]);
+    assert_eq!(receive(other).await.outcome.as_str(), "rejected");
+    let early = adt(
+        "A02",
+        "K3",
+        start - Duration::hours(1),
+        &bob,
+        Some(&at("W10", "C1")),
+        &[],
+    );
+    assert_eq!(receive(early.clone()).await.outcome.as_str(), "refused");
+    let unmapped = adt(
+        "A01",
+        "K4",
+        start - Duration::hours(1),
+        &bob,
+        Some(&at("NOWHERE", "C1")),
+        &[],
+    );
+    assert_eq!(receive(unmapped).await.outcome.as_str(), "refused");
+    // day 2: Bob's admission arrives and the transfer is sent again
+    app.clock.set(start + Duration::days(1));
+    let bob_in = adt(
+        "A01",
+        "K5",
+        start + Duration::days(1) - Duration::hours(1),
+        &bob,
+        Some(&at("AMU", "B2")),
+        &[],
+    );
+    assert_eq!(receive(bob_in).await.outcome.as_str(), "applied");
+    let transfer = adt(
+        "A02",
+        "K3",
+        start + Duration::days(1) - Duration::minutes(30),
+        &bob,
+        Some(&at("W10", "C1")),
+        &[],
+    );
+    assert_eq!(receive(transfer).await.outcome.as_str(), "applied");
+    let logged = "SELECT count(*) FROM hl7_messages";
+    assert_eq!(app.count(logged).await, 6);
+
+    // keeping a day and a half: nothing is old enough yet
+    let forget = |before| {
+        let pool = app.state.pool.clone();
+        async move {
+            homeward::hl7::feed::forget_old_messages(&pool, before, 2)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(forget(start - Duration::hours(12)).await, 0);
+    let forget_all = |before| async move {
+        let mut gone = vec![];
+        loop {
+            match forget(before).await {
+                0 => return gone,
+                n => gone.push(n),
+            }
+        }
+    };
+    // keeping less than a day: day 1's dealt-with messages go, two at a time: the
+    // admission, the rejection and the refusal the resend resolved (the resend stays); the
+    // unmapped admission stays however old, waiting for an admin
+    let gone = forget_all(start + Duration::hours(12)).await;
+    assert_eq!(gone, [2, 1], "in batches of two");
+    assert_eq!(
+        app.count("SELECT count(*) FROM hl7_messages WHERE received_at < (SELECT max(received_at) FROM hl7_messages)")
+            .await,
+        1,
+        "of day 1, only the waiting refusal"
+    );
+    assert_eq!(app.count(logged).await, 3);
+    // past day 2 too: everything dealt with goes
+    assert_eq!(forget_all(start + Duration::days(3)).await, [2]);
+    assert_eq!(
+        app.count("SELECT count(*) FROM hl7_messages WHERE control_id = 'K4' AND outcome = 'refused' AND resolved_at IS NULL")
+            .await,
+        1,
+        "the waiting refusal is kept"
+    );
+    assert_eq!(app.count(logged).await, 1);
+    // Ada's admission sent again after its row went: no second case (an admission for an
+    // open case updates it)
+    let again = receive(admit).await;
+    assert!(again.ack.contains("MSA|AA|K1|"), "{}", again.ack);
+    assert_eq!(
+        app.count("SELECT count(*) FROM patients WHERE local_id = 'RHW4301'")
+            .await,
+        1
+    );
+    // the admin page still shows the waiting refusal; the feed's account is no user of
+    // the list
+    let admin = app.browser("admin").await;
+    let page = admin.page("/admin/hl7").await;
+    assert_eq!(page.count(".hw-feed-refused tbody tr"), 1);
+    assert!(
+        page.text("main").contains("kept for 90 days"),
+        "{}",
+        page.text("main")
+    );
+    assert!(app.count("SELECT count(*) FROM hl7_feed_users").await >= 1);
+    let users = admin.page("/admin/users").await;
+    assert!(
+        users.text("main").contains("ward2"),
+        "{}",
+        users.text("main")
+    );
+    assert!(
+        !users.text("main").contains("hl7-feed"),
+        "{}",
+        users.text("main")
+    );
+}

@@ -23,6 +23,7 @@ mod lists;
 mod live;
 mod model;
 mod national;
+mod paged_pages;
 mod pages;
 mod pages_market;
 mod partner_lists;
