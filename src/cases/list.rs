@@ -571,15 +571,34 @@ fn push_counts(
         rows(q);
         q.push(" END");
     };
+    let Some(line) = f.escalated_before else {
+        // the usual case: one pass over the counters gives both the total and the open
+        // cases ready in the hours wholly before the day line
+        q.push("sums.total, (CASE WHEN (SELECT before FROM case_counts_folded) <= ")
+            .push_bind(hour_of(over_line))
+            .push(" THEN sums.over_hours + ");
+        line_hour(q, over_line, true);
+        q.push(" ELSE ");
+        rows_over(q, over_line);
+        q.push(
+            " END)::bigint AS over_24h FROM (SELECT COALESCE(sum(c.n), 0)::bigint AS total, \
+             COALESCE(sum(c.n) FILTER (WHERE c.status ",
+        )
+        .push(OPEN)
+        .push(" AND c.ready_hour + interval '1 hour' <= ")
+        .push_bind(over_line)
+        .push("), 0) AS over_hours FROM case_counts c WHERE ");
+        scope.push_counts_sql(q, "c");
+        push_counter_filters(q, f);
+        q.push(") sums");
+        return;
+    };
     q.push("(");
-    match f.escalated_before {
-        None => counters(q, None, false),
-        Some(line) => guarded(q, line, false, &|q| {
-            q.push("(SELECT count(*)");
-            push_matching(q, scope, f, true);
-            q.push(")");
-        }),
-    }
+    guarded(q, line, false, &|q| {
+        q.push("(SELECT count(*)");
+        push_matching(q, scope, f, true);
+        q.push(")");
+    });
     q.push(")::bigint AS total, (");
     guarded(q, over_line, true, &|q| rows_over(q, over_line));
     q.push(")::bigint AS over_24h");
