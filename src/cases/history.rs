@@ -81,6 +81,29 @@ async fn write_as(
     .await
 }
 
+/// The history row of a change whose own `UPDATE` of the case already bumped its version
+/// and `updated_at` (and set its status): as [`write`], without a second update of the row.
+/// One update a change, not two: each update of a case writes every index of `patients`.
+pub async fn write_changed(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    note: Note,
+) -> Result<(), AppError> {
+    let moved_to = note.to_status.filter(|s| *s != note.from_status);
+    append(
+        conn,
+        Some(caller.user_id),
+        now,
+        note.patient_id,
+        note.action,
+        note.detail,
+        Some(note.from_status),
+        moved_to,
+    )
+    .await
+}
+
 /// The first row of a case just inserted (at its first version, so nothing to bump): it
 /// comes from no status and starts in `status`.
 pub async fn opened(

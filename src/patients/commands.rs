@@ -58,6 +58,27 @@ async fn record(
     history::write(conn, caller, now, note).await
 }
 
+/// The history row of a change whose `UPDATE` already set `version = version + 1`,
+/// `updated_at` and the new status ([`BUMP`]): as [`record`], without updating the row again.
+async fn record_changed(
+    conn: &mut PgConnection,
+    case: &CaseRow,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    action: CaseAction,
+    detail: String,
+    new_status: Option<CaseStatus>,
+) -> Result<(), AppError> {
+    let note = history::Note {
+        patient_id: case.id,
+        action,
+        detail,
+        from_status: case.status,
+        to_status: new_status,
+    };
+    history::write_changed(conn, caller, now, note).await
+}
+
 /// Creates a case. A ward user may only use its own trust's wards; a second open case for
 /// the same NHS number is a 409.
 pub async fn flag(state: &AppState, caller: &Caller, new: NewCase) -> Result<CaseRow, AppError> {
@@ -325,10 +346,12 @@ pub async fn record_criteria(
         // status and ready time change together: the table refuses a planning case with a
         // ready time
         sqlx::query!(
-            "UPDATE patients SET discharge_ready_at = $2, status = $3 WHERE id = $1",
+            "UPDATE patients SET discharge_ready_at = $2, status = $3, \
+             version = version + 1, updated_at = $4 WHERE id = $1",
             id as _,
             at as _,
             next as _,
+            now as _,
         )
         .execute(&mut *tx)
         .await?;
@@ -336,7 +359,7 @@ pub async fn record_criteria(
             "No longer meets the criteria to reside from {}",
             crate::domain::time::display_london(at)
         );
-        record(
+        record_changed(
             &mut tx,
             &case,
             caller,
@@ -494,14 +517,15 @@ async fn apply_delay_reason(
         return Ok(false);
     }
     sqlx::query!(
-        "UPDATE patients SET delay_reason = $2 WHERE id = $1",
+        "UPDATE patients SET delay_reason = $2, version = version + 1, updated_at = $3 WHERE id = $1",
         id as _,
         code as _,
+        now as _,
     )
     .execute(&mut *tx)
     .await?;
     insert_delay_reason_history(tx, id, Some(code), now, caller).await?;
-    record(
+    record_changed(
         tx,
         case,
         caller,
@@ -580,14 +604,16 @@ pub async fn update_details(
         return Ok(case);
     }
     sqlx::query!(
-        "UPDATE patients SET expected_discharge_date = $2, needs_summary = $3 WHERE id = $1",
+        "UPDATE patients SET expected_discharge_date = $2, needs_summary = $3, \
+         version = version + 1, updated_at = $4 WHERE id = $1",
         id as _,
         edd as _,
         &needs as _,
+        now as _,
     )
     .execute(&mut *tx)
     .await?;
-    record(
+    record_changed(
         &mut tx,
         &case,
         caller,
@@ -621,9 +647,12 @@ pub async fn plan_discharge(
         )));
     }
     sqlx::query!(
-        "UPDATE patients SET planned_discharge_at = $2 WHERE id = $1",
+        "UPDATE patients SET planned_discharge_at = $2, status = $3, \
+         version = version + 1, updated_at = $4 WHERE id = $1",
         id as _,
         planned_for as _,
+        next as _,
+        now as _,
     )
     .execute(&mut *tx)
     .await?;
@@ -631,7 +660,7 @@ pub async fn plan_discharge(
         "Discharge planned for {}",
         crate::domain::time::display_london(planned_for)
     );
-    record(
+    record_changed(
         &mut tx,
         &case,
         caller,
@@ -824,12 +853,18 @@ pub(crate) async fn discharge_in(
     )
     .execute(&mut *tx)
     .await?;
+    // the referrals first (they never read the case's own fields), then the case in one
+    // update with its status and version
+    let closed = close_for_patient(tx, id, now, CaseClosing::Discharge).await?;
     sqlx::query!(
-        "UPDATE patients SET discharged_at = $2, discharge_destination = $3, discharge_method = $4 WHERE id = $1",
+        "UPDATE patients SET discharged_at = $2, discharge_destination = $3, discharge_method = $4, \
+         status = $5, version = version + 1, updated_at = $6 WHERE id = $1",
         id as _,
         at as _,
         destination,
         method,
+        next as _,
+        now as _,
     )
     .execute(&mut *tx)
     .await?;
@@ -845,10 +880,10 @@ pub(crate) async fn discharge_in(
     {
         detail = format!("{detail} ({})", how.to_lowercase());
     }
-    if let Some(closed) = close_for_patient(tx, id, now, CaseClosing::Discharge).await? {
+    if let Some(closed) = closed {
         detail = format!("{detail}; {closed}");
     }
-    record(
+    record_changed(
         tx,
         &case,
         caller,
@@ -1022,9 +1057,10 @@ async fn assign_coordinator(
         }
     };
     sqlx::query!(
-        "UPDATE patients SET coordinator_id = $2 WHERE id = $1",
+        "UPDATE patients SET coordinator_id = $2, version = version + 1, updated_at = $3 WHERE id = $1",
         case.id as _,
         coordinator,
+        now as _,
     )
     .execute(&mut *tx)
     .await?;
@@ -1034,7 +1070,7 @@ async fn assign_coordinator(
         (Some(prev), None) => format!("{prev} is no longer the coordinator"),
         (None, None) => String::new(),
     };
-    record(
+    record_changed(
         tx,
         case,
         caller,
@@ -1152,10 +1188,12 @@ pub(crate) async fn transfer_in(
         }
     }
     sqlx::query!(
-        "UPDATE patients SET ward_code = $2, bed = $3 WHERE id = $1",
+        "UPDATE patients SET ward_code = $2, bed = $3, version = version + 1, updated_at = $4 \
+         WHERE id = $1",
         id as _,
         ward_code,
         bed,
+        now as _,
     )
     .execute(&mut *tx)
     .await?;
@@ -1171,7 +1209,7 @@ pub(crate) async fn transfer_in(
         place(&case.ward_code, &case.bed),
         place(ward_code, bed)
     );
-    record(
+    record_changed(
         tx,
         &case,
         caller,
@@ -1251,7 +1289,8 @@ pub(crate) async fn update_demographics_in(
     let local_id = d.local_id.clone().or(case.local_id.clone());
     let updated = sqlx::query!(
         "UPDATE patients SET nhs_number = $2, nhs_number_status = $3, local_id = $4, given_name = $5, \
-         family_name = $6, date_of_birth = $7, sex = $8, postcode = $9 WHERE id = $1",
+         family_name = $6, date_of_birth = $7, sex = $8, postcode = $9, \
+         version = version + 1, updated_at = $10 WHERE id = $1",
         id as _,
         nhs,
         status as _,
@@ -1261,6 +1300,7 @@ pub(crate) async fn update_demographics_in(
         d.date_of_birth as _,
         d.sex as _,
         d.postcode.as_str(),
+        now as _,
     )
     .execute(&mut *tx)
     .await;
@@ -1275,7 +1315,7 @@ pub(crate) async fn update_demographics_in(
     } else {
         format!("{why}: {}", changed.join(", "))
     };
-    record(tx, &case, caller, now, action, detail, None).await?;
+    record_changed(tx, &case, caller, now, action, detail, None).await?;
     Ok(true)
 }
 
@@ -1336,15 +1376,16 @@ pub(crate) async fn reopen_discharge_in(
     }
     let reopened = sqlx::query!(
         "UPDATE patients SET discharged_at = NULL, discharge_destination = NULL, \
-         discharge_method = NULL, status = $2 WHERE id = $1",
+         discharge_method = NULL, status = $2, version = version + 1, updated_at = $3 WHERE id = $1",
         id as _,
         next as _,
+        now as _,
     )
     .execute(&mut *tx)
     .await;
     reopened
         .map_err(|e| open_case_clash(e, "The patient has another open case since the discharge"))?;
-    record(
+    record_changed(
         tx,
         &case,
         caller,
