@@ -219,37 +219,26 @@ pub async fn page(
             .await?;
     }
     let overdue_next = split_page(&mut overdue, NOTICES_PAGE, OVERDUE_LIST, position);
-    if part != Part::First {
-        return Ok(NotificationsPage {
-            layout: layout(&state, &session, &caller, "notifications").await,
-            role: caller.role,
-            seen,
-            recent,
-            overdue,
-            overdue_total,
-            overdue_hours: state.config.response_overdue_after.num_hours(),
-            part,
-            older_href: older.map(|c| format!("/notifications?before={c}")),
-            overdue_next_href: overdue_next.map(|c| format!("/notifications?overdue_after={c}")),
+    // the first page marks everything seen: the header then counts only what arrives after
+    let shown_as = if part == Part::First {
+        sqlx::query(
+            "INSERT INTO notification_reads (user_id, seen_at) VALUES ($1, $2) \
+             ON CONFLICT (user_id) DO UPDATE SET seen_at = EXCLUDED.seen_at",
+        )
+        .bind(caller.user_id)
+        .bind(now)
+        .execute(&state.pool)
+        .await?;
+        Caller {
+            notices: Some(0),
+            tasks_due: None,
+            ..caller.clone()
         }
-        .into_response());
-    }
-    sqlx::query(
-        "INSERT INTO notification_reads (user_id, seen_at) VALUES ($1, $2) \
-         ON CONFLICT (user_id) DO UPDATE SET seen_at = EXCLUDED.seen_at",
-    )
-    .bind(caller.user_id)
-    .bind(now)
-    .execute(&state.pool)
-    .await?;
-    // everything is seen now: the header counts only what arrives after this
-    let seen_all = Caller {
-        notices: Some(0),
-        tasks_due: None,
-        ..caller.clone()
+    } else {
+        caller.clone()
     };
     Ok(NotificationsPage {
-        layout: layout(&state, &session, &seen_all, "notifications").await,
+        layout: layout(&state, &session, &shown_as, "notifications").await,
         role: caller.role,
         seen,
         recent,

@@ -38,7 +38,24 @@ fn transition(case: &CaseRow, event: CaseEvent) -> Result<CaseStatus, AppError> 
         .map_err(|e| AppError::conflict("invalid_transition", e.message))
 }
 
-/// Writes the history row and bumps the version and timestamp. Every command ends here.
+/// The history row of a change to `case`.
+fn note(
+    case: &CaseRow,
+    action: CaseAction,
+    detail: String,
+    new_status: Option<CaseStatus>,
+) -> history::Note {
+    history::Note {
+        patient_id: case.id,
+        action,
+        detail,
+        from_status: case.status,
+        to_status: new_status,
+    }
+}
+
+/// Writes the history row and bumps the version and timestamp (and sets the new status).
+/// Every command ends here or in [`record_changed`].
 async fn record(
     conn: &mut PgConnection,
     case: &CaseRow,
@@ -48,18 +65,12 @@ async fn record(
     detail: String,
     new_status: Option<CaseStatus>,
 ) -> Result<(), AppError> {
-    let note = history::Note {
-        patient_id: case.id,
-        action,
-        detail,
-        from_status: case.status,
-        to_status: new_status,
-    };
-    history::write(conn, caller, now, note).await
+    history::write(conn, caller, now, note(case, action, detail, new_status)).await
 }
 
 /// The history row of a change whose `UPDATE` already set `version = version + 1`,
-/// `updated_at` and the new status ([`BUMP`]): as [`record`], without updating the row again.
+/// `updated_at` and the new status: as [`record`], without updating the row again (one
+/// update of the case a change: each writes every index of `patients`).
 async fn record_changed(
     conn: &mut PgConnection,
     case: &CaseRow,
@@ -69,14 +80,7 @@ async fn record_changed(
     detail: String,
     new_status: Option<CaseStatus>,
 ) -> Result<(), AppError> {
-    let note = history::Note {
-        patient_id: case.id,
-        action,
-        detail,
-        from_status: case.status,
-        to_status: new_status,
-    };
-    history::write_changed(conn, caller, now, note).await
+    history::write_changed(conn, caller, now, note(case, action, detail, new_status)).await
 }
 
 /// Creates a case. A ward user may only use its own trust's wards; a second open case for
