@@ -104,13 +104,14 @@ async fn generate(
            CASE WHEN r1 < 50 THEN 0 WHEN r1 < 90 THEN 1 WHEN r1 < 97 THEN 2 ELSE 3 END AS pathway
          FROM gen;
          INSERT INTO patients (id, nhs_number, given_name, family_name, date_of_birth, sex, postcode, trust_code, ward_code, bed,
-           admitted_at, status, pathway, discharge_ready_at, discharged_at, delay_reason, created_at, updated_at, hub_code)
+           admitted_at, status, pathway, discharge_ready_at, discharged_at, delay_reason, created_at, updated_at, hub_code,
+           search_name)
          SELECT 1000000 + g, lpad((1000000000 + g)::text, 10, '0'), 'Bench', 'Patient', '1940-01-01', 'female', 'LS9 7TF',
            trust, CASE WHEN trust = 'RHW' THEN ward_rhw ELSE ward_rxx END, 'A1', admitted,
            CASE WHEN discharged <= '{now}' THEN 'discharged' WHEN pathway = 0 THEN 'ready_to_go' ELSE 'awaiting_care' END,
            pathway, ready, CASE WHEN discharged <= '{now}' THEN discharged END,
            (ARRAY['p1_new_care','p2_bed','p3_placement','medicines_tto','transport','medical_decision','therapy_decision','chc_decision'])[1 + r2 % 8],
-           admitted, admitted, 'HUB'
+           admitted, admitted, 'HUB', 'bench patient'
          FROM gen2;
          INSERT INTO nctr_periods (patient_id, started_at, ended_at, ended_by, hub_code)
          SELECT 1000000 + g, ready, CASE WHEN discharged <= '{now}' THEN discharged END,

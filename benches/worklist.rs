@@ -387,7 +387,8 @@ async fn bulk_load(pool: &PgPool, offset: u64, open: u64, discharged: u64) -> an
            (g * 7919) % 100 AS r1, (g * 104729) % 97 AS r2
          FROM generate_series(1::bigint, {total}::bigint) g;
          INSERT INTO patients (id, nhs_number, given_name, family_name, date_of_birth, sex, postcode, trust_code, ward_code, bed,
-           admitted_at, status, pathway, discharge_ready_at, discharged_at, delay_reason, created_at, updated_at, hub_code)
+           admitted_at, status, pathway, discharge_ready_at, discharged_at, delay_reason, created_at, updated_at, hub_code,
+           search_name)
          SELECT {base} + g, lpad(({base} + g)::text, 10, '0'), 'Bench', 'Patient ' || g, '1940-01-01', 'female', 'LS9 7TF',
            trust, CASE WHEN trust = 'RHW' THEN ward_rhw ELSE ward_rxx END, 'A1', admitted,
            CASE WHEN NOT is_open THEN 'discharged' WHEN r1 < 15 THEN 'planning' WHEN r1 < 30 THEN 'awaiting_triage'
@@ -396,7 +397,7 @@ async fn bulk_load(pool: &PgPool, offset: u64, open: u64, discharged: u64) -> an
            CASE WHEN is_open AND r1 < 15 THEN NULL ELSE admitted + interval '1 hour' * (2 + r1) END,
            CASE WHEN NOT is_open THEN admitted + interval '1 hour' * (30 + r1 * 3) END,
            CASE WHEN is_open AND r1 < 15 THEN NULL ELSE (ARRAY['p1_new_care','p2_bed','p3_placement','medicines_tto','transport'])[1 + r2 % 5] END,
-           admitted, admitted, 'HUB'
+           admitted, admitted, 'HUB', 'bench patient ' || g
          FROM gen;",
         base = 5_000_000 + offset,
     ))
@@ -440,7 +441,8 @@ async fn other_hubs(pool: &PgPool, hubs: u64, open: u64, discharged: u64) -> any
            (g * 7919) % 100 AS r1, (g * 104729) % 97 AS r2
          FROM generate_series(0::bigint, {last}::bigint) g;
          INSERT INTO patients (id, nhs_number, given_name, family_name, date_of_birth, sex, postcode, trust_code, ward_code, bed,
-           admitted_at, status, pathway, discharge_ready_at, discharged_at, delay_reason, created_at, updated_at, hub_code)
+           admitted_at, status, pathway, discharge_ready_at, discharged_at, delay_reason, created_at, updated_at, hub_code,
+           search_name)
          SELECT 20000000 + g, lpad((20000000 + g)::text, 10, '0'), 'Bench', 'Patient ' || g, '1940-01-01', 'female', 'LS9 7TF',
            'BT' || h, 'BT' || h || '-W' || w, 'A1', admitted,
            CASE WHEN NOT is_open THEN 'discharged' WHEN r1 < 15 THEN 'planning' WHEN r1 < 30 THEN 'awaiting_triage'
@@ -449,7 +451,7 @@ async fn other_hubs(pool: &PgPool, hubs: u64, open: u64, discharged: u64) -> any
            CASE WHEN is_open AND r1 < 15 THEN NULL ELSE admitted + interval '1 hour' * (2 + r1) END,
            CASE WHEN NOT is_open THEN admitted + interval '1 hour' * (30 + r1 * 3) END,
            CASE WHEN is_open AND r1 < 15 THEN NULL ELSE (ARRAY['p1_new_care','p2_bed','p3_placement','medicines_tto','transport'])[1 + r2 % 5] END,
-           admitted, admitted, 'BH' || h
+           admitted, admitted, 'BH' || h, 'bench patient ' || g
          FROM gen;",
         last = total.saturating_sub(1),
     ))

@@ -405,7 +405,7 @@ fn push_search(q: &mut QueryBuilder<'_, Postgres>, text: &str) {
             if i > 0 {
                 q.push(" AND ");
             }
-            q.push("search_fold(p.given_name || ' ' || p.family_name) LIKE '%' || search_fold(")
+            q.push("p.search_name LIKE '%' || search_fold(")
                 .push_bind(w)
                 .push(") || '%'");
         }

@@ -1009,7 +1009,8 @@ async fn write_world(pool: &PgPool, w: &World) -> Result<(), sqlx::Error> {
         let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
             "INSERT INTO patients (id, nhs_number, given_name, family_name, date_of_birth, sex, postcode, trust_code, \
              ward_code, admitted_at, status, pathway, discharge_ready_at, delay_reason, discharged_at, \
-             discharge_destination, discharge_method, cancel_reason_code, cancelled_at, closed_reason, created_at, updated_at, hub_code) ",
+             discharge_destination, discharge_method, cancel_reason_code, cancelled_at, closed_reason, created_at, updated_at, hub_code, \
+             search_name) ",
         );
         q.push_values(&w.cases, |mut b, c| {
             // the ready time a case keeps: its open period's start, or the start of the period
@@ -1045,7 +1046,8 @@ async fn write_world(pool: &PgPool, w: &World) -> Result<(), sqlx::Error> {
                 .push_bind(c.cancel_code.map(|_| "model"))
                 .push_bind(c.created_at)
                 .push_bind(c.updated_at)
-                .push_bind("HUB");
+                .push_bind("HUB")
+                .push_bind("model patient");
         });
         q.build().execute(&mut *tx).await?;
     }
