@@ -425,10 +425,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 summary.count(Outcome::Rejected),
                 summary.count(Outcome::Unavailable),
             );
+            for what in &summary.unreadable {
+                println!("not read: {what}");
+            }
+            if summary.handled.is_empty() {
+                println!("no messages found in {}", file.display());
+            }
             let failed = summary.count(Outcome::Refused)
                 + summary.count(Outcome::Rejected)
-                + summary.count(Outcome::Unavailable);
-            if failed > 0 {
+                + summary.count(Outcome::Unavailable)
+                + summary.unreadable.len();
+            if failed > 0 || summary.handled.is_empty() {
                 std::process::exit(1);
             }
             Ok(())

@@ -232,6 +232,14 @@ pub async fn create(pool: &sqlx::PgPool, hub: Option<&str>, new: NewUser) -> Res
             "username",
             "Username must be 3 to 64 characters: letters, numbers, dots, hyphens or underscores",
         );
+    } else if username.starts_with(crate::hl7::feed::FEED_USER_PREFIX) {
+        errors.add(
+            "username",
+            format!(
+                "Usernames starting {} are kept for the hospital feed: choose another",
+                crate::hl7::feed::FEED_USER_PREFIX
+            ),
+        );
     }
     let org: Option<(String,)> = sqlx::query_as(
         "SELECT kind FROM organisations WHERE code = $1 AND ($2::text IS NULL OR hub_code = $2)",

@@ -210,15 +210,17 @@ impl Cursor {
                 let (id, g) = rest.split_once('.')?;
                 let g = if number {
                     GroupKey::Number(g.parse().ok()?)
-                } else {
+                } else if crate::web::paging::storable_text(g) {
                     GroupKey::Text(g.to_string())
+                } else {
+                    return None;
                 };
                 (id, Some(g))
             }
         };
         let key = match key {
             "-" if order != ListOrder::Updated => None,
-            k => Some(DateTime::<Utc>::from_timestamp_micros(k.parse().ok()?)?),
+            k => Some(crate::web::paging::storable_instant(k.parse().ok()?)?),
         };
         if order == ListOrder::Updated && key.is_none() {
             return None;

@@ -586,6 +586,10 @@ async fn trust_of_facility(tx: &mut PgConnection, facility: &str) -> Result<Stri
     }
 }
 
+/// The start of the feed's own usernames (`hl7-feed-<trust>`); people's accounts may not
+/// start so ([`crate::accounts::users::create`]).
+pub const FEED_USER_PREFIX: &str = "hl7-feed-";
+
 /// The feed's users, once read, by database and trust (a user row is never deleted).
 static FEED_USERS: std::sync::OnceLock<
     std::sync::Mutex<std::collections::HashMap<(String, String), Caller>>,
@@ -653,23 +657,35 @@ async fn feed_caller(
         sqlx::query!(
             "INSERT INTO users (username, display_name, role, org_code, password_hash, disabled_at) \
              VALUES ($1, $2, 'ward', $3, '!', $4) ON CONFLICT (username) DO NOTHING",
-            format!("hl7-feed-{}", trust.to_lowercase()),
+            format!("{FEED_USER_PREFIX}{}", trust.to_lowercase()),
             format!("Hospital feed ({trust})"),
             trust,
             now as _,
         )
         .execute(&mut *tx)
         .await?;
+        // only the feed's own account: never one a person made with the same name before
+        // such names were kept for the feed (it could sign in, and would vanish from the
+        // users' list)
         sqlx::query!(
             "INSERT INTO hl7_feed_users (trust_code, user_id) \
-             SELECT $1, id FROM users WHERE username = $2 ON CONFLICT DO NOTHING",
+             SELECT $1, id FROM users WHERE username = $2 AND role = 'ward' AND org_code = $1 \
+             AND password_hash = '!' AND disabled_at IS NOT NULL ON CONFLICT DO NOTHING",
             trust,
-            format!("hl7-feed-{}", trust.to_lowercase()),
+            format!("{FEED_USER_PREFIX}{}", trust.to_lowercase()),
         )
         .execute(&mut *tx)
         .await?;
+        // linked now, or by another message's transaction meanwhile: the next round reads it
     }
-    Err(Failure::Unavailable)
+    Err(problem(
+        "MSH-4",
+        codes::APPLICATION_ERROR,
+        format!(
+            "The feed's account for trust {trust} cannot be made: an account named {FEED_USER_PREFIX}{} already exists and is not the feed's. An administrator renames or removes it, then replays this message",
+            trust.to_lowercase()
+        ),
+    ))
 }
 
 /// An open case the feed found, with the time of the newest message applied to it.
@@ -1226,16 +1242,39 @@ pub async fn replay_stored(state: &AppState, id: i64) -> Result<Handled, AppErro
 /// else text where each message starts at a line beginning `MSH` or after a blank line
 /// (segments one per line, CR, LF or CRLF).
 pub fn split_log(bytes: &[u8]) -> Vec<String> {
+    split_log_reporting(bytes).0
+}
+
+/// [`split_log`], with what of the file could not be read as messages: a frame over 1 MB, an
+/// unfinished frame at the end (a log cut off mid-write), bytes outside any frame.
+pub fn split_log_reporting(bytes: &[u8]) -> (Vec<String>, Vec<String>) {
+    let mut unreadable = vec![];
     if bytes.contains(&super::mllp::START) {
         let mut d = super::mllp::Deframer::default();
-        return d
-            .push(bytes)
-            .into_iter()
-            .filter_map(|f| match f {
-                super::mllp::Found::Frame(b) => Some(super::mllp::decode(&b)),
-                super::mllp::Found::TooLarge => None,
-            })
-            .collect();
+        let mut messages = vec![];
+        for f in d.push(bytes) {
+            match f {
+                super::mllp::Found::Frame(b) => messages.push(super::mllp::decode(&b)),
+                super::mllp::Found::TooLarge => unreadable.push(format!(
+                    "a frame larger than {} bytes, skipped",
+                    super::mllp::MAX_FRAME_BYTES
+                )),
+            }
+        }
+        if d.in_frame() {
+            unreadable.push(
+                "an unfinished frame at the end of the file (no 0x1C 0x0D): the log may have been cut off"
+                    .to_string(),
+            );
+        }
+        let outside = bytes
+            .split(|&b| b == super::mllp::START)
+            .next()
+            .is_some_and(|before| before.iter().any(|b| !b.is_ascii_whitespace()));
+        if outside {
+            unreadable.push("bytes before the first frame, skipped".to_string());
+        }
+        return (messages, unreadable);
     }
     let text = super::mllp::decode(bytes)
         .replace("\r\n", "\n")
@@ -1257,13 +1296,15 @@ pub fn split_log(bytes: &[u8]) -> Vec<String> {
     if !current.is_empty() {
         messages.push(current.join("\r"));
     }
-    messages
+    (messages, unreadable)
 }
 
 /// What a replay did, message by message.
 #[derive(Debug, Default)]
 pub struct ReplaySummary {
     pub handled: Vec<Handled>,
+    /// Parts of the file that were not messages ([`split_log_reporting`]).
+    pub unreadable: Vec<String>,
 }
 
 impl ReplaySummary {
@@ -1274,8 +1315,12 @@ impl ReplaySummary {
 
 /// Applies a day's message log in file order, as the MLLP port would.
 pub async fn replay_log(state: &AppState, bytes: &[u8]) -> ReplaySummary {
-    let mut summary = ReplaySummary::default();
-    for message in split_log(bytes) {
+    let (messages, unreadable) = split_log_reporting(bytes);
+    let mut summary = ReplaySummary {
+        unreadable,
+        ..ReplaySummary::default()
+    };
+    for message in messages {
         summary.handled.push(handle(state, &message, None).await);
     }
     summary
@@ -1369,5 +1414,23 @@ mod tests {
         bytes.extend(b"\n");
         bytes.extend(super::super::mllp::frame("MSH|two"));
         assert_eq!(split_log(&bytes), vec!["MSH|one\rPID|1", "MSH|two"]);
+        let (_, unreadable) = split_log_reporting(&bytes);
+        assert!(unreadable.is_empty(), "{unreadable:?}");
+    }
+
+    #[test]
+    fn a_log_cut_off_mid_frame_or_with_junk_before_its_frames_says_so() {
+        let mut bytes = b"junk".to_vec();
+        bytes.extend(super::super::mllp::frame("MSH|one"));
+        bytes.extend(b"\x0bMSH|two\rPID|");
+        let (messages, unreadable) = split_log_reporting(&bytes);
+        assert_eq!(messages, vec!["MSH|one"]);
+        assert_eq!(unreadable.len(), 2, "{unreadable:?}");
+        assert!(unreadable.iter().any(|u| u.contains("unfinished frame")));
+        assert!(
+            unreadable
+                .iter()
+                .any(|u| u.contains("before the first frame"))
+        );
     }
 }

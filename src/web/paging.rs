@@ -55,6 +55,18 @@ pub fn updated_since(v: Option<&str>, errors: &mut FieldErrors) -> Option<DateTi
     parsed
 }
 
+/// A cursor's time, when it is one PostgreSQL can store and compare (cursors are not signed:
+/// one edited by hand may hold any number). Years 1 to 9999; anything else is no position.
+pub fn storable_instant(micros: i64) -> Option<DateTime<Utc>> {
+    use chrono::Datelike;
+    DateTime::<Utc>::from_timestamp_micros(micros).filter(|t| (1..=9999).contains(&t.year()))
+}
+
+/// Whether a cursor's text can be sent to PostgreSQL (text may not hold a NUL byte).
+pub fn storable_text(text: &str) -> bool {
+    !text.contains('\0')
+}
+
 /// A place in a list: the sort key (a time) and id of a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
@@ -84,7 +96,7 @@ impl Position {
         let rest = plain.strip_prefix(list)?.strip_prefix(':')?;
         let (at, id) = rest.split_once('.')?;
         Some(Position {
-            at: DateTime::<Utc>::from_timestamp_micros(at.parse().ok()?)?,
+            at: storable_instant(at.parse().ok()?)?,
             id: id.parse().ok()?,
         })
     }
@@ -133,11 +145,11 @@ impl NamePosition {
             return None;
         }
         Some(NamePosition {
+            id: parts[names + 1].parse().ok()?,
             names: parts[1..=names]
                 .iter()
-                .map(|p| unhex(p))
+                .map(|p| unhex(p).filter(|n| storable_text(n)))
                 .collect::<Option<_>>()?,
-            id: parts[names + 1].parse().ok()?,
         })
     }
 }
@@ -186,9 +198,38 @@ mod tests {
         assert_eq!(super::NamePosition::decode(&text, "a", 1), None);
         assert_eq!(super::NamePosition::decode("zz.00.1", "a", 1), None);
         assert_eq!(super::NamePosition::decode("", "a", 0), None);
+        // a NUL byte cannot reach PostgreSQL
+        let nul = super::NamePosition {
+            names: vec!["a\0b".into()],
+            id: 1,
+        };
+        assert_eq!(super::NamePosition::decode(&nul.encode("a"), "a", 1), None);
     }
 
     use super::*;
+
+    #[test]
+    fn a_cursor_holding_a_time_postgresql_cannot_store_is_no_cursor() {
+        let hex = |t: &str| t.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+        for at in [
+            "-1000000000000000000",
+            "253402300800000000",
+            "-62135596800000001",
+        ] {
+            assert_eq!(
+                super::Position::decode(&hex(&format!("l:{at}.5")), "l"),
+                None,
+                "{at}"
+            );
+        }
+        // the first and last microseconds of years 1 and 9999 are positions
+        for at in ["-62135596800000000", "253402300799999999", "0"] {
+            assert!(
+                super::Position::decode(&hex(&format!("l:{at}.5")), "l").is_some(),
+                "{at}"
+            );
+        }
+    }
 
     #[test]
     fn a_cursor_reads_back_only_in_its_own_list() {

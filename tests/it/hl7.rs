@@ -901,7 +901,6 @@ async fn the_replay_cli_applies_a_days_log_and_says_what_it_did() {
         .output()
         .await
         .unwrap();
-    let _ = std::fs::remove_file(&file);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "one refused: exit 1\n{text}");
     assert!(
@@ -927,6 +926,40 @@ async fn the_replay_cli_applies_a_days_log_and_says_what_it_did() {
             "discharge_cancelled"
         ]
     );
+    // a log cut off in the middle of its last frame: the whole frames are applied, the cut
+    // one is reported, and the exit status says not everything was read
+    let mut cut =
+        homeward::hl7::mllp::frame(&adt("A08", "L6", now - Duration::hours(1), &ada, None, &[]));
+    cut.extend(b"\x0bMSH|^~\\&|PAS|RHW|HOMEWARD|HUB|20261130");
+    std::fs::write(&file, cut).unwrap();
+    let out = tokio::process::Command::new(BIN)
+        .env("DATABASE_URL", app.database_url())
+        .env("HOMEWARD_TEST_CLOCK", now.to_rfc3339())
+        .arg("hl7")
+        .arg("replay")
+        .arg(&file)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("1 messages: 1 applied"), "{text}");
+    assert!(text.contains("not read: an unfinished frame"), "{text}");
+    // nothing but junk: no messages, exit 1
+    std::fs::write(&file, b"\x0b\x00\x01garbage").unwrap();
+    let out = tokio::process::Command::new(BIN)
+        .env("DATABASE_URL", app.database_url())
+        .env("HOMEWARD_TEST_CLOCK", now.to_rfc3339())
+        .arg("hl7")
+        .arg("replay")
+        .arg(&file)
+        .output()
+        .await
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("no messages found"), "{text}");
 }
 
 #[tokio::test]
@@ -1487,5 +1520,77 @@ async fn old_messages_are_forgotten_refusals_waiting_are_kept_and_feed_accounts_
         !users.text("main").contains("hl7-feed"),
         "{}",
         users.text("main")
+    );
+}
+
+#[tokio::test]
+async fn a_persons_account_named_like_the_feeds_is_never_taken_for_the_feed() {
+    let app = TestApp::spawn().await;
+    map_locations(&app).await;
+    let now = app.clock.now();
+    // such names are kept for the feed: an administrator cannot make one
+    let admin = app.browser("admin").await;
+    let res = admin
+        .post_form(
+            "/admin/users",
+            &[
+                ("username", "hl7-feed-rhw"),
+                ("display_name", "Not the feed"),
+                ("role", "admin"),
+                ("org_code", "HUB"),
+                ("password", "Correct-Horse-Battery-77"),
+            ],
+        )
+        .await;
+    let page = expect_page(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(
+        page.text("#username-error")
+            .contains("kept for the hospital feed"),
+        "{}",
+        page.text("main")
+    );
+    // one made before the rule (here straight into the table, enabled, with a password) is
+    // not adopted: the feed refuses its messages, with the reason, until it is renamed
+    app.count(
+        "WITH u AS (INSERT INTO users (username, display_name, role, org_code, password_hash) \
+         VALUES ('hl7-feed-rhw', 'Not the feed', 'admin', 'HUB', 'x') RETURNING id) SELECT count(*) FROM u",
+    )
+    .await;
+    let ada = person(Some(valid_nhs(45)), "RHW4501", "Lovelace", "Ada");
+    let admit = adt(
+        "A01",
+        "F1",
+        now - Duration::hours(1),
+        &ada,
+        Some(&at("AMU", "B1")),
+        &[],
+    );
+    let handled = homeward::hl7::feed::receive(&app.state, &admit).await;
+    assert_eq!(handled.outcome.as_str(), "refused", "{}", handled.ack);
+    assert!(
+        handled.reason.contains("not the feed's"),
+        "{}",
+        handled.reason
+    );
+    assert_eq!(app.count("SELECT count(*) FROM hl7_feed_users").await, 0);
+    assert!(
+        admin
+            .page("/admin/users")
+            .await
+            .text("main")
+            .contains("hl7-feed-rhw")
+    );
+    // renamed: the feed makes its own account and the replayed message applies
+    app.count("WITH u AS (UPDATE users SET username = 'someone.else' WHERE username = 'hl7-feed-rhw' RETURNING id) SELECT count(*) FROM u")
+        .await;
+    let handled = homeward::hl7::feed::receive(&app.state, &admit).await;
+    assert_eq!(handled.outcome.as_str(), "applied", "{}", handled.ack);
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM hl7_feed_users f JOIN users u ON u.id = f.user_id \
+             WHERE u.username = 'hl7-feed-rhw' AND u.password_hash = '!' AND u.disabled_at IS NOT NULL"
+        )
+        .await,
+        1
     );
 }

@@ -103,6 +103,35 @@ async fn passed_choice_deadlines_page_in_order_on_the_page_and_in_the_api() {
         links, expected,
         "the pages are the list in order, each once"
     );
+    // a cursor edited by hand to a time PostgreSQL cannot hold: no cursor (422 in the API,
+    // the first page on pages), never a 500
+    let hex = |t: &str| t.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+    let far = hex("choice-overdue:-1000000000000000000.5");
+    let res = hub
+        .get(&format!("/api/v1/choice/overdue?cursor={far}"))
+        .await;
+    let body = expect_json(res, StatusCode::UNPROCESSABLE_ENTITY, "far cursor").await;
+    assert!(body["error"]["fields"]["cursor"].is_string(), "{body}");
+    for path in [
+        format!("/hub/choice?after={far}"),
+        format!(
+            "/notifications?before={}",
+            hex("notices:-1000000000000000000.5")
+        ),
+        format!(
+            "/notifications?overdue_after={}",
+            hex("notices-overdue:253402300800000000.1")
+        ),
+        format!(
+            "/directory?after={}.{}.{}.5",
+            hex("directory-page"),
+            hex("a\0"),
+            hex("x")
+        ),
+        format!("/hub?after={}", hex("w-1000000000000000000.5")),
+    ] {
+        assert_eq!(b.get(&path).await.status(), StatusCode::OK, "{path}");
+    }
     // a cursor the page did not give out: the first page
     assert_eq!(
         b.page("/hub/choice?after=nonsense")
