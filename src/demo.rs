@@ -1138,6 +1138,22 @@ async fn patients(state: &AppState) -> anyhow::Result<()> {
             commands::set_delay_reason(&demo, &hub, id, None, reason)
                 .await
                 .map_err(anyhow_app)?;
+            // a care home placement waiting for weeks: the patient had the choice letter and
+            // its deadline has passed without an outcome (the hub's "Choice deadlines passed")
+            if chosen == 3 && matches!(fate, Fate::AwaitingCare) && waited > Duration::days(16) {
+                use crate::choice::{ChoiceStep, record};
+                at(step(4) + Duration::minutes(30));
+                record(&demo, &hub, id, None, ChoiceStep::InformationGiven)
+                    .await
+                    .map_err(anyhow_app)?;
+                let options = vec![
+                    "Meadowbank House, residential, LS9".to_string(),
+                    "Oak Lodge, residential, LS14".to_string(),
+                ];
+                record(&demo, &hub, id, None, ChoiceStep::Letter { options })
+                    .await
+                    .map_err(anyhow_app)?;
+            }
         } else if rng.random_bool(0.5) {
             at(step(4));
             let reason = ["medicines_tto", "transport", "medical_decision"]

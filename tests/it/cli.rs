@@ -195,6 +195,11 @@ async fn the_demo_area_loads_once_with_every_status() {
     );
     let history = count("SELECT count(*) FROM patient_history").await;
     assert!(history > patients * 2);
+    // a few long waits for a care home have had the choice letter, its deadline passed
+    assert!(
+        count("SELECT count(*) FROM patient_choices c JOIN patients p ON p.id = c.patient_id WHERE c.deadline < current_date AND c.outcome IS NULL AND p.status = 'awaiting_care'").await
+            >= 1
+    );
     // the capacity market is alive: offers, and referrals in every state
     assert!(count("SELECT count(*) FROM capacity_offers").await >= 10);
     assert_eq!(
