@@ -842,6 +842,28 @@ async fn an_administrator_sees_refusals_maps_a_location_and_replays() {
     assert_eq!(hub.get("/admin/hl7").await.status(), StatusCode::FORBIDDEN);
 }
 
+/// Runs `homeward hl7 replay FILE` against the test's database at the test clock's now: its
+/// exit code and what it printed.
+async fn replay_cli(
+    app: &TestApp,
+    file: &std::path::Path,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (Option<i32>, String) {
+    let out = tokio::process::Command::new(BIN)
+        .env("DATABASE_URL", app.database_url())
+        .env("HOMEWARD_TEST_CLOCK", now.to_rfc3339())
+        .arg("hl7")
+        .arg("replay")
+        .arg(file)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 #[tokio::test]
 async fn the_replay_cli_applies_a_days_log_and_says_what_it_did() {
     let app = TestApp::spawn().await;
@@ -892,17 +914,8 @@ async fn the_replay_cli_applies_a_days_log_and_says_what_it_did() {
     .join("\n\n");
     let file = std::env::temp_dir().join(format!("homeward-hl7-log-{}.txt", std::process::id()));
     std::fs::write(&file, log).unwrap();
-    let out = tokio::process::Command::new(BIN)
-        .env("DATABASE_URL", app.database_url())
-        .env("HOMEWARD_TEST_CLOCK", now.to_rfc3339())
-        .arg("hl7")
-        .arg("replay")
-        .arg(&file)
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "one refused: exit 1\n{text}");
+    let (code, text) = replay_cli(&app, &file, now).await;
+    assert_eq!(code, Some(1), "one refused: exit 1\n{text}");
     assert!(
         text.contains("5 messages: 4 applied, 0 already applied, 0 ignored, 1 refused, 0 rejected"),
         "{text}"
@@ -932,33 +945,15 @@ async fn the_replay_cli_applies_a_days_log_and_says_what_it_did() {
         homeward::hl7::mllp::frame(&adt("A08", "L6", now - Duration::hours(1), &ada, None, &[]));
     cut.extend(b"\x0bMSH|^~\\&|PAS|RHW|HOMEWARD|HUB|20261130");
     std::fs::write(&file, cut).unwrap();
-    let out = tokio::process::Command::new(BIN)
-        .env("DATABASE_URL", app.database_url())
-        .env("HOMEWARD_TEST_CLOCK", now.to_rfc3339())
-        .arg("hl7")
-        .arg("replay")
-        .arg(&file)
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (code, text) = replay_cli(&app, &file, now).await;
+    assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("1 messages: 1 applied"), "{text}");
     assert!(text.contains("not read: an unfinished frame"), "{text}");
     // nothing but junk: no messages, exit 1
     std::fs::write(&file, b"\x0b\x00\x01garbage").unwrap();
-    let out = tokio::process::Command::new(BIN)
-        .env("DATABASE_URL", app.database_url())
-        .env("HOMEWARD_TEST_CLOCK", now.to_rfc3339())
-        .arg("hl7")
-        .arg("replay")
-        .arg(&file)
-        .output()
-        .await
-        .unwrap();
+    let (code, text) = replay_cli(&app, &file, now).await;
     let _ = std::fs::remove_file(&file);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("no messages found"), "{text}");
 }
 
