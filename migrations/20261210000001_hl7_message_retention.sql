@@ -7,7 +7,7 @@ CREATE INDEX hl7_messages_resolved_by_idx ON hl7_messages (resolved_by)
 
 -- The feed's accounts are its own only: disabled ward accounts with no usable password. A
 -- person's account that happened to carry a feed account's name is no longer taken for one
--- (the feed refuses its messages until an administrator renames it), and no new account may
+-- (the feed makes its own under the next name, `hl7-feed-<trust>-2`), and no new account may
 -- take such a name.
 DELETE FROM hl7_feed_users f USING users u
  WHERE u.id = f.user_id

@@ -653,36 +653,43 @@ async fn feed_caller(
             };
             return Ok((caller, attempt > 0));
         }
-        // disabled, with no usable password: it can never sign in
-        sqlx::query!(
-            "INSERT INTO users (username, display_name, role, org_code, password_hash, disabled_at) \
-             VALUES ($1, $2, 'ward', $3, '!', $4) ON CONFLICT (username) DO NOTHING",
-            format!("{FEED_USER_PREFIX}{}", trust.to_lowercase()),
-            format!("Hospital feed ({trust})"),
-            trust,
-            now as _,
-        )
-        .execute(&mut *tx)
-        .await?;
-        // only the feed's own account: never one a person made with the same name before
-        // such names were kept for the feed (it could sign in, and would vanish from the
-        // users' list)
-        sqlx::query!(
-            "INSERT INTO hl7_feed_users (trust_code, user_id) \
-             SELECT $1, id FROM users WHERE username = $2 AND role = 'ward' AND org_code = $1 \
-             AND password_hash = '!' AND disabled_at IS NOT NULL ON CONFLICT DO NOTHING",
-            trust,
-            format!("{FEED_USER_PREFIX}{}", trust.to_lowercase()),
-        )
-        .execute(&mut *tx)
-        .await?;
+        // disabled, with no usable password: it can never sign in. Linked only when it is the
+        // feed's own: never a person's account of that name, made before such names were
+        // kept for the feed (it could sign in, and would vanish from the users' list); then
+        // the feed takes the next name
+        let base = format!("{FEED_USER_PREFIX}{}", trust.to_lowercase());
+        for username in [base.clone(), format!("{base}-2")] {
+            sqlx::query!(
+                "INSERT INTO users (username, display_name, role, org_code, password_hash, disabled_at) \
+                 VALUES ($1, $2, 'ward', $3, '!', $4) ON CONFLICT (username) DO NOTHING",
+                username,
+                format!("Hospital feed ({trust})"),
+                trust,
+                now as _,
+            )
+            .execute(&mut *tx)
+            .await?;
+            let linked = sqlx::query!(
+                "INSERT INTO hl7_feed_users (trust_code, user_id) \
+                 SELECT $1, id FROM users WHERE username = $2 AND role = 'ward' AND org_code = $1 \
+                 AND password_hash = '!' AND disabled_at IS NOT NULL ON CONFLICT DO NOTHING",
+                trust,
+                username,
+            )
+            .execute(&mut *tx)
+            .await?;
+            if linked.rows_affected() > 0 {
+                break;
+            }
+        }
         // linked now, or by another message's transaction meanwhile: the next round reads it
     }
     Err(problem(
         "MSH-4",
         codes::APPLICATION_ERROR,
         format!(
-            "The feed's account for trust {trust} cannot be made: an account named {FEED_USER_PREFIX}{} already exists and is not the feed's. An administrator renames or removes it, then replays this message",
+            "The feed's account for trust {trust} cannot be made: accounts named {FEED_USER_PREFIX}{} and {FEED_USER_PREFIX}{}-2 exist and are not the feed's (made before such names were kept for the feed); a database administrator renames one, then this message is replayed",
+            trust.to_lowercase(),
             trust.to_lowercase()
         ),
     ))
@@ -1246,20 +1253,27 @@ pub fn split_log(bytes: &[u8]) -> Vec<String> {
 }
 
 /// [`split_log`], with what of the file could not be read as messages: a frame over 1 MB, an
-/// unfinished frame at the end (a log cut off mid-write), bytes outside any frame.
+/// unfinished frame (cut off by the next one, or at the end: a log cut off mid-write), bytes
+/// outside any frame.
 pub fn split_log_reporting(bytes: &[u8]) -> (Vec<String>, Vec<String>) {
     let mut unreadable = vec![];
     if bytes.contains(&super::mllp::START) {
-        let mut d = super::mllp::Deframer::default();
+        let mut d = super::mllp::Deframer::for_a_file();
         let mut messages = vec![];
         for f in d.push(bytes) {
             match f {
                 super::mllp::Found::Frame(b) => messages.push(super::mllp::decode(&b)),
                 super::mllp::Found::TooLarge => unreadable.push(format!(
-                    "a frame larger than {} bytes, skipped",
+                    "a frame larger than {} bytes, skipped (reading went on with the next)",
                     super::mllp::MAX_FRAME_BYTES
                 )),
             }
+        }
+        if d.restarted > 0 {
+            unreadable.push(format!(
+                "{} unfinished frame(s) cut off by the start of another (a log cut off mid-write, then written on)",
+                d.restarted
+            ));
         }
         if d.in_frame() {
             unreadable.push(
@@ -1267,12 +1281,8 @@ pub fn split_log_reporting(bytes: &[u8]) -> (Vec<String>, Vec<String>) {
                     .to_string(),
             );
         }
-        let outside = bytes
-            .split(|&b| b == super::mllp::START)
-            .next()
-            .is_some_and(|before| before.iter().any(|b| !b.is_ascii_whitespace()));
-        if outside {
-            unreadable.push("bytes before the first frame, skipped".to_string());
+        if d.outside > 0 {
+            unreadable.push(format!("{} bytes outside any frame, skipped", d.outside));
         }
         return (messages, unreadable);
     }
@@ -1427,10 +1437,25 @@ mod tests {
         assert_eq!(messages, vec!["MSH|one"]);
         assert_eq!(unreadable.len(), 2, "{unreadable:?}");
         assert!(unreadable.iter().any(|u| u.contains("unfinished frame")));
+        assert!(unreadable.iter().any(|u| u.contains("outside any frame")));
+        // a frame cut off by the next, and one too large: both said, and reading goes on
+        let mut bytes = b"\x0bMSH|cut".to_vec();
+        bytes.extend(super::super::mllp::frame("MSH|whole"));
+        bytes.push(super::super::mllp::START);
+        bytes.extend(vec![b'A'; super::super::mllp::MAX_FRAME_BYTES + 10]);
+        bytes.extend([0x1c, 0x0d]);
+        bytes.extend(super::super::mllp::frame("MSH|after"));
+        let (messages, unreadable) = split_log_reporting(&bytes);
+        assert_eq!(messages, vec!["MSH|whole", "MSH|after"]);
         assert!(
             unreadable
                 .iter()
-                .any(|u| u.contains("before the first frame"))
+                .any(|u| u.contains("cut off by the start of another")),
+            "{unreadable:?}"
+        );
+        assert!(
+            unreadable.iter().any(|u| u.contains("larger than")),
+            "{unreadable:?}"
         );
     }
 }

@@ -47,17 +47,46 @@ pub struct Deframer {
     buf: Vec<u8>,
     /// Inside a frame (its start byte seen).
     open: bool,
+    /// After a frame over the limit: go on to the next frame (a file) rather than stop (a
+    /// connection, which is closed).
+    keep_going: bool,
+    /// Passing over the rest of a frame over the limit, to its end.
+    skipping: bool,
+    /// The byte before, while skipping.
+    prev: u8,
+    /// Frames lost because another began before they ended.
+    pub restarted: usize,
+    /// Bytes other than white space outside any frame (passed over).
+    pub outside: usize,
 }
 
 impl Deframer {
+    /// A deframer for a file of frames: a frame over the limit is passed over and reading
+    /// goes on with the next.
+    pub fn for_a_file() -> Self {
+        Deframer {
+            keep_going: true,
+            ..Deframer::default()
+        }
+    }
+
     /// Adds bytes; returns the frames they complete.
     pub fn push(&mut self, bytes: &[u8]) -> Vec<Found> {
         let mut found = vec![];
         for &b in bytes {
+            if self.skipping {
+                if b == END[1] && self.prev == END[0] {
+                    self.skipping = false;
+                }
+                self.prev = b;
+                continue;
+            }
             if !self.open {
                 if b == START {
                     self.open = true;
                     self.buf.clear();
+                } else if !b.is_ascii_whitespace() {
+                    self.outside += 1;
                 }
                 continue;
             }
@@ -70,6 +99,9 @@ impl Deframer {
             if b == START {
                 // a new frame before the old one ended: the old one is lost, as senders
                 // that restart a frame expect
+                if !self.buf.is_empty() {
+                    self.restarted += 1;
+                }
                 self.buf.clear();
                 continue;
             }
@@ -78,7 +110,11 @@ impl Deframer {
                 self.buf = vec![];
                 self.open = false;
                 found.push(Found::TooLarge);
-                return found;
+                if !self.keep_going {
+                    return found;
+                }
+                self.skipping = true;
+                self.prev = 0;
             }
         }
         found
