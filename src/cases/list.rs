@@ -182,22 +182,15 @@ impl Cursor {
             Some(GroupKey::Number(n)) => format!(".{n}"),
             Some(GroupKey::Text(t)) => format!(".{t}"),
         };
-        format!("{}{key}.{}{group}", self.order.tag(), self.id)
-            .bytes()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::web::paging::hex(&format!("{}{key}.{}{group}", self.order.tag(), self.id))
     }
 
     /// Reads a cursor made by [`Cursor::encode`] for a list in `order`.
     pub fn decode(text: &str, order: ListOrder) -> Option<Cursor> {
-        if !text.len().is_multiple_of(2) || text.len() > 400 {
+        if text.len() > 400 {
             return None;
         }
-        let bytes: Option<Vec<u8>> = (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-            .collect();
-        let plain = String::from_utf8(bytes?).ok()?;
+        let plain = crate::web::paging::unhex(text)?;
         let mut chars = plain.chars();
         if chars.next()? != order.tag() {
             return None;

@@ -101,11 +101,8 @@ pub async fn search(
         DIRECTORY_PAGE,
     )
     .await?;
-    let next = (services.len() as i64 > DIRECTORY_PAGE).then(|| {
-        services.truncate(DIRECTORY_PAGE as usize);
-        services
-            .last()
-            .map(|s| super::name_position(s).encode(super::PAGE_LIST))
+    let next = crate::web::paging::split_page_with(&mut services, DIRECTORY_PAGE, |s| {
+        super::name_position(s).encode(super::PAGE_LIST)
     });
     Ok(SearchPage {
         layout: crate::notifications::layout(&state, &session, &caller, "directory").await,
@@ -116,7 +113,7 @@ pub async fn search(
         types,
         services,
         total,
-        next_href: next.flatten().map(|c| search_href(&q, Some(&c))),
+        next_href: next.map(|c| search_href(&q, Some(&c))),
         first_href: after.map(|_| search_href(&q, None)),
         q,
         mine: caller.is(Role::Provider),

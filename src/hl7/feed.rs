@@ -1248,11 +1248,7 @@ pub async fn replay_stored(state: &AppState, id: i64) -> Result<Handled, AppErro
 /// Splits a day's message log into messages: MLLP frames when the file has any (0x0B),
 /// else text where each message starts at a line beginning `MSH` or after a blank line
 /// (segments one per line, CR, LF or CRLF).
-pub fn split_log(bytes: &[u8]) -> Vec<String> {
-    split_log_reporting(bytes).0
-}
-
-/// [`split_log`], with what of the file could not be read as messages: a frame over 1 MB, an
+/// And what of the file could not be read as messages: a frame over 1 MB, an
 /// unfinished frame (cut off by the next one, or at the end: a log cut off mid-write), bytes
 /// outside any frame.
 pub fn split_log_reporting(bytes: &[u8]) -> (Vec<String>, Vec<String>) {
@@ -1407,7 +1403,7 @@ mod tests {
     #[test]
     fn a_log_splits_on_msh_and_blank_lines() {
         let log = "MSH|^~\\&|A\nPID|1\n\n\nMSH|^~\\&|B\r\nPID|2\r\nMSH|^~\\&|C\rPID|3\r";
-        let got = split_log(log.as_bytes());
+        let got = split_log_reporting(log.as_bytes()).0;
         assert_eq!(
             got,
             vec![
@@ -1423,7 +1419,10 @@ mod tests {
         let mut bytes = super::super::mllp::frame("MSH|one\rPID|1");
         bytes.extend(b"\n");
         bytes.extend(super::super::mllp::frame("MSH|two"));
-        assert_eq!(split_log(&bytes), vec!["MSH|one\rPID|1", "MSH|two"]);
+        assert_eq!(
+            split_log_reporting(&bytes).0,
+            vec!["MSH|one\rPID|1", "MSH|two"]
+        );
         let (_, unreadable) = split_log_reporting(&bytes);
         assert!(unreadable.is_empty(), "{unreadable:?}");
     }

@@ -67,6 +67,23 @@ pub fn storable_text(text: &str) -> bool {
     !text.contains('\0')
 }
 
+/// A cursor's text as clients carry it: hex, opaque and safe in a URL.
+pub fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The text of [`hex`], if it is hex of UTF-8.
+pub fn unhex(text: &str) -> Option<String> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
 /// A place in a list: the sort key (a time) and id of a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
@@ -77,22 +94,19 @@ pub struct Position {
 impl Position {
     /// The cursor clients carry: hex of `<list tag><micros>.<id>`.
     pub fn encode(&self, list: &str) -> String {
-        format!("{list}:{}.{}", self.at.timestamp_micros(), self.id)
-            .bytes()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex(&format!(
+            "{list}:{}.{}",
+            self.at.timestamp_micros(),
+            self.id
+        ))
     }
 
     /// Reads a cursor made by [`Position::encode`] for the same list.
     pub fn decode(text: &str, list: &str) -> Option<Position> {
-        if !text.len().is_multiple_of(2) || text.len() > 200 {
+        if text.len() > 200 {
             return None;
         }
-        let bytes: Option<Vec<u8>> = (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-            .collect();
-        let plain = String::from_utf8(bytes?).ok()?;
+        let plain = unhex(text)?;
         let rest = plain.strip_prefix(list)?.strip_prefix(':')?;
         let (at, id) = rest.split_once('.')?;
         Some(Position {
@@ -109,21 +123,6 @@ impl Position {
 pub struct NamePosition {
     pub names: Vec<String>,
     pub id: i64,
-}
-
-fn hex(text: &str) -> String {
-    text.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<String> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect();
-    String::from_utf8(bytes?).ok()
 }
 
 impl NamePosition {
@@ -172,10 +171,19 @@ pub fn split_page<T>(
     list: &str,
     position: impl Fn(&T) -> Position,
 ) -> Option<String> {
+    split_page_with(rows, limit, |row| position(row).encode(list))
+}
+
+/// [`split_page`] for any cursor: `cursor` makes the next page's from the last row kept.
+pub fn split_page_with<T>(
+    rows: &mut Vec<T>,
+    limit: i64,
+    cursor: impl Fn(&T) -> String,
+) -> Option<String> {
     let limit = limit.max(0) as usize;
     if rows.len() > limit {
         rows.truncate(limit);
-        rows.last().map(|r| position(r).encode(list))
+        rows.last().map(cursor)
     } else {
         None
     }
