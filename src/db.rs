@@ -41,6 +41,11 @@ pub struct DbOptions {
     /// role); when not, `app_url` is required, the owner is never connected to, and the
     /// database must already be prepared (`homeward migrate`).
     pub as_owner: bool,
+    /// The application role's URL leads to a transaction pooler (PgBouncer with
+    /// `pool_mode = transaction`): no session settings are sent when connecting (the
+    /// pooler's `connect_query` sets them on its server connections), and the hubs' wall
+    /// travels in the application name only ([`crate::tenancy::application_name`]).
+    pub transaction_pooler: bool,
 }
 
 impl Default for DbOptions {
@@ -51,6 +56,7 @@ impl Default for DbOptions {
             app_url: None,
             statement_timeout: None,
             as_owner: true,
+            transaction_pooler: false,
         }
     }
 }
@@ -87,7 +93,7 @@ pub async fn connect(database_url: &str, db: &DbOptions) -> anyhow::Result<PgPoo
     let app = with_settings(app, db);
     // the row-level wall between hubs: each connection is set to the hubs of the task that
     // takes it (src/tenancy.rs)
-    let pool = crate::tenancy::pool_options()
+    let pool = crate::tenancy::pool_options(db.transaction_pooler)
         .max_connections(db.pool_size)
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(app.clone())
@@ -120,14 +126,37 @@ pub fn connect_replica(read_url: &str, db: &DbOptions) -> anyhow::Result<PgPool>
     // connected when first used: a replica that is down at start only sends reads to the
     // primary until it answers (db/replica.rs)
     tracing::info!(replica = %describe(&options), "reports and exports read from a replica when it is current");
-    Ok(crate::tenancy::pool_options()
+    Ok(crate::tenancy::pool_options(db.transaction_pooler)
         .max_connections(db.pool_size.div_ceil(2).max(1))
         .acquire_timeout(Duration::from_secs(2))
         .connect_lazy_with(options))
 }
 
-/// The session settings of every application connection.
+/// A small pool of direct connections (not through a pooler) as the application role, for
+/// what needs a session of its own: listening for live events (LISTEN) and the demo's
+/// start-up lock (`--listen-database-url`). Its connections name no hub, so they see no
+/// case; connected when first used.
+pub fn connect_direct(url: &str, db: &DbOptions) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url)
+        .context("HOMEWARD_LISTEN_DATABASE_URL is not a valid PostgreSQL URL")?
+        .log_statements(tracing::log::LevelFilter::Trace);
+    let direct = DbOptions {
+        transaction_pooler: false,
+        ..db.clone()
+    };
+    let options = with_settings(options, &direct).application_name("homeward-listen");
+    Ok(PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy_with(options))
+}
+
+/// The session settings of every application connection (none through a transaction
+/// pooler, which would keep them on whichever server connection they were sent to).
 fn with_settings(options: PgConnectOptions, db: &DbOptions) -> PgConnectOptions {
+    if db.transaction_pooler {
+        return options.application_name("homeward");
+    }
     let mut settings = vec![
         // Homeward's queries are short; JIT compiling them costs more than it saves (it
         // once tripled the flow report's time).

@@ -380,7 +380,8 @@ const BEDS: &[&str] = &[
 
 /// Loads the demo area unless it is already there.
 pub async fn load(state: &AppState) -> anyhow::Result<()> {
-    let mut lock = state.pool.acquire().await?;
+    // a session lock: on a direct connection when the pool goes through a transaction pooler
+    let mut lock = state.direct.acquire().await?;
     sqlx::query("SELECT pg_advisory_lock($1)")
         .bind(LOCK_KEY)
         .execute(&mut *lock)

@@ -39,6 +39,11 @@ struct Cli {
     /// Most connections this process opens to PostgreSQL.
     #[arg(long, env = "HOMEWARD_DB_POOL_SIZE", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
     db_pool_size: u32,
+    /// HOMEWARD_APP_DATABASE_URL leads to a transaction pooler (PgBouncer, pool_mode =
+    /// transaction): no session settings are sent, and the hubs' wall travels in the
+    /// application name. Serving then needs --listen-database-url.
+    #[arg(long, env = "HOMEWARD_TRANSACTION_POOLER", global = true)]
+    transaction_pooler: bool,
     /// Seconds to keep trying PostgreSQL at start (it may still be starting) before giving up.
     #[arg(
         long,
@@ -162,6 +167,10 @@ enum Command {
         /// primary stops, Homeward connects to whichever of them has been promoted.
         #[arg(long, env = "HOMEWARD_DATABASE_HOSTS")]
         database_hosts: Option<String>,
+        /// A direct connection to PostgreSQL as the application role (not through a pooler)
+        /// for live events (LISTEN) and start-up locks; required with --transaction-pooler.
+        #[arg(long, env = "HOMEWARD_LISTEN_DATABASE_URL", hide_env_values = true)]
+        listen_database_url: Option<String>,
         /// Never connect as the owner: the database must be prepared by `homeward migrate`,
         /// and HOMEWARD_APP_DATABASE_URL names the only role this process can use.
         #[arg(long, env = "HOMEWARD_NO_MIGRATE")]
@@ -256,7 +265,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         app_url: cli.app_database_url.clone(),
         statement_timeout,
         as_owner,
+        transaction_pooler: cli.transaction_pooler,
     };
+    if let Command::Serve {
+        listen_database_url: None,
+        ..
+    } = cli.command
+        && cli.transaction_pooler
+    {
+        anyhow::bail!(
+            "--transaction-pooler needs --listen-database-url (HOMEWARD_LISTEN_DATABASE_URL): a direct connection for live events, which a transaction pooler cannot carry"
+        );
+    }
     if let Command::Migrate = cli.command {
         let role = homeward::db::migrate(&cli.database_url, &db).await?;
         println!("the database is migrated; the application role {role} is granted");
@@ -295,6 +315,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             read_database_url,
             replica_max_lag_seconds,
             database_hosts,
+            listen_database_url,
             no_migrate: _,
             #[cfg(debug_assertions)]
             test_clock,
@@ -371,7 +392,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("--database-hosts: {e}"))?;
                 homeward::db::failover::watch(pool.clone(), hosts);
             }
-            let mut state = AppState::new(pool, clock, config);
+            let mut state = match listen_database_url {
+                Some(url) => {
+                    let direct = homeward::db::connect_direct(&url, &db)?;
+                    AppState::with_direct(pool, direct, clock, config)
+                }
+                None => AppState::new(pool, clock, config),
+            };
             if let Some(url) = read_database_url {
                 let replica = homeward::db::connect_replica(&url, &db)?;
                 state = state.with_replica(replica, Duration::from_secs(replica_max_lag_seconds));

@@ -20,6 +20,10 @@ pub struct AppState {
     pub requests: crate::web::guard::RequestSlots,
     /// A streaming replica for reports and exports (`--read-database-url`).
     pub replica: Option<Arc<crate::db::replica::Replica>>,
+    /// Connections with a session of their own, for what a transaction pooler cannot carry
+    /// (the demo's start-up lock; the live-event listener has its own): the pool itself
+    /// unless `--listen-database-url` names a direct connection.
+    pub direct: PgPool,
 }
 
 impl AppState {
@@ -27,7 +31,13 @@ impl AppState {
     /// periodic work (folding the case counters, lapsing offers, the feed's message
     /// retention). Needs a tokio runtime.
     pub fn new(pool: PgPool, clock: Clock, config: Config) -> Self {
-        let live = crate::live::Live::start(pool.clone());
+        Self::with_direct(pool.clone(), pool, clock, config)
+    }
+
+    /// [`new`](Self::new) with `direct` connections for live events and session locks, when
+    /// `pool` goes through a transaction pooler (`--listen-database-url`).
+    pub fn with_direct(pool: PgPool, direct: PgPool, clock: Clock, config: Config) -> Self {
+        let live = crate::live::Live::start(direct.clone());
         crate::cases::counts::start(pool.clone(), clock.clone());
         crate::market::commands::start_lapsing(
             pool.clone(),
@@ -35,7 +45,9 @@ impl AppState {
             std::time::Duration::from_secs(30),
         );
         crate::hl7::feed::start_retention(pool.clone(), clock.clone(), config.hl7_keep);
-        Self::with_live(pool, clock, config, live)
+        let mut state = Self::with_live(pool, clock, config, live);
+        state.direct = direct;
+        state
     }
 
     /// The state of a one-off command (`homeward hl7 replay`): the same pool, clock and
@@ -57,6 +69,7 @@ impl AppState {
             reference: crate::refdata::ReferenceCache::following(&live),
             requests: crate::web::guard::RequestSlots::new(config.max_concurrent_requests),
             live,
+            direct: pool.clone(),
             pool,
             clock,
             config: Arc::new(config),

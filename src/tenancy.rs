@@ -3,8 +3,11 @@
 //! The first wall is the application's own scoping ([`crate::scope`]): every query names the
 //! caller's hub. The second is PostgreSQL's row-level security (migration
 //! `20261208000001_several_hubs.sql`): on every table that holds a case's data the
-//! application role sees only the rows of the hubs named by the setting `homeward.hubs`, so a
-//! query that forgot its hub still cannot read or write another hub's rows.
+//! application role sees only the rows of the hubs named by its connection, so a query that
+//! forgot its hub still cannot read or write another hub's rows. The connection names them in
+//! its application name (`homeward:HUB,HUB2`, [`application_name`]), which a transaction
+//! pooler carries to every server connection it uses, and in the setting `homeward.hubs`
+//! (migration `20261211000001_hub_wall_through_a_pooler.sql`).
 //!
 //! Each request runs in a [`scope`]; once the request's caller is known its extractor calls
 //! [`enter`], and from then on every connection the request takes from the pool is set to
@@ -63,30 +66,70 @@ pub fn current() -> Arc<str> {
 /// The setting is itself a round trip to the server, so sqlx's own check of an idle
 /// connection before handing it over (a ping) is switched off: a connection that has died
 /// fails the setting instead, and the pool closes it and takes or opens another.
-pub fn pool_options() -> sqlx::postgres::PgPoolOptions {
+///
+/// `pooled`: the connections go through a transaction pooler (PgBouncer), which carries only
+/// the application name from one transaction to the next ([`application_name`]).
+pub fn pool_options(pooled: bool) -> sqlx::postgres::PgPoolOptions {
     sqlx::postgres::PgPoolOptions::new()
         .test_before_acquire(false)
-        .after_connect(|conn, _| Box::pin(set_on_acquire(conn)))
-        .before_acquire(|conn, meta| {
+        .after_connect(move |conn, _| Box::pin(set_on_acquire(conn, pooled)))
+        .before_acquire(move |conn, meta| {
             Box::pin(async move {
                 // a connection to a server that was the primary before a failover is closed
                 if crate::db::failover::opened_before_switch(&meta) {
                     return Ok(false);
                 }
-                set_on_acquire(conn).await?;
+                set_on_acquire(conn, pooled).await?;
                 Ok(true)
             })
         })
 }
 
-/// Sets a pooled connection's `homeward.hubs` for the task about to use it.
-pub async fn set_on_acquire(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+/// Sets a pooled connection's hubs for the task about to use it: `homeward.hubs`, and the
+/// application name the wall reads first ([`application_name`]).
+pub async fn set_on_acquire(
+    conn: &mut sqlx::PgConnection,
+    pooled: bool,
+) -> Result<(), sqlx::Error> {
     let hubs = current();
-    sqlx::query("SELECT set_config('homeward.hubs', $1, false)")
-        .bind(&*hubs)
-        .execute(conn)
-        .await?;
+    let name = application_name(&hubs, pooled);
+    sqlx::query(
+        "SELECT set_config('homeward.hubs', $1, false), set_config('application_name', $2, false)",
+    )
+    .bind(&*hubs)
+    .bind(&*name)
+    .execute(conn)
+    .await?;
     Ok(())
+}
+
+/// The longest application name PostgreSQL keeps (NAMEDATALEN - 1 bytes); a longer one is
+/// cut short.
+const NAME_MAX: usize = 63;
+/// What the wall looks for at the start of the application name (migration
+/// `20261211000001_hub_wall_through_a_pooler.sql`).
+const LABEL: &str = "homeward:";
+
+/// The application name naming a connection's hubs: `homeward:HUB,HUB2`. A transaction
+/// pooler sets it again on whichever server connection runs each transaction, where a
+/// setting of our own (`homeward.hubs`) would stay behind on the server connection it was
+/// set on. Hubs too long for an application name (a provider serving many hubs): plain
+/// `homeward` when connected directly, so the wall reads `homeward.hubs`; behind a pooler,
+/// `homeward:`, no hub at all, rather than a setting the pooler could hand to someone else.
+pub fn application_name(hubs: &str, pooled: bool) -> std::borrow::Cow<'static, str> {
+    let printable = hubs.bytes().all(|b| b.is_ascii_graphic());
+    if printable && LABEL.len() + hubs.len() <= NAME_MAX {
+        return format!("{LABEL}{hubs}").into();
+    }
+    if pooled {
+        tracing::error!(
+            hubs,
+            "these hubs are too long to name in the application name, which is all a transaction pooler carries: the caller sees no hub; connect directly to serve it"
+        );
+        LABEL.into()
+    } else {
+        "homeward".into()
+    }
 }
 
 #[cfg(test)]

@@ -92,7 +92,7 @@ async fn the_server_connects_as_the_application_role_which_owns_nothing() {
     server.token("hub").await;
     let users: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT usename::text FROM pg_stat_activity \
-         WHERE datname = current_database() AND application_name = 'homeward'",
+         WHERE datname = current_database() AND application_name LIKE 'homeward%'",
     )
     .fetch_all(&app.pool)
     .await

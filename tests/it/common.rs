@@ -361,7 +361,7 @@ impl TestDb {
     ) -> PgPool {
         let timeout = format!("{}ms", statement_timeout.as_millis());
         // as the server's own pool: set to each request's hubs (src/tenancy.rs)
-        homeward::tenancy::pool_options()
+        homeward::tenancy::pool_options(false)
             .max_connections(8)
             .acquire_timeout(std::time::Duration::from_secs(5))
             .connect_with(

@@ -743,7 +743,7 @@ async fn a_worklist_page_costs_three_statements_whatever_the_list_holds() {
     let options = app.db.pool.connect_options().as_ref().clone();
     let options = sqlx::ConnectOptions::log_statements(options, tracing::log::LevelFilter::Info);
     // with the server's pool hooks (the hubs' wall), as `homeward serve` has
-    let pool = homeward::tenancy::pool_options()
+    let pool = homeward::tenancy::pool_options(false)
         .max_connections(4)
         .connect_with(options)
         .await

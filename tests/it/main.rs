@@ -27,6 +27,7 @@ mod paged_pages;
 mod pages;
 mod pages_market;
 mod partner_lists;
+mod pooler;
 mod replica;
 mod scope_agreement;
 mod server;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// Adds the second hub of CONTRACT.md "Several hubs": HUB2 with its trust RZZ (ward
 /// RZZ-W01), users `hub2`, `ward3` and `admin2`; PRV1 serves both hubs, PRV2 only the first.
-async fn second_hub(app: &TestApp) {
+pub(crate) async fn second_hub(app: &TestApp) {
     sqlx::raw_sql(
         "INSERT INTO organisations (code, name, sector, kind, hub_code) VALUES
            ('HUB2', 'Northfield Hub', 'local_authority', 'hub', 'HUB2'),
