@@ -2,8 +2,9 @@
 //!
 //! First a single small hub: the demo area (its hub `HUB`, about 150 open cases) served by
 //! three `homeward serve` processes, with `HUB`'s coordinators doing a board round as fast as
-//! CONNECTIONS requests in flight allow: the worklist page (`GET /hub`, half the requests),
-//! a case page (`GET /patients/{id}`, 35%) and a command (a note through
+//! CONNECTIONS requests in flight allow: the worklist page (`GET /hub`, 45% of the requests),
+//! an open case's page (`GET /patients/{id}`, 30%), a discharged case's page (a readmission
+//! looked up, 10%: its history is among the millions) and a command (a note through
 //! `POST /api/v1/patients/{id}/notes`, 15%), each coordinator signed in once (a session
 //! cookie for pages, a token for the API) and its requests sent to one of the three
 //! processes. Then the install grows to national size: HUBS hubs in all, each added hub with
@@ -13,12 +14,13 @@
 //! VACUUM ANALYZE. COORDINATORS coordinators, spread over every hub, do the same board round
 //! against the same three processes.
 //!
-//! It prints pages per second, p50 and p99 per kind of request, the database's size, and
-//! `ratio` lines: the national run's requests per second over the small hub's (1.0: a page
-//! costs the same whatever the install holds) and p99 over p99.
+//! It prints answered requests per second (a failed request is counted as an error, not in
+//! the rate or the times), p50 and p99 per kind of request, the database's size, and `ratio`
+//! lines: the national run's requests per second over the small hub's (1.0: a page costs the
+//! same whatever the install holds) and p99 over p99.
 //!
-//! Run: `cargo bench --bench national` (needs PostgreSQL as for the tests, about 15 GB of
-//! disk and 20-30 minutes at the default size). Environment: `BENCH_HUBS` (42),
+//! Run: `cargo bench --bench national` (needs PostgreSQL as for the tests, about 6 GB of
+//! disk and 8-10 minutes at the default size, most of it the load). Environment: `BENCH_HUBS` (42),
 //! `BENCH_OPEN_PER_HUB` (1000), `BENCH_DISCHARGED` (5000000), `BENCH_COORDINATORS` (1000),
 //! `BENCH_CONNECTIONS` (64), `BENCH_SECONDS` (20), `BENCH_DATABASE_SERVER`. It re-creates a
 //! database named `homeward_bench_national`. Loopback only; bounded in time.
@@ -90,6 +92,7 @@ struct Coordinator {
     cookie: String,
     token: String,
     cases: Arc<Vec<i64>>,
+    past: Arc<Vec<i64>>,
 }
 
 async fn sign_in(base: &str, username: &str) -> anyhow::Result<(String, String)> {
@@ -157,6 +160,20 @@ async fn coordinators(
         .into_iter()
         .map(|(h, ids)| (h, Arc::new(ids)))
         .collect();
+    // up to 2,000 discharged cases of each hub, spread over its years
+    let rows: Vec<(String, Vec<i64>)> = sqlx::query_as(
+        "SELECT h, ARRAY(SELECT id FROM patients
+                         WHERE hub_code = h AND status = 'discharged'
+                         ORDER BY (id * 7919) % 100003 LIMIT 2000)
+         FROM unnest($1::text[]) h",
+    )
+    .bind(hubs)
+    .fetch_all(owner)
+    .await?;
+    let past: HashMap<String, Arc<Vec<i64>>> = rows
+        .into_iter()
+        .map(|(h, ids)| (h, Arc::new(ids)))
+        .collect();
     let mut wanted = vec![];
     for h in hubs {
         for n in 1..=per_hub {
@@ -171,6 +188,7 @@ async fn coordinators(
             let base = processes[(out.len() + i) % processes.len()].base.clone();
             let username = username.clone();
             let cases = cases.get(hub).cloned().unwrap_or_default();
+            let past = past.get(hub).cloned().unwrap_or_default();
             tasks.push(tokio::spawn(async move {
                 let (cookie, token) = sign_in(&base, &username).await?;
                 anyhow::Ok(Coordinator {
@@ -178,6 +196,7 @@ async fn coordinators(
                     cookie,
                     token,
                     cases,
+                    past,
                 })
             }));
         }
@@ -192,6 +211,7 @@ async fn coordinators(
 enum Kind {
     Worklist,
     CasePage,
+    PastCase,
     Note,
 }
 
@@ -224,24 +244,32 @@ async fn board_round(coords: Arc<Vec<Coordinator>>, in_flight: usize, seconds: u
             let mut times: Vec<(Kind, Duration, bool)> = vec![];
             while Instant::now() < deadline {
                 let c = &coords[next.fetch_add(1, Ordering::Relaxed) % coords.len()];
-                let (roll, pick) = {
+                let (roll, pick, pick_past) = {
                     let mut rng = rand::rng();
                     (
                         rng.random_range(0..100),
                         rng.random_range(0..c.cases.len().max(1)),
+                        rng.random_range(0..c.past.len().max(1)),
                     )
                 };
-                let case = c.cases.get(pick).copied().unwrap_or(0);
-                let kind = match roll {
-                    0..50 => Kind::Worklist,
-                    50..85 => Kind::CasePage,
+                let mut kind = match roll {
+                    0..45 => Kind::Worklist,
+                    45..75 => Kind::CasePage,
+                    75..85 => Kind::PastCase,
                     _ => Kind::Note,
+                };
+                if kind == Kind::PastCase && c.past.is_empty() {
+                    kind = Kind::CasePage;
+                }
+                let case = match kind {
+                    Kind::PastCase => c.past[pick_past],
+                    _ => c.cases.get(pick).copied().unwrap_or(0),
                 };
                 let req = match kind {
                     Kind::Worklist => http
                         .get(format!("{}/hub", c.base))
                         .header("cookie", &c.cookie),
-                    Kind::CasePage => http
+                    Kind::CasePage | Kind::PastCase => http
                         .get(format!("{}/patients/{case}", c.base))
                         .header("cookie", &c.cookie),
                     Kind::Note => http
@@ -267,8 +295,9 @@ async fn board_round(coords: Arc<Vec<Coordinator>>, in_flight: usize, seconds: u
     }
     let elapsed = started.elapsed().as_secs_f64();
     let errors = all.iter().filter(|(_, _, ok)| !ok).count();
+    all.retain(|(_, _, ok)| *ok);
     let mut per_kind = vec![];
-    for kind in [Kind::Worklist, Kind::CasePage, Kind::Note] {
+    for kind in [Kind::Worklist, Kind::CasePage, Kind::PastCase, Kind::Note] {
         let mut times: Vec<Duration> = all
             .iter()
             .filter(|(k, _, _)| *k == kind)

@@ -122,11 +122,16 @@ pub fn connect_replica(read_url: &str, db: &DbOptions) -> anyhow::Result<PgPool>
     } else {
         given.username(roles::DEFAULT_APP_ROLE).password("")
     };
-    let options = with_settings(options, db).application_name("homeward-read");
+    // a replica is connected to directly, never through the primary's transaction pooler
+    let direct = DbOptions {
+        transaction_pooler: false,
+        ..db.clone()
+    };
+    let options = with_settings(options, &direct).application_name("homeward-read");
     // connected when first used: a replica that is down at start only sends reads to the
     // primary until it answers (db/replica.rs)
     tracing::info!(replica = %describe(&options), "reports and exports read from a replica when it is current");
-    Ok(crate::tenancy::pool_options(db.transaction_pooler)
+    Ok(crate::tenancy::pool_options(false)
         .max_connections(db.pool_size.div_ceil(2).max(1))
         .acquire_timeout(Duration::from_secs(2))
         .connect_lazy_with(options))
@@ -155,7 +160,8 @@ pub fn connect_direct(url: &str, db: &DbOptions) -> anyhow::Result<PgPool> {
 /// pooler, which would keep them on whichever server connection they were sent to).
 fn with_settings(options: PgConnectOptions, db: &DbOptions) -> PgConnectOptions {
     if db.transaction_pooler {
-        return options.application_name("homeward");
+        // no hub until the pool sets the caller's (src/tenancy.rs)
+        return options.application_name("homeward:");
     }
     let mut settings = vec![
         // Homeward's queries are short; JIT compiling them costs more than it saves (it

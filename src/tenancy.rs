@@ -93,10 +93,14 @@ pub async fn set_on_acquire(
 ) -> Result<(), sqlx::Error> {
     let hubs = current();
     let name = application_name(&hubs, pooled);
+    // Behind a transaction pooler `homeward.hubs` would stay on whichever server connection
+    // ran this, for the next client of another name to read: there it is cleared instead,
+    // and the application name alone carries the hubs.
+    let setting = if pooled { "" } else { &*hubs };
     sqlx::query(
         "SELECT set_config('homeward.hubs', $1, false), set_config('application_name', $2, false)",
     )
-    .bind(&*hubs)
+    .bind(setting)
     .bind(&*name)
     .execute(conn)
     .await?;

@@ -369,7 +369,8 @@ impl TestDb {
                     .database(&self.name)
                     .username(APP_ROLE)
                     .password("")
-                    .application_name("homeward")
+                    // until the pool names the hubs (src/tenancy.rs)
+                    .application_name("homeward-test")
                     .options([
                         ("jit", "off"),
                         ("idle_in_transaction_session_timeout", "30s"),

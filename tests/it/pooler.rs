@@ -8,8 +8,12 @@
 use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sqlx::Connection;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// The PgBouncer to run: `HOMEWARD_PGBOUNCER` (.ci/test builds 1.24 from Debian's source,
@@ -27,6 +31,24 @@ struct PgBouncer {
     dir: PathBuf,
 }
 
+/// `conf` with the line `key = ...` set to `value` (the key must be there).
+fn set(conf: &str, key: &str, value: &str) -> String {
+    let prefix = format!("{key} = ");
+    assert!(
+        conf.lines().any(|l| l.starts_with(&prefix)),
+        "{key} in deploy/pgbouncer.ini"
+    );
+    conf.lines()
+        .map(|l| {
+            if l.starts_with(&prefix) {
+                format!("{prefix}{value}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect()
+}
+
 impl PgBouncer {
     async fn start(
         host: &str,
@@ -38,24 +60,32 @@ impl PgBouncer {
         let dir =
             std::env::temp_dir().join(format!("homeward-pgbouncer-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a folder");
-        // the configuration the README gives, with this test's ports, database and users
-        let conf = format!(
-            "[databases]\n\
-             homeward = host={host} port={server_port} dbname={database}\n\
-             [pgbouncer]\n\
-             listen_addr = 127.0.0.1\n\
-             listen_port = {port}\n\
-             unix_socket_dir =\n\
-             auth_type = trust\n\
-             auth_file = {auth}\n\
-             admin_users = postgres\n\
-             pool_mode = transaction\n\
-             default_pool_size = {server_connections}\n\
-             max_client_conn = 200\n\
-             max_prepared_statements = 200\n\
-             ignore_startup_parameters = extra_float_digits\n",
-            auth = dir.join("users.txt").display()
+        // deploy/pgbouncer.ini, with this test's server, database, port and users
+        let shipped = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/pgbouncer.ini"),
+        )
+        .expect("deploy/pgbouncer.ini");
+        let server = "host=127.0.0.1 port=5432 dbname=homeward";
+        assert!(
+            shipped.contains(server),
+            "the database line of deploy/pgbouncer.ini"
         );
+        let mut conf = shipped.replace(
+            server,
+            &format!("host={host} port={server_port} dbname={database}"),
+        );
+        let auth = dir.join("users.txt");
+        for (key, value) in [
+            ("listen_addr", "127.0.0.1".to_string()),
+            ("listen_port", port.to_string()),
+            ("auth_type", "trust".to_string()),
+            ("auth_file", auth.display().to_string()),
+            ("default_pool_size", server_connections.to_string()),
+        ] {
+            conf = set(&conf, key, &value);
+        }
+        // [pgbouncer] is the file's last section: no Unix socket, and a console to count with
+        conf.push_str("unix_socket_dir =\nadmin_users = postgres\n");
         std::fs::write(dir.join("pgbouncer.ini"), conf).expect("pgbouncer.ini");
         std::fs::write(
             dir.join("users.txt"),
@@ -211,6 +241,30 @@ async fn through_pgbouncer_in_transaction_mode_each_request_sees_only_its_own_hu
     let hub2_listener = api(&server.base, "hub2").await;
     let mut hub2_events = EventStream::open(&server.base, &hub2_listener.token).await;
 
+    // the names PgBouncer's server connections run under while the traffic runs
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let (owner, sampling) = (app.pool.clone(), sampling.clone());
+        tokio::spawn(async move {
+            let mut names = BTreeSet::new();
+            while sampling.load(Ordering::Relaxed) {
+                let seen: Vec<String> = sqlx::query_scalar(
+                    "SELECT application_name FROM pg_stat_activity \
+                     WHERE datname = current_database() AND usename = $1 \
+                       AND application_name NOT IN ('homeward-listen', 'homeward-test') \
+                       AND state = 'active'",
+                )
+                .bind(APP_ROLE)
+                .fetch_all(&owner)
+                .await
+                .unwrap();
+                names.extend(seen);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            names
+        })
+    };
+
     // two hubs' wards filing and two hubs' coordinators reading, all at once
     let rounds = 12;
     let mut tasks = Vec::new();
@@ -261,6 +315,17 @@ async fn through_pgbouncer_in_transaction_mode_each_request_sees_only_its_own_hu
         let (trust, filed) = t.await.expect("a lane finished");
         filed_by.entry(trust).or_default().extend(filed);
     }
+    sampling.store(false, Ordering::Relaxed);
+    let names = sampler.await.unwrap();
+    // each request's statements ran under its caller's hubs, not every hub's
+    for hub in ["homeward:HUB", "homeward:HUB2"] {
+        assert!(names.contains(hub), "{hub} among {names:?}");
+    }
+    let known = ["homeward:HUB", "homeward:HUB2", "homeward:*", "homeward:"];
+    assert!(
+        names.iter().all(|n| known.contains(&n.as_str())),
+        "server connections named {names:?}"
+    );
 
     // each hub's whole list is its own cases, every one of them
     for (user, trust) in [("hub", "RHW"), ("hub2", "RZZ")] {
@@ -304,6 +369,46 @@ async fn through_pgbouncer_in_transaction_mode_each_request_sees_only_its_own_hu
         !filed_by["RHW"].iter().any(|id| heard.contains(id)),
         "hub2 heard of the first hub's cases"
     );
+
+    // by hand through the pooler: a connection of another name sees no case, whichever
+    // server connection Homeward used last (Homeward leaves no setting behind), one named
+    // for a hub sees that hub's only; and the shipped connect_query's settings are there
+    let through = |name: &'static str| {
+        let url = bouncer.app_url();
+        async move {
+            let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+            sqlx::PgConnection::connect_with(&options.application_name(name))
+                .await
+                .expect("a connection through the pooler")
+        }
+    };
+    let mut other = through("audit-script").await;
+    for _ in 0..20 {
+        let (setting, seen): (Option<String>, i64) = sqlx::query_as(
+            "SELECT current_setting('homeward.hubs', true), (SELECT count(*) FROM patients)",
+        )
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+        assert_eq!(
+            seen, 0,
+            "another program saw cases (homeward.hubs = {setting:?})"
+        );
+    }
+    let mut named = through("homeward:HUB2").await;
+    let (own, others): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE hub_code = 'HUB2'), count(*) FILTER (WHERE hub_code <> 'HUB2') FROM patients",
+    )
+    .fetch_one(&mut named)
+    .await
+    .unwrap();
+    assert_eq!((own, others), (filed_by["RZZ"].len() as i64, 0));
+    let settings: (String, String) =
+        sqlx::query_as("SELECT current_setting('jit'), current_setting('statement_timeout')")
+            .fetch_one(&mut named)
+            .await
+            .unwrap();
+    assert_eq!(settings, ("off".to_string(), "30s".to_string()));
 
     // the pooler really shared its server connections among more application connections
     let clients = bouncer.show("CLIENTS", APP_ROLE);
