@@ -155,4 +155,20 @@ mod tests {
         .await;
         assert_eq!(&*current(), SYSTEM);
     }
+
+    #[test]
+    fn the_application_name_names_the_hubs_when_they_fit_and_otherwise_never_a_stale_setting() {
+        assert_eq!(application_name("*", true), "homeward:*");
+        assert_eq!(application_name("HUB,HUB2", false), "homeward:HUB,HUB2");
+        let fits = "H".repeat(NAME_MAX - LABEL.len());
+        assert_eq!(application_name(&fits, true), format!("homeward:{fits}"));
+        let long = format!("{fits},X");
+        // connected directly: the wall reads homeward.hubs
+        assert_eq!(application_name(&long, false), "homeward");
+        // behind a pooler: no hub, rather than whatever a server connection holds
+        assert_eq!(application_name(&long, true), "homeward:");
+        // PostgreSQL would turn these into '?': never a name the wall could misread
+        assert_eq!(application_name("HÜB", true), "homeward:");
+        assert_eq!(application_name("HUB 2", false), "homeward");
+    }
 }
