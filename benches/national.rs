@@ -25,6 +25,8 @@
 //! `BENCH_CONNECTIONS` (64), `BENCH_SECONDS` (20), `BENCH_DATABASE_SERVER`. It re-creates a
 //! database named `homeward_bench_national`. Loopback only; bounded in time.
 
+mod common;
+
 use homeward::config::Config;
 use homeward::domain::time::Clock;
 use homeward::state::AppState;
@@ -362,22 +364,9 @@ async fn national_load(
             .execute(owner)
             .await?;
     }
-    sqlx::raw_sql(&format!(
-        "INSERT INTO organisations (code, name, sector, kind, hub_code)
-         SELECT 'BN' || lpad(h::text, 3, '0'), 'Bench hub ' || h, 'nhs_community', 'hub', 'BN' || lpad(h::text, 3, '0')
-         FROM generate_series(1, {hubs}) h;
-         INSERT INTO organisations (code, name, sector, kind, hub_code)
-         SELECT 'BM' || lpad(h::text, 3, '0'), 'Bench trust ' || h, 'nhs_acute', 'acute_trust', 'BN' || lpad(h::text, 3, '0')
-         FROM generate_series(1, {hubs}) h;
-         INSERT INTO sites (code, org_code, name)
-         SELECT 'BM' || lpad(h::text, 3, '0') || 'S', 'BM' || lpad(h::text, 3, '0'), 'Bench site ' || h
-         FROM generate_series(1, {hubs}) h;
-         INSERT INTO wards (code, site_code, org_code, name)
-         SELECT 'BM' || lpad(h::text, 3, '0') || '-W' || w, 'BM' || lpad(h::text, 3, '0') || 'S', 'BM' || lpad(h::text, 3, '0'), 'Ward ' || w
-         FROM generate_series(1, {hubs}) h, generate_series(1, 8) w;"
-    ))
-    .execute(owner)
-    .await?;
+    sqlx::raw_sql(&common::hubs_sql("BN", "BM", hubs))
+        .execute(owner)
+        .await?;
     let per_hub = open + discharged / hubs.max(1);
     for h in 1..=hubs {
         let started = Instant::now();

@@ -23,6 +23,8 @@
 //! (10000), `BENCH_SECONDS` (5), `BENCH_DATABASE_SERVER`. It re-creates a database named
 //! `homeward_bench_worklist`. Loopback only; bounded in time.
 
+mod common;
+
 use askama::Template;
 use axum::extract::State;
 use axum::response::Html;
@@ -420,20 +422,11 @@ async fn other_hubs(pool: &PgPool, hubs: u64, open: u64, discharged: u64) -> any
     sqlx::query("SET LOCAL session_replication_role = replica")
         .execute(&mut *tx)
         .await?;
+    sqlx::raw_sql(&common::hubs_sql("BH", "BT", hubs))
+        .execute(&mut *tx)
+        .await?;
     sqlx::raw_sql(&format!(
-        "INSERT INTO organisations (code, name, sector, kind, hub_code)
-         SELECT 'BH' || lpad(h::text, 3, '0'), 'Bench hub ' || h, 'nhs_community', 'hub', 'BH' || lpad(h::text, 3, '0')
-         FROM generate_series(1, {hubs}) h;
-         INSERT INTO organisations (code, name, sector, kind, hub_code)
-         SELECT 'BT' || lpad(h::text, 3, '0'), 'Bench trust ' || h, 'nhs_acute', 'acute_trust', 'BH' || lpad(h::text, 3, '0')
-         FROM generate_series(1, {hubs}) h;
-         INSERT INTO sites (code, org_code, name)
-         SELECT 'BT' || lpad(h::text, 3, '0') || 'S', 'BT' || lpad(h::text, 3, '0'), 'Bench site ' || h
-         FROM generate_series(1, {hubs}) h;
-         INSERT INTO wards (code, site_code, org_code, name)
-         SELECT 'BT' || lpad(h::text, 3, '0') || '-W' || w, 'BT' || lpad(h::text, 3, '0') || 'S', 'BT' || lpad(h::text, 3, '0'), 'Ward ' || w
-         FROM generate_series(1, {hubs}) h, generate_series(1, 8) w;
-         CREATE TEMP TABLE gen ON COMMIT DROP AS
+        "CREATE TEMP TABLE gen ON COMMIT DROP AS
          SELECT g, (g / {hubs}) % {per_hub} < {open} AS is_open, lpad((1 + g % {hubs})::text, 3, '0') AS h,
            1 + (g / {hubs}) % 8 AS w,
            CASE WHEN (g / {hubs}) % {per_hub} < {open} THEN '{now}'::timestamptz - interval '30 days' * ((g * 7919) % 1000) / 1000.0

@@ -94,7 +94,7 @@ impl PgBouncer {
         .expect("users");
         let mut cmd = tokio::process::Command::new(pgbouncer_program());
         // PgBouncer refuses to run as root; as root, it is told to become postgres
-        if is_root() {
+        if crate::replica::is_root() {
             cmd.args(["-u", "postgres"]);
             for f in ["", "pgbouncer.ini", "users.txt"] {
                 let _ = std::process::Command::new("chmod")
@@ -163,13 +163,6 @@ impl Drop for PgBouncer {
         let _ = self.child.start_kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn is_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// PgBouncer 1.21 or later (prepared statements in transaction mode), or what is missing.

@@ -52,7 +52,7 @@ fn pg(program: &str, args: &[&str]) -> std::process::Output {
     out
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
