@@ -31,7 +31,7 @@ use homeward::config::Config;
 use homeward::domain::time::Clock;
 use homeward::state::AppState;
 use rand::Rng;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -87,6 +87,9 @@ async fn start_process(database_url: &str) -> anyhow::Result<Process> {
     anyhow::bail!("homeward serve did not answer within 30 s")
 }
 
+/// Case ids shared by a hub's coordinators.
+type Cases = Arc<Vec<i64>>;
+
 /// A signed-in coordinator: the process it uses, a session cookie and an API token, and
 /// the open cases of its hub.
 struct Coordinator {
@@ -95,40 +98,6 @@ struct Coordinator {
     token: String,
     cases: Arc<Vec<i64>>,
     past: Arc<Vec<i64>>,
-}
-
-async fn sign_in(base: &str, username: &str) -> anyhow::Result<(String, String)> {
-    let http = client();
-    let form = [
-        ("username", username),
-        ("password", homeward::demo::DEMO_PASSWORD),
-    ];
-    let res = http
-        .post(format!("{base}/login"))
-        .form(&form)
-        .send()
-        .await?;
-    let cookie = res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("homeward_session="))
-        .and_then(|v| v.split(';').next())
-        .map(str::to_string)
-        .ok_or_else(|| anyhow::anyhow!("{username}: no session cookie ({})", res.status()))?;
-    let v: Value = http
-        .post(format!("{base}/api/v1/auth/token"))
-        .json(&json!({"username": username, "password": homeward::demo::DEMO_PASSWORD}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = v["token"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("{username}: no token: {v}"))?
-        .to_string();
-    Ok((cookie, token))
 }
 
 /// Creates `per_hub` coordinators in each of `hubs` (with the demo coordinator's password)
@@ -150,31 +119,22 @@ async fn coordinators(
     .bind(per_hub as i32)
     .execute(owner)
     .await?;
-    let rows: Vec<(String, Vec<i64>)> = sqlx::query_as(
-        "SELECT hub_code, array_agg(id) FROM patients
-         WHERE status NOT IN ('discharged', 'cancelled') AND hub_code = ANY($1)
-         GROUP BY hub_code",
-    )
-    .bind(hubs)
-    .fetch_all(owner)
-    .await?;
-    let cases: HashMap<String, Arc<Vec<i64>>> = rows
-        .into_iter()
-        .map(|(h, ids)| (h, Arc::new(ids)))
-        .collect();
-    // up to 2,000 discharged cases of each hub, spread over its years
-    let rows: Vec<(String, Vec<i64>)> = sqlx::query_as(
-        "SELECT h, ARRAY(SELECT id FROM patients
-                         WHERE hub_code = h AND status = 'discharged'
-                         ORDER BY (id * 7919) % 100003 LIMIT 2000)
+    // each hub's open cases, and up to 2,000 of its discharged ones spread over its years
+    let rows: Vec<(String, Vec<i64>, Vec<i64>)> = sqlx::query_as(
+        "SELECT h,
+                ARRAY(SELECT id FROM patients
+                      WHERE hub_code = h AND status NOT IN ('discharged', 'cancelled')),
+                ARRAY(SELECT id FROM patients
+                      WHERE hub_code = h AND status = 'discharged'
+                      ORDER BY (id * 7919) % 100003 LIMIT 2000)
          FROM unnest($1::text[]) h",
     )
     .bind(hubs)
     .fetch_all(owner)
     .await?;
-    let past: HashMap<String, Arc<Vec<i64>>> = rows
+    let ids: HashMap<String, (Cases, Cases)> = rows
         .into_iter()
-        .map(|(h, ids)| (h, Arc::new(ids)))
+        .map(|(h, open, past)| (h, (Arc::new(open), Arc::new(past))))
         .collect();
     let mut wanted = vec![];
     for h in hubs {
@@ -189,10 +149,9 @@ async fn coordinators(
         for (i, (username, hub)) in chunk.iter().enumerate() {
             let base = processes[(out.len() + i) % processes.len()].base.clone();
             let username = username.clone();
-            let cases = cases.get(hub).cloned().unwrap_or_default();
-            let past = past.get(hub).cloned().unwrap_or_default();
+            let (cases, past) = ids.get(hub).cloned().unwrap_or_default();
             tasks.push(tokio::spawn(async move {
-                let (cookie, token) = sign_in(&base, &username).await?;
+                let (cookie, token) = common::sign_in(&base, &username).await?;
                 anyhow::Ok(Coordinator {
                     base,
                     cookie,

@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use homeward::config::Config;
 use homeward::domain::time::Clock;
 use homeward::state::AppState;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -530,32 +530,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(async move { axum::serve(min_listener, min_app).await });
 
     // a signed-in hub coordinator: a session cookie for the page, a token for the API
-    let http = client();
-    let res = http
-        .post(format!("{base}/login"))
-        .form(&[
-            ("username", "hub.demo"),
-            ("password", homeward::demo::DEMO_PASSWORD),
-        ])
-        .send()
-        .await?;
-    let cookie = res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("homeward_session="))
-        .and_then(|v| v.split(';').next())
-        .map(str::to_string)
-        .ok_or_else(|| anyhow::anyhow!("no session cookie from /login"))?;
-    let v: Value = http
-        .post(format!("{base}/api/v1/auth/token"))
-        .json(&json!({"username": "hub.demo", "password": homeward::demo::DEMO_PASSWORD}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = v["token"].as_str().unwrap_or_default().to_string();
+    let (cookie, token) = common::sign_in(&base, "hub.demo").await?;
 
     let page = Target {
         name: "worklist page",

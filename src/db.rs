@@ -61,6 +61,16 @@ impl Default for DbOptions {
     }
 }
 
+impl DbOptions {
+    /// The same options for a connection made directly, not through a transaction pooler.
+    fn direct(&self) -> DbOptions {
+        DbOptions {
+            transaction_pooler: false,
+            ..self.clone()
+        }
+    }
+}
+
 /// Prepares the database as its owner (creates it if missing, migrates, grants the
 /// application role) and returns a pool connected as the application role. With
 /// `as_owner: false` it only checks, as the application role, that the database is prepared
@@ -123,11 +133,7 @@ pub fn connect_replica(read_url: &str, db: &DbOptions) -> anyhow::Result<PgPool>
         given.username(roles::DEFAULT_APP_ROLE).password("")
     };
     // a replica is connected to directly, never through the primary's transaction pooler
-    let direct = DbOptions {
-        transaction_pooler: false,
-        ..db.clone()
-    };
-    let options = with_settings(options, &direct).application_name("homeward-read");
+    let options = with_settings(options, &db.direct()).application_name("homeward-read");
     // connected when first used: a replica that is down at start only sends reads to the
     // primary until it answers (db/replica.rs)
     tracing::info!(replica = %describe(&options), "reports and exports read from a replica when it is current");
@@ -145,11 +151,7 @@ pub fn connect_direct(url: &str, db: &DbOptions) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(url)
         .context("HOMEWARD_LISTEN_DATABASE_URL is not a valid PostgreSQL URL")?
         .log_statements(tracing::log::LevelFilter::Trace);
-    let direct = DbOptions {
-        transaction_pooler: false,
-        ..db.clone()
-    };
-    let options = with_settings(options, &direct).application_name("homeward-listen");
+    let options = with_settings(options, &db.direct()).application_name("homeward-listen");
     Ok(PgPoolOptions::new()
         .max_connections(2)
         .acquire_timeout(Duration::from_secs(5))

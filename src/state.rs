@@ -45,19 +45,24 @@ impl AppState {
             std::time::Duration::from_secs(30),
         );
         crate::hl7::feed::start_retention(pool.clone(), clock.clone(), config.hl7_keep);
-        let mut state = Self::with_live(pool, clock, config, live);
-        state.direct = direct;
-        state
+        Self::with_live(pool, direct, clock, config, live)
     }
 
     /// The state of a one-off command (`homeward hl7 replay`): the same pool, clock and
     /// configuration, but nothing running in the background: no live-event listener, no
     /// periodic work that would outlive (or race) the command.
     pub fn offline(pool: PgPool, clock: Clock, config: Config) -> Self {
-        Self::with_live(pool, clock, config, crate::live::Live::detached())
+        let direct = pool.clone();
+        Self::with_live(pool, direct, clock, config, crate::live::Live::detached())
     }
 
-    fn with_live(pool: PgPool, clock: Clock, config: Config, live: crate::live::Live) -> Self {
+    fn with_live(
+        pool: PgPool,
+        direct: PgPool,
+        clock: Clock,
+        config: Config,
+        live: crate::live::Live,
+    ) -> Self {
         let sso = config.oidc.clone().and_then(|oidc| {
             crate::accounts::sso::Sso::new(oidc)
                 .map(Arc::new)
@@ -69,7 +74,7 @@ impl AppState {
             reference: crate::refdata::ReferenceCache::following(&live),
             requests: crate::web::guard::RequestSlots::new(config.max_concurrent_requests),
             live,
-            direct: pool.clone(),
+            direct,
             pool,
             clock,
             config: Arc::new(config),

@@ -18,3 +18,41 @@ pub fn hubs_sql(hub: &str, trust: &str, hubs: u64) -> String {
          FROM generate_series(1, {hubs}) h, generate_series(1, 8) w;"
     )
 }
+
+/// Signs `username` in (the demo password, no second factor) at the server `base`: a session
+/// cookie for pages and a bearer token for the API.
+pub async fn sign_in(base: &str, username: &str) -> anyhow::Result<(String, String)> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let form = [
+        ("username", username),
+        ("password", homeward::demo::DEMO_PASSWORD),
+    ];
+    let res = http
+        .post(format!("{base}/login"))
+        .form(&form)
+        .send()
+        .await?;
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("homeward_session="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("{username}: no session cookie ({})", res.status()))?;
+    let v: serde_json::Value = http
+        .post(format!("{base}/api/v1/auth/token"))
+        .json(&serde_json::json!({"username": username, "password": homeward::demo::DEMO_PASSWORD}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = v["token"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("{username}: no token: {v}"))?
+        .to_string();
+    Ok((cookie, token))
+}
