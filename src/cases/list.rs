@@ -626,7 +626,7 @@ fn push_group_value(q: &mut QueryBuilder<'_, Postgres>, g: &GroupKey) {
 
 /// Pushes the keyset condition and returns the ORDER BY for reading in the wanted
 /// direction (`backwards` reads the previous page, newest-last, to be reversed). The ORDER
-/// BY names only columns a page of the list also has (see `PAGE_COLUMNS`).
+/// BY names only columns of `patients`, which a page of the list also has.
 fn push_keyset(
     q: &mut QueryBuilder<'_, Postgres>,
     order: ListOrder,
@@ -685,10 +685,6 @@ fn push_keyset(
     }
 }
 
-/// The columns a page of a list carries (those its ORDER BY expressions read).
-const PAGE_COLUMNS: &str = "p.id, p.discharge_ready_at, p.updated_at, p.ward_code, p.status, \
-    p.pathway, p.coordinator_username";
-
 /// What the access log says was seen, when a list shows identifiable details.
 #[derive(Debug, Clone, Copy)]
 pub struct Seen<'a> {
@@ -714,8 +710,7 @@ pub async fn list(
         (None, None) => (None, false),
     };
 
-    let mut q = QueryBuilder::<Postgres>::new("WITH page AS (SELECT ");
-    q.push(PAGE_COLUMNS).push(", ");
+    let mut q = QueryBuilder::<Postgres>::new("WITH page AS (SELECT p.*, ");
     scope.push_identifiable_sql(&mut q, "p");
     q.push(" AS identifiable FROM patients p WHERE ");
     scope.push_sql(&mut q, "p");
@@ -762,8 +757,28 @@ pub async fn list(
         .push(limit.to_string())
         .push(") shown WHERE shown.identifiable) s WHERE s.ids IS NOT NULL)");
     }
+    if let Some(news) = page.news_for {
+        // the latest decision on each case shown after the reader last opened it: the latest
+        // decision since `news.since` on the page's cases (one index scan over the page's ids),
+        // kept if it is newer than the reader's last look at the case (of two decisions at the
+        // same moment, an acceptance is the news)
+        q.push(
+            ", news AS MATERIALIZED (SELECT n.patient_id, n.status, org.name AS provider, n.decided_at AS at \
+             FROM (SELECT DISTINCT ON (r.patient_id) r.patient_id, r.status, r.org_code, r.decided_at \
+             FROM referrals r WHERE r.patient_id = ANY (ARRAY(SELECT page.id FROM page)) AND r.decided_at > ",
+        )
+        .push_bind(news.since)
+        .push(
+            " ORDER BY r.patient_id, r.decided_at DESC, r.status = 'accepted' DESC, r.id DESC) n \
+             JOIN organisations org ON org.code = n.org_code \
+             WHERE n.decided_at > COALESCE((SELECT cr.seen_at FROM case_reads cr \
+             WHERE cr.user_id = ",
+        )
+        .push_bind(news.user_id)
+        .push(" AND cr.patient_id = n.patient_id), '-infinity'))");
+    }
     let group = page.order.group().map_or("NULL", |(g, _)| g);
-    q.push(" SELECT counts.total, counts.over_24h, page.identifiable, (")
+    q.push(" SELECT counts.total, counts.over_24h, p.identifiable, (")
         .push(group)
         .push(")::text AS sort_group, ");
     if page.news_for.is_some() {
@@ -771,23 +786,12 @@ pub async fn list(
     } else {
         q.push("NULL::text AS news_status, NULL::text AS news_provider, NULL::timestamptz AS news_at, ");
     }
-    q.push(super::queries::CASE_SELECT.trim_start_matches("SELECT "))
-        .push(" JOIN page ON page.id = p.id");
-    if let Some(news) = page.news_for {
-        // the latest decision on the case after the reader last opened it (an index probe
-        // per case shown)
-        q.push(
-            " LEFT JOIN LATERAL (SELECT r.status, org.name AS provider, r.decided_at AS at \
-             FROM referrals r JOIN organisations org ON org.code = r.org_code \
-             WHERE r.patient_id = p.id AND r.decided_at > GREATEST(",
-        )
-        .push_bind(news.since)
-        .push(
-            ", COALESCE((SELECT cr.seen_at FROM case_reads cr WHERE cr.patient_id = p.id \
-             AND cr.user_id = ",
-        )
-        .push_bind(news.user_id)
-        .push("), '-infinity')) ORDER BY r.decided_at DESC LIMIT 1) news ON true");
+    // the page's rows carry every column of `patients`: no second read of the cases
+    q.push(super::queries::CASE_COLUMNS)
+        .push(" FROM page p")
+        .push(super::queries::CASE_JOINS);
+    if page.news_for.is_some() {
+        q.push(" LEFT JOIN news ON news.patient_id = p.id");
     }
     q.push(" RIGHT JOIN counts ON true").push(&order_by);
     let rows: Vec<PgRow> = q.build().fetch_all(db).await?;

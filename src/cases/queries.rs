@@ -9,16 +9,37 @@ use crate::scope::CaseScope;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 
-/// The columns of [`CaseRow`]. `p` is the patients table.
-pub const CASE_SELECT: &str = "SELECT p.id, p.nhs_number, p.nhs_number_status, p.local_id, p.given_name, p.family_name, p.date_of_birth, \
+/// A case's columns as [`CASE_SELECT`] reads them, from a row source aliased `p` that holds
+/// `patients`' columns, joined to [`CASE_JOINS`].
+macro_rules! case_columns {
+    () => {
+        "p.id, p.nhs_number, p.nhs_number_status, p.local_id, p.given_name, p.family_name, p.date_of_birth, \
     p.sex, p.postcode, p.trust_code, p.ward_code, w.name AS ward_name, p.bed, p.admitted_at, \
     p.expected_discharge_date, p.needs_summary, p.status, p.pathway, p.discharge_ready_at, \
     p.delay_reason, dr.label AS delay_reason_label, p.coordinator_id, cu.username AS coordinator, \
     p.planned_discharge_at, p.discharged_at, p.closed_reason, p.discharge_destination, p.discharge_method, \
-    p.cancel_reason_code, p.cancelled_at, p.version, p.created_at, p.updated_at \
-    FROM patients p JOIN wards w ON w.code = p.ward_code \
+    p.cancel_reason_code, p.cancelled_at, p.version, p.created_at, p.updated_at"
+    };
+}
+/// The look-ups a case row names (ward, delay reason, coordinator), joined to `p`.
+macro_rules! case_joins {
+    () => {
+        " JOIN wards w ON w.code = p.ward_code \
     LEFT JOIN delay_reasons dr ON dr.code = p.delay_reason \
-    LEFT JOIN users cu ON cu.id = p.coordinator_id";
+    LEFT JOIN users cu ON cu.id = p.coordinator_id"
+    };
+}
+/// The columns of a case row ([`crate::cases::CaseRow`]), without `SELECT` and `FROM`.
+pub const CASE_COLUMNS: &str = case_columns!();
+/// The joins of a case row, after its row source `p`.
+pub const CASE_JOINS: &str = case_joins!();
+/// The columns of [`CaseRow`]. `p` is the patients table.
+pub const CASE_SELECT: &str = concat!(
+    "SELECT ",
+    case_columns!(),
+    " FROM patients p",
+    case_joins!()
+);
 
 const OPEN: &str = "p.status NOT IN ('discharged','cancelled')";
 

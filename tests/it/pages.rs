@@ -1055,6 +1055,52 @@ async fn a_coordinator_finds_their_cases_sees_news_until_opened_and_counts_tasks
     // still news to another reader of the case
     let ward_case = ward.page(&format!("/patients/{accepted}")).await;
     assert_eq!(ward_case.count(".hw-news-banner"), 1);
+    // two decisions on one case: the row says the latest; opened, then decided again: news
+    // again (a decline, then an acceptance of another place, after the hub last looked)
+    app.choose_pathway(other, 3).await;
+    let first = app
+        .refer(
+            other,
+            id_of(&app.post_offer("provider", offer_at(1, now)).await),
+        )
+        .await;
+    let second = app
+        .refer(
+            other,
+            id_of(&app.post_offer("provider", offer_at(1, now)).await),
+        )
+        .await;
+    app.api("provider")
+        .await
+        .post_expect(
+            &format!("/api/v1/referrals/{}/decision", id_of(&first)),
+            json!({"decision": "decline", "reason": "no_capacity"}),
+            StatusCode::OK,
+        )
+        .await;
+    let news = hub
+        .page("/hub")
+        .await
+        .texts(".hw-worklist tbody tr.hw-news");
+    assert_eq!(news.len(), 1, "{news:?}");
+    assert!(
+        news[0].contains("NOBODYS") && news[0].contains("Declined"),
+        "{news:?}"
+    );
+    hub.page(&format!("/patients/{other}")).await;
+    assert_eq!(hub.page("/hub").await.count("tr.hw-news"), 0);
+    app.clock
+        .set(app.clock.now() + chrono::Duration::seconds(1));
+    app.decide("provider", id_of(&second), "accept").await;
+    let news = hub
+        .page("/hub")
+        .await
+        .texts(".hw-worklist tbody tr.hw-news");
+    assert_eq!(news.len(), 1, "{news:?}");
+    assert!(
+        news[0].contains("NOBODYS") && news[0].contains("Accepted"),
+        "{news:?}"
+    );
 
     // tasks: the header counts what is due by the end of today, overdue included
     let api = app.api("hub").await;
