@@ -387,19 +387,10 @@ async fn national_load(
         started.elapsed()
     );
     // the counters, as the triggers (off for the load) would have kept them
-    sqlx::raw_sql(
-        "BEGIN;
-         DELETE FROM case_counts;
-         INSERT INTO case_counts (trust_code, ward_code, status, pathway, delay_reason, ready_hour,
-                                  n, coordinator_id, hub_code)
-         SELECT trust_code, ward_code, status, COALESCE(pathway, -1), COALESCE(delay_reason, ''),
-                CASE WHEN ready_hour(discharge_ready_at) < (SELECT before FROM case_counts_folded)
-                     THEN '-infinity'::timestamptz ELSE ready_hour(discharge_ready_at) END,
-                count(*), COALESCE(coordinator_id, -1), hub_code
-         FROM patients GROUP BY 1, 2, 3, 4, 5, 6, 8, 9;
-         SELECT setval('patient_history_id_seq', (SELECT max(id) FROM patient_history));
-         COMMIT;",
-    )
+    sqlx::raw_sql(&format!(
+        "BEGIN; {} SELECT setval('patient_history_id_seq', (SELECT max(id) FROM patient_history)); COMMIT;",
+        common::RECOUNT_SQL
+    ))
     .execute(owner)
     .await?;
     let started = Instant::now();

@@ -458,18 +458,9 @@ async fn other_hubs(pool: &PgPool, hubs: u64, open: u64, discharged: u64) -> any
 
 /// The triggers were off: counts the cases again as the worklist's counters hold them.
 async fn recount(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> anyhow::Result<()> {
-    sqlx::raw_sql(
-        "DELETE FROM case_counts;
-         INSERT INTO case_counts (trust_code, ward_code, status, pathway, delay_reason, ready_hour,
-                                  n, coordinator_id, hub_code)
-         SELECT trust_code, ward_code, status, COALESCE(pathway, -1), COALESCE(delay_reason, ''),
-                CASE WHEN ready_hour(discharge_ready_at) < (SELECT before FROM case_counts_folded)
-                     THEN '-infinity'::timestamptz ELSE ready_hour(discharge_ready_at) END,
-                count(*), COALESCE(coordinator_id, -1), hub_code
-         FROM patients GROUP BY 1, 2, 3, 4, 5, 6, 8, 9;",
-    )
-    .execute(&mut **tx)
-    .await?;
+    sqlx::raw_sql(common::RECOUNT_SQL)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

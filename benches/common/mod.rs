@@ -56,3 +56,18 @@ pub async fn sign_in(base: &str, username: &str) -> anyhow::Result<(String, Stri
         .to_string();
     Ok((cookie, token))
 }
+
+/// Counts the cases again as the triggers (off for a bulk load) would have kept the
+/// counters: by trust, ward, status, pathway, reason, coordinator and hour (`case_counts`),
+/// and by hub, status and hour (`case_counts_hub`).
+pub const RECOUNT_SQL: &str = "DELETE FROM case_counts;
+     INSERT INTO case_counts (trust_code, ward_code, status, pathway, delay_reason, ready_hour,
+                              n, coordinator_id, hub_code)
+     SELECT trust_code, ward_code, status, COALESCE(pathway, -1), COALESCE(delay_reason, ''),
+            CASE WHEN ready_hour(discharge_ready_at) < (SELECT before FROM case_counts_folded)
+                 THEN '-infinity'::timestamptz ELSE ready_hour(discharge_ready_at) END,
+            count(*), COALESCE(coordinator_id, -1), hub_code
+     FROM patients GROUP BY 1, 2, 3, 4, 5, 6, 8, 9;
+     DELETE FROM case_counts_hub;
+     INSERT INTO case_counts_hub (hub_code, status, ready_hour, n)
+     SELECT hub_code, status, ready_hour, sum(n) FROM case_counts GROUP BY 1, 2, 3;";

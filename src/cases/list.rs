@@ -495,6 +495,24 @@ fn push_search_guard(q: &mut QueryBuilder<'_, Postgres>, scope: &CaseScope, f: &
 /// hours wholly before the line plus a count of the cases in the hour the line falls in.
 /// Each of those falls back to counting rows when the counters cannot answer (a filter they
 /// do not hold, or a line before the hours they have folded together).
+/// The counters that answer `f` for `scope`: the hub's counters by status and hour
+/// (`case_counts_hub`, a few hundred rows however many cases are open) when nothing but the
+/// status narrows a hub's list, else the counters by ward, pathway, reason and coordinator too.
+fn counter_table(scope: &CaseScope, f: &CaseFilter) -> &'static str {
+    let by_hub = matches!(scope, CaseScope::Hub(_))
+        && f.assignment.is_none()
+        && f.pathway.is_none()
+        && f.ward_code.is_none()
+        && f.trust_code.is_none()
+        && f.delay_reason.is_none()
+        && !f.no_delay_reason;
+    if by_hub {
+        "case_counts_hub"
+    } else {
+        "case_counts"
+    }
+}
+
 fn push_counts(
     q: &mut QueryBuilder<'_, Postgres>,
     scope: &CaseScope,
@@ -504,6 +522,7 @@ fn push_counts(
     // can the counters answer? (try on a scratch builder: the predicate pushes binds)
     let mut probe = QueryBuilder::<Postgres>::new("");
     let countable = scope.push_counts_sql(&mut probe, "c") && push_counter_filters(&mut probe, f);
+    let table = counter_table(scope, f);
     // over 24 hours: ready at or before the day line (and the escalation's, if tighter)
     let over_line = f.escalated_before.map_or(day_ago, |b| b.min(day_ago));
     let rows_over = |q: &mut QueryBuilder<'_, Postgres>, line: DateTime<Utc>| {
@@ -525,7 +544,9 @@ fn push_counts(
     }
     // the counters' sum, over the hours wholly at or before `line` if one is given
     let counters = |q: &mut QueryBuilder<'_, Postgres>, line: Option<DateTime<Utc>>, open: bool| {
-        q.push("(SELECT COALESCE(sum(c.n), 0) FROM case_counts c WHERE ");
+        q.push("(SELECT COALESCE(sum(c.n), 0) FROM ")
+            .push(table)
+            .push(" c WHERE ");
         scope.push_counts_sql(q, "c");
         push_counter_filters(q, f);
         if open {
@@ -582,7 +603,9 @@ fn push_counts(
         .push(OPEN)
         .push(" AND c.ready_hour + interval '1 hour' <= ")
         .push_bind(over_line)
-        .push("), 0) AS over_hours FROM case_counts c WHERE ");
+        .push("), 0) AS over_hours FROM ")
+        .push(table)
+        .push(" c WHERE ");
         scope.push_counts_sql(q, "c");
         push_counter_filters(q, f);
         q.push(") sums");

@@ -165,7 +165,8 @@ async fn counts_kept_by_the_counters_match_a_plain_count_after_many_changes() {
         .execute(&mut *tx)
         .await
         .expect("repeatable read");
-    let counters = "SELECT count(*) FROM case_counts";
+    let counters =
+        "SELECT (SELECT count(*) FROM case_counts) + (SELECT count(*) FROM case_counts_hub)";
     let before: i64 = sqlx::query_scalar(counters)
         .fetch_one(&mut *tx)
         .await
@@ -185,6 +186,9 @@ async fn counts_kept_by_the_counters_match_a_plain_count_after_many_changes() {
     let filters: Vec<(&str, CaseFilter, String)> = vec![
         ("open", CaseFilter { open_only: true, ..Default::default() }, "status NOT IN ('discharged','cancelled')".into()),
         ("all", CaseFilter::default(), "true".into()),
+        // the hub worklist's first page (the hub's counters by status and hour answer it)
+        ("waiting", CaseFilter { open_only: true, waiting_only: true, ..Default::default() }, "status NOT IN ('discharged','cancelled','planning')".into()),
+        ("waiting, escalated", CaseFilter { open_only: true, waiting_only: true, escalated_before: Some(day_ago), ..Default::default() }, format!("status = 'awaiting_care' AND discharge_ready_at <= '{}'", day_ago.to_rfc3339())),
         ("discharged", CaseFilter { status: Some(CaseStatus::Discharged), ..Default::default() }, "status = 'discharged'".into()),
         ("awaiting care", CaseFilter { status: Some(CaseStatus::AwaitingCare), ..Default::default() }, "status = 'awaiting_care'".into()),
         ("pathway 2", CaseFilter { open_only: true, pathway: Pathway::new(2), ..Default::default() }, "status NOT IN ('discharged','cancelled') AND pathway = 2".into()),
@@ -218,6 +222,10 @@ async fn counts_kept_by_the_counters_match_a_plain_count_after_many_changes() {
                 .count("SELECT count(*) - count(DISTINCT (trust_code, ward_code, status, pathway, delay_reason, coordinator_id, ready_hour)) FROM case_counts")
                 .await;
             assert_eq!(loose, 0, "one row per key once folded");
+            let loose = app
+                .count("SELECT count(*) - count(DISTINCT (hub_code, status, ready_hour)) FROM case_counts_hub")
+                .await;
+            assert_eq!(loose, 0, "one row per hub, status and hour once folded");
         }
         for (c, scope) in &callers {
             for (name, filter, sql) in &filters {
@@ -339,6 +347,12 @@ async fn counts_kept_by_the_counters_match_a_plain_count_after_many_changes() {
             .await
             > 0,
         "hours folded together"
+    );
+    assert!(
+        app.count("SELECT count(*) FROM case_counts_hub WHERE ready_hour = '-infinity'")
+            .await
+            > 0,
+        "the hub's hours folded together"
     );
 }
 
