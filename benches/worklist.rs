@@ -487,7 +487,9 @@ async fn main() -> anyhow::Result<()> {
         mfa_roles: vec![],
         ..Config::default()
     };
-    let state = AppState::new(pool.clone(), Clock::system(), config);
+    // sessions and callers on a pool of their own, as `homeward serve` has
+    let system = homeward::db::connect_system(&pool, &Default::default());
+    let state = AppState::new(pool.clone(), Clock::system(), config).with_system(system);
     homeward::demo::load(&state).await?;
     // the bulk load switches triggers off, which only the database's owner may do: the
     // server's own pool runs as the application role (see README "Two database roles")

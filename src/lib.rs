@@ -148,7 +148,7 @@ pub async fn events(
 fn pages(state: &AppState) -> Router<AppState> {
     use accounts::{admin, login, sso, two_factor};
     use patients::pages as p;
-    let store = PostgresStore::new(state.pool.clone());
+    let store = PostgresStore::new(state.system.clone());
     let idle = time::Duration::seconds(state.config.session_idle.num_seconds());
     let sessions = SessionManagerLayer::new(store)
         .with_name("homeward_session")

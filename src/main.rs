@@ -387,10 +387,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 None => clock,
             };
+            let system = homeward::db::connect_system(&pool, &db);
             if let Some(hosts) = database_hosts {
                 let hosts = homeward::db::failover::parse_hosts(&hosts)
                     .map_err(|e| anyhow::anyhow!("--database-hosts: {e}"))?;
-                homeward::db::failover::watch(pool.clone(), hosts);
+                homeward::db::failover::watch(pool.clone(), vec![system.clone()], hosts);
             }
             let mut state = match listen_database_url {
                 Some(url) => {
@@ -398,7 +399,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     AppState::with_direct(pool, direct, clock, config)
                 }
                 None => AppState::new(pool, clock, config),
-            };
+            }
+            .with_system(system);
             if let Some(url) = read_database_url {
                 let replica = homeward::db::connect_replica(&url, &db)?;
                 state = state.with_replica(replica, Duration::from_secs(replica_max_lag_seconds));

@@ -24,6 +24,10 @@ pub struct AppState {
     /// (the demo's start-up lock; the live-event listener has its own): the pool itself
     /// unless `--listen-database-url` names a direct connection.
     pub direct: PgPool,
+    /// Where the server looks up a request's session and caller before it knows the
+    /// caller's hubs: connections that see every hub and are never set again
+    /// ([`crate::db::connect_system`]); the pool itself unless [`with_system`](Self::with_system).
+    pub system: PgPool,
 }
 
 impl AppState {
@@ -75,11 +79,18 @@ impl AppState {
             requests: crate::web::guard::RequestSlots::new(config.max_concurrent_requests),
             live,
             direct,
+            system: pool.clone(),
             pool,
             clock,
             config: Arc::new(config),
             replica: None,
         }
+    }
+
+    /// Looks up sessions and callers on `system` ([`crate::db::connect_system`]).
+    pub fn with_system(mut self, system: PgPool) -> Self {
+        self.system = system;
+        self
     }
 
     /// Sends reports and exports to a read replica while it is within `max_lag` of the

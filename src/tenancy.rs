@@ -85,18 +85,39 @@ pub fn pool_options(pooled: bool) -> sqlx::postgres::PgPoolOptions {
         })
 }
 
+/// Pool options for the server's own lookups before a request's caller is known (the
+/// session, the user behind a session or token): every connection is set to [`SYSTEM`] once,
+/// when it is made, and is never set again, so taking one costs no round trip of its own
+/// (the application's pool sets each connection it hands out: [`pool_options`]).
+pub fn system_pool_options(pooled: bool) -> sqlx::postgres::PgPoolOptions {
+    sqlx::postgres::PgPoolOptions::new()
+        .test_before_acquire(false)
+        .after_connect(move |conn, _| Box::pin(set_hubs(conn, SYSTEM, pooled)))
+        .before_acquire(|_, meta| {
+            Box::pin(async move { Ok(!crate::db::failover::opened_before_switch(&meta)) })
+        })
+}
+
 /// Sets a pooled connection's hubs for the task about to use it: `homeward.hubs`, and the
 /// application name the wall reads first ([`application_name`]).
 pub async fn set_on_acquire(
     conn: &mut sqlx::PgConnection,
     pooled: bool,
 ) -> Result<(), sqlx::Error> {
-    let hubs = current();
-    let name = application_name(&hubs, pooled);
+    set_hubs(conn, &current(), pooled).await
+}
+
+/// Sets a connection to see `hubs`.
+async fn set_hubs(
+    conn: &mut sqlx::PgConnection,
+    hubs: &str,
+    pooled: bool,
+) -> Result<(), sqlx::Error> {
+    let name = application_name(hubs, pooled);
     // Behind a transaction pooler `homeward.hubs` would stay on whichever server connection
     // ran this, for the next client of another name to read: there it is cleared instead,
     // and the application name alone carries the hubs.
-    let setting = if pooled { "" } else { &*hubs };
+    let setting = if pooled { "" } else { hubs };
     sqlx::query(
         "SELECT set_config('homeward.hubs', $1, false), set_config('application_name', $2, false)",
     )

@@ -57,7 +57,7 @@ impl FromRequestParts<AppState> for ApiCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = tokens::bearer(&parts.headers).ok_or(AppError::Unauthorized)?;
-        let caller = tokens::caller_for_token(&state.pool, token, state.clock.now())
+        let caller = tokens::caller_for_token(&state.system, token, state.clock.now())
             .await?
             .ok_or(AppError::Unauthorized)?;
         crate::tenancy::enter(&caller.hubs);
@@ -112,7 +112,7 @@ impl FromRequestParts<AppState> for PageCaller {
         }
         // the user, their epoch and the header's count in one statement
         let found = users::active_caller_with_notices(
-            &state.pool,
+            &state.system,
             &who,
             now,
             state.config.response_overdue_after,

@@ -60,9 +60,9 @@ async fn is_primary(options: &PgConnectOptions) -> bool {
     primary
 }
 
-/// Watches the pool's server and moves the pool to whichever of `hosts` is the primary
-/// when it stops being one. Runs until the pool is closed.
-pub fn watch(pool: PgPool, hosts: Vec<(String, u16)>) {
+/// Watches the pool's server and moves the pool (and the `others` made from its options) to
+/// whichever of `hosts` is the primary when it stops being one. Runs until the pool is closed.
+pub fn watch(pool: PgPool, others: Vec<PgPool>, hosts: Vec<(String, u16)>) {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(CHECK_EVERY);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -83,6 +83,9 @@ pub fn watch(pool: PgPool, hosts: Vec<(String, u16)>) {
                         );
                         *SWITCHED_AT.lock().unwrap_or_else(|e| e.into_inner()) =
                             Some(Instant::now());
+                        for other in &others {
+                            other.set_connect_options(candidate.clone());
+                        }
                         pool.set_connect_options(candidate);
                     }
                     break;

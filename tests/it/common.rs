@@ -494,7 +494,15 @@ impl TestApp {
     ) -> TestApp {
         let pool = db.pool.clone();
         let clock = Clock::fixed(now);
-        let state = AppState::new(app_pool, clock.clone(), config);
+        // sessions and callers looked up on a pool of their own, as `homeward serve` does
+        let system = homeward::db::connect_system(
+            &app_pool,
+            &homeward::db::DbOptions {
+                pool_size: 8,
+                ..Default::default()
+            },
+        );
+        let state = AppState::new(app_pool, clock.clone(), config).with_system(system);
         let addr = listener.local_addr().expect("an address");
         let served = state.clone();
         // as `homeward serve` does (handlers see the client's address)

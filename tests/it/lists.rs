@@ -762,11 +762,14 @@ async fn a_worklist_page_costs_three_statements_whatever_the_list_holds() {
         .connect_with(options)
         .await
         .expect("a logging pool");
+    // and the pool for the session and caller look-ups, set to every hub once per connection
+    let system = homeward::db::connect_system(&pool, &homeward::db::DbOptions::default());
     let state = homeward::state::AppState::new(
         pool,
         homeward::domain::time::Clock::fixed(now),
         crate::common::test_config(),
-    );
+    )
+    .with_system(system);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a port");
@@ -815,7 +818,9 @@ async fn a_worklist_page_costs_three_statements_whatever_the_list_holds() {
         }
         println!("FIGURE {path}: {n} statements, and {w} setting the hubs' wall");
         assert!(n <= 3, "{path}: {n} statements");
-        assert!(w <= n, "{path}: {w} wall settings for {n} statements");
+        // the session and the caller are read on connections that see every hub and are
+        // never set again: only the list's connection is set to the caller's hub
+        assert_eq!(w, 1, "{path}: {w} wall settings for {n} statements");
         assert!(n >= 2, "{path}: the counter counts ({n})");
     }
     // the partner list: the token with its user, then the page
@@ -828,9 +833,10 @@ async fn a_worklist_page_costs_three_statements_whatever_the_list_holds() {
         .json()
         .await
         .expect("json");
-    let mut n = usize::MAX;
+    let (mut n, mut w) = (usize::MAX, usize::MAX);
     for _ in 0..3 {
         counted.store(0, Ordering::SeqCst);
+        walls.store(0, Ordering::SeqCst);
         let res = reqwest::Client::new()
             .get(format!("{base}/api/v1/patients"))
             .bearer_auth(token["token"].as_str().unwrap_or_default())
@@ -839,8 +845,10 @@ async fn a_worklist_page_costs_three_statements_whatever_the_list_holds() {
             .expect("list");
         assert_eq!(res.status(), StatusCode::OK);
         n = n.min(counted.load(Ordering::SeqCst));
+        w = w.min(walls.load(Ordering::SeqCst));
     }
     assert_eq!(n, 2, "API list statements");
+    assert_eq!(w, 1, "API list wall settings");
 }
 
 #[tokio::test]

@@ -423,14 +423,18 @@ async fn fail_over(synchronous: bool) -> FailoverFigures {
     )
     .await
     .expect("a user");
+    // the callers are looked up on a pool of their own, as `homeward serve` does: it moves too
+    let system = homeward::db::connect_system(&pool, &homeward::db::DbOptions::default());
     homeward::db::failover::watch(
         pool.clone(),
+        vec![system.clone()],
         vec![
             ("127.0.0.1".into(), primary.port),
             ("127.0.0.1".into(), replica.port),
         ],
     );
-    let state = AppState::new(pool.clone(), Clock::fixed(default_now()), test_config());
+    let state =
+        AppState::new(pool.clone(), Clock::fixed(default_now()), test_config()).with_system(system);
     let app = serve_state(state).await;
     let ward = app.api("ward").await;
 
