@@ -981,6 +981,16 @@ async fn the_ward_list_remembers_the_chosen_ward() {
     );
 }
 
+/// The worklist's one row marked as news (a provider's decision the reader has not seen).
+async fn only_news_row(hub: &Browser) -> String {
+    let news = hub
+        .page("/hub")
+        .await
+        .texts(".hw-worklist tbody tr.hw-news");
+    assert_eq!(news.len(), 1, "{news:?}");
+    news[0].clone()
+}
+
 #[tokio::test]
 async fn a_coordinator_finds_their_cases_sees_news_until_opened_and_counts_tasks_due_today() {
     let app = TestApp::spawn().await;
@@ -1078,28 +1088,20 @@ async fn a_coordinator_finds_their_cases_sees_news_until_opened_and_counts_tasks
             StatusCode::OK,
         )
         .await;
-    let news = hub
-        .page("/hub")
-        .await
-        .texts(".hw-worklist tbody tr.hw-news");
-    assert_eq!(news.len(), 1, "{news:?}");
+    let news = only_news_row(&hub).await;
     assert!(
-        news[0].contains("NOBODYS") && news[0].contains("Declined"),
-        "{news:?}"
+        news.contains("NOBODYS") && news.contains("Declined"),
+        "{news}"
     );
     hub.page(&format!("/patients/{other}")).await;
     assert_eq!(hub.page("/hub").await.count("tr.hw-news"), 0);
     app.clock
         .set(app.clock.now() + chrono::Duration::seconds(1));
     app.decide("provider", id_of(&second), "accept").await;
-    let news = hub
-        .page("/hub")
-        .await
-        .texts(".hw-worklist tbody tr.hw-news");
-    assert_eq!(news.len(), 1, "{news:?}");
+    let news = only_news_row(&hub).await;
     assert!(
-        news[0].contains("NOBODYS") && news[0].contains("Accepted"),
-        "{news:?}"
+        news.contains("NOBODYS") && news.contains("Accepted"),
+        "{news}"
     );
 
     // tasks: the header counts what is due by the end of today, overdue included
