@@ -13,6 +13,11 @@
 -- wait on one counter row), and the server's folding (`compact_case_counts`) folds both tables
 -- with the same line between the hours kept apart and those folded together.
 
+-- No case changes while the new counters are filled from the old and the trigger is replaced
+-- (a server of the previous version may be running): a change committed in between would be
+-- in `case_counts` and never in `case_counts_hub`.
+LOCK TABLE patients IN SHARE MODE;
+
 CREATE TABLE case_counts_hub (
     hub_code    text NOT NULL,
     status      text NOT NULL,

@@ -87,11 +87,14 @@ pub fn pool_options(pooled: bool) -> sqlx::postgres::PgPoolOptions {
 
 /// Pool options for the server's own lookups before a request's caller is known (the
 /// session, the user behind a session or token): every connection is set to [`SYSTEM`] once,
-/// when it is made, and is never set again, so taking one costs no round trip of its own
-/// (the application's pool sets each connection it hands out: [`pool_options`]).
+/// when it is made, and is never set again (the application's pool sets each connection it
+/// hands out: [`pool_options`]). A connection is pinged before it is handed out (sqlx's
+/// check, a round trip but no statement), so one that died while idle (the database
+/// restarted) is replaced rather than failing the request, as the setting does in the
+/// application's pool.
 pub fn system_pool_options(pooled: bool) -> sqlx::postgres::PgPoolOptions {
     sqlx::postgres::PgPoolOptions::new()
-        .test_before_acquire(false)
+        .test_before_acquire(true)
         .after_connect(move |conn, _| Box::pin(set_hubs(conn, SYSTEM, pooled)))
         .before_acquire(|_, meta| {
             Box::pin(async move { Ok(!crate::db::failover::opened_before_switch(&meta)) })

@@ -489,12 +489,6 @@ fn push_search_guard(q: &mut QueryBuilder<'_, Postgres>, scope: &CaseScope, f: &
     }
 }
 
-/// Pushes `<total> AS total, <over 24 hours> AS over_24h`.
-///
-/// From the counters: the total is a sum; "ready at or before a line" is the sum over the
-/// hours wholly before the line plus a count of the cases in the hour the line falls in.
-/// Each of those falls back to counting rows when the counters cannot answer (a filter they
-/// do not hold, or a line before the hours they have folded together).
 /// The counters that answer `f` for `scope`: the hub's counters by status and hour
 /// (`case_counts_hub`, a few hundred rows however many cases are open) when nothing but the
 /// status narrows a hub's list, else the counters by ward, pathway, reason and coordinator too.
@@ -513,6 +507,12 @@ fn counter_table(scope: &CaseScope, f: &CaseFilter) -> &'static str {
     }
 }
 
+/// Pushes `<total> AS total, <over 24 hours> AS over_24h`.
+///
+/// From the counters: the total is a sum; "ready at or before a line" is the sum over the
+/// hours wholly before the line plus a count of the cases in the hour the line falls in.
+/// Each of those falls back to counting rows when the counters cannot answer (a filter they
+/// do not hold, or a line before the hours they have folded together).
 fn push_counts(
     q: &mut QueryBuilder<'_, Postgres>,
     scope: &CaseScope,

@@ -181,3 +181,53 @@ async fn a_revoked_token_stops_working_at_once() {
         .expect("answer");
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn connections_the_database_ended_while_idle_are_replaced_not_failed() {
+    let app = TestApp::spawn_with(default_now(), config()).await;
+    let hub = app.browser("hub").await;
+    let api = app.api("hub").await;
+    // both pools hold idle connections: the application's, and the one that reads sessions
+    // and callers
+    for _ in 0..3 {
+        assert_eq!(hub.get("/hub").await.status(), StatusCode::OK);
+        assert_eq!(api.get("/api/v1/patients").await.status(), StatusCode::OK);
+    }
+    // the database ends every connection of the application role while they sit idle (a
+    // restart, a pooler or firewall reaping idle connections)
+    let role_connections =
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND usename = $1";
+    let before: i64 = sqlx::query_scalar(role_connections)
+        .bind(APP_ROLE)
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    assert!(before >= 2, "connections of both pools: {before}");
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND usename = $1",
+    )
+    .bind(APP_ROLE)
+    .execute(&app.pool)
+    .await
+    .expect("end them");
+    for _ in 0..50 {
+        let left: i64 = sqlx::query_scalar(role_connections)
+            .bind(APP_ROLE)
+            .fetch_one(&app.pool)
+            .await
+            .expect("count");
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // every request is answered as before: the dead connections are replaced, none fails a
+    // request (each is found dead before it is handed out)
+    for _ in 0..4 {
+        assert_eq!(hub.get("/hub").await.status(), StatusCode::OK);
+        assert_eq!(api.get("/api/v1/patients").await.status(), StatusCode::OK);
+    }
+    let again = app.browser("hub").await;
+    assert_eq!(again.get("/hub").await.status(), StatusCode::OK);
+}
