@@ -146,9 +146,9 @@ pub fn connect_replica(read_url: &str, db: &DbOptions) -> anyhow::Result<PgPool>
 /// The server's own pool for what it looks up before a request's caller is known (sessions,
 /// the user behind a session or API token): the application pool's server, role and
 /// settings, every connection set once to see every hub
-/// ([`crate::tenancy::system_pool_options`]), so a lookup costs its statement and not also a
-/// setting. A quarter of `--pool-size` (at least 2) more connections; connected when first
-/// used.
+/// ([`crate::tenancy::system_pool_options`]), so a lookup costs its statement and sqlx's
+/// ping, not also a setting. A quarter of `--db-pool-size` (at least 2) more connections;
+/// connected when first used.
 pub fn connect_system(pool: &PgPool, db: &DbOptions) -> PgPool {
     crate::tenancy::system_pool_options(db.transaction_pooler)
         .max_connections((db.pool_size / 4).max(2))
