@@ -11,7 +11,10 @@
 //! and prints `ratio` lines (Homeward's requests per second over the baseline's, so the
 //! figure does not depend on the machine), p50/p99 latencies, SQL statements per request
 //! (counted from sqlx's statement log), access-log and WAL bytes per request, and flagging
-//! throughput (`POST /api/v1/patients`). Then it adds OTHER_HUBS hubs beside the measured
+//! throughput (`POST /api/v1/patients`). A `ceiling` line at 16 and 64 tasks gives what the
+//! database allows the page: the worklist's list call (its one statement, as `GET /hub` runs
+//! it, and the decoding of its rows) and the minimal handler's query, each called straight
+//! through sqlx with no HTTP, session, caller or HTML. Then it adds OTHER_HUBS hubs beside the measured
 //! one (each a trust of 8 wards with OTHER_HUB_OPEN open and OTHER_HUB_DISCHARGED discharged
 //! cases: by default 41 more hubs and about 42,000 open cases in all, a national install's
 //! open list) and measures the same hub's page and list again, printing the slowdown as a
@@ -102,15 +105,16 @@ struct MinimalPage {
     rows: Vec<Row>,
 }
 
+/// The baseline's one query: the hub's first 100 open cases in the worklist's order.
+const MINIMAL_SQL: &str = "SELECT id, nhs_number, given_name, family_name, ward_code, status, discharge_ready_at \
+     FROM patients WHERE hub_code = 'HUB' AND status NOT IN ('discharged','cancelled') \
+     ORDER BY case_wait(discharge_ready_at), id DESC LIMIT 100";
+
 async fn minimal(State(pool): State<PgPool>) -> Result<Html<String>, String> {
-    let rows = sqlx::query_as::<_, Row>(
-        "SELECT id, nhs_number, given_name, family_name, ward_code, status, discharge_ready_at \
-         FROM patients WHERE hub_code = 'HUB' AND status NOT IN ('discharged','cancelled') \
-         ORDER BY case_wait(discharge_ready_at), id DESC LIMIT 100",
-    )
-    .fetch_all(&pool)
-    .await
-    .map_err(|e| e.to_string())?;
+    let rows = sqlx::query_as::<_, Row>(MINIMAL_SQL)
+        .fetch_all(&pool)
+        .await
+        .map_err(|e| e.to_string())?;
     MinimalPage { rows }
         .render()
         .map(Html)
@@ -197,6 +201,127 @@ async fn load(t: &Target, connections: usize, seconds: u64) -> Measured {
         p99: pct(0.99),
         errors: errors.load(Ordering::Relaxed),
     }
+}
+
+/// `tasks` tasks, each calling `call` one after another for `seconds`: the load of
+/// [`load`] without HTTP.
+async fn load_calls<F, Fut>(tasks: usize, seconds: u64, call: F) -> Measured
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut handles = vec![];
+    for _ in 0..tasks {
+        let call = call.clone();
+        let errors = errors.clone();
+        handles.push(tokio::spawn(async move {
+            let mut times = vec![];
+            while Instant::now() < deadline {
+                let s = Instant::now();
+                if !call().await {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+                times.push(s.elapsed());
+            }
+            times
+        }));
+    }
+    let mut times = vec![];
+    for h in handles {
+        times.extend(h.await.unwrap_or_default());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    times.sort();
+    let pct = |p: f64| {
+        times
+            .get(((times.len().max(1) - 1) as f64 * p).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    Measured {
+        rps: times.len() as f64 / elapsed,
+        p50: pct(0.5),
+        p99: pct(0.99),
+        errors: errors.load(Ordering::Relaxed),
+    }
+}
+
+/// The ceiling the database puts on the page: the worklist's one list statement (its rows,
+/// counts, decisions and access-log row, as `GET /hub` runs it) called straight through
+/// sqlx with no HTTP, session, caller or HTML, against the minimal handler's query called the
+/// same way. Neither the page nor its ratio to the minimal handler can pass these.
+async fn ceiling(
+    pool: &PgPool,
+    min_pool: &PgPool,
+    minimal_rps: &[(usize, f64)],
+    seconds: u64,
+) -> anyhow::Result<()> {
+    use homeward::cases::queries::{self, CaseFilter, NewsFor, PageRequest, Seen};
+    let caller = homeward::accounts::users::by_username(pool, "hub.demo")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no hub.demo"))?
+        .caller();
+    for &(tasks, minimal) in minimal_rps {
+        let statement = {
+            let (pool, caller) = (pool.clone(), caller.clone());
+            move || {
+                let (pool, caller) = (pool.clone(), caller.clone());
+                homeward::tenancy::scope(async move {
+                    homeward::tenancy::enter(&caller.hubs);
+                    let now = Utc::now();
+                    // the hub worklist's default view (src/patients/pages/worklist.rs)
+                    let filter = CaseFilter {
+                        open_only: true,
+                        waiting_only: true,
+                        ..CaseFilter::default()
+                    };
+                    let page = PageRequest {
+                        limit: 100,
+                        news_for: Some(NewsFor {
+                            user_id: caller.user_id,
+                            since: now - chrono::Duration::days(3),
+                        }),
+                        ..PageRequest::default()
+                    };
+                    let seen = Some(Seen {
+                        what: "hub worklist",
+                    });
+                    queries::list(&pool, &caller, &filter, page, now, seen)
+                        .await
+                        .is_ok_and(|l| l.cases.len() == 100)
+                })
+            }
+        };
+        let s = load_calls(tasks, seconds, statement).await;
+        let query = {
+            let pool = min_pool.clone();
+            move || {
+                let pool = pool.clone();
+                async move {
+                    sqlx::query_as::<_, Row>(MINIMAL_SQL)
+                        .fetch_all(&pool)
+                        .await
+                        .is_ok_and(|rows| rows.len() == 100)
+                }
+            }
+        };
+        let q = load_calls(tasks, seconds, query).await;
+        println!(
+            "ceiling at {tasks} tasks: the list call alone (its statement and rows) {:.0}/s (p99 {}, {} errors), the minimal handler's query alone {:.0}/s; \
+             the page can reach at most {:.3}x the minimal handler ({:.0} requests/s in this run), call for call {:.3}x",
+            s.rps,
+            ms(s.p99),
+            s.errors + q.errors,
+            q.rps,
+            s.rps / minimal,
+            minimal,
+            s.rps / q.rps,
+        );
+    }
+    Ok(())
 }
 
 fn ms(d: Duration) -> String {
@@ -519,7 +644,7 @@ async fn main() -> anyhow::Result<()> {
     let min_base = format!("http://{}", min_listener.local_addr()?);
     let min_app = axum::Router::new()
         .route("/", axum::routing::get(minimal))
-        .with_state(min_pool);
+        .with_state(min_pool.clone());
     tokio::spawn(async move { axum::serve(min_listener, min_app).await });
 
     // a signed-in hub coordinator: a session cookie for the page, a token for the API
@@ -546,8 +671,10 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let mut small = vec![];
+    let mut minimal_rps = vec![];
     for connections in [16, 64] {
         let b = load(&baseline, connections, seconds).await;
+        minimal_rps.push((connections, b.rps));
         println!(
             "{} at {connections} connections: {:.0} requests/s, p50 {}, p99 {}, {} errors",
             baseline.name,
@@ -574,6 +701,7 @@ async fn main() -> anyhow::Result<()> {
             small.push((t.name, connections, m.rps));
         }
     }
+    ceiling(&pool, &min_pool, &minimal_rps, seconds).await?;
     for t in [&page, &list] {
         costs(&pool, t, 200).await?;
     }
