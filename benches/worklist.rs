@@ -164,60 +164,44 @@ async fn load(t: &Target, connections: usize, seconds: u64) -> Measured {
     for c in &clients {
         get(c, t).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let errors = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let mut tasks = vec![];
-    for c in clients {
-        let t = t.clone();
-        let errors = errors.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut times = vec![];
-            while Instant::now() < deadline {
-                let s = Instant::now();
-                if !get(&c, &t).await {
-                    errors.fetch_add(1, Ordering::Relaxed);
-                }
-                times.push(s.elapsed());
+    let t = Arc::new(t.clone());
+    let calls = clients
+        .into_iter()
+        .map(|c| {
+            let t = t.clone();
+            move || {
+                let (c, t) = (c.clone(), t.clone());
+                async move { get(&c, &t).await }
             }
-            times
-        }));
-    }
-    let mut times = vec![];
-    for task in tasks {
-        times.extend(task.await.unwrap_or_default());
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    times.sort();
-    let pct = |p: f64| {
-        times
-            .get(((times.len().max(1) - 1) as f64 * p).round() as usize)
-            .copied()
-            .unwrap_or_default()
-    };
-    Measured {
-        rps: times.len() as f64 / elapsed,
-        p50: pct(0.5),
-        p99: pct(0.99),
-        errors: errors.load(Ordering::Relaxed),
-    }
+        })
+        .collect();
+    run(calls, seconds).await
 }
 
-/// `tasks` tasks, each calling `call` one after another for `seconds`: the load of
+/// `tasks` tasks, each calling `call` one call after another for `seconds`: the load of
 /// [`load`] without HTTP.
 async fn load_calls<F, Fut>(tasks: usize, seconds: u64, call: F) -> Measured
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
+    run(vec![call; tasks], seconds).await
+}
+
+/// Runs every one of `calls` at once, each one call after another for `seconds` (a call
+/// answers whether it succeeded), and measures the calls' rate and latencies.
+async fn run<F, Fut>(calls: Vec<F>, seconds: u64) -> Measured
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let mut handles = vec![];
-    for _ in 0..tasks {
-        let call = call.clone();
+    let mut tasks = vec![];
+    for call in calls {
         let errors = errors.clone();
-        handles.push(tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             let mut times = vec![];
             while Instant::now() < deadline {
                 let s = Instant::now();
@@ -230,8 +214,8 @@ where
         }));
     }
     let mut times = vec![];
-    for h in handles {
-        times.extend(h.await.unwrap_or_default());
+    for task in tasks {
+        times.extend(task.await.unwrap_or_default());
     }
     let elapsed = started.elapsed().as_secs_f64();
     times.sort();
