@@ -36,7 +36,9 @@ pub mod web;
 /// Every program built on Homeward (the server, the tests, the benchmarks) allocates with
 /// mimalloc: a page of the worklist builds a few thousand small strings, and glibc's
 /// allocator spent a quarter of the server's CPU on them (`perf`, 1 Dec 2026); mimalloc
-/// served 16-30% more worklist pages a second in the same benchmark run (README, "Speed").
+/// served 13-33% more worklist pages a second in the same benchmark runs (README, "Speed").
+/// Declared here, in the library, so that no binary of this repository can run another; a
+/// program outside it that links Homeward gets it too.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
