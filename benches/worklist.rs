@@ -13,11 +13,11 @@
 //! (counted from sqlx's statement log), access-log and WAL bytes per request, and flagging
 //! throughput (`POST /api/v1/patients`). A `ceiling` line at 16 and 64 tasks gives what the
 //! database allows the page: the worklist's list call (its one statement, as `GET /hub` runs
-//! it, the hubs' setting of its connection, and the decoding of its rows) and the minimal handler's query, each called straight
-//! through sqlx with no HTTP, session, caller or HTML. Then it adds OTHER_HUBS hubs beside the measured
-//! one (each a trust of 8 wards with OTHER_HUB_OPEN open and OTHER_HUB_DISCHARGED discharged
-//! cases: by default 41 more hubs and about 42,000 open cases in all, a national install's
-//! open list) and measures the same hub's page and list again, printing the slowdown as a
+//! it, the hubs' setting of its connection, and the decoding of its rows) and the minimal
+//! handler's query, each called straight through sqlx with no HTTP, session, caller or HTML.
+//! Then it adds OTHER_HUBS hubs beside the measured one (each a trust of 8 wards with
+//! OTHER_HUB_OPEN open and OTHER_HUB_DISCHARGED discharged cases: by default 41 more hubs and
+//! about 42,000 open cases in all, a national install's open list) and measures the same hub's page and list again, printing the slowdown as a
 //! ratio. Then it grows the hub's own open list to LARGE_OPEN cases and measures again.
 //!
 //! Run: `cargo bench --bench worklist` (needs PostgreSQL as for the tests). Environment:
@@ -233,11 +233,23 @@ where
     }
 }
 
-/// Says the first failure of a kind once (the load counts the rest as errors).
-fn first_failure(said: &'static AtomicBool, what: &str, e: impl std::fmt::Display) {
+/// Whether a call read `want` rows; says the first failure of a kind once (the load counts
+/// the rest as errors).
+fn read_rows<E: std::fmt::Display>(
+    said: &'static AtomicBool,
+    what: &str,
+    rows: Result<usize, E>,
+    want: usize,
+) -> bool {
+    let failure = match rows {
+        Ok(n) if n == want => return true,
+        Ok(n) => format!("{n} rows, not {want}"),
+        Err(e) => e.to_string(),
+    };
     if !said.swap(true, Ordering::Relaxed) {
-        eprintln!("{what} failed: {e}");
+        eprintln!("{what} failed: {failure}");
     }
+    false
 }
 
 /// The ceiling the database puts on the page: the worklist's list call (its one statement
@@ -253,8 +265,7 @@ async fn ceiling(
     minimal_rps: &[(usize, f64)],
     seconds: u64,
 ) -> anyhow::Result<()> {
-    use homeward::cases::queries::{self, CaseFilter, NewsFor, PageRequest, Seen};
-    use homeward::patients::pages::worklist::{NEWS_DAYS, WORKLIST_PAGE_SIZE};
+    use homeward::patients::pages::worklist::{WORKLIST_PAGE_SIZE, WORKLIST_SEEN, WorklistQuery};
     static LIST_FAILED: AtomicBool = AtomicBool::new(false);
     static QUERY_FAILED: AtomicBool = AtomicBool::new(false);
     let caller = homeward::accounts::users::by_username(pool, "hub.demo")
@@ -283,38 +294,19 @@ async fn ceiling(
                 homeward::tenancy::scope(async move {
                     homeward::tenancy::enter(&caller.hubs);
                     let now = Utc::now();
-                    // the hub worklist's default view (src/patients/pages/worklist.rs)
-                    let filter = CaseFilter {
-                        open_only: true,
-                        waiting_only: true,
-                        ..CaseFilter::default()
-                    };
-                    let page = PageRequest {
-                        limit: WORKLIST_PAGE_SIZE,
-                        news_for: Some(NewsFor {
-                            user_id: caller.user_id,
-                            since: now - chrono::Duration::days(NEWS_DAYS),
-                        }),
-                        ..PageRequest::default()
-                    };
-                    let seen = Some(Seen {
-                        what: "hub worklist",
-                    });
-                    match queries::list(&pool, &caller, &filter, page, now, seen).await {
-                        Ok(l) if l.cases.len() as i64 == WORKLIST_PAGE_SIZE => true,
-                        Ok(l) => {
-                            first_failure(
-                                &LIST_FAILED,
-                                "list call",
-                                format!("{} rows", l.cases.len()),
-                            );
-                            false
-                        }
-                        Err(e) => {
-                            first_failure(&LIST_FAILED, "list call", e);
-                            false
-                        }
-                    }
+                    // the worklist as a coordinator first opens it
+                    let (filter, page) = WorklistQuery::default().list_request(&caller, now);
+                    let listed = homeward::cases::queries::list(
+                        &pool,
+                        &caller,
+                        &filter,
+                        page,
+                        now,
+                        Some(WORKLIST_SEEN),
+                    )
+                    .await;
+                    let rows = listed.map(|l| l.cases.len());
+                    read_rows(&LIST_FAILED, "list call", rows, WORKLIST_PAGE_SIZE as usize)
                 })
             }
         };
@@ -324,21 +316,8 @@ async fn ceiling(
             move || {
                 let pool = pool.clone();
                 async move {
-                    match sqlx::query_as::<_, Row>(MINIMAL_SQL).fetch_all(&pool).await {
-                        Ok(rows) if rows.len() == 100 => true,
-                        Ok(rows) => {
-                            first_failure(
-                                &QUERY_FAILED,
-                                "minimal query",
-                                format!("{} rows", rows.len()),
-                            );
-                            false
-                        }
-                        Err(e) => {
-                            first_failure(&QUERY_FAILED, "minimal query", e);
-                            false
-                        }
-                    }
+                    let rows = sqlx::query_as::<_, Row>(MINIMAL_SQL).fetch_all(&pool).await;
+                    read_rows(&QUERY_FAILED, "minimal query", rows.map(|r| r.len()), 100)
                 }
             }
         };

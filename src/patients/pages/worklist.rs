@@ -1,6 +1,7 @@
 //! The hub's worklist: every open case across trusts, longest wait first or by a column,
-//! in views (mine, unassigned, escalated), searched, filtered and a page at a time. Owns the filter form's query and its links; reads only through the
-//! scoped queries of [`crate::cases::queries`] and never changes a case.
+//! in views (mine, unassigned, escalated), searched, filtered and a page at a time. Owns the
+//! filter form's query and its links; reads only through the scoped queries of
+//! [`crate::cases::queries`] and never changes a case.
 
 use crate::accounts::PageCaller;
 use crate::cases::CaseLine;
@@ -8,7 +9,7 @@ use crate::cases::queries::{
     self, Assignment, CaseFilter, Cursor, ListOrder, NewsFor, PageRequest, Seen,
 };
 use crate::domain::status::ALL_STATUSES;
-use crate::domain::{CaseStatus, Pathway, Role};
+use crate::domain::{Caller, CaseStatus, Pathway, Role};
 use crate::reference::DelayReason;
 use crate::reference::{TrustRow, WardRow};
 use crate::state::AppState;
@@ -17,6 +18,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -219,6 +221,56 @@ struct WorklistPage {
 /// the case.
 pub const NEWS_DAYS: i64 = 3;
 
+/// What the access log says a view of the worklist showed.
+pub const WORKLIST_SEEN: Seen<'static> = Seen {
+    what: "hub worklist",
+};
+
+impl WorklistQuery {
+    /// The list this view of the worklist reads: its filter and page (unknown filter values
+    /// and cursors are ignored rather than failing the page). The default query is the
+    /// worklist as a coordinator first opens it.
+    pub fn list_request(&self, caller: &Caller, now: DateTime<Utc>) -> (CaseFilter, PageRequest) {
+        let q = self;
+        let status = q.status.parse::<CaseStatus>().ok();
+        let no_reason = q.reason == "none";
+        let view = q.view();
+        let search: String = q.q.trim().chars().take(100).collect();
+        let filter = CaseFilter {
+            status,
+            open_only: true,
+            // patients who still meet the criteria are the wards' (the hospital feed admits
+            // every inpatient): the hub sees them by choosing the status
+            waiting_only: true,
+            pathway: q.pathway.parse::<Pathway>().ok(),
+            ward_code: Some(q.ward.clone()).filter(|s| !s.is_empty()),
+            trust_code: Some(q.trust.clone()).filter(|s| !s.is_empty()),
+            delay_reason: Some(q.reason.clone()).filter(|s| !s.is_empty() && !no_reason),
+            no_delay_reason: no_reason,
+            escalated_before: (view == "escalated").then(|| now - chrono::Duration::hours(24)),
+            assignment: match view {
+                "mine" => Some(Assignment::CoordinatedBy(caller.user_id)),
+                "unassigned" => Some(Assignment::Unassigned),
+                _ => None,
+            },
+            search: Some(search).filter(|s| !s.is_empty()),
+            ..CaseFilter::default()
+        };
+        let order = q.order();
+        let page = PageRequest {
+            order,
+            after: Cursor::decode(&q.after, order),
+            before: Cursor::decode(&q.before, order),
+            limit: WORKLIST_PAGE_SIZE,
+            news_for: Some(NewsFor {
+                user_id: caller.user_id,
+                since: now - chrono::Duration::days(NEWS_DAYS),
+            }),
+        };
+        (filter, page)
+    }
+}
+
 /// The hub's worklist: every open case across trusts, longest wait first (or by a column), a
 /// page at a time, with views (mine, unassigned, escalated), a search and filters.
 pub async fn worklist(
@@ -229,45 +281,9 @@ pub async fn worklist(
 ) -> PageResult {
     caller.require(&[Role::Hub])?;
     let now = state.clock.now();
-    // Unknown filter values (and cursors) are ignored rather than failing the page.
-    let status = q.status.parse::<CaseStatus>().ok();
-    let no_reason = q.reason == "none";
-    let view = q.view().to_string();
-    let search: String = q.q.trim().chars().take(100).collect();
-    let filter = CaseFilter {
-        status,
-        open_only: true,
-        // patients who still meet the criteria are the wards' (the hospital feed admits
-        // every inpatient): the hub sees them by choosing the status
-        waiting_only: true,
-        pathway: q.pathway.parse::<Pathway>().ok(),
-        ward_code: Some(q.ward.clone()).filter(|s| !s.is_empty()),
-        trust_code: Some(q.trust.clone()).filter(|s| !s.is_empty()),
-        delay_reason: Some(q.reason.clone()).filter(|s| !s.is_empty() && !no_reason),
-        no_delay_reason: no_reason,
-        escalated_before: (view == "escalated").then(|| now - chrono::Duration::hours(24)),
-        assignment: match view.as_str() {
-            "mine" => Some(Assignment::CoordinatedBy(caller.user_id)),
-            "unassigned" => Some(Assignment::Unassigned),
-            _ => None,
-        },
-        search: Some(search).filter(|s| !s.is_empty()),
-        ..CaseFilter::default()
-    };
-    let order = q.order();
-    let page = PageRequest {
-        order,
-        after: Cursor::decode(&q.after, order),
-        before: Cursor::decode(&q.before, order),
-        limit: WORKLIST_PAGE_SIZE,
-        news_for: Some(NewsFor {
-            user_id: caller.user_id,
-            since: now - chrono::Duration::days(NEWS_DAYS),
-        }),
-    };
-    let seen = Some(Seen {
-        what: "hub worklist",
-    });
+    let (filter, page) = q.list_request(&caller, now);
+    let order = page.order;
+    let seen = Some(WORKLIST_SEEN);
     let listed = queries::list(&state.pool, &caller, &filter, page, now, seen).await?;
     let lines: Vec<CaseLine> = listed
         .cases
@@ -303,7 +319,7 @@ pub async fn worklist(
             ListOrder::Coordinator => "by coordinator (unassigned first), then longest wait first",
             ListOrder::Wait | ListOrder::Updated => "longest wait first",
         },
-        view,
+        view: q.view().to_string(),
         q,
         filtered,
     }
